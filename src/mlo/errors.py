@@ -1,0 +1,39 @@
+"""The one exception hierarchy of mlo.
+
+Every error a user can cause derives from :class:`MloError` and carries a message that says what to do.
+The magics turn these into ``UsageError`` and the CLI into exit code 2 (1 for :class:`GateFailed`).
+"""
+
+from __future__ import annotations
+
+
+class MloError(Exception):
+    """Base class of every error mlo raises on purpose."""
+
+    exit_code = 2
+
+
+class InvalidInput(MloError, ValueError):
+    """An argument, a file or a query that mlo cannot accept as given."""
+
+
+class NotFound(MloError, LookupError):
+    """A run, experiment, artifact or other record that does not exist."""
+
+
+class AmbiguousRef(InvalidInput):
+    """A short id or prefix that matches more than one record."""
+
+
+class CorruptBlob(MloError):
+    """A stored blob whose content no longer matches its digest."""
+
+
+class StoreError(MloError):
+    """The metadata store cannot be opened or written."""
+
+
+class GateFailed(MloError):
+    """A validation or drift gate failed: the pipeline or CLI should stop with exit code 1."""
+
+    exit_code = 1

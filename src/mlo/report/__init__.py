@@ -1,0 +1,1 @@
+"""Shared HTML rendering: small, self-contained tables and badges (no scripts, no external assets)."""

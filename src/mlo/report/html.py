@@ -1,0 +1,69 @@
+"""Building blocks for notebook HTML: escaping, value formatting, a compact table, status badges."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from html import escape
+from typing import Any
+
+STATUS_COLORS = {"running": "#1f6feb", "finished": "#1a7f37", "failed": "#cf222e", "killed": "#9a6700"}
+
+STYLE = (
+    "<style>.mlo-t{border-collapse:collapse;font:12px/1.4 system-ui,sans-serif;margin:4px 0}"
+    ".mlo-t th,.mlo-t td{padding:2px 8px;border-bottom:1px solid #d0d7de;text-align:left;white-space:nowrap}"
+    ".mlo-t th{background:#f6f8fa;font-weight:600}.mlo-t td.n{text-align:right;font-variant-numeric:tabular-nums}"
+    ".mlo-b{display:inline-block;padding:0 6px;border-radius:8px;color:#fff;font-size:11px}"
+    ".mlo-h{font:600 13px system-ui,sans-serif;margin:6px 0 2px}.mlo-m{color:#57606a;font:12px system-ui,sans-serif}"
+    "pre.mlo-c{background:#f6f8fa;padding:4px 8px;margin:2px 0;font-size:12px;max-height:240px;overflow:auto}</style>"
+)
+
+
+def badge(status: str) -> str:
+    color = STATUS_COLORS.get(status, "#57606a")
+    return f'<span class="mlo-b" style="background:{color}">{escape(status)}</span>'
+
+
+def fmt(value: Any) -> str:
+    """A short human form of a cell value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if hasattr(value, "isoformat") and isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if hasattr(value, "strftime"):
+        try:
+            return value.strftime("%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m {int(seconds % 60):02d}s"
+    return f"{int(seconds // 3600)}h {int(seconds % 3600 // 60):02d}m"
+
+
+def table(headers: list[str], rows: list[list[Any]], numeric: set[int] | None = None,
+          raw: set[int] | None = None) -> str:
+    """An HTML table; cells are escaped except in the ``raw`` columns (already HTML)."""
+    numeric = numeric or set()
+    raw = raw or set()
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = []
+        for i, v in enumerate(row):
+            text = v if i in raw else escape(fmt(v))
+            cls = ' class="n"' if i in numeric else ""
+            cells.append(f"<td{cls}>{text}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table class="mlo-t"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'

@@ -1,0 +1,151 @@
+"""Content-addressed blob store: every blob is named by the SHA-256 of its bytes.
+
+Writes go to a temporary file in the store and are renamed into place, so a blob is either absent or whole;
+the same content is stored once; reads verify the digest unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import CorruptBlob, InvalidInput, NotFound
+
+CHUNK = 1 << 20
+
+
+def _check_digest(digest: str) -> str:
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise InvalidInput(f"{digest!r} is not a SHA-256 hex digest")
+    return digest
+
+
+def hash_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def hash_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class LocalBlobStore:
+    """Blobs as files ``<root>/<d[:2]>/<d[2:]>`` on the local file system."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).expanduser().resolve()
+        self._tmp = self.root / "tmp"
+
+    def path(self, digest: str) -> Path:
+        digest = _check_digest(digest)
+        return self.root / digest[:2] / digest[2:]
+
+    def exists(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def _commit(self, tmp: Path, digest: str) -> None:
+        final = self.path(digest)
+        if final.is_file():  # dedup: the content is already here
+            tmp.unlink(missing_ok=True)
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, final)  # atomic; a concurrent writer of the same content renames identical bytes
+
+    @contextmanager
+    def _tempfile(self) -> Iterator[tuple[BinaryIO, Path]]:
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                yield fh, tmp
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store ``data``; return its digest. Storing the same bytes again writes nothing."""
+        digest = hash_bytes(data)
+        if self.exists(digest):
+            return digest
+        with self._tempfile() as (fh, tmp):
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._commit(tmp, digest)
+        return digest
+
+    def put_file(self, path: str | os.PathLike) -> str:
+        """Copy the file at ``path`` into the store (hashing while copying); return its digest."""
+        src = Path(path)
+        if not src.is_file():
+            raise NotFound(f"no file at {src}")
+        h = hashlib.sha256()
+        with self._tempfile() as (fh, tmp), src.open("rb") as inp:
+            while chunk := inp.read(CHUNK):
+                h.update(chunk)
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        digest = h.hexdigest()
+        self._commit(tmp, digest)
+        return digest
+
+    def get_bytes(self, digest: str, verify: bool = True) -> bytes:
+        """The bytes of a blob, checked against its digest."""
+        p = self.path(digest)
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest[:12]} is missing from {self.root}") from None
+        if verify and hash_bytes(data) != digest:
+            raise CorruptBlob(f"blob {digest[:12]} in {self.root} does not match its digest; restore it from a backup")
+        return data
+
+    def copy_to(self, digest: str, dest: str | os.PathLike, verify: bool = True) -> Path:
+        """Write a blob to ``dest`` (atomically), verifying the digest while copying."""
+        src = self.path(digest)
+        if not src.is_file():
+            raise NotFound(f"blob {digest[:12]} is missing from {self.root}")
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}-")
+        h = hashlib.sha256()
+        try:
+            with os.fdopen(fd, "wb") as out, src.open("rb") as inp:
+                while chunk := inp.read(CHUNK):
+                    h.update(chunk)
+                    out.write(chunk)
+            if verify and h.hexdigest() != digest:
+                raise CorruptBlob(f"blob {digest[:12]} in {self.root} does not match its digest")
+            os.replace(name, dest)
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+        return dest
+
+    def size(self, digest: str) -> int:
+        return self.path(digest).stat().st_size
+
+    def __repr__(self) -> str:
+        return f"LocalBlobStore({str(self.root)!r})"
+
+
+def open_blob_store(url: str) -> LocalBlobStore:
+    """The blob store at ``url``: a local folder (or ``file://`` URL)."""
+    if url.startswith("file://"):
+        url = url[len("file://") :]
+    elif "://" in url:
+        raise InvalidInput(
+            f"MLO_ARTIFACTS={url!r}: only local folders are supported as blob stores in this version"
+        )
+    return LocalBlobStore(url)

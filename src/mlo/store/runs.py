@@ -1,0 +1,346 @@
+"""SQL for experiments, runs and everything logged to them. The tracking core calls these; nothing else
+in mlo writes these tables.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+from sqlalchemy import and_, case, delete, func, select, update
+from sqlalchemy.engine import Connection
+
+from ..errors import AmbiguousRef, NotFound
+from . import schema as s
+from .db import Database
+from .ids import new_id
+
+
+def now_us() -> int:
+    return int(time.time() * 1_000_000)
+
+
+# -- metric chunk codec: packed little-endian arrays -------------------------------------------------------------
+def encode_series(steps: np.ndarray, values: np.ndarray, timestamps: np.ndarray) -> tuple[bytes, bytes, bytes]:
+    return (
+        np.ascontiguousarray(steps, dtype="<i8").tobytes(),
+        np.ascontiguousarray(values, dtype="<f8").tobytes(),
+        np.ascontiguousarray(timestamps, dtype="<i8").tobytes(),
+    )
+
+
+def decode_series(steps: bytes, values: bytes, timestamps: bytes):
+    return (
+        np.frombuffer(steps, dtype="<i8"),
+        np.frombuffer(values, dtype="<f8"),
+        np.frombuffer(timestamps, dtype="<i8"),
+    )
+
+
+class RunStore:
+    """Experiments, runs, params, metrics, tags, artifacts and cells in one :class:`Database`."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._experiment_ids: dict[str, str] = {}
+
+    # -- experiments ------------------------------------------------------------------------------------------
+    def experiment_id(self, name: str, create: bool = True) -> str:
+        cached = self._experiment_ids.get(name)
+        if cached:
+            return cached
+        with self.db.read() as conn:
+            row = conn.execute(select(s.experiments.c.id).where(s.experiments.c.name == name)).first()
+        if row is None:
+            if not create:
+                raise NotFound(f"no experiment named {name!r}; see `mlo runs` for the experiments there are")
+
+            def create_it(conn: Connection) -> str:
+                conn.execute(
+                    self.db.insert(s.experiments)
+                    .values(id=new_id(), name=name, created_at=now_us())
+                    .on_conflict_do_nothing(index_elements=["name"])
+                )
+                return conn.execute(select(s.experiments.c.id).where(s.experiments.c.name == name)).scalar_one()
+
+            exp_id = self.db.write(create_it)
+        else:
+            exp_id = row[0]
+        self._experiment_ids[name] = exp_id
+        return exp_id
+
+    def experiments(self) -> list[dict]:
+        q = (
+            select(
+                s.experiments.c.id,
+                s.experiments.c.name,
+                s.experiments.c.created_at,
+                func.count(s.runs.c.id).label("runs"),
+                func.max(s.runs.c.start_time).label("last_run"),
+            )
+            .select_from(s.experiments.outerjoin(s.runs, s.runs.c.experiment_id == s.experiments.c.id))
+            .group_by(s.experiments.c.id, s.experiments.c.name, s.experiments.c.created_at)
+            .order_by(s.experiments.c.name)
+        )
+        with self.db.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    # -- runs -------------------------------------------------------------------------------------------------
+    def create_run(
+        self,
+        *,
+        run_id: str,
+        experiment_id: str,
+        name: str,
+        start_time: int,
+        owner: str,
+        user: str | None,
+        source: str | None,
+        parent_id: str | None,
+        params: Mapping[str, str],
+        tags: Mapping[str, str],
+    ) -> None:
+        def create(conn: Connection) -> None:
+            conn.execute(
+                s.runs.insert().values(
+                    id=run_id,
+                    experiment_id=experiment_id,
+                    name=name,
+                    status="running",
+                    start_time=start_time,
+                    owner=owner,
+                    heartbeat=start_time,
+                    user=user,
+                    source=source,
+                    parent_id=parent_id,
+                )
+            )
+            self._upsert(conn, s.params, run_id, params)
+            self._upsert(conn, s.tags, run_id, tags)
+
+        self.db.write(create)
+
+    def resume_run(self, run_id: str, owner: str) -> None:
+        def resume(conn: Connection) -> None:
+            conn.execute(
+                update(s.runs)
+                .where(s.runs.c.id == run_id)
+                .values(status="running", end_time=None, owner=owner, heartbeat=now_us())
+            )
+
+        self.db.write(resume)
+
+    def end_run(self, run_id: str, status: str, end_time: int | None = None) -> None:
+        end = end_time or now_us()
+        self.db.write(
+            lambda conn: conn.execute(
+                update(s.runs).where(s.runs.c.id == run_id).values(status=status, end_time=end, heartbeat=end)
+            )
+        )
+
+    def update_run(self, run_id: str, **values) -> None:
+        self.db.write(lambda conn: conn.execute(update(s.runs).where(s.runs.c.id == run_id).values(**values)))
+
+    def heartbeat(self, run_ids: Sequence[str]) -> None:
+        if not run_ids:
+            return
+        t = now_us()
+        self.db.write(
+            lambda conn: conn.execute(
+                update(s.runs)
+                .where(and_(s.runs.c.id.in_(list(run_ids)), s.runs.c.status == "running"))
+                .values(heartbeat=t)
+            )
+        )
+
+    def running(self) -> list[tuple[str, str | None, int | None]]:
+        """(id, owner, heartbeat) of every run marked running."""
+        q = select(s.runs.c.id, s.runs.c.owner, s.runs.c.heartbeat).where(s.runs.c.status == "running")
+        with self.db.read() as conn:
+            return [tuple(r) for r in conn.execute(q)]
+
+    def mark_killed(self, ends: Mapping[str, int]) -> None:
+        def mark(conn: Connection) -> None:
+            for run_id, end in ends.items():
+                conn.execute(
+                    update(s.runs)
+                    .where(and_(s.runs.c.id == run_id, s.runs.c.status == "running"))
+                    .values(status="killed", end_time=end)
+                )
+
+        self.db.write(mark)
+
+    def resolve_run_id(self, ref: str) -> str:
+        """A full run id from a full id or a unique prefix (at least 4 characters)."""
+        ref = ref.strip().lower()
+        with self.db.read() as conn:
+            if conn.execute(select(s.runs.c.id).where(s.runs.c.id == ref)).first():
+                return ref
+            if len(ref) >= 4:
+                rows = conn.execute(
+                    select(s.runs.c.id).where(s.runs.c.id.like(ref.replace("%", "").replace("_", "") + "%")).limit(2)
+                ).all()
+                if len(rows) == 1:
+                    return rows[0][0]
+                if len(rows) > 1:
+                    raise AmbiguousRef(f"run id prefix {ref!r} matches several runs; give more characters")
+        raise NotFound(f"no run with id {ref!r}; `mlo runs` lists the runs there are")
+
+    def run_row(self, run_id: str) -> dict:
+        q = (
+            select(s.runs, s.experiments.c.name.label("experiment"))
+            .select_from(s.runs.join(s.experiments, s.runs.c.experiment_id == s.experiments.c.id))
+            .where(s.runs.c.id == run_id)
+        )
+        with self.db.read() as conn:
+            row = conn.execute(q).first()
+        if row is None:
+            raise NotFound(f"no run with id {run_id!r}; `mlo runs` lists the runs there are")
+        return dict(row._mapping)
+
+    # -- params and tags --------------------------------------------------------------------------------------
+    def _upsert(self, conn: Connection, table, run_id: str, values: Mapping[str, str]) -> None:
+        if not values:
+            return
+        ins = self.db.insert(table).values([{"run_id": run_id, "key": k, "value": v} for k, v in values.items()])
+        conn.execute(ins.on_conflict_do_update(index_elements=["run_id", "key"], set_={"value": ins.excluded.value}))
+
+    def set_params(self, run_id: str, values: Mapping[str, str]) -> None:
+        self.db.write(lambda conn: self._upsert(conn, s.params, run_id, values))
+
+    def set_tags(self, run_id: str, values: Mapping[str, str]) -> None:
+        self.db.write(lambda conn: self._upsert(conn, s.tags, run_id, values))
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self.db.write(
+            lambda conn: conn.execute(delete(s.tags).where(and_(s.tags.c.run_id == run_id, s.tags.c.key == key)))
+        )
+
+    def key_values(self, table, run_id: str) -> dict[str, str]:
+        with self.db.read() as conn:
+            return dict(conn.execute(select(table.c.key, table.c.value).where(table.c.run_id == run_id)).all())
+
+    # -- metrics ----------------------------------------------------------------------------------------------
+    def write_metrics(self, run_id: str, series: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """Append one chunk per key and move each key's latest value forward (by step, then time)."""
+        if not series:
+            return
+        lm = s.latest_metrics
+
+        def write(conn: Connection) -> None:
+            seqs = dict(
+                conn.execute(
+                    select(s.metric_chunks.c.key, func.max(s.metric_chunks.c.seq))
+                    .where(s.metric_chunks.c.run_id == run_id)
+                    .group_by(s.metric_chunks.c.key)
+                ).all()
+            )
+            chunks, latest = [], []
+            for key, (steps, values, stamps) in series.items():
+                st, va, ts = encode_series(steps, values, stamps)
+                chunks.append(
+                    {"run_id": run_id, "key": key, "seq": seqs.get(key, -1) + 1, "n": len(values),
+                     "steps": st, "vals": va, "timestamps": ts}
+                )
+                i = int(np.lexsort((stamps, steps))[-1])  # last by step, then timestamp
+                latest.append(
+                    {"run_id": run_id, "key": key, "value": float(values[i]), "step": int(steps[i]),
+                     "timestamp": int(stamps[i]), "n": len(values)}
+                )
+            conn.execute(s.metric_chunks.insert(), chunks)
+            ins = self.db.insert(lm).values(latest)
+            newer = ins.excluded.step >= lm.c.step
+            conn.execute(
+                ins.on_conflict_do_update(
+                    index_elements=["run_id", "key"],
+                    set_={
+                        "value": case((newer, ins.excluded.value), else_=lm.c.value),
+                        "step": case((newer, ins.excluded.step), else_=lm.c.step),
+                        "timestamp": case((newer, ins.excluded.timestamp), else_=lm.c.timestamp),
+                        "n": lm.c.n + ins.excluded.n,
+                    },
+                )
+            )
+
+        self.db.write(write)
+
+    def latest_metrics(self, run_id: str) -> dict[str, float]:
+        with self.db.read() as conn:
+            return dict(
+                conn.execute(select(s.latest_metrics.c.key, s.latest_metrics.c.value).where(
+                    s.latest_metrics.c.run_id == run_id)).all()
+            )
+
+    def metric_series(self, run_id: str, key: str):
+        """(steps, values, timestamps) of one metric in logging order, or None when never logged."""
+        q = (
+            select(s.metric_chunks.c.steps, s.metric_chunks.c.vals, s.metric_chunks.c.timestamps)
+            .where(and_(s.metric_chunks.c.run_id == run_id, s.metric_chunks.c.key == key))
+            .order_by(s.metric_chunks.c.seq)
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(q).all()
+        if not rows:
+            return None
+        parts = [decode_series(*r) for r in rows]
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+
+    # -- artifacts and cells ----------------------------------------------------------------------------------
+    def add_artifacts(self, run_id: str, items: Iterable[dict]) -> None:
+        rows = [{"run_id": run_id, "created_at": now_us(), **item} for item in items]
+        if not rows:
+            return
+        ins = self.db.insert(s.artifacts).values(rows)
+        stmt = ins.on_conflict_do_update(
+            index_elements=["run_id", "path"],
+            set_={c: ins.excluded[c] for c in ("digest", "size", "media_type", "created_at")},
+        )
+        self.db.write(lambda conn: conn.execute(stmt))
+
+    def artifacts(self, run_id: str) -> list[dict]:
+        q = select(s.artifacts).where(s.artifacts.c.run_id == run_id).order_by(s.artifacts.c.path)
+        with self.db.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def add_cell(self, run_id: str, **cell) -> None:
+        def add(conn: Connection) -> None:
+            seq = conn.execute(
+                select(func.coalesce(func.max(s.cells.c.seq), -1)).where(s.cells.c.run_id == run_id)
+            ).scalar_one()
+            conn.execute(s.cells.insert().values(run_id=run_id, seq=seq + 1, **cell))
+
+        self.db.write(add)
+
+    def cells(self, run_id: str) -> list[dict]:
+        q = select(s.cells).where(s.cells.c.run_id == run_id).order_by(s.cells.c.seq)
+        with self.db.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    # -- tables for run listings ------------------------------------------------------------------------------
+    def run_rows(self, experiment_ids: Sequence[str] | None) -> list[tuple]:
+        """(id, experiment, name, status, start_time, end_time, parent_id, user, source, git_commit) per run."""
+        r, e = s.runs, s.experiments
+        q = select(r.c.id, e.c.name, r.c.name, r.c.status, r.c.start_time, r.c.end_time, r.c.parent_id,
+                   r.c.user, r.c.source, r.c.git_commit).select_from(r.join(e, r.c.experiment_id == e.c.id))
+        if experiment_ids is not None:
+            q = q.where(r.c.experiment_id.in_(list(experiment_ids)))
+        with self.db.read() as conn:
+            return conn.execute(q.order_by(r.c.start_time.desc(), r.c.id.desc())).all()
+
+    def long_values(self, table, experiment_ids: Sequence[str] | None, keys: Sequence[str] | None) -> list[tuple]:
+        """(run_id, key, value) rows of params, tags or latest metrics, optionally limited to some keys."""
+        q = select(table.c.run_id, table.c.key, table.c.value)
+        if experiment_ids is not None:
+            q = q.where(table.c.run_id.in_(select(s.runs.c.id).where(s.runs.c.experiment_id.in_(list(experiment_ids)))))
+        if keys is not None:
+            q = q.where(table.c.key.in_(list(keys)))
+        with self.db.read() as conn:
+            return conn.execute(q).all()
+
+    def distinct_keys(self, table, experiment_ids: Sequence[str] | None) -> list[str]:
+        q = select(table.c.key).distinct()
+        if experiment_ids is not None:
+            q = q.where(table.c.run_id.in_(select(s.runs.c.id).where(s.runs.c.experiment_id.in_(list(experiment_ids)))))
+        with self.db.read() as conn:
+            return sorted(r[0] for r in conn.execute(q))

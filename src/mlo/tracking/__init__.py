@@ -1,0 +1,1 @@
+"""Run tracking: runs, params, metrics, artifacts, captured cells, environment and git state."""

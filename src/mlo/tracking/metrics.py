@@ -1,0 +1,125 @@
+"""The metric buffer: ``log_metric`` appends to in-memory lists (about a microsecond); a flush packs every
+series into arrays and writes one chunk per key in one transaction.
+
+Flushes happen when the buffer holds ``max_points``, when ``max_seconds`` have passed since the last flush
+(checked on each call and by the heartbeat thread), at the end of each notebook cell, at run end and at exit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from ..errors import InvalidInput
+
+MAX_KEY_LENGTH = 255
+
+
+def check_key(key: object, what: str = "metric") -> str:
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidInput(f"{what} name must be a non-empty string, got {key!r}")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(f"{what} name {key[:40]!r}… is longer than {MAX_KEY_LENGTH} characters")
+    return key
+
+
+class MetricBuffer:
+    """Buffered metric points of one run. Thread-safe; ``sink(series)`` receives ``{key: (steps, values, ts)}``."""
+
+    def __init__(self, sink: Callable[[dict], None], max_points: int = 200_000, max_seconds: float = 5.0):
+        self._sink = sink
+        self.max_points = max_points
+        self.max_seconds = max_seconds
+        self._lock = threading.Lock()
+        self._series: dict[str, tuple[list, list, list]] = {}
+        self._next_step: dict[str, int] = {}
+        self._pending = 0
+        self._last_flush = time.time()
+
+    def add(self, key: str, value: object, step: int | None = None, timestamp: float | None = None) -> None:
+        if value.__class__ is not float:
+            value = _as_float(key, value)
+        t = time.time() if timestamp is None else timestamp
+        with self._lock:
+            series = self._series.get(key)
+            if series is None:
+                check_key(key)
+                series = self._series[key] = ([], [], [])
+            if step is None:
+                step = self._next_step.get(key, 0)
+            elif step.__class__ is not int:
+                step = _as_step(step)
+            self._next_step[key] = step + 1
+            series[0].append(step)
+            series[1].append(value)
+            series[2].append(t)
+            self._pending += 1
+            due = self._pending >= self.max_points or t - self._last_flush >= self.max_seconds
+        if due:
+            self.flush()
+
+    def add_many(self, values: dict, step: int | None = None, timestamp: float | None = None) -> None:
+        t = time.time() if timestamp is None else timestamp
+        # validate everything first: a bad value must not leave half the dict logged
+        clean = {check_key(k): _as_float(k, v) for k, v in values.items()}
+        for key, value in clean.items():
+            self.add(key, value, step, t)
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def stale(self) -> bool:
+        return self._pending > 0 and time.time() - self._last_flush >= self.max_seconds
+
+    def flush(self) -> int:
+        """Write everything buffered; return the number of points written."""
+        with self._lock:
+            if not self._pending:
+                self._last_flush = time.time()
+                return 0
+            series, self._series = self._series, {}
+            n, self._pending = self._pending, 0
+            self._last_flush = time.time()
+        packed = {
+            key: (
+                np.fromiter(steps, dtype=np.int64, count=len(steps)),
+                np.fromiter(vals, dtype=np.float64, count=len(vals)),
+                (np.fromiter(ts, dtype=np.float64, count=len(ts)) * 1e6).astype(np.int64),
+            )
+            for key, (steps, vals, ts) in series.items()
+        }
+        try:
+            self._sink(packed)
+        except BaseException:
+            # keep the points for the next flush rather than lose them
+            with self._lock:
+                for key, (st, va, ts) in series.items():
+                    cur = self._series.setdefault(key, ([], [], []))
+                    cur[0][:0], cur[1][:0], cur[2][:0] = st, va, ts
+                self._pending += n
+            raise
+        return n
+
+    def discard(self) -> None:
+        with self._lock:
+            self._series, self._pending = {}, 0
+
+
+def _as_float(key: str, value: object) -> float:
+    if isinstance(value, (str, bytes)) or value is None:
+        raise InvalidInput(f"metric {key!r} must be a number, got {value!r}")
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInput(f"metric {key!r} must be a number, got {value!r}") from None
+    return out  # nan and inf are kept: a diverged loss is a reading worth seeing
+
+
+def _as_step(step: object) -> int:
+    if isinstance(step, bool) or not hasattr(step, "__index__"):
+        raise InvalidInput(f"metric step must be an integer, got {step!r}")
+    return int(step.__index__())  # type: ignore[union-attr]
