@@ -244,8 +244,9 @@ class RunStore:
                      "steps": st, "vals": va, "timestamps": ts}
                 )
                 i = int(np.lexsort((stamps, steps))[-1])  # last by step, then timestamp
+                value = float(values[i])
                 latest.append(
-                    {"run_id": run_id, "key": key, "value": float(values[i]), "step": int(steps[i]),
+                    {"run_id": run_id, "key": key, "value": None if value != value else value, "step": int(steps[i]),
                      "timestamp": int(stamps[i]), "n": len(values)}
                 )
             conn.execute(s.metric_chunks.insert(), chunks)
@@ -266,11 +267,9 @@ class RunStore:
         self.db.write(write)
 
     def latest_metrics(self, run_id: str) -> dict[str, float]:
+        q = select(s.latest_metrics.c.key, s.latest_metrics.c.value).where(s.latest_metrics.c.run_id == run_id)
         with self.db.read() as conn:
-            return dict(
-                conn.execute(select(s.latest_metrics.c.key, s.latest_metrics.c.value).where(
-                    s.latest_metrics.c.run_id == run_id)).all()
-            )
+            return {k: float("nan") if v is None else v for k, v in conn.execute(q)}
 
     def metric_series(self, run_id: str, key: str):
         """(steps, values, timestamps) of one metric in logging order, or None when never logged."""

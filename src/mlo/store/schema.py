@@ -88,7 +88,7 @@ latest_metrics = Table(
     metadata,
     Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
     Column("key", String(255), primary_key=True),
-    Column("value", Float, nullable=False),
+    Column("value", Float),  # NULL stands for NaN (SQLite cannot store NaN)
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Column("n", BigInteger, nullable=False),

@@ -42,6 +42,8 @@ class MetricBuffer:
     def add(self, key: str, value: object, step: int | None = None, timestamp: float | None = None) -> None:
         if value.__class__ is not float:
             value = _as_float(key, value)
+        if step is not None and step.__class__ is not int:
+            step = _as_step(step)
         t = time.time() if timestamp is None else timestamp
         with self._lock:
             series = self._series.get(key)
@@ -50,8 +52,6 @@ class MetricBuffer:
                 series = self._series[key] = ([], [], [])
             if step is None:
                 step = self._next_step.get(key, 0)
-            elif step.__class__ is not int:
-                step = _as_step(step)
             self._next_step[key] = step + 1
             series[0].append(step)
             series[1].append(value)

@@ -50,6 +50,7 @@ def runs(
     """
     ws = workspace.current()
     session.flush()
+    session.wait_for_capture()
     session.reap(ws)
     store = ws.runs
     tree = where_mod.parse(where) if where else None

@@ -36,7 +36,11 @@ class RunWriter:
         self.ws = ws
         self.run_id = run_id
         self.owned = owned  # this process started (or resumed) the run and must end it
-        self.metrics = MetricBuffer(lambda series: ws.runs.write_metrics(run_id, series))
+        self.metrics = MetricBuffer(
+            lambda series: ws.runs.write_metrics(run_id, series),
+            max_points=int(os.environ.get("MLO_FLUSH_POINTS", "200000")),
+            max_seconds=float(os.environ.get("MLO_FLUSH_SECONDS", "5")),
+        )
 
 
 class _State:
@@ -444,13 +448,15 @@ def _drain_captures(state: _State) -> None:
             job.set_result(None)
 
 
-def wait_for_capture(run_id: str, timeout: float = 30.0) -> None:
-    job = _state.captures.get(run_id)
-    if job is not None:
-        try:
-            job.result(timeout=timeout)
-        except Exception:
-            pass
+def wait_for_capture(run_id: str | None = None, timeout: float = 30.0) -> None:
+    """Wait until the git/environment capture of ``run_id`` (or of every run of this process) is written."""
+    jobs = list(_state.captures.values()) if run_id is None else [_state.captures.get(run_id)]
+    for job in jobs:
+        if job is not None:
+            try:
+                job.result(timeout=timeout)
+            except Exception:
+                pass
 
 
 def _ensure_heartbeat() -> None:

@@ -1,0 +1,179 @@
+"""Fixtures shared by the whole suite: a workspace per test (SQLite, and PostgreSQL where the test asks for
+both), a throwaway PostgreSQL cluster, and strict mode (MLO_TEST_STRICT=1 turns missing-dependency skips
+into failures, so CI notices a missing install step)."""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+STRICT = os.environ.get("MLO_TEST_STRICT") == "1"
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip (or, in strict mode, fail) when a real dependency of the test is missing."""
+    if not condition:
+        if STRICT:
+            pytest.fail(f"MLO_TEST_STRICT=1: {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+def _reset_mlo() -> None:
+    from mlo import workspace
+    from mlo.tracking import session
+
+    state = session._state
+    for w in list(state.writers.values()):
+        w.metrics.discard()
+    for job in list(state.captures.values()):
+        try:
+            job.result(timeout=30)
+        except Exception:
+            pass
+    state.stop.set()
+    if state.executor is not None:
+        state.executor.shutdown(wait=True)
+    session._state = session._State()
+    workspace.reset_cache()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path):
+    for var in ("MLO_HOME", "MLO_STORE", "MLO_ARTIFACTS", "MLO_EXPERIMENT", "MLO_PARENT_RUN", "MLO_NOTEBOOK"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield
+    _reset_mlo()
+
+
+# -- PostgreSQL: a throwaway cluster for the session ------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PostgresCluster:
+    def __init__(self):
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        self.error = None
+        if not bins:
+            self.error = "PostgreSQL server binaries not found (apt-get install postgresql; make test does it as root)"
+            return
+        self.bindir = Path(bins[-1]).parent
+        self.root = Path(tempfile.mkdtemp(prefix="mlo-pg-"))
+        self.data = self.root / "data"
+        self.port = _free_port()
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:  # postgres refuses to run as root: run it as the postgres system user
+            if shutil.which("runuser") is None:
+                self.error = "running as root without runuser: cannot start PostgreSQL as another user"
+                return
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+            os.chmod(self.root, 0o777)
+        self._counter = itertools.count()
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "mlo", "--no-sync", "-E", "UTF8")
+        self._run(
+            str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", "60", "start",
+            "-o", f"-p {self.port} -h 127.0.0.1 -k {self.root} -F -c fsync=off -c synchronous_commit=off "
+                  f"-c full_page_writes=off -c max_connections=200",
+        )
+
+    def stop(self) -> None:
+        try:
+            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def admin(self):
+        import psycopg
+
+        return psycopg.connect(f"host=127.0.0.1 port={self.port} user=mlo dbname=postgres", autocommit=True)
+
+    def new_database(self) -> str:
+        name = f"mlo_test_{os.getpid()}_{next(self._counter)}"
+        with self.admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return name
+
+    def drop_database(self, name: str) -> None:
+        with self.admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def url(self, name: str) -> str:
+        return f"postgresql+psycopg://mlo@127.0.0.1:{self.port}/{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        need(False, "psycopg is not installed (pip install 'mlo-workbench[postgres]')")
+    cluster = PostgresCluster()
+    need(cluster.error is None, cluster.error or "")
+    try:
+        cluster.start()
+    except subprocess.CalledProcessError as exc:
+        need(False, f"could not start PostgreSQL: {exc.stderr.decode(errors='replace')[-500:]}")
+    yield cluster
+    cluster.stop()
+
+
+# -- workspaces ----------------------------------------------------------------------------------------------------
+def _make_workspace(tmp_path: Path, monkeypatch, store_url: str | None):
+    import mlo
+    from mlo import workspace
+
+    home = tmp_path / ".mlo"
+    monkeypatch.setenv("MLO_HOME", str(home))
+    if store_url:
+        monkeypatch.setenv("MLO_STORE", store_url)
+    workspace.reset_cache()
+    return mlo.init(tmp_path)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def ws(request, tmp_path, monkeypatch):
+    """A fresh workspace, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield _make_workspace(tmp_path, monkeypatch, None)
+        return
+    cluster = request.getfixturevalue("postgres")
+    name = cluster.new_database()
+    yield _make_workspace(tmp_path, monkeypatch, cluster.url(name))
+    _reset_mlo()
+    cluster.drop_database(name)
+
+
+@pytest.fixture
+def sqlite_ws(tmp_path, monkeypatch):
+    """A fresh workspace on the embedded SQLite store."""
+    return _make_workspace(tmp_path, monkeypatch, None)
+
+
+@pytest.fixture
+def wait_until():
+    def wait(predicate, timeout: float = 30.0, interval: float = 0.05):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(interval)
+        return predicate()
+
+    return wait

@@ -1,0 +1,80 @@
+import os
+import threading
+
+import pytest
+
+from mlo.errors import CorruptBlob, InvalidInput, NotFound
+from mlo.store.blobs import LocalBlobStore, hash_bytes, open_blob_store
+
+
+@pytest.fixture
+def blobs(tmp_path):
+    return LocalBlobStore(tmp_path / "blobs")
+
+
+def test_put_get_round_trip_and_digest_naming(blobs):
+    digest = blobs.put_bytes(b"hello")
+    assert digest == hash_bytes(b"hello")
+    assert blobs.path(digest).name == digest[2:] and blobs.path(digest).parent.name == digest[:2]
+    assert blobs.get_bytes(digest) == b"hello"
+
+
+def test_same_content_is_stored_once(blobs, tmp_path):
+    a = blobs.put_bytes(b"x" * 1000)
+    f = tmp_path / "file.bin"
+    f.write_bytes(b"x" * 1000)
+    b = blobs.put_file(f)
+    assert a == b
+    files = [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
+    assert len(files) == 1
+    assert not list((tmp_path / "blobs" / "tmp").iterdir())  # no temp file left behind
+
+
+def test_corruption_is_detected_on_read(blobs):
+    digest = blobs.put_bytes(b"precious")
+    p = blobs.path(digest)
+    os.chmod(p, 0o644)
+    p.write_bytes(b"tampered")
+    with pytest.raises(CorruptBlob, match="does not match its digest"):
+        blobs.get_bytes(digest)
+    with pytest.raises(CorruptBlob):
+        blobs.copy_to(digest, blobs.root.parent / "out.bin")
+    assert not (blobs.root.parent / "out.bin").exists()  # nothing half-written
+
+
+def test_missing_and_malformed_digests(blobs):
+    with pytest.raises(NotFound):
+        blobs.get_bytes("0" * 64)
+    with pytest.raises(InvalidInput):
+        blobs.get_bytes("../../etc/passwd")
+
+
+def test_copy_to_writes_verified_file(blobs, tmp_path):
+    digest = blobs.put_bytes(b"data" * 100)
+    out = blobs.copy_to(digest, tmp_path / "sub" / "x.bin")
+    assert out.read_bytes() == b"data" * 100
+
+
+def test_concurrent_writers_of_same_content(blobs):
+    payload = os.urandom(1 << 20)
+    errors = []
+
+    def put():
+        try:
+            assert blobs.put_bytes(payload) == hash_bytes(payload)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=put) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert blobs.get_bytes(hash_bytes(payload)) == payload
+
+
+def test_remote_urls_are_refused_clearly(tmp_path):
+    with pytest.raises(InvalidInput, match="only local folders"):
+        open_blob_store("s3://bucket/prefix")
+    assert open_blob_store(f"file://{tmp_path}").root == tmp_path.resolve()

@@ -1,0 +1,81 @@
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from sqlalchemy import select
+
+from mlo.errors import InvalidInput, StoreError
+from mlo.store import schema
+from mlo.store.db import Database
+from mlo.store.ids import id_time, new_id
+
+
+def test_ids_sort_by_time_and_are_unique():
+    ids = [new_id(now=1_700_000_000 + i) for i in range(100)]
+    assert ids == sorted(ids)
+    assert len(set(new_id() for _ in range(10_000))) == 10_000
+    assert abs(id_time(ids[0]) - 1_700_000_000) < 0.001
+
+
+def test_fresh_store_is_stamped_and_in_wal_mode(tmp_path):
+    db = Database(f"sqlite:///{tmp_path}/m.db")
+    assert db.schema_version() == schema.SCHEMA_VERSION
+    with db.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
+    db.dispose()
+
+
+def test_store_from_a_newer_version_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path}/m.db"
+    db = Database(url)
+    db.write(lambda c: c.execute(schema.meta.update().values(value="999")))
+    db.dispose()
+    with pytest.raises(StoreError, match="newer than this mlo"):
+        Database(url)
+
+
+def test_bad_urls_say_what_to_use():
+    with pytest.raises(InvalidInput, match="database URL"):
+        Database("not a url")
+    with pytest.raises(InvalidInput, match="unsupported store"):
+        Database("mysql://x@localhost/db")
+
+
+def test_many_processes_opening_a_fresh_store_at_once(tmp_path):
+    """Schema creation must be safe when several processes race to create it."""
+    url = f"sqlite:///{tmp_path}/race.db"
+    code = textwrap.dedent(f"""
+        from mlo.store.db import Database
+        from mlo.store.runs import RunStore
+        db = Database({url!r})
+        RunStore(db).experiment_id("shared")
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(8)]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    db = Database(url)
+    with db.read() as conn:
+        assert conn.execute(select(schema.experiments.c.name)).scalars().all() == ["shared"]
+        assert db.schema_version(conn) == schema.SCHEMA_VERSION
+    db.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_processes_racing_on_a_fresh_store(postgres):
+    name = postgres.new_database()
+    url = postgres.url(name)
+    code = textwrap.dedent(f"""
+        from mlo.store.db import Database
+        from mlo.store.runs import RunStore
+        RunStore(Database({url!r})).experiment_id("shared")
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(6)]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    db = Database(url)
+    with db.read() as conn:
+        assert conn.execute(select(schema.experiments.c.name)).scalars().all() == ["shared"]
+    db.dispose()
+    postgres.drop_database(name)
