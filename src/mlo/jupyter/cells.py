@@ -64,7 +64,10 @@ class CellRecorder:
         pending, self._pending = self._pending, None
         deferred, self._deferred = self._deferred, []
         try:
+            raw = getattr(getattr(result, "info", None), "raw_cell", None)
             for cell in deferred:
+                if raw:  # the exact text the user ran, magic line included
+                    cell["source"] = raw
                 session.record_cell(execution_count=result.execution_count, **cell)
             if self.suspended or pending is None:
                 return

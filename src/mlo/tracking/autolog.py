@@ -55,16 +55,18 @@ class _Options:
 
 def _wrap(fit):
     @functools.wraps(fit)
-    def logged_fit(self, X, y=None, *args, **kwargs):
+    def logged_fit(self, *args, **kwargs):
         depth = getattr(_local, "depth", 0)
         if depth:
-            return fit(self, X, y, *args, **kwargs)
+            return fit(self, *args, **kwargs)
+        X = args[0] if args else kwargs.get("X")
+        y = args[1] if len(args) > 1 else kwargs.get("y")
         _local.depth = 1
         own_run = session.active_run() is None
         run = session.start_run(type(self).__name__) if own_run else session.active_run()
         try:
             try:
-                result = fit(self, X, y, *args, **kwargs)
+                result = fit(self, *args, **kwargs)
             except BaseException:
                 if own_run:
                     session.end_run("failed", run=run)

@@ -95,6 +95,10 @@ def runs(
         df = df.head(limit)
     if columns is not None:
         df = df[_project(df.columns, columns)]
+    elif tree is not None or limit is not None:
+        # like search_runs: key columns come from the runs returned, not from every run read
+        empty = [c for c in df.columns if c.startswith(("params.", "metrics.", "tags.")) and df[c].isna().all()]
+        df = df.drop(columns=empty)
     return df.reset_index(drop=True)
 
 
