@@ -67,7 +67,9 @@ class PostgresCluster:
         bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         self.error = None
         if not bins:
-            self.error = "PostgreSQL server binaries not found (apt-get install postgresql; make test does it as root)"
+            self.error = (
+                "PostgreSQL server binaries not found (apt-get install postgresql; make test does it as root)"
+            )
             return
         self.bindir = Path(bins[-1]).parent
         self.root = Path(tempfile.mkdtemp(prefix="mlo-pg-"))
@@ -86,11 +88,31 @@ class PostgresCluster:
         subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=120)
 
     def start(self) -> None:
-        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "mlo", "--no-sync", "-E", "UTF8")
         self._run(
-            str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", "60", "start",
-            "-o", f"-p {self.port} -h 127.0.0.1 -k {self.root} -F -c fsync=off -c synchronous_commit=off "
-                  f"-c full_page_writes=off -c max_connections=200",
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "mlo",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+            "-o",
+            f"-p {self.port} -h 127.0.0.1 -k {self.root} -F -c fsync=off -c synchronous_commit=off "
+            f"-c full_page_writes=off -c max_connections=200",
         )
 
     def stop(self) -> None:

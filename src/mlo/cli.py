@@ -45,7 +45,9 @@ def init(path: str) -> None:
 @click.option("--columns", "-c", help="Comma-separated columns to show (patterns like 'metrics.*' work).")
 @click.option("--order-by", "-o", help="Column to sort by, e.g. 'metrics.acc desc'.")
 @click.option("--limit", "-n", type=int, help="At most this many runs.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
 def runs_cmd(experiment, where, columns, order_by, limit, fmt) -> None:
     """List runs with their params, metrics and status."""
     from . import workspace
@@ -85,7 +87,9 @@ def show(run_id: str, fmt: str, cells: bool) -> None:
         click.echo(f"source      {d['source']}")
     if d["git"]:
         g = d["git"]
-        click.echo(f"git         {g['commit']}{' (dirty)' if g['dirty'] else ''}{' on ' + g['branch'] if g['branch'] else ''}")
+        click.echo(
+            f"git         {g['commit']}{' (dirty)' if g['dirty'] else ''}{' on ' + g['branch'] if g['branch'] else ''}"
+        )
     for title, values in (("params", d["params"]), ("metrics", d["metrics"]), ("tags", d["tags"])):
         if values:
             click.echo(f"{title}:")
@@ -106,10 +110,21 @@ def show(run_id: str, fmt: str, cells: bool) -> None:
 
 
 @main.command()
-@click.option("--dir", "directory", default="build/demo", show_default=True, type=click.Path(file_okay=False),
-              help="Where the demo workspace and executed notebooks go.")
-@click.option("--notebooks", default="notebooks", show_default=True, type=click.Path(file_okay=False),
-              help="The folder holding the example notebooks.")
+@click.option(
+    "--dir",
+    "directory",
+    default="build/demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the demo workspace and executed notebooks go.",
+)
+@click.option(
+    "--notebooks",
+    default="notebooks",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="The folder holding the example notebooks.",
+)
 def demo(directory: str, notebooks: str) -> None:
     """Run the example notebook end to end, tracked, on the embedded store."""
     from .demo import run_demo

@@ -17,7 +17,9 @@ def run_demo(directory: Path, notebooks: Path, log=print) -> int:
 
     source = notebooks / DEMO_NOTEBOOK
     if not source.is_file():
-        raise InvalidInput(f"no {DEMO_NOTEBOOK} in {notebooks}: run `mlo demo` from the project folder or pass --notebooks")
+        raise InvalidInput(
+            f"no {DEMO_NOTEBOOK} in {notebooks}: run `mlo demo` from the project folder or pass --notebooks"
+        )
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     home = directory / ".mlo"
@@ -33,8 +35,9 @@ def run_demo(directory: Path, notebooks: Path, log=print) -> int:
     workspace.init(directory)
     log(f"Running {source} with papermill (workspace: {home}) …")
     t0 = time.time()
-    papermill.execute_notebook(str(source), str(output), cwd=str(directory), progress_bar=False,
-                               parameters={"n_customers": 4000})
+    papermill.execute_notebook(
+        str(source), str(output), cwd=str(directory), progress_bar=False, parameters={"n_customers": 4000}
+    )
     log(f"Executed in {time.time() - t0:.1f} s → {output}\n")
 
     from .report.text import runs_text

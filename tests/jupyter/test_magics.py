@@ -6,7 +6,6 @@ from IPython.testing.globalipapp import start_ipython
 
 import mlo
 
-
 _IPYTHON = []
 
 
@@ -77,7 +76,10 @@ def test_start_end_captures_every_cell_in_order_with_failures(shell):
     run = mlo.get_run(mlo.runs().run_id.iloc[0])
     cells = run.cells
     assert [c.source for c in cells] == [
-        "%mlo start session", "a = 1", "raise ValueError('bad data')", "b = a + 1\n%mlo metric b=2 --step 5",
+        "%mlo start session",
+        "a = 1",
+        "raise ValueError('bad data')",
+        "b = a + 1\n%mlo metric b=2 --step 5",
         "%mlo end",
     ]
     assert [c.success for c in cells] == [True, True, False, True, True]

@@ -24,7 +24,9 @@ def test_fit_without_a_run_gets_its_own_run(autolog):
     assert run.name == "LogisticRegression" and run.status == "finished"
     assert run.params["C"] == 0.5 and run.params["max_iter"] == 200
     m = run.metrics
-    assert 0.5 < m["training_accuracy"] <= 1 and 0.5 < m["training_roc_auc"] <= 1 and m["training_log_loss"] > 0
+    assert (
+        0.5 < m["training_accuracy"] <= 1 and 0.5 < m["training_roc_auc"] <= 1 and m["training_log_loss"] > 0
+    )
     assert run.tags["estimator_name"] == "LogisticRegression"
 
 

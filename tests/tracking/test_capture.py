@@ -13,7 +13,9 @@ def test_git_commit_and_dirty_state_with_diff(ws, tmp_path):
     (tmp_path / "train.py").write_text("print(1)\n")
     _git(tmp_path, "add", "train.py")
     _git(tmp_path, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "add")
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True
+    ).stdout.strip()
     with mlo.start_run() as clean:
         pass
     assert clean.git == {"commit": head, "branch": "main", "dirty": False, "diff_digest": None}

@@ -28,7 +28,9 @@ def test_eight_processes_logging_into_one_sqlite_store(sqlite_ws):
             mlo.log_params({"worker": int(sys.argv[1])})
     """
     env = {**os.environ}
-    procs = [subprocess.Popen(_script(home, body) + [str(i)], stderr=subprocess.PIPE, env=env) for i in range(8)]
+    procs = [
+        subprocess.Popen(_script(home, body) + [str(i)], stderr=subprocess.PIPE, env=env) for i in range(8)
+    ]
     errs = [p.communicate(timeout=300)[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0] * 8, errs
     assert not any("Traceback" in e or "locked" in e for e in errs), errs
@@ -53,8 +55,9 @@ def test_sigkilled_process_leaves_a_killed_run_and_its_flushed_data(ws):
     """
     env = {**os.environ}
     victim = subprocess.Popen(_script(str(ws.home), body), stdout=subprocess.PIPE, env=env, text=True)
-    survivor = subprocess.Popen(_script(str(ws.home), body.replace("doomed", "alive")), stdout=subprocess.PIPE,
-                                env=env, text=True)
+    survivor = subprocess.Popen(
+        _script(str(ws.home), body.replace("doomed", "alive")), stdout=subprocess.PIPE, env=env, text=True
+    )
     try:
         run_id = victim.stdout.readline().strip()
         alive_id = survivor.stdout.readline().strip()
@@ -75,10 +78,20 @@ def test_sigkilled_process_leaves_a_killed_run_and_its_flushed_data(ws):
 
 
 def test_run_left_open_at_normal_exit_is_finished_and_crash_is_failed(ws):
-    ok = subprocess.run(_script(str(ws.home), "r = mlo.start_run('open'); mlo.log_metric('m', 1.0); print(r.id)"),
-                        capture_output=True, text=True, env={**os.environ}, timeout=120)
-    crash = subprocess.run(_script(str(ws.home), "r = mlo.start_run('crash'); print(r.id, flush=True); 1/0"),
-                           capture_output=True, text=True, env={**os.environ}, timeout=120)
+    ok = subprocess.run(
+        _script(str(ws.home), "r = mlo.start_run('open'); mlo.log_metric('m', 1.0); print(r.id)"),
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        timeout=120,
+    )
+    crash = subprocess.run(
+        _script(str(ws.home), "r = mlo.start_run('crash'); print(r.id, flush=True); 1/0"),
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        timeout=120,
+    )
     assert ok.returncode == 0 and crash.returncode == 1
     assert mlo.get_run(ok.stdout.strip()).status == "finished"
     assert mlo.get_run(ok.stdout.strip()).metrics == {"m": 1.0}

@@ -25,8 +25,18 @@ def names(df):
 
 def test_frame_shape_matches_search_runs(runs3):
     df = mlo.runs()
-    assert list(df.columns[:7]) == ["run_id", "experiment", "name", "status", "start_time", "end_time", "duration"]
-    assert {"params.model", "params.C", "params.depth", "metrics.acc", "metrics.loss", "tags.team"} <= set(df.columns)
+    assert list(df.columns[:7]) == [
+        "run_id",
+        "experiment",
+        "name",
+        "status",
+        "start_time",
+        "end_time",
+        "duration",
+    ]
+    assert {"params.model", "params.C", "params.depth", "metrics.acc", "metrics.loss", "tags.team"} <= set(
+        df.columns
+    )
     assert df["params.C"].dtype == "float64" and df["params.depth"].dtype == "Int64"
     assert df["params.model"].tolist() == ["lr", "lr", "rf"]  # newest first
     assert isinstance(df.start_time.dtype, pd.DatetimeTZDtype)

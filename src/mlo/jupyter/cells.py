@@ -44,8 +44,12 @@ class CellRecorder:
         """Record a cell that ran as ``run`` (``%%mlo run``). Inside a cell execution this waits for
         ``post_run_cell``, which knows the execution count the front end shows; outside one it writes now."""
         cell = {
-            "source": source, "success": error is None, "duration": time.time() - started, "started_at": started,
-            "error": None if error is None else f"{type(error).__name__}: {error}", "run": run,
+            "source": source,
+            "success": error is None,
+            "duration": time.time() - started,
+            "started_at": started,
+            "error": None if error is None else f"{type(error).__name__}: {error}",
+            "run": run,
         }
         if self.depth:
             self._deferred.append(cell)

@@ -155,8 +155,9 @@ class MloMagics(Magics):
         print(f"run {run.name} ({run.id}) started in experiment {run.experiment}")
 
     def _end(self, args, cell):
-        a = _parser("end", (("--status",), {"default": "finished",
-                                             "choices": ["finished", "failed", "killed"]})).parse_args(args)
+        a = _parser(
+            "end", (("--status",), {"default": "finished", "choices": ["finished", "failed", "killed"]})
+        ).parse_args(args)
         run = session.active_run()
         if run is None:
             raise UsageError("%mlo end: no active run to end")
@@ -164,10 +165,16 @@ class MloMagics(Magics):
         print(f"run {run.name} ({run.id}) {a.status} after {run.duration:.1f} s")
 
     def _run(self, args, cell):
-        a = _parser("run", (("name",), {"nargs": "?"}), (("--experiment", "-e"), {}),
-                    (("--no-params",), {"action": "store_true"})).parse_args(args)
+        a = _parser(
+            "run",
+            (("name",), {"nargs": "?"}),
+            (("--experiment", "-e"), {}),
+            (("--no-params",), {"action": "store_true"}),
+        ).parse_args(args)
         if cell is None:
-            raise UsageError("%mlo run needs a cell body: write %%mlo run [NAME] as the first line of the cell")
+            raise UsageError(
+                "%mlo run needs a cell body: write %%mlo run [NAME] as the first line of the cell"
+            )
         active = session.active_run()
         if active is not None:
             raise UsageError(f"run {active.name!r} is already active: end it with %mlo end before %%mlo run")
@@ -187,8 +194,11 @@ class MloMagics(Magics):
                 try:
                     self.recorder.record_own(run, f"{line}\n{cell}", started, error)
                 finally:
-                    status = "finished" if error is None else (
-                        "killed" if isinstance(error, KeyboardInterrupt) else "failed")
+                    status = (
+                        "finished"
+                        if error is None
+                        else ("killed" if isinstance(error, KeyboardInterrupt) else "failed")
+                    )
                     session.end_run(status, run=run)
 
     def _execute(self, code: str):
@@ -205,7 +215,9 @@ class MloMagics(Magics):
     def _param(self, args, cell):
         if not args:
             raise UsageError("%mlo param: give key=value pairs, e.g. %mlo param C=1.0 model=rf")
-        session.log_params({k: _literal(v) for k, v in _pairs(args, "param").items()}, run=self._require_run("param"))
+        session.log_params(
+            {k: _literal(v) for k, v in _pairs(args, "param").items()}, run=self._require_run("param")
+        )
 
     def _metric(self, args, cell):
         a = _parser("metric", (("pairs",), {"nargs": "+"}), (("--step",), {"type": int})).parse_args(args)
@@ -222,8 +234,12 @@ class MloMagics(Magics):
         from ..report.runs import RunsView
         from ..tracking.query import runs
 
-        a = _parser("runs", (("--experiment", "-e"), {}), (("--where", "-w"), {}),
-                    (("--limit", "-n"), {"type": int, "default": 50})).parse_args(args)
+        a = _parser(
+            "runs",
+            (("--experiment", "-e"), {}),
+            (("--where", "-w"), {}),
+            (("--limit", "-n"), {"type": int, "default": 50}),
+        ).parse_args(args)
         return RunsView(runs(experiment=a.experiment, where=a.where), max_rows=a.limit)
 
     def _require_run(self, what: str):

@@ -52,8 +52,9 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{int(seconds // 3600)}h {int(seconds % 3600 // 60):02d}m"
 
 
-def table(headers: list[str], rows: list[list[Any]], numeric: set[int] | None = None,
-          raw: set[int] | None = None) -> str:
+def table(
+    headers: list[str], rows: list[list[Any]], numeric: set[int] | None = None, raw: set[int] | None = None
+) -> str:
     """An HTML table; cells are escaped except in the ``raw`` columns (already HTML)."""
     numeric = numeric or set()
     raw = raw or set()

@@ -19,8 +19,11 @@ def runs_table_html(df: pd.DataFrame, max_rows: int = 50) -> str:
     shown = df.head(max_rows)
     params = [c for c in df.columns if c.startswith("params.")][:MAX_KEY_COLUMNS]
     metrics = [c for c in df.columns if c.startswith("metrics.")][:MAX_KEY_COLUMNS]
-    base = [c for c in ("run_id", "experiment", "name", "status", "start_time", "duration", "git_commit")
-            if c in df.columns]
+    base = [
+        c
+        for c in ("run_id", "experiment", "name", "status", "start_time", "duration", "git_commit")
+        if c in df.columns
+    ]
     cols = base + params + metrics
     headers = [c.replace("params.", "").replace("metrics.", "") if c in params + metrics else c for c in cols]
     rows = []
@@ -42,38 +45,56 @@ def runs_table_html(df: pd.DataFrame, max_rows: int = 50) -> str:
     numeric = {i for i, c in enumerate(cols) if c in metrics or c == "duration"}
     groups = ""
     if params or metrics:
-        groups = (f"<div class='mlo-m'>{len(params)} param and {len(metrics)} metric columns shown"
-                  " (all of them are in mlo.runs())</div>")
+        groups = (
+            f"<div class='mlo-m'>{len(params)} param and {len(metrics)} metric columns shown"
+            " (all of them are in mlo.runs())</div>"
+        )
     more = f"<div class='mlo-m'>{total - max_rows} more runs not shown</div>" if total > max_rows else ""
     if total == 0:
         return STYLE + "<div class='mlo-m'>No runs yet.</div>"
-    return STYLE + f"<div class='mlo-h'>{total} run{'s' if total != 1 else ''}</div>" + groups + \
-        table(headers, rows, numeric=numeric, raw=raw) + more
+    return (
+        STYLE
+        + f"<div class='mlo-h'>{total} run{'s' if total != 1 else ''}</div>"
+        + groups
+        + table(headers, rows, numeric=numeric, raw=raw)
+        + more
+    )
 
 
 def run_html(run) -> str:
     """One run: header, params, metrics, git, artifacts and captured cells."""
     d = run.to_dict()
-    head = (f"<div class='mlo-h'>{escape(d['name'])} {badge(d['status'])}</div>"
-            f"<div class='mlo-m'>run <code>{escape(d['id'])}</code> · experiment {escape(d['experiment'])} · "
-            f"{escape(fmt(run.start_time))} · {fmt_duration(d['duration'])}")
+    head = (
+        f"<div class='mlo-h'>{escape(d['name'])} {badge(d['status'])}</div>"
+        f"<div class='mlo-m'>run <code>{escape(d['id'])}</code> · experiment {escape(d['experiment'])} · "
+        f"{escape(fmt(run.start_time))} · {fmt_duration(d['duration'])}"
+    )
     if d["git"]:
         dirty = " (dirty)" if d["git"]["dirty"] else ""
         head += f" · git {escape(d['git']['commit'][:8])}{dirty}"
     head += "</div>"
     parts = [STYLE, head]
     if d["params"] or d["metrics"]:
-        keys = [("param", k, v) for k, v in d["params"].items()] + [("metric", k, v) for k, v in d["metrics"].items()]
+        keys = [("param", k, v) for k, v in d["params"].items()] + [
+            ("metric", k, v) for k, v in d["metrics"].items()
+        ]
         parts.append(table(["", "key", "value"], [list(k) for k in keys], numeric={2}))
     if d["artifacts"]:
-        parts.append(table(["artifact", "size", "digest"],
-                           [[a["path"], a["size"], a["digest"][:12]] for a in d["artifacts"]], numeric={1}))
+        parts.append(
+            table(
+                ["artifact", "size", "digest"],
+                [[a["path"], a["size"], a["digest"][:12]] for a in d["artifacts"]],
+                numeric={1},
+            )
+        )
     if d["cells"]:
         parts.append(f"<div class='mlo-m'>{len(d['cells'])} captured cell(s)</div>")
         for c in d["cells"][-5:]:
             mark = "" if c["success"] else " (failed)"
-            parts.append(f"<div class='mlo-m'>In [{c['execution_count'] or ' '}]{mark}</div>"
-                         f"<pre class='mlo-c'>{escape(c['source'])}</pre>")
+            parts.append(
+                f"<div class='mlo-m'>In [{c['execution_count'] or ' '}]{mark}</div>"
+                f"<pre class='mlo-c'>{escape(c['source'])}</pre>"
+            )
     return "".join(parts)
 
 

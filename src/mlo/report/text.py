@@ -16,8 +16,11 @@ def runs_text(df: pd.DataFrame, max_rows: int | None = 50, max_key_columns: int 
         return "No runs."
     params = [c for c in df.columns if c.startswith("params.")][:max_key_columns]
     metrics = [c for c in df.columns if c.startswith("metrics.")][:max_key_columns]
-    base = [c for c in ("run_id", "experiment", "name", "status", "start_time", "duration", "git_commit")
-            if c in df.columns]
+    base = [
+        c
+        for c in ("run_id", "experiment", "name", "status", "start_time", "duration", "git_commit")
+        if c in df.columns
+    ]
     cols = base + params + metrics
     shown = df if max_rows is None else df.head(max_rows)
     rows = []
@@ -37,7 +40,10 @@ def runs_text(df: pd.DataFrame, max_rows: int | None = 50, max_key_columns: int 
     right = {i for i, c in enumerate(cols) if c in metrics or c == "duration"}
 
     def line(cells):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
 
     out = [line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
     if max_rows is not None and len(df) > max_rows:

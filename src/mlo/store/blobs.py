@@ -108,7 +108,9 @@ class LocalBlobStore:
         except FileNotFoundError:
             raise NotFound(f"blob {digest[:12]} is missing from {self.root}") from None
         if verify and hash_bytes(data) != digest:
-            raise CorruptBlob(f"blob {digest[:12]} in {self.root} does not match its digest; restore it from a backup")
+            raise CorruptBlob(
+                f"blob {digest[:12]} in {self.root} does not match its digest; restore it from a backup"
+            )
         return data
 
     def copy_to(self, digest: str, dest: str | os.PathLike, verify: bool = True) -> Path:

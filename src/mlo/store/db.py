@@ -75,7 +75,9 @@ class Database:
         if self.dialect == "sqlite":
             if url.database and url.database != ":memory:":
                 Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+            engine = create_engine(
+                url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+            )
 
             @event.listens_for(engine, "connect")
             def _on_connect(dbapi_conn, _record):
@@ -171,8 +173,11 @@ class Database:
             schema.metadata.create_all(conn)
         else:
             migrations.upgrade(conn, version, schema.SCHEMA_VERSION)
-        conn.execute(self.insert(schema.meta).values(key="schema_version", value=str(schema.SCHEMA_VERSION))
-                     .on_conflict_do_update(index_elements=["key"], set_={"value": str(schema.SCHEMA_VERSION)}))
+        conn.execute(
+            self.insert(schema.meta)
+            .values(key="schema_version", value=str(schema.SCHEMA_VERSION))
+            .on_conflict_do_update(index_elements=["key"], set_={"value": str(schema.SCHEMA_VERSION)})
+        )
 
 
 def _retry(fn: Callable[[], T]) -> T:

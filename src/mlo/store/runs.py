@@ -22,7 +22,9 @@ def now_us() -> int:
 
 
 # -- metric chunk codec: packed little-endian arrays -------------------------------------------------------------
-def encode_series(steps: np.ndarray, values: np.ndarray, timestamps: np.ndarray) -> tuple[bytes, bytes, bytes]:
+def encode_series(
+    steps: np.ndarray, values: np.ndarray, timestamps: np.ndarray
+) -> tuple[bytes, bytes, bytes]:
     return (
         np.ascontiguousarray(steps, dtype="<i8").tobytes(),
         np.ascontiguousarray(values, dtype="<f8").tobytes(),
@@ -62,7 +64,9 @@ class RunStore:
                     .values(id=new_id(), name=name, created_at=now_us())
                     .on_conflict_do_nothing(index_elements=["name"])
                 )
-                return conn.execute(select(s.experiments.c.id).where(s.experiments.c.name == name)).scalar_one()
+                return conn.execute(
+                    select(s.experiments.c.id).where(s.experiments.c.name == name)
+                ).scalar_one()
 
             exp_id = self.db.write(create_it)
         else:
@@ -179,7 +183,9 @@ class RunStore:
                 return ref
             if len(ref) >= 4:
                 rows = conn.execute(
-                    select(s.runs.c.id).where(s.runs.c.id.like(ref.replace("%", "").replace("_", "") + "%")).limit(2)
+                    select(s.runs.c.id)
+                    .where(s.runs.c.id.like(ref.replace("%", "").replace("_", "") + "%"))
+                    .limit(2)
                 ).all()
                 if len(rows) == 1:
                     return rows[0][0]
@@ -203,8 +209,12 @@ class RunStore:
     def _upsert(self, conn: Connection, table, run_id: str, values: Mapping[str, str]) -> None:
         if not values:
             return
-        ins = self.db.insert(table).values([{"run_id": run_id, "key": k, "value": v} for k, v in values.items()])
-        conn.execute(ins.on_conflict_do_update(index_elements=["run_id", "key"], set_={"value": ins.excluded.value}))
+        ins = self.db.insert(table).values(
+            [{"run_id": run_id, "key": k, "value": v} for k, v in values.items()]
+        )
+        conn.execute(
+            ins.on_conflict_do_update(index_elements=["run_id", "key"], set_={"value": ins.excluded.value})
+        )
 
     def set_params(self, run_id: str, values: Mapping[str, str]) -> None:
         self.db.write(lambda conn: self._upsert(conn, s.params, run_id, values))
@@ -214,15 +224,21 @@ class RunStore:
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self.db.write(
-            lambda conn: conn.execute(delete(s.tags).where(and_(s.tags.c.run_id == run_id, s.tags.c.key == key)))
+            lambda conn: conn.execute(
+                delete(s.tags).where(and_(s.tags.c.run_id == run_id, s.tags.c.key == key))
+            )
         )
 
     def key_values(self, table, run_id: str) -> dict[str, str]:
         with self.db.read() as conn:
-            return dict(conn.execute(select(table.c.key, table.c.value).where(table.c.run_id == run_id)).all())
+            return dict(
+                conn.execute(select(table.c.key, table.c.value).where(table.c.run_id == run_id)).all()
+            )
 
     # -- metrics ----------------------------------------------------------------------------------------------
-    def write_metrics(self, run_id: str, series: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+    def write_metrics(
+        self, run_id: str, series: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    ) -> None:
         """Append one chunk per key and move each key's latest value forward (by step, then time)."""
         if not series:
             return
@@ -240,14 +256,27 @@ class RunStore:
             for key, (steps, values, stamps) in series.items():
                 st, va, ts = encode_series(steps, values, stamps)
                 chunks.append(
-                    {"run_id": run_id, "key": key, "seq": seqs.get(key, -1) + 1, "n": len(values),
-                     "steps": st, "vals": va, "timestamps": ts}
+                    {
+                        "run_id": run_id,
+                        "key": key,
+                        "seq": seqs.get(key, -1) + 1,
+                        "n": len(values),
+                        "steps": st,
+                        "vals": va,
+                        "timestamps": ts,
+                    }
                 )
                 i = int(np.lexsort((stamps, steps))[-1])  # last by step, then timestamp
                 value = float(values[i])
                 latest.append(
-                    {"run_id": run_id, "key": key, "value": None if value != value else value, "step": int(steps[i]),
-                     "timestamp": int(stamps[i]), "n": len(values)}
+                    {
+                        "run_id": run_id,
+                        "key": key,
+                        "value": None if value != value else value,
+                        "step": int(steps[i]),
+                        "timestamp": int(stamps[i]),
+                        "n": len(values),
+                    }
                 )
             conn.execute(s.metric_chunks.insert(), chunks)
             ins = self.db.insert(lm).values(latest)
@@ -267,7 +296,9 @@ class RunStore:
         self.db.write(write)
 
     def latest_metrics(self, run_id: str) -> dict[str, float]:
-        q = select(s.latest_metrics.c.key, s.latest_metrics.c.value).where(s.latest_metrics.c.run_id == run_id)
+        q = select(s.latest_metrics.c.key, s.latest_metrics.c.value).where(
+            s.latest_metrics.c.run_id == run_id
+        )
         with self.db.read() as conn:
             return {k: float("nan") if v is None else v for k, v in conn.execute(q)}
 
@@ -320,18 +351,34 @@ class RunStore:
     def run_rows(self, experiment_ids: Sequence[str] | None) -> list[tuple]:
         """(id, experiment, name, status, start_time, end_time, parent_id, user, source, git_commit) per run."""
         r, e = s.runs, s.experiments
-        q = select(r.c.id, e.c.name, r.c.name, r.c.status, r.c.start_time, r.c.end_time, r.c.parent_id,
-                   r.c.user, r.c.source, r.c.git_commit).select_from(r.join(e, r.c.experiment_id == e.c.id))
+        q = select(
+            r.c.id,
+            e.c.name,
+            r.c.name,
+            r.c.status,
+            r.c.start_time,
+            r.c.end_time,
+            r.c.parent_id,
+            r.c.user,
+            r.c.source,
+            r.c.git_commit,
+        ).select_from(r.join(e, r.c.experiment_id == e.c.id))
         if experiment_ids is not None:
             q = q.where(r.c.experiment_id.in_(list(experiment_ids)))
         with self.db.read() as conn:
             return conn.execute(q.order_by(r.c.start_time.desc(), r.c.id.desc())).all()
 
-    def long_values(self, table, experiment_ids: Sequence[str] | None, keys: Sequence[str] | None) -> list[tuple]:
+    def long_values(
+        self, table, experiment_ids: Sequence[str] | None, keys: Sequence[str] | None
+    ) -> list[tuple]:
         """(run_id, key, value) rows of params, tags or latest metrics, optionally limited to some keys."""
         q = select(table.c.run_id, table.c.key, table.c.value)
         if experiment_ids is not None:
-            q = q.where(table.c.run_id.in_(select(s.runs.c.id).where(s.runs.c.experiment_id.in_(list(experiment_ids)))))
+            q = q.where(
+                table.c.run_id.in_(
+                    select(s.runs.c.id).where(s.runs.c.experiment_id.in_(list(experiment_ids)))
+                )
+            )
         if keys is not None:
             q = q.where(table.c.key.in_(list(keys)))
         with self.db.read() as conn:
@@ -340,6 +387,10 @@ class RunStore:
     def distinct_keys(self, table, experiment_ids: Sequence[str] | None) -> list[str]:
         q = select(table.c.key).distinct()
         if experiment_ids is not None:
-            q = q.where(table.c.run_id.in_(select(s.runs.c.id).where(s.runs.c.experiment_id.in_(list(experiment_ids)))))
+            q = q.where(
+                table.c.run_id.in_(
+                    select(s.runs.c.id).where(s.runs.c.experiment_id.in_(list(experiment_ids)))
+                )
+            )
         with self.db.read() as conn:
             return sorted(r[0] for r in conn.execute(q))

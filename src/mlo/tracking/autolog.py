@@ -95,8 +95,12 @@ def _param_value(value: Any) -> Any:
 def _record(est, X, y, sample_weight) -> None:
     params = {k: _param_value(v) for k, v in est.get_params(deep=True).items()}
     session.log_params(params)
-    session.set_tags({"estimator_class": f"{type(est).__module__}.{type(est).__qualname__}",
-                      "estimator_name": type(est).__name__})
+    session.set_tags(
+        {
+            "estimator_class": f"{type(est).__module__}.{type(est).__qualname__}",
+            "estimator_name": type(est).__name__,
+        }
+    )
     if y is None or not _Options.metrics:
         return
     session.log_metrics(_training_metrics(est, X, y, sample_weight))
@@ -122,12 +126,18 @@ def _training_metrics(est, X, y, sample_weight) -> dict[str, float]:
                 if proba.shape[1] == 2:
                     out["training_roc_auc"] = m.roc_auc_score(y, proba[:, 1], **kw)
                 else:
-                    out["training_roc_auc"] = m.roc_auc_score(y, proba, multi_class="ovr", labels=est.classes_, **kw)
+                    out["training_roc_auc"] = m.roc_auc_score(
+                        y, proba, multi_class="ovr", labels=est.classes_, **kw
+                    )
             except Exception:  # some estimators expose predict_proba only for some settings
                 pass
     elif is_regressor(est):
         pred = est.predict(X)
         mse = m.mean_squared_error(y, pred, **kw)
-        out.update(training_mse=mse, training_rmse=mse**0.5, training_mae=m.mean_absolute_error(y, pred, **kw),
-                   training_r2=m.r2_score(y, pred, **kw))
+        out.update(
+            training_mse=mse,
+            training_rmse=mse**0.5,
+            training_mae=m.mean_absolute_error(y, pred, **kw),
+            training_r2=m.r2_score(y, pred, **kw),
+        )
     return {k: float(v) for k, v in out.items()}

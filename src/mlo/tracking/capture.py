@@ -73,14 +73,20 @@ def git_state(cwd: str | os.PathLike | None = None) -> dict | None:
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD", "--abbrev-ref", "HEAD"],
-            cwd=cwd, capture_output=True, timeout=GIT_TIMEOUT, env=env,
+            cwd=cwd,
+            capture_output=True,
+            timeout=GIT_TIMEOUT,
+            env=env,
         )
         if head.returncode != 0:
             return None
         commit, branch = (head.stdout.decode().split() + [None, None])[:2]
         diff = subprocess.run(
             ["git", "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff"],
-            cwd=cwd, capture_output=True, timeout=GIT_TIMEOUT, env=env,
+            cwd=cwd,
+            capture_output=True,
+            timeout=GIT_TIMEOUT,
+            env=env,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

@@ -17,10 +17,22 @@ import pandas as pd
 from .. import workspace
 from ..errors import InvalidInput
 from ..store import schema
-from . import session, where as where_mod
+from . import session
+from . import where as where_mod
 
-BASE_COLUMNS = ["run_id", "experiment", "name", "status", "start_time", "end_time", "duration",
-                "git_commit", "parent_id", "user", "source"]
+BASE_COLUMNS = [
+    "run_id",
+    "experiment",
+    "name",
+    "status",
+    "start_time",
+    "end_time",
+    "duration",
+    "git_commit",
+    "parent_id",
+    "user",
+    "source",
+]
 KINDS = ("params", "metrics", "tags")
 _TABLES = {"params": schema.params, "metrics": schema.latest_metrics, "tags": schema.tags}
 
@@ -65,8 +77,21 @@ def runs(
         exp_ids = [store.experiment_id(n, create=False) for n in names]
 
     wanted = _wanted_keys(columns, tree, order_col)
-    base = pd.DataFrame(store.run_rows(exp_ids), columns=["run_id", "experiment", "name", "status", "start_time",
-                                                          "end_time", "parent_id", "user", "source", "git_commit"])
+    base = pd.DataFrame(
+        store.run_rows(exp_ids),
+        columns=[
+            "run_id",
+            "experiment",
+            "name",
+            "status",
+            "start_time",
+            "end_time",
+            "parent_id",
+            "user",
+            "source",
+            "git_commit",
+        ],
+    )
     now_us = time.time() * 1e6
     end = base["end_time"].astype("float64")
     base["duration"] = (end.fillna(now_us) - base["start_time"].astype("float64")) / 1e6
@@ -97,7 +122,9 @@ def runs(
         df = df[_project(df.columns, columns)]
     elif tree is not None or limit is not None:
         # like search_runs: key columns come from the runs returned, not from every run read
-        empty = [c for c in df.columns if c.startswith(("params.", "metrics.", "tags.")) and df[c].isna().all()]
+        empty = [
+            c for c in df.columns if c.startswith(("params.", "metrics.", "tags.")) and df[c].isna().all()
+        ]
         df = df.drop(columns=empty)
     return df.reset_index(drop=True)
 
@@ -122,7 +149,7 @@ def _wanted_keys(columns, tree, order_col) -> dict:
         needed.add(order_col)
     out: dict = {}
     for kind in KINDS:
-        pats = [c[len(kind) + 1:] for c in needed if c.startswith(kind + ".")]
+        pats = [c[len(kind) + 1 :] for c in needed if c.startswith(kind + ".")]
         if any(any(ch in p for ch in "*?[") for p in pats):
             out[kind] = "all"
         else:

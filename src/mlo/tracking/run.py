@@ -140,8 +140,15 @@ class Run:
     def cells(self) -> list[Cell]:
         """The notebook cells that ran while this run was active, in execution order."""
         return [
-            Cell(c["seq"], c["source"], c["execution_count"], bool(c["success"]), c["duration"],
-                 to_datetime(c["started_at"]), c["error"])
+            Cell(
+                c["seq"],
+                c["source"],
+                c["execution_count"],
+                bool(c["success"]),
+                c["duration"],
+                to_datetime(c["started_at"]),
+                c["error"],
+            )
             for c in self._ws.runs.cells(self.id)
         ]
 

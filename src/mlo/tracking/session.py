@@ -69,8 +69,11 @@ def _reset_after_fork() -> None:
     _state = _State()
     _state.experiment = old.experiment
     _state.stack = list(old.stack)
-    _state.writers = {run.id: RunWriter(old.writers[run.id].ws, run.id, owned=False)
-                      for run in old.stack if run.id in old.writers}
+    _state.writers = {
+        run.id: RunWriter(old.writers[run.id].ws, run.id, owned=False)
+        for run in old.stack
+        if run.id in old.writers
+    }
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)
@@ -275,7 +278,9 @@ def log_metric(key: str, value: float, step: int | None = None, *, timestamp: fl
     w.metrics.add(key, value, step, timestamp)
 
 
-def log_metrics(metrics: dict[str, float], step: int | None = None, *, timestamp: float | None = None) -> None:
+def log_metrics(
+    metrics: dict[str, float], step: int | None = None, *, timestamp: float | None = None
+) -> None:
     """Log several metric points at once (all or none are accepted)."""
     if not isinstance(metrics, dict):
         raise InvalidInput(f"metrics must be a dict, got {type(metrics).__name__}")
@@ -298,7 +303,9 @@ def artifact_path(path: str | os.PathLike) -> str:
     text = str(path).replace("\\", "/")
     p = PurePosixPath(text)
     if not text or p.is_absolute() or ".." in p.parts or text.startswith("~"):
-        raise InvalidInput(f"artifact path {str(path)!r} must be relative and stay inside the run (no '..', no '/')")
+        raise InvalidInput(
+            f"artifact path {str(path)!r} must be relative and stay inside the run (no '..', no '/')"
+        )
     parts = [part for part in p.parts if part not in ("", ".")]
     if not parts:
         raise InvalidInput(f"artifact path {str(path)!r} names no file")
@@ -309,7 +316,9 @@ def _media_type(path: str) -> str | None:
     return mimetypes.guess_type(path)[0]
 
 
-def log_artifact(local_path: str | os.PathLike, artifact_path_: str | None = None, *, run: Run | None = None) -> list[str]:
+def log_artifact(
+    local_path: str | os.PathLike, artifact_path_: str | None = None, *, run: Run | None = None
+) -> list[str]:
     """Store a file (or every file of a folder) as artifacts of the active run.
 
     The file is kept under ``artifact_path_/<name>`` (or ``<name>``) in the run; content is deduplicated.
@@ -326,7 +335,9 @@ def log_artifact(local_path: str | os.PathLike, artifact_path_: str | None = Non
     for f in files:
         rel = artifact_path(prefix + f.relative_to(base).as_posix())
         digest = w.ws.blobs.put_file(f)
-        items.append({"path": rel, "digest": digest, "size": f.stat().st_size, "media_type": _media_type(rel)})
+        items.append(
+            {"path": rel, "digest": digest, "size": f.stat().st_size, "media_type": _media_type(rel)}
+        )
     w.ws.runs.add_artifacts(w.run_id, items)
     return [i["path"] for i in items]
 
@@ -336,7 +347,9 @@ def log_bytes(data: bytes, path: str, *, run: Run | None = None) -> str:
     rel = artifact_path(path)
     w = writer(run)
     digest = w.ws.blobs.put_bytes(data)
-    w.ws.runs.add_artifacts(w.run_id, [{"path": rel, "digest": digest, "size": len(data), "media_type": _media_type(rel)}])
+    w.ws.runs.add_artifacts(
+        w.run_id, [{"path": rel, "digest": digest, "size": len(data), "media_type": _media_type(rel)}]
+    )
     return rel
 
 
@@ -366,7 +379,9 @@ def log_figure(figure: Any, path: str, *, run: Run | None = None, **savefig_kwar
     import io
 
     if not hasattr(figure, "savefig"):
-        raise InvalidInput(f"log_figure needs a matplotlib Figure (with savefig), got {type(figure).__name__}")
+        raise InvalidInput(
+            f"log_figure needs a matplotlib Figure (with savefig), got {type(figure).__name__}"
+        )
     suffix = PurePosixPath(path).suffix.lstrip(".").lower() or "png"
     buf = io.BytesIO()
     figure.savefig(buf, format=suffix, **{"bbox_inches": "tight", **savefig_kwargs})
@@ -495,7 +510,9 @@ def reap(ws: workspace.Workspace) -> list[str]:
         if owner == me:
             continue
         alive = capture.owner_alive(owner) if owner else None
-        if alive is False or (alive is None and heartbeat is not None and now - heartbeat > STALE_SECONDS * 1e6):
+        if alive is False or (
+            alive is None and heartbeat is not None and now - heartbeat > STALE_SECONDS * 1e6
+        ):
             dead[run_id] = heartbeat or now
     if dead:
         ws.runs.mark_killed(dead)

@@ -18,13 +18,31 @@ from typing import Any
 from ..errors import InvalidInput
 
 PREFIXES = {
-    "metrics": "metrics", "metric": "metrics",
-    "params": "params", "param": "params",
-    "tags": "tags", "tag": "tags",
-    "attributes": "attributes", "attribute": "attributes", "attr": "attributes", "run": "attributes",
+    "metrics": "metrics",
+    "metric": "metrics",
+    "params": "params",
+    "param": "params",
+    "tags": "tags",
+    "tag": "tags",
+    "attributes": "attributes",
+    "attribute": "attributes",
+    "attr": "attributes",
+    "run": "attributes",
 }
-ATTRIBUTES = {"run_id", "id", "experiment", "name", "status", "start_time", "end_time", "duration",
-              "parent_id", "user", "source", "git_commit"}
+ATTRIBUTES = {
+    "run_id",
+    "id",
+    "experiment",
+    "name",
+    "status",
+    "start_time",
+    "end_time",
+    "duration",
+    "parent_id",
+    "user",
+    "source",
+    "git_commit",
+}
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -63,7 +81,9 @@ def _tokens(text: str) -> list[tuple[str, Any, int]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise InvalidInput(f"cannot read the filter at position {pos}: {text[pos:pos + 20]!r} ({text!r})")
+            raise InvalidInput(
+                f"cannot read the filter at position {pos}: {text[pos : pos + 20]!r} ({text!r})"
+            )
         kind = m.lastgroup
         raw = m.group(kind)
         start = m.start(kind)
@@ -105,7 +125,9 @@ def column_name(ident: str) -> str:
         return "run_id" if name == "id" else name
     kind = PREFIXES.get(prefix.lower())
     if kind is None:
-        raise InvalidInput(f"unknown prefix {prefix!r} in the filter: use metrics., params., tags. or attributes.")
+        raise InvalidInput(
+            f"unknown prefix {prefix!r} in the filter: use metrics., params., tags. or attributes."
+        )
     if kind == "attributes":
         if key not in ATTRIBUTES:
             raise InvalidInput(f"unknown attribute {key!r}; attributes are {', '.join(sorted(ATTRIBUTES))}")
@@ -251,7 +273,9 @@ def evaluate(node, df):
     if node.op == "isnull":
         return ~present
     if node.op in ("like", "ilike"):
-        regex = "^" + "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in node.value) + "$"
+        regex = (
+            "^" + "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in node.value) + "$"
+        )
         flags = re.IGNORECASE if node.op == "ilike" else 0
         return present & col.astype(str).str.match(regex, flags=flags).fillna(False).astype(bool)
     values = node.value if node.op == "in" else (node.value,)
@@ -283,8 +307,12 @@ def _align(col, values):
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
     if pd.api.types.is_datetime64_any_dtype(col):
         try:
-            return col, tuple(pd.Timestamp(v, tz="UTC") if not isinstance(v, (int, float)) else
-                              pd.Timestamp(v, unit="s", tz="UTC") for v in values)
+            return col, tuple(
+                pd.Timestamp(v, tz="UTC")
+                if not isinstance(v, (int, float))
+                else pd.Timestamp(v, unit="s", tz="UTC")
+                for v in values
+            )
         except (ValueError, TypeError):
             raise InvalidInput(f"cannot read {values!r} as a date for {col.name}") from None
     if pd.api.types.is_bool_dtype(col) or all(isinstance(v, bool) for v in values):
