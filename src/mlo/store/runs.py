@@ -40,12 +40,37 @@ def decode_series(steps: bytes, values: bytes, timestamps: bytes):
     )
 
 
+def _latest_set(ins) -> dict:
+    """Keep the value of the highest step; count every point."""
+    lm = s.latest_metrics
+    newer = ins.excluded.step >= lm.c.step
+    return {
+        "value": case((newer, ins.excluded.value), else_=lm.c.value),
+        "step": case((newer, ins.excluded.step), else_=lm.c.step),
+        "timestamp": case((newer, ins.excluded.timestamp), else_=lm.c.timestamp),
+        "n": lm.c.n + ins.excluded.n,
+    }
+
+
 class RunStore:
     """Experiments, runs, params, metrics, tags, artifacts and cells in one :class:`Database`."""
 
     def __init__(self, db: Database):
         self.db = db
         self._experiment_ids: dict[str, str] = {}
+        self._upserts: dict[str, object] = {}
+
+    def _upsert_stmt(self, table, keys: list[str], set_: dict | None = None):
+        """An INSERT … ON CONFLICT DO UPDATE built once per table, executed with a list of rows (executemany),
+        so SQLAlchemy compiles it once instead of once per call."""
+        stmt = self._upserts.get(table.name)
+        if stmt is None:
+            ins = self.db.insert(table)
+            values = (
+                set_(ins) if set_ else {c.name: ins.excluded[c.name] for c in table.c if c.name not in keys}
+            )
+            stmt = self._upserts[table.name] = ins.on_conflict_do_update(index_elements=keys, set_=values)
+        return stmt
 
     # -- experiments ------------------------------------------------------------------------------------------
     def experiment_id(self, name: str, create: bool = True) -> str:
@@ -135,13 +160,20 @@ class RunStore:
 
         self.db.write(resume)
 
-    def end_run(self, run_id: str, status: str, end_time: int | None = None) -> None:
+    def end_run(
+        self, run_id: str, status: str, end_time: int | None = None, series: Mapping | None = None
+    ) -> None:
+        """Set the final status; ``series`` (the last buffered metrics) are written in the same transaction."""
         end = end_time or now_us()
-        self.db.write(
-            lambda conn: conn.execute(
+
+        def finish(conn: Connection) -> None:
+            if series:
+                self._write_metrics(conn, run_id, series)
+            conn.execute(
                 update(s.runs).where(s.runs.c.id == run_id).values(status=status, end_time=end, heartbeat=end)
             )
-        )
+
+        self.db.write(finish)
 
     def update_run(self, run_id: str, **values) -> None:
         self.db.write(lambda conn: conn.execute(update(s.runs).where(s.runs.c.id == run_id).values(**values)))
@@ -240,60 +272,49 @@ class RunStore:
         self, run_id: str, series: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
     ) -> None:
         """Append one chunk per key and move each key's latest value forward (by step, then time)."""
-        if not series:
-            return
-        lm = s.latest_metrics
+        if series:
+            self.db.write(lambda conn: self._write_metrics(conn, run_id, series))
 
-        def write(conn: Connection) -> None:
-            seqs = dict(
-                conn.execute(
-                    select(s.metric_chunks.c.key, func.max(s.metric_chunks.c.seq))
-                    .where(s.metric_chunks.c.run_id == run_id)
-                    .group_by(s.metric_chunks.c.key)
-                ).all()
-            )
-            chunks, latest = [], []
-            for key, (steps, values, stamps) in series.items():
-                st, va, ts = encode_series(steps, values, stamps)
-                chunks.append(
-                    {
-                        "run_id": run_id,
-                        "key": key,
-                        "seq": seqs.get(key, -1) + 1,
-                        "n": len(values),
-                        "steps": st,
-                        "vals": va,
-                        "timestamps": ts,
-                    }
-                )
-                i = int(np.lexsort((stamps, steps))[-1])  # last by step, then timestamp
-                value = float(values[i])
-                latest.append(
-                    {
-                        "run_id": run_id,
-                        "key": key,
-                        "value": None if value != value else value,
-                        "step": int(steps[i]),
-                        "timestamp": int(stamps[i]),
-                        "n": len(values),
-                    }
-                )
-            conn.execute(s.metric_chunks.insert(), chunks)
-            ins = self.db.insert(lm).values(latest)
-            newer = ins.excluded.step >= lm.c.step
+    def _write_metrics(self, conn: Connection, run_id: str, series: Mapping) -> None:
+        seqs = dict(
             conn.execute(
-                ins.on_conflict_do_update(
-                    index_elements=["run_id", "key"],
-                    set_={
-                        "value": case((newer, ins.excluded.value), else_=lm.c.value),
-                        "step": case((newer, ins.excluded.step), else_=lm.c.step),
-                        "timestamp": case((newer, ins.excluded.timestamp), else_=lm.c.timestamp),
-                        "n": lm.c.n + ins.excluded.n,
-                    },
-                )
+                select(s.metric_chunks.c.key, func.max(s.metric_chunks.c.seq))
+                .where(s.metric_chunks.c.run_id == run_id)
+                .group_by(s.metric_chunks.c.key)
+            ).all()
+        )
+        chunks, latest = [], []
+        for key, (steps, values, stamps) in series.items():
+            if not len(values):
+                continue
+            st, va, ts = encode_series(steps, values, stamps)
+            chunks.append(
+                {
+                    "run_id": run_id,
+                    "key": key,
+                    "seq": seqs.get(key, -1) + 1,
+                    "n": len(values),
+                    "steps": st,
+                    "vals": va,
+                    "timestamps": ts,
+                }
             )
-
-        self.db.write(write)
+            i = int(np.lexsort((stamps, steps))[-1])  # last by step, then timestamp
+            value = float(values[i])
+            latest.append(
+                {
+                    "run_id": run_id,
+                    "key": key,
+                    "value": None if value != value else value,  # NaN → NULL
+                    "step": int(steps[i]),
+                    "timestamp": int(stamps[i]),
+                    "n": len(values),
+                }
+            )
+        if not chunks:
+            return
+        conn.execute(s.metric_chunks.insert(), chunks)
+        conn.execute(self._upsert_stmt(s.latest_metrics, ["run_id", "key"], _latest_set), latest)
 
     def latest_metrics(self, run_id: str) -> dict[str, float]:
         q = select(s.latest_metrics.c.key, s.latest_metrics.c.value).where(
@@ -321,12 +342,8 @@ class RunStore:
         rows = [{"run_id": run_id, "created_at": now_us(), **item} for item in items]
         if not rows:
             return
-        ins = self.db.insert(s.artifacts).values(rows)
-        stmt = ins.on_conflict_do_update(
-            index_elements=["run_id", "path"],
-            set_={c: ins.excluded[c] for c in ("digest", "size", "media_type", "created_at")},
-        )
-        self.db.write(lambda conn: conn.execute(stmt))
+        stmt = self._upsert_stmt(s.artifacts, ["run_id", "path"])
+        self.db.write(lambda conn: conn.execute(stmt, rows))
 
     def artifacts(self, run_id: str) -> list[dict]:
         q = select(s.artifacts).where(s.artifacts.c.run_id == run_id).order_by(s.artifacts.c.path)

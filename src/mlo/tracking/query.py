@@ -34,6 +34,18 @@ BASE_COLUMNS = [
     "source",
 ]
 KINDS = ("params", "metrics", "tags")
+_RUN_ROW_COLUMNS = [
+    "run_id",
+    "experiment",
+    "name",
+    "status",
+    "start_time",
+    "end_time",
+    "parent_id",
+    "user",
+    "source",
+    "git_commit",
+]  # the order of RunStore.run_rows
 _TABLES = {"params": schema.params, "metrics": schema.latest_metrics, "tags": schema.tags}
 
 
@@ -56,7 +68,7 @@ def runs(
     columns : list of str, optional
         Project to these columns (``run_id`` is always kept); shell patterns such as ``"metrics.*"`` work.
     order_by : str, optional
-        A column, optionally followed by ``asc``/``desc`` (``"metrics.acc desc"``).
+        A column, optionally followed by ``asc`` (the default) or ``desc`` (``"metrics.acc desc"``).
     limit : int, optional
         At most this many rows (after filtering and ordering).
     """
@@ -77,20 +89,11 @@ def runs(
         exp_ids = [store.experiment_id(n, create=False) for n in names]
 
     wanted = _wanted_keys(columns, tree, order_col)
+    base_rows = store.run_rows(exp_ids)
     base = pd.DataFrame(
-        store.run_rows(exp_ids),
-        columns=[
-            "run_id",
-            "experiment",
-            "name",
-            "status",
-            "start_time",
-            "end_time",
-            "parent_id",
-            "user",
-            "source",
-            "git_commit",
-        ],
+        dict(zip(_RUN_ROW_COLUMNS, zip(*base_rows, strict=True), strict=True))
+        if base_rows
+        else {c: [] for c in _RUN_ROW_COLUMNS}
     )
     now_us = time.time() * 1e6
     end = base["end_time"].astype("float64")
@@ -135,7 +138,7 @@ def _order(order_by: str | None) -> tuple[str | None, bool]:
     parts = order_by.split()
     direction = parts[-1].lower() if len(parts) > 1 and parts[-1].lower() in ("asc", "desc") else None
     name = " ".join(parts[:-1] if direction else parts)
-    return where_mod.column_name(name), direction == "asc"
+    return where_mod.column_name(name), direction != "desc"  # ascending unless told, as in SQL
 
 
 def _wanted_keys(columns, tree, order_col) -> dict:
@@ -176,7 +179,8 @@ def _project(available, columns) -> list[str]:
 def _pivot(rows, kind: str, index: pd.Index) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(index=index)
-    long = pd.DataFrame(rows, columns=["run_id", "key", "value"])
+    run_ids, keys, values = zip(*rows, strict=True)  # columns: far faster for pandas than Row objects
+    long = pd.DataFrame({"run_id": run_ids, "key": keys, "value": values})
     wide = long.pivot(index="run_id", columns="key", values="value").reindex(index)
     wide.columns = [f"{kind}.{k}" for k in wide.columns]
     wide = wide[sorted(wide.columns)]

@@ -185,9 +185,8 @@ def end_run(status: str = "finished", *, run: Run | None = None) -> None:
         if run in _state.stack:
             _state.stack.remove(run)
     if w is not None:
-        try:
-            w.metrics.flush()
-        finally:
+        # the last metrics and the status in one transaction
+        if not w.metrics.flush(lambda series: w.ws.runs.end_run(run.id, status, series=series)):
             w.ws.runs.end_run(run.id, status)
     else:
         workspace.current().runs.end_run(run.id, status)
