@@ -36,7 +36,8 @@ def fmt(value: Any) -> str:
         except ValueError:
             return ""
     if isinstance(value, float):
-        return f"{value:.4g}"
+        text = f"{value:.4g}"
+        return text if any(c in text for c in ".einn") else text + ".0"  # 1.0 stays a float to the eye
     return str(value)
 
 
@@ -53,12 +54,20 @@ def fmt_duration(seconds: float | None) -> str:
 
 
 def table(
-    headers: list[str], rows: list[list[Any]], numeric: set[int] | None = None, raw: set[int] | None = None
+    headers: list[str],
+    rows: list[list[Any]],
+    numeric: set[int] | None = None,
+    raw: set[int] | None = None,
+    groups: list[tuple[str, int]] | None = None,
 ) -> str:
-    """An HTML table; cells are escaped except in the ``raw`` columns (already HTML)."""
+    """An HTML table; cells are escaped except in the ``raw`` columns (already HTML). ``groups`` adds a header
+    row of (label, column span) above the column names."""
     numeric = numeric or set()
     raw = raw or set()
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    if groups:
+        spans = "".join(f'<th colspan="{n}">{escape(label)}</th>' for label, n in groups)
+        head = f"{spans}</tr><tr>{head}"
     body = []
     for row in rows:
         cells = []

@@ -56,7 +56,14 @@ def runs_table_html(df: pd.DataFrame, max_rows: int = 50) -> str:
         STYLE
         + f"<div class='mlo-h'>{total} run{'s' if total != 1 else ''}</div>"
         + groups
-        + table(headers, rows, numeric=numeric, raw=raw)
+        + table(
+            headers,
+            rows,
+            numeric=numeric,
+            raw=raw,
+            groups=[("", len(base))]
+            + [(label, n) for label, n in (("params", len(params)), ("metrics", len(metrics))) if n],
+        )
         + more
     )
 
