@@ -177,17 +177,23 @@ def _project(available, columns) -> list[str]:
 
 
 def _pivot(rows, kind: str, index: pd.Index) -> pd.DataFrame:
+    """Long (run_id, key, value) rows → one column per key, aligned to ``index`` (scatter into a 2-D array)."""
     if not rows:
         return pd.DataFrame(index=index)
-    run_ids, keys, values = zip(*rows, strict=True)  # columns: far faster for pandas than Row objects
-    long = pd.DataFrame({"run_id": run_ids, "key": keys, "value": values})
-    wide = long.pivot(index="run_id", columns="key", values="value").reindex(index)
-    wide.columns = [f"{kind}.{k}" for k in wide.columns]
-    wide = wide[sorted(wide.columns)]
+    run_ids, keys, values = zip(*rows, strict=True)
+    row_pos = index.get_indexer(run_ids)
+    key_codes, key_names = pd.factorize(pd.Index(keys), sort=True)
+    keep = row_pos >= 0
+    if kind == "metrics":
+        grid = np.full((len(index), len(key_names)), np.nan)
+        vals = np.array(values, dtype="float64")  # None (a stored NaN) becomes nan
+    else:
+        grid = np.full((len(index), len(key_names)), None, dtype=object)
+        vals = np.array(values, dtype=object)
+    grid[row_pos[keep], key_codes[keep]] = vals[keep]
+    wide = pd.DataFrame(grid, index=index, columns=[f"{kind}.{k}" for k in key_names])
     if kind == "params":
         wide = wide.apply(_decode_param_column)
-    elif kind == "metrics":
-        wide = wide.astype("float64")
     return wide
 
 
