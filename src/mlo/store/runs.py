@@ -366,7 +366,7 @@ class RunStore:
 
     # -- tables for run listings ------------------------------------------------------------------------------
     def run_rows(self, experiment_ids: Sequence[str] | None) -> list[tuple]:
-        """(id, experiment, name, status, start_time, end_time, parent_id, user, source, git_commit) per run."""
+        """(id, experiment, name, status, start_time, end_time, git_commit, parent_id, user, source) per run."""
         r, e = s.runs, s.experiments
         q = select(
             r.c.id,
@@ -375,10 +375,10 @@ class RunStore:
             r.c.status,
             r.c.start_time,
             r.c.end_time,
+            r.c.git_commit,
             r.c.parent_id,
             r.c.user,
             r.c.source,
-            r.c.git_commit,
         ).select_from(r.join(e, r.c.experiment_id == e.c.id))
         if experiment_ids is not None:
             q = q.where(r.c.experiment_id.in_(list(experiment_ids)))

@@ -20,31 +20,10 @@ from ..store import schema
 from . import session
 from . import where as where_mod
 
-BASE_COLUMNS = [
-    "run_id",
-    "experiment",
-    "name",
-    "status",
-    "start_time",
-    "end_time",
-    "duration",
-    "git_commit",
-    "parent_id",
-    "user",
-    "source",
-]
+BASE_COLUMNS = where_mod.BASE_COLUMNS
 KINDS = ("params", "metrics", "tags")
 _RUN_ROW_COLUMNS = [
-    "run_id",
-    "experiment",
-    "name",
-    "status",
-    "start_time",
-    "end_time",
-    "parent_id",
-    "user",
-    "source",
-    "git_commit",
+    c for c in BASE_COLUMNS if c != "duration"
 ]  # the order of RunStore.run_rows
 _TABLES = {"params": schema.params, "metrics": schema.latest_metrics, "tags": schema.tags}
 

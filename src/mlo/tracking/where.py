@@ -29,20 +29,10 @@ PREFIXES = {
     "attr": "attributes",
     "run": "attributes",
 }
-ATTRIBUTES = {
-    "run_id",
-    "id",
-    "experiment",
-    "name",
-    "status",
-    "start_time",
-    "end_time",
-    "duration",
-    "parent_id",
-    "user",
-    "source",
-    "git_commit",
-}
+# the run attributes, in the order of the runs DataFrame
+BASE_COLUMNS = ["run_id", "experiment", "name", "status", "start_time", "end_time", "duration", "git_commit",
+                "parent_id", "user", "source"]  # fmt: skip
+ATTRIBUTES = {*BASE_COLUMNS, "id"}
 
 _TOKEN = re.compile(
     r"""\s*(?:
