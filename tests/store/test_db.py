@@ -43,16 +43,15 @@ def test_bad_urls_say_what_to_use():
         Database("mysql://x@localhost/db")
 
 
-def test_many_processes_opening_a_fresh_store_at_once(tmp_path):
-    """Schema creation must be safe when several processes race to create it."""
-    url = f"sqlite:///{tmp_path}/race.db"
+def _race_on_fresh_store(url: str, processes: int) -> None:
+    """Start ``processes`` interpreters that open the same fresh store at once; all must succeed and leave one
+    schema and one experiment."""
     code = textwrap.dedent(f"""
         from mlo.store.db import Database
         from mlo.store.runs import RunStore
-        db = Database({url!r})
-        RunStore(db).experiment_id("shared")
+        RunStore(Database({url!r})).experiment_id("shared")
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(8)]
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(processes)]
     errors = [p.communicate(timeout=120)[1].decode() for p in procs]
     assert all(p.returncode == 0 for p in procs), errors
     db = Database(url)
@@ -62,20 +61,13 @@ def test_many_processes_opening_a_fresh_store_at_once(tmp_path):
     db.dispose()
 
 
+def test_many_processes_opening_a_fresh_store_at_once(tmp_path):
+    """Schema creation must be safe when several processes race to create it."""
+    _race_on_fresh_store(f"sqlite:///{tmp_path}/race.db", processes=8)
+
+
 @pytest.mark.postgres
 def test_postgres_processes_racing_on_a_fresh_store(postgres):
     name = postgres.new_database()
-    url = postgres.url(name)
-    code = textwrap.dedent(f"""
-        from mlo.store.db import Database
-        from mlo.store.runs import RunStore
-        RunStore(Database({url!r})).experiment_id("shared")
-    """)
-    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(6)]
-    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
-    assert all(p.returncode == 0 for p in procs), errors
-    db = Database(url)
-    with db.read() as conn:
-        assert conn.execute(select(schema.experiments.c.name)).scalars().all() == ["shared"]
-    db.dispose()
+    _race_on_fresh_store(postgres.url(name), processes=6)
     postgres.drop_database(name)

@@ -22,9 +22,7 @@ from . import where as where_mod
 
 BASE_COLUMNS = where_mod.BASE_COLUMNS
 KINDS = ("params", "metrics", "tags")
-_RUN_ROW_COLUMNS = [
-    c for c in BASE_COLUMNS if c != "duration"
-]  # the order of RunStore.run_rows
+_RUN_ROW_COLUMNS = [c for c in BASE_COLUMNS if c != "duration"]  # the order of RunStore.run_rows
 _TABLES = {"params": schema.params, "metrics": schema.latest_metrics, "tags": schema.tags}
 
 

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .. import workspace
-from ..errors import InvalidInput, MloError
+from ..errors import InvalidInput
 from ..store.ids import new_id
 from ..store.runs import now_us
 from . import capture
@@ -550,7 +550,6 @@ def _at_exit() -> None:
 
 
 __all__ = [
-    "MloError",
     "active_run",
     "end_run",
     "flush",
