@@ -16,15 +16,7 @@ from pathlib import Path
 
 import pytest
 
-STRICT = os.environ.get("MLO_TEST_STRICT") == "1"
-
-
-def need(condition: bool, reason: str) -> None:
-    """Skip (or, in strict mode, fail) when a real dependency of the test is missing."""
-    if not condition:
-        if STRICT:
-            pytest.fail(f"MLO_TEST_STRICT=1: {reason}", pytrace=False)
-        pytest.skip(reason)
+from strict import STRICT, need  # noqa: F401  (STRICT is read by other fixtures' modules)
 
 
 def _reset_mlo() -> None:
@@ -43,6 +35,9 @@ def _reset_mlo() -> None:
     if state.executor is not None:
         state.executor.shutdown(wait=True)
     session._state = session._State()
+    from mlo.data import snapshots
+
+    snapshots.clear_scope()
     workspace.reset_cache()
 
 

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from .data.lineage import Lineage, lineage
+from .data.snapshots import Snapshot, get_snapshot, load_snapshot, snapshot, snapshots
 from .errors import AmbiguousRef, CorruptBlob, GateFailed, InvalidInput, MloError, NotFound, StoreError
 from .tracking.autolog import autolog
 from .tracking.query import runs
@@ -37,9 +39,11 @@ __all__ = [
     "CorruptBlob",
     "GateFailed",
     "InvalidInput",
+    "Lineage",
     "MloError",
     "NotFound",
     "Run",
+    "Snapshot",
     "StoreError",
     "Workspace",
     "active_run",
@@ -47,7 +51,10 @@ __all__ = [
     "end_run",
     "flush",
     "get_run",
+    "get_snapshot",
     "init",
+    "lineage",
+    "load_snapshot",
     "log_artifact",
     "log_dict",
     "log_figure",
@@ -61,6 +68,8 @@ __all__ = [
     "set_experiment",
     "set_tag",
     "set_tags",
+    "snapshot",
+    "snapshots",
     "start_run",
 ]
 

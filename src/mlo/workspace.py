@@ -53,6 +53,24 @@ class Workspace:
 
         return open_blob_store(self.artifacts_url)
 
+    @cached_property
+    def reports(self):
+        from .store.reports import ReportStore
+
+        return ReportStore(self.db, self.blobs)
+
+    @cached_property
+    def snapshots(self):
+        from .store.snapshots import SnapshotStore
+
+        return SnapshotStore(self.db, self.lineage)
+
+    @cached_property
+    def lineage(self):
+        from .store.lineage import LineageStore
+
+        return LineageStore(self.db)
+
     def __repr__(self) -> str:
         return f"Workspace(home={str(self.home)!r}, store={_redact(self.store_url)!r})"
 

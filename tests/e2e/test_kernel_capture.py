@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 import mlo
-from conftest import need
+from strict import need
 
 papermill = pytest.importorskip("papermill")
 from papermill.exceptions import PapermillExecutionError  # noqa: E402

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 import mlo
-from conftest import need
+from strict import need
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"

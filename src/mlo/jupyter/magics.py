@@ -32,10 +32,32 @@ USAGE = """\
   %mlo metric k=v [k=v …] [--step N]     log metrics (numbers only)
   %mlo runs [--experiment E] [--where FILTER] [--limit N]
                                          show runs, e.g. --where "metrics.acc > 0.8"
-  %mlo help                              this text
+{extra}  %mlo help                              this text
 
 Python API: import mlo; mlo.runs(), mlo.get_run(id).cells, mlo.log_metric(...). Docs: docs/magics.md
 """
+
+
+# Modules that add subcommands. Each defines ``COMMANDS = {name: handler}`` where ``handler(magics, args, cell)``
+# gets the MloMagics instance, the argument words and the cell body (None for a line magic), and ``USAGE``: lines
+# for the help text in the format above.
+SUBCOMMAND_MODULES = ("mlo.jupyter.data_magics",)
+
+
+def _extensions() -> tuple[dict[str, Any], str]:
+    import importlib
+
+    commands: dict[str, Any] = {}
+    usage = ""
+    for name in SUBCOMMAND_MODULES:
+        mod = importlib.import_module(name)
+        commands.update(mod.COMMANDS)
+        usage += mod.USAGE
+    return commands, usage
+
+
+def usage() -> str:
+    return USAGE.format(extra=_extensions()[1])
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,6 +68,9 @@ class _Parser(argparse.ArgumentParser):
 
     def exit(self, status: int = 0, message: str | None = None):  # type: ignore[override]
         raise UsageError(message or f"%mlo {self.prog}: see %mlo help")
+
+
+CELL_COMMANDS = {"run"}
 
 
 def _parser(name: str, *args: tuple[tuple, dict]) -> _Parser:
@@ -111,6 +136,9 @@ class MloMagics(Magics):
             "runs": self._runs,
             "help": self._help,
         }
+        extra, _ = _extensions()
+        for name, handler in extra.items():
+            self.commands[name] = lambda args, cell, _h=handler: _h(self, args, cell)
 
     @line_cell_magic
     def mlo(self, line: str = "", cell: str | None = None):
@@ -126,18 +154,18 @@ class MloMagics(Magics):
             close = difflib.get_close_matches(command, list(self.commands), n=1)
             hint = f" — did you mean {close[0]!r}?" if close else ""
             raise UsageError(f"%mlo: unknown command {command!r}{hint} See %mlo help")
-        if cell is not None and command != "run":
+        if cell is not None and command not in CELL_COMMANDS:
             raise UsageError(f"%%mlo {command} does not take a cell body; only %%mlo run does")
         try:
             return handler(rest, cell)
         except MloError as exc:
             raise UsageError(str(exc)) from None
 
-    mlo.__doc__ = USAGE
+    mlo.__doc__ = USAGE.format(extra="")
 
     # -- subcommands ------------------------------------------------------------------------------------------
     def _help(self, args, cell):
-        print(USAGE)
+        print(usage())
 
     def _init(self, args, cell):
         a = _parser("init", (("path",), {"nargs": "?", "default": "."})).parse_args(args)
@@ -258,6 +286,7 @@ def load_ipython_extension(shell) -> None:
     recorder = CellRecorder(shell)
     recorder.register()
     _RECORDERS[id(shell)] = recorder
+    MloMagics.mlo.__doc__ = usage()
     shell.register_magics(MloMagics(shell, recorder))
     notebook = shell.user_ns.get("__session__")
     if notebook and not os.environ.get("MLO_NOTEBOOK"):

@@ -100,6 +100,30 @@ class LocalBlobStore:
         self._commit(tmp, digest)
         return digest
 
+    @contextmanager
+    def writer(self) -> Iterator[BlobWriter]:
+        """A file-like object to stream a new blob into (e.g. a Parquet writer). The bytes are hashed as they are
+        written and the blob is committed when the block ends; ``writer.digest`` then names it."""
+        with self._tempfile() as (fh, tmp):
+            w = BlobWriter(fh)
+            yield w
+            fh.flush()
+            os.fsync(fh.fileno())
+        w.digest = w._hash.hexdigest()
+        w.closed = True
+        self._commit(tmp, w.digest)
+
+    def verify(self, digest: str) -> Path:
+        """The path of a blob after checking its bytes against the digest (for readers that open the file)."""
+        p = self.path(digest)
+        if not p.is_file():
+            raise NotFound(f"blob {digest[:12]} is missing from {self.root}")
+        if hash_file(p) != digest:
+            raise CorruptBlob(
+                f"blob {digest[:12]} in {self.root} does not match its digest; restore it from a backup"
+            )
+        return p
+
     def get_bytes(self, digest: str, verify: bool = True) -> bytes:
         """The bytes of a blob, checked against its digest."""
         p = self.path(digest)
@@ -140,6 +164,45 @@ class LocalBlobStore:
 
     def __repr__(self) -> str:
         return f"LocalBlobStore({str(self.root)!r})"
+
+
+class BlobWriter:
+    """Write-only, hashing file wrapper handed out by :meth:`LocalBlobStore.writer`."""
+
+    def __init__(self, fh: BinaryIO):
+        self._fh = fh
+        self._hash = hashlib.sha256()
+        self._pos = 0
+        self.closed = False
+        self.digest: str | None = None
+
+    def write(self, data) -> int:
+        self._hash.update(data)
+        n = self._fh.write(data)
+        self._pos += len(memoryview(data).cast("B"))
+        return n
+
+    def tell(self) -> int:
+        return self._pos
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def close(self) -> None:  # the store closes the file itself when the block ends
+        pass
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    @property
+    def size(self) -> int:
+        return self._pos
 
 
 def open_blob_store(url: str) -> LocalBlobStore:

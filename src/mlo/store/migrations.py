@@ -12,8 +12,18 @@ from sqlalchemy.engine import Connection
 
 from ..errors import StoreError
 
+
+def _add_missing_tables(conn: Connection) -> None:
+    """A purely additive step: create the tables that this version introduced."""
+    from . import schema
+
+    schema.metadata.create_all(conn, checkfirst=True)
+
+
 # version reached -> step from the version before it
-STEPS: dict[int, Callable[[Connection], None]] = {}
+STEPS: dict[int, Callable[[Connection], None]] = {
+    2: _add_missing_tables,  # snapshots, lineage, reports, file_digests
+}
 
 
 def upgrade(conn: Connection, current: int, target: int) -> None:

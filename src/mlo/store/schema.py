@@ -19,9 +19,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -129,4 +130,70 @@ cells = Table(
     Column("error", Text),
     Column("started_at", BigInteger, nullable=False),
     Column("duration", Float, nullable=False),
+)
+
+
+# -- schema version 2: data snapshots, lineage, reports --------------------------------------------------------------
+# Every table below was added in version 2; the migration to 2 creates whichever of them are missing.
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),  # content digest of the logical data (see mlo.data.digest)
+    Column("kind", String(16), nullable=False),  # frame | table | array | file | folder
+    Column("format", String(16), nullable=False),  # how the blob holds it: parquet | npy | file | manifest
+    Column("blob", String(64), nullable=False),  # SHA-256 of the stored object in the blob store
+    Column("rows", BigInteger),
+    Column("n_columns", Integer),
+    Column("nbytes", BigInteger, nullable=False),  # bytes of the data as held in memory / on disk
+    Column("size", BigInteger, nullable=False),  # bytes stored
+    Column("schema", Text, nullable=False),  # JSON
+    Column("profile", Text),  # JSON: one profile per column (see mlo.data.profile)
+    Column("source", Text),  # the path a file or folder snapshot was taken from
+    Column("run_id", ID),  # the run active when it was taken
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(255)),
+    UniqueConstraint("name", "version", name="uq_snapshots_name_version"),
+    Index("ix_snapshots_digest", "digest"),
+)
+
+# Edges of the lineage graph between nodes named "<kind>:<id>" (run:<id>, snapshot:<id>, model:<name>/<version>,
+# report:<id>). Append-only.
+lineage = Table(
+    "lineage",
+    metadata,
+    Column("src", String(320), primary_key=True),
+    Column("dst", String(320), primary_key=True),
+    Column("relation", String(32), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_lineage_dst", "dst"),
+)
+
+# Stored reports (drift, validation, …): a JSON summary for listings and gates, the full payload as a blob.
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(320)),  # what it is about, e.g. "model:churn/3" or "snapshot:<id>"
+    Column("run_id", ID),
+    Column("passed", Boolean),
+    Column("summary", Text, nullable=False),  # JSON
+    Column("payload", String(64)),  # blob digest of the full report (JSON)
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_reports_kind_subject", "kind", "subject"),
+)
+
+# Stat cache for file snapshots: an unchanged file (same size, mtime and inode) is not hashed again.
+file_digests = Table(
+    "file_digests",
+    metadata,
+    Column("path", String(1024), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("inode", BigInteger, nullable=False),
+    Column("digest", String(64), nullable=False),
 )

@@ -11,6 +11,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -60,6 +61,11 @@ class _State:
 
 
 _state = _State()
+
+# Called with (workspace, run) after a run starts, and before it ends: other parts of mlo record what the run
+# came from (e.g. the data snapshots in memory become the inputs of a run that named none).
+RUN_START_HOOKS: list[Callable[[workspace.Workspace, Run], None]] = []
+RUN_END_HOOKS: list[Callable[[workspace.Workspace, Run], None]] = []
 
 
 def _reset_after_fork() -> None:
@@ -170,6 +176,8 @@ def start_run(
         _state.stack.append(run)
         _schedule_capture(ws, run.id)
         _ensure_heartbeat()
+    for hook in RUN_START_HOOKS:
+        hook(ws, run)
     return run
 
 
@@ -184,12 +192,18 @@ def end_run(status: str = "finished", *, run: Run | None = None) -> None:
         w = _state.writers.pop(run.id, None)
         if run in _state.stack:
             _state.stack.remove(run)
+    ws = w.ws if w is not None else workspace.current()
+    try:
+        for hook in RUN_END_HOOKS:
+            hook(ws, run)
+    except Exception:  # a hook must never keep a run from ending
+        logging.getLogger("mlo").warning("recording lineage of run %s failed", run.id, exc_info=True)
     if w is not None:
         # the last metrics and the status in one transaction
         if not w.metrics.flush(lambda series: w.ws.runs.end_run(run.id, status, series=series)):
             w.ws.runs.end_run(run.id, status)
     else:
-        workspace.current().runs.end_run(run.id, status)
+        ws.runs.end_run(run.id, status)
 
 
 def active_run() -> Run | None:

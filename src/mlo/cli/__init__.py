@@ -1,4 +1,4 @@
-"""The ``mlo`` command line: a thin click layer over the Python API.
+"""The ``mlo`` command line: a thin click layer over the Python API (one module per capability).
 
 Exit codes: 0 success, 1 a gate failed (validation, drift), 2 bad usage or input.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .errors import MloError
+from ..errors import MloError
 
 
 class _Group(click.Group):
@@ -33,7 +33,7 @@ def main() -> None:
 @click.argument("path", default=".", type=click.Path(file_okay=False))
 def init(path: str) -> None:
     """Create (or open) a workspace in PATH/.mlo."""
-    from . import workspace
+    from .. import workspace
 
     ws = workspace.init(path)
     click.echo(f"mlo workspace at {ws.home}")
@@ -50,9 +50,9 @@ def init(path: str) -> None:
 )
 def runs_cmd(experiment, where, columns, order_by, limit, fmt) -> None:
     """List runs with their params, metrics and status."""
-    from . import workspace
-    from .report.text import runs_text
-    from .tracking.query import runs
+    from .. import workspace
+    from ..report.text import runs_text
+    from ..tracking.query import runs
 
     workspace.current(create=False)
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
@@ -71,9 +71,9 @@ def runs_cmd(experiment, where, columns, order_by, limit, fmt) -> None:
 @click.option("--cells", is_flag=True, help="Print the source of every captured cell.")
 def show(run_id: str, fmt: str, cells: bool) -> None:
     """Show one run (a full id or a unique prefix)."""
-    from . import workspace
-    from .report.html import fmt_duration
-    from .tracking.session import get_run
+    from .. import workspace
+    from ..report.html import fmt_duration
+    from ..tracking.session import get_run
 
     workspace.current(create=False)
     d = get_run(run_id).to_dict()
@@ -127,10 +127,13 @@ def show(run_id: str, fmt: str, cells: bool) -> None:
 )
 def demo(directory: str, notebooks: str) -> None:
     """Run the example notebook end to end, tracked, on the embedded store."""
-    from .demo import run_demo
+    from ..demo import run_demo
 
     sys.exit(run_demo(Path(directory), Path(notebooks)))
 
+
+# Command groups of the other capabilities live in their own modules, each adding to ``main``.
+from . import data  # noqa: E402,F401
 
 if __name__ == "__main__":  # python -m mlo.cli
     main()

@@ -1,0 +1,96 @@
+"""``mlo snapshot``, ``mlo snapshots``, ``mlo restore`` and ``mlo lineage``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import main
+
+
+def _open():
+    from .. import workspace
+
+    workspace.current(create=False)
+
+
+@main.command("snapshot")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--name", "-n", help="Snapshot name (default: the file or folder name).")
+def snapshot_cmd(path: str, name: str | None) -> None:
+    """Snapshot a file or folder (a data file, a directory of images, …) as a new version."""
+    from ..data.snapshots import snapshot
+
+    snap = snapshot(path, name or Path(path).resolve().name.replace(" ", "_"))
+    click.echo(f"{snap.ref}  {snap.kind}  {snap.digest[:12]}  {snap.nbytes:,} bytes")
+
+
+@main.command("snapshots")
+@click.argument("name", required=False)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+def snapshots_cmd(name: str | None, fmt: str) -> None:
+    """List snapshot versions (of NAME)."""
+    from ..data.snapshots import snapshots
+
+    _open()
+    df = snapshots(name)
+    if fmt == "csv":
+        click.echo(df.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(df.to_json(orient="records", date_format="iso", indent=2))
+    elif df.empty:
+        click.echo("no snapshots yet: mlo.snapshot(df, 'name') in Python, or mlo snapshot PATH")
+    else:
+        show = df.assign(digest=df["digest"].str[:12], created_at=df["created_at"].dt.strftime("%Y-%m-%d %H:%M"))
+        click.echo(show.drop(columns=["id"]).to_string(index=False, na_rep=""))
+
+
+@main.command("restore")
+@click.argument("ref")
+@click.option("--to", "dest", type=click.Path(), help="Where to write it (default: .mlo/checkouts/NAME@V).")
+def restore_cmd(ref: str, dest: str | None) -> None:
+    """Write a snapshot back to disk: a file or folder as it was, a table as Parquet."""
+    from ..data.snapshots import get_snapshot
+
+    _open()
+    snap = get_snapshot(ref)
+    if snap.kind in ("file", "folder"):
+        out = snap.load(to=dest)
+    else:
+        from .. import workspace
+
+        ws = workspace.current(create=False)
+        ext = ".npy" if snap.format == "npy" else ".parquet"
+        out = Path(dest) if dest else ws.home / "checkouts" / f"{snap.name}@{snap.version}{ext}"
+        ws.blobs.copy_to(snap.blob, out)
+    click.echo(str(out))
+
+
+@main.command("lineage")
+@click.argument("ref")
+@click.option("--depth", "-d", type=int, help="Follow at most this many edges each way.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "dot", "json", "svg", "html"]), default="text", show_default=True
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of printing.")
+def lineage_cmd(ref: str, depth: int | None, fmt: str, output: str | None) -> None:
+    """Show what REF came from and what came of it (REF: run id, snapshot:NAME[@V], model:NAME@ALIAS)."""
+    from ..data.lineage import lineage
+
+    _open()
+    lin = lineage(ref, depth=depth)
+    text = {
+        "text": lin.to_text,
+        "dot": lin.to_dot,
+        "json": lin.to_json,
+        "svg": lin.to_svg,
+        "html": lambda: "<!doctype html><meta charset=utf-8>" + lin._repr_html_(),
+    }[fmt]()
+    if output:
+        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text)

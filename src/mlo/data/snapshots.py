@@ -1,0 +1,380 @@
+"""Data snapshots: content-hashed, versioned copies of the data a notebook holds, with profiles and lineage.
+
+``mlo.snapshot(df, "train")`` hashes every value (see :mod:`mlo.data.digest`), stores the data once as Parquet
+(zstd) in the blob store, and records a new version of ``train`` unless the latest already holds the same data.
+A snapshot taken or loaded during a run is that run's input (or output). A run that takes or loads no input itself
+gets, when it ends, the snapshots taken or loaded before it in the same process (the data held in memory; a newer
+version of a name replaces the older one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import workspace
+from ..errors import InvalidInput
+from ..store.snapshots import SnapshotRow, check_name
+from ..tracking import capture, session
+from . import codec, files
+from .digest import digest as digest_of
+from .profile import profile_frame
+
+ROLES = ("input", "output")
+ROW_GROUP_ROWS = 256 * 1024
+
+_scope_lock = threading.Lock()
+_scope: dict[tuple[str, str], str] = {}  # (workspace home, snapshot name) -> snapshot id, for runs started later
+_explicit: set[str] = set()  # runs that took or loaded an input snapshot themselves
+
+
+class Snapshot:
+    """One version of a named snapshot. ``load()`` returns the data; ``profile`` describes every column."""
+
+    def __init__(self, ws: workspace.Workspace, row: SnapshotRow):
+        self._ws = ws
+        self._row = row
+
+    id = property(lambda self: self._row.id)
+    name = property(lambda self: self._row.name)
+    version = property(lambda self: self._row.version)
+    digest = property(lambda self: self._row.digest)
+    kind = property(lambda self: self._row.kind)
+    format = property(lambda self: self._row.format)
+    blob = property(lambda self: self._row.blob)
+    rows = property(lambda self: self._row.rows)
+    n_columns = property(lambda self: self._row.n_columns)
+    nbytes = property(lambda self: self._row.nbytes)
+    size = property(lambda self: self._row.size)
+    schema = property(lambda self: self._row.schema)
+    profile = property(lambda self: self._row.profile or [])
+    source = property(lambda self: self._row.source)
+    run_id = property(lambda self: self._row.run_id)
+    created_by = property(lambda self: self._row.created_by)
+
+    @property
+    def created_at(self) -> datetime:
+        return datetime.fromtimestamp(self._row.created_at / 1e6, tz=timezone.utc)
+
+    @property
+    def ref(self) -> str:
+        """``snapshot:name@version``: how to name this version elsewhere (lineage, drift, load)."""
+        return f"snapshot:{self.name}@{self.version}"
+
+    @property
+    def node(self) -> str:
+        """The lineage node of this snapshot."""
+        return f"snapshot:{self.id}"
+
+    def load(self, *, to: str | os.PathLike | None = None):
+        """The data: a DataFrame (or Series, Arrow Table, numpy array) identical to what was snapshotted; for a
+        file or folder, the path of a verified copy (under ``to`` when given)."""
+        return _load(self._ws, self._row, to)
+
+    def column(self, name: str) -> dict[str, Any]:
+        """The profile of one column."""
+        for p in self.profile:
+            if p["name"] == name:
+                return p
+        raise InvalidInput(f"snapshot {self.name}@{self.version} has no column {name!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self._row
+        return {
+            "id": r.id,
+            "name": r.name,
+            "version": r.version,
+            "ref": self.ref,
+            "digest": r.digest,
+            "kind": r.kind,
+            "format": r.format,
+            "rows": r.rows,
+            "columns": r.n_columns,
+            "nbytes": r.nbytes,
+            "size": r.size,
+            "schema": r.schema,
+            "profile": r.profile,
+            "source": r.source,
+            "run_id": r.run_id,
+            "created_at": self.created_at.isoformat(),
+            "created_by": r.created_by,
+        }
+
+    def _repr_html_(self) -> str:
+        from ..report.snapshots import snapshot_html
+
+        return snapshot_html(self)
+
+    def __repr__(self) -> str:
+        shape = f"{self.rows}×{self.n_columns}" if self.n_columns is not None else f"{self.rows or '-'} rows"
+        return f"<Snapshot {self.name}@{self.version} {self.kind} {shape} {self.digest[:12]}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Snapshot) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+
+# -- taking a snapshot ------------------------------------------------------------------------------------------------
+def _encode(obj: Any) -> tuple[codec.Encoded, pd.DataFrame | None]:
+    """Encoded data plus, for profiling, a DataFrame view of it (no copy where possible)."""
+    if isinstance(obj, pd.DataFrame):
+        return codec.encode_frame(obj), obj
+    if isinstance(obj, pd.Series):
+        frame = obj.to_frame(name=obj.name if obj.name is not None else 0)
+        enc = codec.encode_frame(frame)
+        enc.kind = "series"
+        enc.meta["kind"] = "series"
+        enc.meta["series_name"] = obj.name is not None
+        return enc, frame
+    if isinstance(obj, pa.Table):
+        return codec.encode_table(obj), None
+    if isinstance(obj, pa.RecordBatch):
+        return codec.encode_table(pa.Table.from_batches([obj])), None
+    if isinstance(obj, np.ndarray):
+        enc = codec.encode_array(obj)
+        view = None
+        if obj.dtype.kind not in "biufmM":
+            pass
+        elif obj.ndim == 1:
+            view = pd.DataFrame({"0": obj}, copy=False)
+        elif obj.ndim == 2:
+            view = pd.DataFrame(obj, columns=[str(i) for i in range(obj.shape[1])], copy=False)
+        return enc, view
+    raise InvalidInput(
+        f"cannot snapshot a {type(obj).__module__}.{type(obj).__name__}: give a pandas DataFrame or Series, a pyarrow "
+        "Table, a numpy array, or the path of a file or folder"
+    )
+
+
+def _schema(enc: codec.Encoded, frame: pd.DataFrame | None, obj: Any) -> list[dict[str, Any]]:
+    if enc.kind in ("frame", "series"):
+        return [{"name": str(c), "dtype": str(frame.iloc[:, i].dtype)} for i, c in enumerate(frame.columns)]
+    if enc.kind == "table":
+        return [{"name": f.name, "dtype": str(f.type)} for f in obj.schema]
+    return [{"name": "array", "dtype": str(obj.dtype), "shape": list(obj.shape)}]
+
+
+def _write_blob(ws: workspace.Workspace, enc: codec.Encoded) -> tuple[str, str, int]:
+    """Store the data; return (format, blob digest, stored size)."""
+    with ws.blobs.writer() as w:
+        if enc.kind == "array":
+            np.save(w, enc.array, allow_pickle=False)
+            fmt = "npy"
+        else:
+            pq.write_table(enc.table(), w, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+            fmt = "parquet"
+    return fmt, w.digest, w.size
+
+
+def snapshot(
+    obj: Any,
+    name: str,
+    *,
+    role: str = "input",
+    run: session.Run | None = None,
+    profile: bool = True,
+) -> Snapshot:
+    """Snapshot data under ``name``: a new version when the content changed, the latest one otherwise.
+
+    Parameters
+    ----------
+    obj : DataFrame, Series, pyarrow.Table, numpy.ndarray, str or PathLike
+        The data, or the path of a file or folder.
+    name : str
+        Letters, digits, ``_ - .``; versions are numbered per name.
+    role : {"input", "output"}
+        How the snapshot relates to the active run (or ``run``): read by it, or produced by it.
+    profile : bool
+        Compute the column profile (skip for very wide data you will never compare).
+
+    Returns
+    -------
+    Snapshot
+    """
+    check_name(name)
+    if role not in ROLES:
+        raise InvalidInput(f"role must be 'input' or 'output', not {role!r}")
+    ws = workspace.current()
+    run = run or session.active_run()
+    if isinstance(obj, (str, os.PathLike)):
+        ps = files.snapshot_path(ws, obj)
+        fields = {
+            "digest": ps.digest,
+            "kind": ps.kind,
+            "format": "file" if ps.kind == "file" else "manifest",
+            "blob": ps.blob,
+            "rows": None,
+            "n_columns": None,
+            "nbytes": ps.nbytes,
+            "size": ps.nbytes,
+            "schema": [],
+            "profile": None,
+            "source": ps.source,
+        }
+    else:
+        enc, frame = _encode(obj)
+        digest = digest_of(enc)
+        fields = {
+            "digest": digest,
+            "kind": enc.kind,
+            "rows": enc.rows,
+            "n_columns": enc.n_columns,
+            "nbytes": enc.nbytes,
+            "source": None,
+        }
+        same = ws.snapshots.by_digest(digest)
+        if same is not None and ws.blobs.exists(same.blob):
+            fields.update(format=same.format, blob=same.blob, size=same.size, schema=same.schema, profile=same.profile)
+        else:
+            fmt, blob, size = _write_blob(ws, enc)
+            if profile and frame is None and enc.kind == "table":
+                frame = obj.to_pandas() if isinstance(obj, pa.Table) else None
+            fields.update(
+                format=fmt,
+                blob=blob,
+                size=size,
+                schema=_schema(enc, frame if enc.kind != "table" else None, obj),
+                profile=profile_frame(frame, seed=int(digest[:8], 16)) if (profile and frame is not None) else None,
+            )
+    fields.update(run_id=run.id if run is not None else None, created_by=capture.user())
+
+    def edges(snapshot_id: str) -> list[tuple[str, str, str]]:
+        if run is None:
+            return []
+        if role == "input":
+            return [(f"snapshot:{snapshot_id}", f"run:{run.id}", "input")]
+        return [(f"run:{run.id}", f"snapshot:{snapshot_id}", "output")]
+
+    row, _created = ws.snapshots.add(name=name, fields=fields, edges=edges)
+    if role == "input":
+        if run is None:
+            _enter_scope(ws, row)
+        else:
+            _mark_explicit(run.id)
+    return Snapshot(ws, row)
+
+
+# -- reading --------------------------------------------------------------------------------------------------------
+def get_snapshot(ref: str | Snapshot) -> Snapshot:
+    """The snapshot ``ref`` names (``"train"``, ``"train@3"``, ``"train@<digest prefix>"``, ``"snapshot:…"``),
+    without loading its data."""
+    if isinstance(ref, Snapshot):
+        return ref
+    ws = workspace.current(create=False)
+    return Snapshot(ws, ws.snapshots.resolve(ref))
+
+
+def load_snapshot(ref: str | Snapshot, *, to: str | os.PathLike | None = None):
+    """The data of a snapshot, identical to what was snapshotted (see :meth:`Snapshot.load`).
+
+    Loading records the snapshot as an input of the active run, or of later runs that name no input themselves.
+    """
+    snap = get_snapshot(ref)
+    data = snap.load(to=to)
+    ws = snap._ws
+    run = session.active_run()
+    if run is not None:
+        ws.lineage.link([(snap.node, f"run:{run.id}", "input")])
+        _mark_explicit(run.id)
+    else:
+        _enter_scope(ws, snap._row)
+    return data
+
+
+def _load(ws: workspace.Workspace, row: SnapshotRow, to: str | os.PathLike | None):
+    if row.kind in ("file", "folder"):
+        dest = Path(to) if to is not None else ws.home / "checkouts" / f"{row.name}@{row.version}"
+        if row.kind == "file" and to is None:
+            dest = dest / Path(row.source or row.name).name
+        return files.restore(ws, row.kind, row.blob, row.name, dest)
+    path = ws.blobs.verify(row.blob)
+    if row.format == "npy":
+        return np.load(path, allow_pickle=False)
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[b"mlo"])
+    if meta["kind"] == "table":
+        return codec.decode_table(table, meta)
+    df = codec.decode_frame(table, meta)
+    if meta["kind"] == "series":
+        s = df.iloc[:, 0]
+        return s if meta.get("series_name") else s.rename(None)
+    return df
+
+
+def snapshots(name: str | None = None) -> pd.DataFrame:
+    """Every snapshot version (or those of ``name``) as a DataFrame, oldest first per name."""
+    ws = workspace.current(create=False)
+    rows = ws.snapshots.list(name)
+    cols = ["name", "version", "digest", "kind", "rows", "columns", "size", "created_at", "run_id", "id"]
+    data = [
+        {
+            "name": r.name,
+            "version": r.version,
+            "digest": r.digest,
+            "kind": r.kind,
+            "rows": r.rows,
+            "columns": r.n_columns,
+            "size": r.size,
+            "created_at": pd.Timestamp(r.created_at, unit="us", tz="UTC"),
+            "run_id": r.run_id,
+            "id": r.id,
+        }
+        for r in rows
+    ]
+    df = pd.DataFrame(data, columns=cols)
+    for c in ("rows", "columns"):
+        df[c] = df[c].astype("Int64")
+    return df
+
+
+# -- runs started after a snapshot was taken or loaded ---------------------------------------------------------------
+def _enter_scope(ws: workspace.Workspace, row: SnapshotRow) -> None:
+    with _scope_lock:
+        _scope[(str(ws.home), row.name)] = row.id
+
+
+def in_scope(ws: workspace.Workspace) -> list[str]:
+    with _scope_lock:
+        return [sid for (home, _), sid in _scope.items() if home == str(ws.home)]
+
+
+def _mark_explicit(run_id: str) -> None:
+    with _scope_lock:
+        _explicit.add(run_id)
+
+
+def _link_scope(ws: workspace.Workspace, run: session.Run) -> None:
+    """At the end of a run that took or loaded no input itself: the data in memory was its input."""
+    with _scope_lock:
+        if run.id in _explicit:
+            _explicit.discard(run.id)
+            return
+    ids = in_scope(ws)
+    if ids:
+        ws.lineage.link([(f"snapshot:{sid}", f"run:{run.id}", "input") for sid in ids])
+
+
+def clear_scope(names: Iterable[str] | None = None) -> None:
+    """Forget the snapshots that runs started from now on would record as inputs."""
+    with _scope_lock:
+        if names is None:
+            _scope.clear()
+            _explicit.clear()
+        else:
+            for key in [k for k in _scope if k[1] in set(names)]:
+                del _scope[key]
+
+
+session.RUN_END_HOOKS.append(_link_scope)
