@@ -42,7 +42,10 @@ def test_snapshot_files_list_restore_and_lineage(sqlite_ws, tmp_path):
 
     r = cli("lineage", "clean")
     assert r.exit_code == 0
-    assert "snapshot raw@1 --input--> run prep" in r.stdout and "run prep --output--> snapshot clean@1" in r.stdout
+    assert (
+        "snapshot raw@1 --input--> run prep" in r.stdout
+        and "run prep --output--> snapshot clean@1" in r.stdout
+    )
     assert cli("lineage", "clean", "--format", "dot").stdout.startswith("digraph lineage")
     assert json.loads(cli("lineage", "clean", "--format", "json").stdout)["upstream"]
     svg = tmp_path / "lin.svg"

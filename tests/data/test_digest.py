@@ -32,9 +32,14 @@ def rich_frame(n: int = 40) -> pd.DataFrame:
             "u8": rng.integers(0, 255, n).astype("uint8"),
             "flag": rng.random(n) > 0.5,
             "text": pd.Series([f"s{i % 7}" if i % 5 else None for i in range(n)]),
-            "obj_text": pd.Series([f"o{i}" if i % 4 else (None if i % 8 else np.nan) for i in range(n)], dtype=object),
-            "cat": pd.Categorical([["lo", "mid", "hi"][i % 3] if i % 6 else None for i in range(n)],
-                                  categories=["hi", "mid", "lo", "unused"], ordered=True),
+            "obj_text": pd.Series(
+                [f"o{i}" if i % 4 else (None if i % 8 else np.nan) for i in range(n)], dtype=object
+            ),
+            "cat": pd.Categorical(
+                [["lo", "mid", "hi"][i % 3] if i % 6 else None for i in range(n)],
+                categories=["hi", "mid", "lo", "unused"],
+                ordered=True,
+            ),
             "when": pd.date_range("2024-03-30", periods=n, freq="7h", tz="Europe/Paris"),
             "naive": pd.date_range("2024-01-01", periods=n, freq="D"),
             "span": pd.to_timedelta(np.arange(n), unit="s"),
@@ -66,7 +71,9 @@ def test_a_change_in_any_column_type_changes_the_digest(col):
     df = rich_frame()
     base = d(df)
     other = df.copy()
-    other[col] = other[col].iloc[::-1].to_numpy() if col != "cat" else other[col].iloc[::-1].reset_index(drop=True)
+    other[col] = (
+        other[col].iloc[::-1].to_numpy() if col != "cat" else other[col].iloc[::-1].reset_index(drop=True)
+    )
     assert d(other) != base
 
 
@@ -121,7 +128,9 @@ def test_memory_layout_does_not_change_the_digest():
 
 
 def test_arrow_chunking_does_not_change_the_digest():
-    t1 = pa.table({"a": pa.chunked_array([[1, 2], [3, None]]), "s": pa.chunked_array([["x"], ["y", None, "z"]])})
+    t1 = pa.table(
+        {"a": pa.chunked_array([[1, 2], [3, None]]), "s": pa.chunked_array([["x"], ["y", None, "z"]])}
+    )
     t2 = pa.table({"a": [1, 2, 3, None], "s": ["x", "y", None, "z"]})
     assert d(t1) == d(t2)
     assert d(t2.slice(1)) == d(pa.table({"a": [2, 3, None], "s": ["y", None, "z"]}))
@@ -137,7 +146,9 @@ def test_the_same_data_has_the_same_digest_in_another_process():
         df["c"] = pd.Categorical(df["b"])
         print(digest(codec.encode_frame(df)))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     df = pd.DataFrame({"a": np.arange(1000) * 0.5, "b": [f"v{i % 13}" for i in range(1000)]})
     df["c"] = pd.Categorical(df["b"])
     assert out == d(df)
@@ -186,7 +197,9 @@ def test_round_trip_keeps_indexes_and_column_labels(sqlite_ws):
     df = pd.DataFrame(np.arange(6).reshape(3, 2), index=idx, columns=pd.Index([0, 1], name="feature"))
     pd.testing.assert_frame_equal(roundtrip(df), df, check_exact=True)
 
-    ts = pd.DataFrame({"v": [1.0, 2.0, 3.0]}, index=pd.date_range("2024-01-01", periods=3, freq="D", name="day"))
+    ts = pd.DataFrame(
+        {"v": [1.0, 2.0, 3.0]}, index=pd.date_range("2024-01-01", periods=3, freq="D", name="day")
+    )
     back = roundtrip(ts)
     pd.testing.assert_frame_equal(back, ts, check_freq=True)
     assert back.index.freqstr == "D"
@@ -196,7 +209,9 @@ def test_round_trip_keeps_indexes_and_column_labels(sqlite_ws):
     pd.testing.assert_frame_equal(back, wide)
     assert isinstance(back.columns, pd.RangeIndex)
 
-    cols = pd.DataFrame([[1, 2]], columns=pd.MultiIndex.from_tuples([("x", "a"), ("x", "b")], names=["g", None]))
+    cols = pd.DataFrame(
+        [[1, 2]], columns=pd.MultiIndex.from_tuples([("x", "a"), ("x", "b")], names=["g", None])
+    )
     pd.testing.assert_frame_equal(roundtrip(cols), cols)
 
     dup = pd.DataFrame([[1, 2, 3]], columns=["a", "a", "b"])
@@ -228,6 +243,10 @@ def test_round_trip_of_series_tables_and_arrays(sqlite_ws):
     back = roundtrip(table)
     assert back.equals(table) and back.schema.metadata == {b"source": b"crm"}
 
-    for arr in (np.arange(10, dtype="int16"), np.random.default_rng(0).normal(size=(4, 3, 2)), np.array([b"ab", b"c"])):
+    for arr in (
+        np.arange(10, dtype="int16"),
+        np.random.default_rng(0).normal(size=(4, 3, 2)),
+        np.array([b"ab", b"c"]),
+    ):
         back = roundtrip(arr)
         assert back.dtype == arr.dtype and back.shape == arr.shape and np.array_equal(back, arr)

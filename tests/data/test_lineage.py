@@ -49,7 +49,14 @@ def test_inputs_and_outputs_of_runs(ws):
         ("fit", "preds@1", "output"),
     }
     # the same graph by every kind of reference
-    for ref in (f"run:{fit.id}", fit.id[:10], "train", "train@1", f"snapshot:train@{train.digest[:8]}", train.id):
+    for ref in (
+        f"run:{fit.id}",
+        fit.id[:10],
+        "train",
+        "train@1",
+        f"snapshot:train@{train.digest[:8]}",
+        train.id,
+    ):
         assert mlo.lineage(ref).root.id in {f"run:{fit.id}", train.node}
     assert mlo.lineage(raw.ref).root.id == raw.node
     assert mlo.lineage("raw", depth=1).downstream()[0].label == "prepare"
@@ -85,7 +92,9 @@ def test_other_kinds_plug_in(sqlite_ws):
     with mlo.start_run("train") as run:
         mlo.snapshot(frame(), "train-data")
     rid = sqlite_ws.reports.save("drift", {"share": 0.1}, {"columns": []}, run_id=run.id, passed=True)
-    sqlite_ws.lineage.link([(f"run:{run.id}", "model:churn/1", "model"), (f"run:{run.id}", f"report:{rid}", "report")])
+    sqlite_ws.lineage.link(
+        [(f"run:{run.id}", "model:churn/1", "model"), (f"run:{run.id}", f"report:{rid}", "report")]
+    )
     lin = mlo.lineage(run.id)
     kinds = {n.kind: n for n in lin.downstream()}
     assert kinds["report"].label == "drift report" and kinds["report"].detail == "passed"

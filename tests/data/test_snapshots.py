@@ -27,7 +27,14 @@ def blob_files(ws) -> list:
 def test_versions_dedup_and_references(ws):
     df = frame()
     s1 = mlo.snapshot(df, "train")
-    assert (s1.name, s1.version, s1.rows, s1.n_columns, s1.kind, s1.format) == ("train", 1, 100, 2, "frame", "parquet")
+    assert (s1.name, s1.version, s1.rows, s1.n_columns, s1.kind, s1.format) == (
+        "train",
+        1,
+        100,
+        2,
+        "frame",
+        "parquet",
+    )
     assert s1.schema == [{"name": "x", "dtype": "float64"}, {"name": "plan", "dtype": str(df["plan"].dtype)}]
     assert len(s1.digest) == 64 and s1.ref == "snapshot:train@1"
     files_before = blob_files(ws)
@@ -55,7 +62,12 @@ def test_versions_dedup_and_references(ws):
 
     listing = mlo.snapshots()
     assert list(listing.columns[:4]) == ["name", "version", "digest", "kind"]
-    assert list(zip(listing.name, listing.version)) == [("train", 1), ("train", 2), ("train", 3), ("train-copy", 1)]
+    assert list(zip(listing.name, listing.version, strict=True)) == [
+        ("train", 1),
+        ("train", 2),
+        ("train", 3),
+        ("train-copy", 1),
+    ]
     assert len(mlo.snapshots("train")) == 3
 
 
@@ -190,7 +202,10 @@ def test_concurrent_snapshots_of_the_same_data_give_one_blob_and_one_version(ws)
     """)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "WORKER": str(i)}
+            [sys.executable, "-c", code],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "WORKER": str(i)},
         )
         for i in range(6)
     ]
@@ -200,7 +215,14 @@ def test_concurrent_snapshots_of_the_same_data_give_one_blob_and_one_version(ws)
     assert len(lines) == 1  # every process got the same snapshot record and blob
     listing = mlo.snapshots()
     assert len(listing[listing.name == "shared"]) == 1
-    assert sorted(listing[listing.name == "mine"].version) == [1, 2, 3, 4, 5, 6]  # distinct data: distinct versions
+    assert sorted(listing[listing.name == "mine"].version) == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+    ]  # distinct data: distinct versions
     shared_blob = lines.pop().split()[1]
     assert sum(1 for p in blob_files(ws) if p.name == shared_blob[2:]) == 1
     assert not list((ws.blobs.root / "tmp").glob("*"))  # no leftovers

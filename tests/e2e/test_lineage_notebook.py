@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import mlo
 from test_kernel_capture import execute, notebook
+
+import mlo
 
 
 def test_lineage_through_a_papermill_run(sqlite_ws, tmp_path):
-    (tmp_path / "raw.csv").write_text("age,plan,churn\n" + "".join(f"{20 + i % 50},{'ab'[i % 2]},{i % 3 == 0}\n" for i in range(300)))
+    (tmp_path / "raw.csv").write_text(
+        "age,plan,churn\n" + "".join(f"{20 + i % 50},{'ab'[i % 2]},{i % 3 == 0}\n" for i in range(300))
+    )
     execute(
         tmp_path,
         notebook(

@@ -36,7 +36,10 @@ def test_bad_input_is_a_one_line_usage_error(shell):
         ("%mlo snapshot nothing_here", "no variable or path named 'nothing_here'"),
         ("%mlo snapshot", "the following arguments are required: var"),
         ("x = {'a': 1}\n%mlo snapshot x", "cannot snapshot a builtins.dict"),
-        ("import pandas as pd\nbad = pd.DataFrame({'c': [1, 'a']}, dtype=object)\n%mlo snapshot bad", "column 'c'"),
+        (
+            "import pandas as pd\nbad = pd.DataFrame({'c': [1, 'a']}, dtype=object)\n%mlo snapshot bad",
+            "column 'c'",
+        ),
         ("%mlo lineage nope", "no snapshot named 'nope'"),
         ("%mlo lineage dataset:x", "unknown lineage node kind"),
     ):

@@ -36,6 +36,62 @@ def test_store_from_a_newer_version_is_refused(tmp_path):
         Database(url)
 
 
+V1_TABLES = {
+    "mlo_meta",
+    "experiments",
+    "runs",
+    "params",
+    "tags",
+    "latest_metrics",
+    "metric_chunks",
+    "artifacts",
+    "cells",
+}
+
+
+def test_a_version_1_store_is_brought_forward_keeping_its_runs(tmp_path):
+    """A store written before snapshots existed: the tables added since appear, the data stays."""
+    from sqlalchemy import create_engine, inspect
+
+    from mlo.store.runs import RunStore
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    db = Database(url)
+    store = RunStore(db)
+    store.create_run(
+        run_id=new_id(),
+        experiment_id=store.experiment_id("old"),
+        name="kept",
+        start_time=1,
+        owner=None,
+        user=None,
+        source=None,
+        parent_id=None,
+        params={},
+        tags={},
+    )
+
+    def make_v1(conn):
+        for table in reversed(schema.metadata.sorted_tables):
+            if table.name not in V1_TABLES:
+                table.drop(conn)
+        conn.execute(schema.meta.update().values(value="1"))
+
+    db.write(make_v1)
+    db.dispose()
+    raw = create_engine(url)
+    assert set(inspect(raw).get_table_names()) == V1_TABLES
+    raw.dispose()
+
+    db = Database(url)
+    assert db.schema_version() == schema.SCHEMA_VERSION
+    with db.read() as conn:
+        names = set(inspect(conn).get_table_names())
+        assert {t.name for t in schema.metadata.sorted_tables} <= names
+        assert conn.execute(select(schema.runs.c.name)).scalars().all() == ["kept"]
+    db.dispose()
+
+
 def test_bad_urls_say_what_to_use():
     with pytest.raises(InvalidInput, match="database URL"):
         Database("not a url")

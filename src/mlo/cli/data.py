@@ -44,7 +44,9 @@ def snapshots_cmd(name: str | None, fmt: str) -> None:
     elif df.empty:
         click.echo("no snapshots yet: mlo.snapshot(df, 'name') in Python, or mlo snapshot PATH")
     else:
-        show = df.assign(digest=df["digest"].str[:12], created_at=df["created_at"].dt.strftime("%Y-%m-%d %H:%M"))
+        show = df.assign(
+            digest=df["digest"].str[:12], created_at=df["created_at"].dt.strftime("%Y-%m-%d %H:%M")
+        )
         click.echo(show.drop(columns=["id"]).to_string(index=False, na_rep=""))
 
 
@@ -73,9 +75,15 @@ def restore_cmd(ref: str, dest: str | None) -> None:
 @click.argument("ref")
 @click.option("--depth", "-d", type=int, help="Follow at most this many edges each way.")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "dot", "json", "svg", "html"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "dot", "json", "svg", "html"]),
+    default="text",
+    show_default=True,
 )
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of printing.")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of printing."
+)
 def lineage_cmd(ref: str, depth: int | None, fmt: str, output: str | None) -> None:
     """Show what REF came from and what came of it (REF: run id, snapshot:NAME[@V], model:NAME@ALIAS)."""
     from ..data.lineage import lineage

@@ -38,7 +38,7 @@ class Encoded:
     array: np.ndarray | None = None  # kind == "array": the contiguous array itself
 
     def table(self) -> pa.Table:
-        schema = pa.schema([pa.field(n, a.type) for n, a in zip(self.names, self.arrays)])
+        schema = pa.schema([pa.field(n, a.type) for n, a in zip(self.names, self.arrays, strict=True)])
         schema = schema.with_metadata({b"mlo": json.dumps(self.meta, sort_keys=True).encode()})
         return pa.Table.from_arrays(self.arrays, schema=schema)
 
@@ -91,7 +91,9 @@ def _object_column(values: np.ndarray, label: str) -> tuple[pa.Array, dict, pa.A
     try:
         arr = pa.array(clean, from_pandas=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-        raise InvalidInput(f"column {label!r} cannot be stored exactly ({exc}); convert it to one type first") from None
+        raise InvalidInput(
+            f"column {label!r} cannot be stored exactly ({exc}); convert it to one type first"
+        ) from None
     meta: dict[str, Any] = {"codec": "object", "infer": inferred}
     sidecar = None
     kinds = set(codes[missing].tolist())
@@ -129,7 +131,7 @@ def encode_series(s: pd.Series, label: str) -> tuple[list[pa.Array], dict]:
         arr = pa.DictionaryArray.from_arrays(indices, cats_arrays[0], ordered=bool(dtype.ordered))
         meta.update(codec="category", ordered=bool(dtype.ordered), categories=cats_meta)
         return [arr], meta
-    if dtype == object:
+    if pd.api.types.is_object_dtype(dtype):
         arr, m, sidecar = _object_column(s.to_numpy(), label)
         meta.update(m)
         return ([arr, sidecar] if sidecar is not None else [arr]), meta
@@ -142,16 +144,22 @@ def encode_series(s: pd.Series, label: str) -> tuple[list[pa.Array], dict]:
         meta.update(codec="arrow")
         return [arr], meta
     if isinstance(dtype, (pd.PeriodDtype, pd.IntervalDtype, pd.SparseDtype)):
-        raise InvalidInput(f"column {label!r} has dtype {dtype}, which snapshots do not support yet; convert it")
+        raise InvalidInput(
+            f"column {label!r} has dtype {dtype}, which snapshots do not support yet; convert it"
+        )
     if isinstance(dtype, pd.api.extensions.ExtensionDtype) and not isinstance(dtype, pd.DatetimeTZDtype):
         # masked nullable types: Int64, Float64, boolean, …
         if not hasattr(s.array, "__arrow_array__"):
-            raise InvalidInput(f"column {label!r} has dtype {dtype}, which snapshots do not support; convert it")
+            raise InvalidInput(
+                f"column {label!r} has dtype {dtype}, which snapshots do not support; convert it"
+            )
         meta.update(codec="extension")
         return [pa.array(s.array)], meta
     if dtype.kind in "biufcmM" or isinstance(dtype, pd.DatetimeTZDtype):
         if dtype.kind == "c":
-            raise InvalidInput(f"column {label!r} is complex; store its real and imaginary parts as two columns")
+            raise InvalidInput(
+                f"column {label!r} is complex; store its real and imaginary parts as two columns"
+            )
         if dtype.kind in "biuf":
             values = s.to_numpy()
             if not values.dtype.isnative:
@@ -268,7 +276,13 @@ def encode_frame(df: pd.DataFrame) -> Encoded:
             "dtype": str(cols.dtype),
         }
     columns_meta["names"] = [_label(n) for n in cols.names]
-    enc.meta = {"format": FORMAT, "kind": "frame", "index": index_meta, "columns": columns, "axis": columns_meta}
+    enc.meta = {
+        "format": FORMAT,
+        "kind": "frame",
+        "index": index_meta,
+        "columns": columns,
+        "axis": columns_meta,
+    }
     enc.nbytes = int(df.memory_usage(index=True, deep=False).sum())
     return enc
 
@@ -307,7 +321,9 @@ def decode_frame(table: pa.Table, meta: dict) -> pd.DataFrame:
     am = meta["axis"]
     names = [_unlabel(n) for n in am["names"]]
     if am["kind"] == "range":
-        df.columns = pd.RangeIndex(am["start"], am["start"] + am["step"] * len(labels), am["step"], name=names[0])
+        df.columns = pd.RangeIndex(
+            am["start"], am["start"] + am["step"] * len(labels), am["step"], name=names[0]
+        )
     elif am["kind"] == "multi":
         df.columns = pd.MultiIndex.from_tuples(labels, names=names)
     else:
@@ -320,7 +336,10 @@ def encode_table(table: pa.Table) -> Encoded:
     enc = Encoded(kind="table", rows=table.num_rows, n_columns=table.num_columns, nbytes=table.nbytes)
     enc.names = list(table.column_names)
     enc.arrays = [c.combine_chunks() for c in table.columns]
-    user_meta = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in (table.schema.metadata or {}).items()}
+    user_meta = {
+        k.decode(errors="replace"): v.decode(errors="replace")
+        for k, v in (table.schema.metadata or {}).items()
+    }
     enc.meta = {"format": FORMAT, "kind": "table", "metadata": user_meta}
     return enc
 
@@ -332,7 +351,9 @@ def decode_table(table: pa.Table, meta: dict) -> pa.Table:
 
 def encode_array(a: np.ndarray) -> Encoded:
     if a.dtype.hasobject:
-        raise InvalidInput("object arrays cannot be snapshotted exactly: convert to a numeric or string dtype first")
+        raise InvalidInput(
+            "object arrays cannot be snapshotted exactly: convert to a numeric or string dtype first"
+        )
     if a.dtype.kind == "V":
         raise InvalidInput("structured arrays are not supported: convert to a DataFrame first")
     arr = np.ascontiguousarray(a)

@@ -66,10 +66,18 @@ def feed_array(h, arr: pa.Array) -> None:
         arr = _fill_nulls(arr)
     if pa.types.is_boolean(t):
         h.update(arr.to_numpy(zero_copy_only=False).view(np.uint8).tobytes())
-    elif pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t) or pa.types.is_large_binary(t):
+    elif (
+        pa.types.is_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_large_binary(t)
+    ):
         large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
         offsets = np.frombuffer(
-            arr.buffers()[1], dtype=np.int64 if large else np.int32, count=len(arr) + 1, offset=arr.offset * (8 if large else 4)
+            arr.buffers()[1],
+            dtype=np.int64 if large else np.int32,
+            count=len(arr) + 1,
+            offset=arr.offset * (8 if large else 4),
         )
         start, stop = int(offsets[0]), int(offsets[-1])
         h.update((offsets - start).astype(np.int64, copy=False).tobytes())
@@ -83,7 +91,9 @@ def feed_array(h, arr: pa.Array) -> None:
     elif t.bit_width and t.bit_width % 8 == 0 and not pa.types.is_nested(t):
         _feed_bytes(h, _fixed_view(arr, t.bit_width // 8))
     else:
-        raise InvalidInput(f"data of Arrow type {t} cannot be snapshotted yet; convert the column to a simpler type")
+        raise InvalidInput(
+            f"data of Arrow type {t} cannot be snapshotted yet; convert the column to a simpler type"
+        )
 
 
 def _fill_nulls(arr: pa.Array) -> pa.Array:
@@ -119,7 +129,7 @@ def digest(enc: Encoded) -> str:
         else:
             _feed_bytes(h, a)
         return h.hexdigest()
-    for name, arr in zip(enc.names, enc.arrays):
+    for name, arr in zip(enc.names, enc.arrays, strict=True):
         h.update(b"\0col\0" + name.encode())
         feed_array(h, arr)
     return h.hexdigest()

@@ -62,7 +62,13 @@ def snapshot_path(ws: Workspace, path: str | os.PathLike) -> PathSnapshot:
             digest = hash_file(f)
             if now - st.st_mtime_ns > _RECENT_NS:
                 remember.append(
-                    {"path": key, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino, "digest": digest}
+                    {
+                        "path": key,
+                        "size": st.st_size,
+                        "mtime_ns": st.st_mtime_ns,
+                        "inode": st.st_ino,
+                        "digest": digest,
+                    }
                 )
         if not ws.blobs.exists(digest):
             stored = ws.blobs.put_file(f)

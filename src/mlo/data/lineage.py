@@ -47,7 +47,13 @@ class Node:
     attrs: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "label": self.label, "detail": self.detail, "attrs": self.attrs}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "label": self.label,
+            "detail": self.detail,
+            "attrs": self.attrs,
+        }
 
 
 @dataclass
@@ -63,8 +69,15 @@ class Edge:
 class Lineage:
     """The ancestors and descendants of one node. Renders as SVG in a notebook; exports to DOT and JSON."""
 
-    def __init__(self, root: str, nodes: dict[str, Node], edges: list[Edge], up: set[str], down: set[str],
-                 truncated: bool = False):
+    def __init__(
+        self,
+        root: str,
+        nodes: dict[str, Node],
+        edges: list[Edge],
+        up: set[str],
+        down: set[str],
+        truncated: bool = False,
+    ):
         self.root = nodes[root]
         self.nodes = nodes
         self.edges = edges
@@ -178,17 +191,28 @@ def _describe_runs(ws: workspace.Workspace, ids: list[str]) -> dict[str, dict[st
 
 def _describe_snapshots(ws: workspace.Workspace, ids: list[str]) -> dict[str, dict[str, Any]]:
     t = s.snapshots
-    q = select(t.c.id, t.c.name, t.c.version, t.c.digest, t.c.kind, t.c.rows, t.c.n_columns).where(t.c.id.in_(ids))
+    q = select(t.c.id, t.c.name, t.c.version, t.c.digest, t.c.kind, t.c.rows, t.c.n_columns).where(
+        t.c.id.in_(ids)
+    )
     with ws.db.read() as c:
         rows = c.execute(q).all()
     out = {}
     for row in rows:
-        shape = f"{row.rows:,}×{row.n_columns}" if row.n_columns is not None and row.rows is not None else row.kind
+        shape = (
+            f"{row.rows:,}×{row.n_columns}"
+            if row.n_columns is not None and row.rows is not None
+            else row.kind
+        )
         out[row.id] = {
             "label": f"{row.name}@{row.version}",
             "detail": f"{shape} · {row.digest[:10]}",
-            "attrs": {"name": row.name, "version": row.version, "digest": row.digest, "kind": row.kind,
-                      "rows": row.rows},
+            "attrs": {
+                "name": row.name,
+                "version": row.version,
+                "digest": row.digest,
+                "kind": row.kind,
+                "rows": row.rows,
+            },
         }
     return out
 

@@ -26,7 +26,9 @@ TOP_K = 50
 BINS = 50
 QUANTILES = [i / 100 for i in range(101)]
 SAMPLE_ROWS = 1_000_000
-CATEGORICAL_MAX_SHARE = 0.05  # an object/string column is categorical when distinct <= 5% of rows (or <= TOP_K)
+CATEGORICAL_MAX_SHARE = (
+    0.05  # an object/string column is categorical when distinct <= 5% of rows (or <= TOP_K)
+)
 
 
 def kind_of(dtype: Any) -> str:
@@ -38,7 +40,7 @@ def kind_of(dtype: Any) -> str:
         return "numeric"
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "datetime"
-    if pd.api.types.is_string_dtype(dtype) or dtype == object:
+    if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
         return "text"
     return "other"
 

@@ -34,7 +34,9 @@ ROLES = ("input", "output")
 ROW_GROUP_ROWS = 256 * 1024
 
 _scope_lock = threading.Lock()
-_scope: dict[tuple[str, str], str] = {}  # (workspace home, snapshot name) -> snapshot id, for runs started later
+_scope: dict[
+    tuple[str, str], str
+] = {}  # (workspace home, snapshot name) -> snapshot id, for runs started later
 _explicit: set[str] = set()  # runs that took or loaded an input snapshot themselves
 
 
@@ -236,7 +238,9 @@ def snapshot(
         }
         same = ws.snapshots.by_digest(digest)
         if same is not None and ws.blobs.exists(same.blob):
-            fields.update(format=same.format, blob=same.blob, size=same.size, schema=same.schema, profile=same.profile)
+            fields.update(
+                format=same.format, blob=same.blob, size=same.size, schema=same.schema, profile=same.profile
+            )
         else:
             fmt, blob, size = _write_blob(ws, enc)
             if profile and frame is None and enc.kind == "table":
@@ -246,7 +250,9 @@ def snapshot(
                 blob=blob,
                 size=size,
                 schema=_schema(enc, frame if enc.kind != "table" else None, obj),
-                profile=profile_frame(frame, seed=int(digest[:8], 16)) if (profile and frame is not None) else None,
+                profile=profile_frame(frame, seed=int(digest[:8], 16))
+                if (profile and frame is not None)
+                else None,
             )
     fields.update(run_id=run.id if run is not None else None, created_by=capture.user())
 

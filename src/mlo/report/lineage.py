@@ -91,7 +91,7 @@ def _positions(
     xy: dict[str, tuple[float, float]] = {}
     span: dict[str, tuple[float, float]] = {}
     x = float(PAD)
-    for lst, h in zip(layers, heights):
+    for lst, h in zip(layers, heights, strict=True):
         y0 = PAD + (height - h) / 2
         wrapped = len(lst) > MAX_PER_COLUMN
         right = x + (2 * NODE_W + SUB_GAP if wrapped else NODE_W)
@@ -158,7 +158,7 @@ def lineage_html(lin: Lineage) -> str:
         f'<div class="mlo-h">Lineage of {escape(lin.root.kind)} {escape(lin.root.label)}</div>'
         f'<div class="mlo-m">{len(up)} upstream · {len(down)} downstream{note}</div>'
     )
-    return f"{STYLE}<div>{head}<div style=\"overflow:auto\">{lineage_svg(lin)}</div></div>"
+    return f'{STYLE}<div>{head}<div style="overflow:auto">{lineage_svg(lin)}</div></div>'
 
 
 def _dot_quote(text: str) -> str:
@@ -176,7 +176,9 @@ def lineage_dot(lin: Lineage) -> str:
         }
         if n == lin.root.id:
             attrs["penwidth"] = "2.5"
-        lines.append(f"  {_dot_quote(n)} [" + ", ".join(f"{k}={_dot_quote(v)}" for k, v in attrs.items()) + "];")
+        lines.append(
+            f"  {_dot_quote(n)} [" + ", ".join(f"{k}={_dot_quote(v)}" for k, v in attrs.items()) + "];"
+        )
     for e in lin.edges:
         lines.append(f"  {_dot_quote(e.src)} -> {_dot_quote(e.dst)} [label={_dot_quote(e.relation)}];")
     lines.append("}")

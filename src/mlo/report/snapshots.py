@@ -72,7 +72,8 @@ def snapshot_html(snap: Snapshot) -> str:
         f"{escape(snap.kind)} · {shape}",
         f"digest <code>{escape(snap.digest[:16])}</code>",
         f"{_bytes(snap.nbytes)} in memory, {_bytes(snap.size)} stored ({escape(snap.format)})",
-        f"taken {snap.created_at:%Y-%m-%d %H:%M:%S} UTC" + (f" by {escape(snap.created_by)}" if snap.created_by else ""),
+        f"taken {snap.created_at:%Y-%m-%d %H:%M:%S} UTC"
+        + (f" by {escape(snap.created_by)}" if snap.created_by else ""),
     ]
     if snap.run_id:
         meta.append(f"run <code>{escape(snap.run_id)}</code>")
@@ -89,10 +90,16 @@ def snapshot_html(snap: Snapshot) -> str:
     for p in profile[:MAX_COLUMNS_SHOWN]:
         n = p["count"] or 1
         nulls = f"{p['nulls'] / n:.1%}" if p["nulls"] else ""
-        distinct = "" if p.get("distinct") is None else (f"{p['distinct']:,}" + ("" if p.get("distinct_exact") else "~"))
+        distinct = (
+            ""
+            if p.get("distinct") is None
+            else (f"{p['distinct']:,}" + ("" if p.get("distinct_exact") else "~"))
+        )
         rows.append([p["name"], p["dtype"], p["kind"], nulls, distinct, _chart(p), _summary(p)])
     more = ""
     if len(profile) > MAX_COLUMNS_SHOWN:
         more = f'<div class="mlo-m">… {len(profile) - MAX_COLUMNS_SHOWN} more columns in .profile</div>'
-    body = table(["column", "dtype", "kind", "nulls", "distinct", "distribution", "summary"], rows, {3, 4}, {5})
+    body = table(
+        ["column", "dtype", "kind", "nulls", "distinct", "distribution", "summary"], rows, {3, 4}, {5}
+    )
     return f"{STYLE}<div>{head}{body}{more}</div>"

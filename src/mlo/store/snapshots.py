@@ -63,7 +63,9 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
     """``"train"``, ``"train@3"``, ``"train@latest"``, ``"train@<digest prefix>"``, optionally ``"snapshot:…"``
     → (name, selector)."""
     if not isinstance(ref, str) or not ref.strip():
-        raise InvalidInput("a snapshot reference is a name like 'train', 'train@3' or 'train@<digest prefix>'")
+        raise InvalidInput(
+            "a snapshot reference is a name like 'train', 'train@3' or 'train@<digest prefix>'"
+        )
     text = ref.strip()
     if text.startswith("snapshot:"):
         text = text[len("snapshot:") :]
@@ -134,7 +136,9 @@ class SnapshotStore:
             if not rows:
                 raise NotFound(f"snapshot {name!r} has no version whose digest starts with {prefix}")
             if len({r._mapping["digest"] for r in rows}) > 1:
-                raise AmbiguousRef(f"digest prefix {prefix} matches several versions of {name!r}; give more digits")
+                raise AmbiguousRef(
+                    f"digest prefix {prefix} matches several versions of {name!r}; give more digits"
+                )
             return SnapshotRow.from_row(rows[0])
 
     @staticmethod
@@ -143,7 +147,11 @@ class SnapshotStore:
         import difflib
 
         close = difflib.get_close_matches(name, names, n=1)
-        hint = f" — did you mean {close[0]!r}?" if close else (" (there are no snapshots yet)" if not names else "")
+        hint = (
+            f" — did you mean {close[0]!r}?"
+            if close
+            else (" (there are no snapshots yet)" if not names else "")
+        )
         return f"no snapshot named {name!r}{hint}"
 
     def list(self, name: str | None = None) -> list[SnapshotRow]:
@@ -167,7 +175,9 @@ class SnapshotStore:
         t = s.snapshots
 
         def write(c: Connection) -> tuple[SnapshotRow, bool]:
-            latest = c.execute(select(t).where(t.c.name == name).order_by(t.c.version.desc()).limit(1)).first()
+            latest = c.execute(
+                select(t).where(t.c.name == name).order_by(t.c.version.desc()).limit(1)
+            ).first()
             if latest is not None and latest._mapping["digest"] == fields["digest"]:
                 row = SnapshotRow.from_row(latest)
                 self.lineage.link(edges(row.id), conn=c)
