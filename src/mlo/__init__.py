@@ -1,77 +1,101 @@
 """mlo: a notebook-first MLOps workbench.
 
 ``import mlo`` gives the whole Python API; ``%load_ext mlo`` adds the ``%mlo`` magics in IPython/Jupyter.
+The API is loaded on first use, so ``import mlo`` (and every ``mlo`` command) starts fast.
 """
 
 from __future__ import annotations
 
-from .data.lineage import Lineage, lineage
-from .data.snapshots import Snapshot, get_snapshot, load_snapshot, snapshot, snapshots
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import AmbiguousRef, CorruptBlob, GateFailed, InvalidInput, MloError, NotFound, StoreError
-from .tracking.autolog import autolog
-from .tracking.query import runs
-from .tracking.run import Run
-from .tracking.session import (
-    active_run,
-    end_run,
-    flush,
-    get_run,
-    log_artifact,
-    log_dict,
-    log_figure,
-    log_metric,
-    log_metrics,
-    log_param,
-    log_params,
-    log_text,
-    record_cell,
-    set_experiment,
-    set_tag,
-    set_tags,
-    start_run,
-)
-from .workspace import Workspace, init
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AmbiguousRef",
-    "CorruptBlob",
-    "GateFailed",
-    "InvalidInput",
-    "Lineage",
-    "MloError",
-    "NotFound",
-    "Run",
-    "Snapshot",
-    "StoreError",
-    "Workspace",
-    "active_run",
-    "autolog",
-    "end_run",
-    "flush",
-    "get_run",
-    "get_snapshot",
-    "init",
-    "lineage",
-    "load_snapshot",
-    "log_artifact",
-    "log_dict",
-    "log_figure",
-    "log_metric",
-    "log_metrics",
-    "log_param",
-    "log_params",
-    "log_text",
-    "record_cell",
-    "runs",
-    "set_experiment",
-    "set_tag",
-    "set_tags",
-    "snapshot",
-    "snapshots",
-    "start_run",
-]
+# public name -> module that defines it
+_API: dict[str, str] = {
+    "Lineage": "mlo.data.lineage",
+    "lineage": "mlo.data.lineage",
+    "Snapshot": "mlo.data.snapshots",
+    "get_snapshot": "mlo.data.snapshots",
+    "load_snapshot": "mlo.data.snapshots",
+    "snapshot": "mlo.data.snapshots",
+    "snapshots": "mlo.data.snapshots",
+    "autolog": "mlo.tracking.autolog",
+    "runs": "mlo.tracking.query",
+    "Run": "mlo.tracking.run",
+    "active_run": "mlo.tracking.session",
+    "end_run": "mlo.tracking.session",
+    "flush": "mlo.tracking.session",
+    "get_run": "mlo.tracking.session",
+    "log_artifact": "mlo.tracking.session",
+    "log_dict": "mlo.tracking.session",
+    "log_figure": "mlo.tracking.session",
+    "log_metric": "mlo.tracking.session",
+    "log_metrics": "mlo.tracking.session",
+    "log_param": "mlo.tracking.session",
+    "log_params": "mlo.tracking.session",
+    "log_text": "mlo.tracking.session",
+    "record_cell": "mlo.tracking.session",
+    "set_experiment": "mlo.tracking.session",
+    "set_tag": "mlo.tracking.session",
+    "set_tags": "mlo.tracking.session",
+    "start_run": "mlo.tracking.session",
+    "Workspace": "mlo.workspace",
+    "init": "mlo.workspace",
+}
+
+__all__ = sorted(
+    [*_API, "AmbiguousRef", "CorruptBlob", "GateFailed", "InvalidInput", "MloError", "NotFound", "StoreError"]
+)
+
+
+# subpackages used as namespaces: mlo.pipeline.run(...), mlo.data.snapshots
+_SUBPACKAGES = {"pipeline", "data"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"mlo.{name}")
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:  # what __getattr__ provides, for type checkers and editors
+    from .data.lineage import Lineage, lineage
+    from .data.snapshots import Snapshot, get_snapshot, load_snapshot, snapshot, snapshots
+    from .tracking.autolog import autolog
+    from .tracking.query import runs
+    from .tracking.run import Run
+    from .tracking.session import (
+        active_run,
+        end_run,
+        flush,
+        get_run,
+        log_artifact,
+        log_dict,
+        log_figure,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        log_text,
+        record_cell,
+        set_experiment,
+        set_tag,
+        set_tags,
+        start_run,
+    )
+    from .workspace import Workspace, init
 
 
 def load_ipython_extension(ipython):  # %load_ext mlo

@@ -66,6 +66,12 @@ class Workspace:
         return SnapshotStore(self.db, self.lineage)
 
     @cached_property
+    def stage_cache(self):
+        from .store.pipelines import StageCache
+
+        return StageCache(self.db)
+
+    @cached_property
     def lineage(self):
         from .store.lineage import LineageStore
 

@@ -96,7 +96,7 @@ def test_demo_runs_the_churn_notebook(tmp_path, monkeypatch):
 
     forest = mlo.get_run(df.run_id.iloc[2])
     assert len(forest.history("auc")) == 10
-    assert [a.path for a in forest.artifacts] == ["roc.png"]
+    assert [a.path for a in forest.artifacts] == ["mlo/context.json", "roc.png"]  # context: cells before the run
     assert forest.artifact("roc.png").read_bytes().startswith(b"\x89PNG")
 
     out = demo / "churn.out.ipynb"

@@ -39,8 +39,8 @@ def _files(root: Path) -> list[Path]:
     return out
 
 
-def snapshot_path(ws: Workspace, path: str | os.PathLike) -> PathSnapshot:
-    """Hash (when needed) and store the file or folder at ``path``."""
+def snapshot_path(ws: Workspace, path: str | os.PathLike, *, store: bool = True) -> PathSnapshot:
+    """Hash (when needed) and store the file or folder at ``path``; ``store=False`` only computes the digest."""
     root = Path(path).expanduser()
     if not root.exists():
         raise NotFound(f"no file or folder at {str(path)!r}")
@@ -70,7 +70,7 @@ def snapshot_path(ws: Workspace, path: str | os.PathLike) -> PathSnapshot:
                         "digest": digest,
                     }
                 )
-        if not ws.blobs.exists(digest):
+        if store and not ws.blobs.exists(digest):
             stored = ws.blobs.put_file(f)
             if stored != digest:
                 raise InvalidInput(f"{f} changed while it was being snapshotted; try again")
@@ -80,7 +80,7 @@ def snapshot_path(ws: Workspace, path: str | os.PathLike) -> PathSnapshot:
     if root.is_file():
         return PathSnapshot("file", entries[0][2], entries[0][2], total, 1, str(root))
     manifest = json.dumps({"files": entries}, separators=(",", ":")).encode()
-    blob = ws.blobs.put_bytes(manifest)
+    blob = ws.blobs.put_bytes(manifest) if store else hash_bytes(manifest)
     return PathSnapshot("folder", hash_bytes(manifest), blob, total, len(entries), str(root))
 
 

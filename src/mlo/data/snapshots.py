@@ -3,8 +3,8 @@
 ``mlo.snapshot(df, "train")`` hashes every value (see :mod:`mlo.data.digest`), stores the data once as Parquet
 (zstd) in the blob store, and records a new version of ``train`` unless the latest already holds the same data.
 A snapshot taken or loaded during a run is that run's input (or output). A run that takes or loads no input itself
-gets, when it ends, the snapshots taken or loaded before it in the same process (the data held in memory; a newer
-version of a name replaces the older one).
+gets, when it ends, the snapshots taken or loaded before it in the same process outside any run of its own (the
+data held in memory; a newer version of a name replaces the older one).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from .. import workspace
 from ..errors import InvalidInput
-from ..store.snapshots import SnapshotRow, check_name
+from ..store.snapshots import SnapshotRow, check_name, parse_ref
 from ..tracking import capture, session
 from . import codec, files
 from .digest import digest as digest_of
@@ -265,9 +265,9 @@ def snapshot(
 
     row, _created = ws.snapshots.add(name=name, fields=fields, edges=edges)
     if role == "input":
-        if run is None:
-            _enter_scope(ws, row)
-        else:
+        if run is None or session.is_attached(run):
+            _enter_scope(ws, row)  # held in memory for the runs started later in this notebook
+        if run is not None:
             _mark_explicit(run.id)
     return Snapshot(ws, row)
 
@@ -279,7 +279,20 @@ def get_snapshot(ref: str | Snapshot) -> Snapshot:
     if isinstance(ref, Snapshot):
         return ref
     ws = workspace.current(create=False)
-    return Snapshot(ws, ws.snapshots.resolve(ref))
+    pinned = _pinned(ref)
+    return Snapshot(ws, ws.snapshots.get(pinned) if pinned else ws.snapshots.resolve(ref))
+
+
+def _pinned(ref: str) -> str | None:
+    """A reproduction (``mlo reproduce``) pins each name to the version the original run read:
+    ``MLO_SNAPSHOT_PINS`` maps names to snapshot ids for references that do not name a version."""
+    pins = os.environ.get("MLO_SNAPSHOT_PINS")
+    if not pins or not isinstance(ref, str):
+        return None
+    name, selector = parse_ref(ref)
+    if selector not in (None, "latest"):
+        return None
+    return json.loads(pins).get(name)
 
 
 def load_snapshot(ref: str | Snapshot, *, to: str | os.PathLike | None = None):
@@ -294,7 +307,7 @@ def load_snapshot(ref: str | Snapshot, *, to: str | os.PathLike | None = None):
     if run is not None:
         ws.lineage.link([(snap.node, f"run:{run.id}", "input")])
         _mark_explicit(run.id)
-    else:
+    if run is None or session.is_attached(run):
         _enter_scope(ws, snap._row)
     return data
 

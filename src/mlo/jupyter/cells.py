@@ -1,13 +1,17 @@
 """Cell capture: while a run is active, every executed cell (source, execution count, success, duration) is
 recorded through IPython's ``pre_run_cell``/``post_run_cell`` events, and buffered metrics are flushed at the
-end of each cell."""
+end of each cell. A run started in the notebook also keeps its context: the cells that ran successfully before
+it (imports, data loading), so ``mlo reproduce`` can rebuild a notebook that runs on its own."""
 
 from __future__ import annotations
 
+import json
 import time
 from contextlib import contextmanager
 
 from ..tracking import session
+
+CONTEXT_ARTIFACT = "mlo/context.json"
 
 
 class CellRecorder:
@@ -19,10 +23,19 @@ class CellRecorder:
         self.suspended = 0
         self._pending: tuple[float, object] | None = None
         self._deferred: list[dict] = []
+        self.history: list[tuple[int | None, str]] = []  # successful top-level cells of this kernel, in order
+
+    def on_run_start(self, ws, run) -> None:
+        """Keep the cells that ran before a top-level run as its context (artifact ``mlo/context.json``)."""
+        if not self.history or run.parent_id not in (None, session.attached_run_id()):
+            return
+        cells = [{"execution_count": n, "source": src} for n, src in self.history]
+        session.log_bytes(json.dumps({"cells": cells}, indent=1).encode(), CONTEXT_ARTIFACT, run=run)
 
     def register(self) -> None:
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
         self.shell.events.register("post_run_cell", self.post_run_cell)
+        session.RUN_START_HOOKS.append(self.on_run_start)
 
     def unregister(self) -> None:
         for name, cb in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
@@ -30,6 +43,8 @@ class CellRecorder:
                 self.shell.events.unregister(name, cb)
             except ValueError:
                 pass
+        if self.on_run_start in session.RUN_START_HOOKS:
+            session.RUN_START_HOOKS.remove(self.on_run_start)
 
     @contextmanager
     def suspend(self):
@@ -69,6 +84,8 @@ class CellRecorder:
         deferred, self._deferred = self._deferred, []
         try:
             raw = getattr(getattr(result, "info", None), "raw_cell", None)
+            if raw and result.success:
+                self.history.append((result.execution_count, raw))
             for cell in deferred:
                 if raw:  # the exact text the user ran, magic line included
                     cell["source"] = raw

@@ -41,7 +41,7 @@ Python API: import mlo; mlo.runs(), mlo.get_run(id).cells, mlo.log_metric(...). 
 # Modules that add subcommands. Each defines ``COMMANDS = {name: handler}`` where ``handler(magics, args, cell)``
 # gets the MloMagics instance, the argument words and the cell body (None for a line magic), and ``USAGE``: lines
 # for the help text in the format above.
-SUBCOMMAND_MODULES = ("mlo.jupyter.data_magics",)
+SUBCOMMAND_MODULES = ("mlo.jupyter.data_magics", "mlo.jupyter.pipeline_magics")
 
 
 def _extensions() -> tuple[dict[str, Any], str]:
@@ -204,7 +204,7 @@ class MloMagics(Magics):
                 "%mlo run needs a cell body: write %%mlo run [NAME] as the first line of the cell"
             )
         active = session.active_run()
-        if active is not None:
+        if active is not None and not session.is_attached(active):
             raise UsageError(f"run {active.name!r} is already active: end it with %mlo end before %%mlo run")
         code = self.shell.transform_cell(cell)
         params = {} if a.no_params else literal_assignments(code)

@@ -7,7 +7,14 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-STATUS_COLORS = {"running": "#1f6feb", "finished": "#1a7f37", "failed": "#cf222e", "killed": "#9a6700"}
+STATUS_COLORS = {
+    "running": "#1f6feb",
+    "finished": "#1a7f37",
+    "failed": "#cf222e",
+    "killed": "#9a6700",
+    "cached": "#0969da",
+    "gate": "#cf222e",
+}
 
 STYLE = (
     "<style>.mlo-t{border-collapse:collapse;font:12px/1.4 system-ui,sans-serif;margin:4px 0}"

@@ -197,3 +197,18 @@ file_digests = Table(
     Column("inode", BigInteger, nullable=False),
     Column("digest", String(64), nullable=False),
 )
+
+# -- pipelines (schema version 2): the run cache of notebook stages ------------------------------------------------
+# A stage execution whose inputs hash to ``key`` produced these outs in this run; an unchanged stage is restored
+# from here instead of starting a kernel.
+stage_cache = Table(
+    "stage_cache",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("stage", String(255), nullable=False),
+    Column("task", String(512), nullable=False),
+    Column("run_id", ID, nullable=False),
+    Column("outs", Text, nullable=False),  # JSON: [{"path", "kind", "digest", "blob", "snapshot_id"}]
+    Column("notebook", String(64)),  # blob of the executed notebook
+    Column("created_at", BigInteger, nullable=False),
+)

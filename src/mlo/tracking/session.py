@@ -58,6 +58,7 @@ class _State:
         self.captures: dict[str, Future] = {}  # run id -> git/environment capture job
         self.capture_queue: list = []
         self.capture_scheduled = False
+        self.attach_checked = False
 
 
 _state = _State()
@@ -74,6 +75,7 @@ def _reset_after_fork() -> None:
     old = _state
     _state = _State()
     _state.experiment = old.experiment
+    _state.attach_checked = old.attach_checked
     _state.stack = list(old.stack)
     _state.writers = {
         run.id: RunWriter(old.writers[run.id].ws, run.id, owned=False)
@@ -108,6 +110,7 @@ def start_run(
     nested: bool = False,
     parent: str | Run | None = None,
     run_id: str | None = None,
+    activate: bool = True,
 ) -> Run:
     """Start a run and make it the active one.
 
@@ -126,6 +129,10 @@ def start_run(
         An explicit parent run (``MLO_PARENT_RUN`` by default).
     run_id : str, optional
         Resume an existing run instead of creating one.
+    activate : bool
+        Make it the active run (default). ``False`` starts a run that this process owns and must end with
+        ``end_run(run=...)`` but that does not become the active one (for runs started on behalf of others,
+        such as pipeline stages running side by side).
 
     Returns
     -------
@@ -133,9 +140,12 @@ def start_run(
         Usable as a context manager: the run ends when the block exits (``failed`` on an exception).
     """
     ws = workspace.current()
+    _attach_from_env()
     with _state.lock:
         active = _state.stack[-1] if _state.stack else None
-        if active is not None and not nested and parent is None:
+        if active is not None and not _state.writers[active.id].owned and parent is None:
+            nested = True  # the run this process was started for (MLO_RUN_ID) is the parent of its runs
+        if active is not None and not nested and parent is None and activate:
             raise InvalidInput(
                 f"run {active.name!r} ({active.id}) is still active: end it first (mlo.end_run() or %mlo end), "
                 "or pass nested=True to start a child run"
@@ -173,7 +183,8 @@ def start_run(
             run = Run(ws, rid)
         writer = RunWriter(ws, run.id, owned=True)
         _state.writers[run.id] = writer
-        _state.stack.append(run)
+        if activate:
+            _state.stack.append(run)
         _schedule_capture(ws, run.id)
         _ensure_heartbeat()
     for hook in RUN_START_HOOKS:
@@ -208,8 +219,45 @@ def end_run(status: str = "finished", *, run: Run | None = None) -> None:
 
 def active_run() -> Run | None:
     """The innermost active run of this process, or None."""
+    _attach_from_env()
     with _state.lock:
         return _state.stack[-1] if _state.stack else None
+
+
+def is_attached(run: Run) -> bool:
+    """Whether ``run`` is active here without being owned (the MLO_RUN_ID run of a pipeline stage)."""
+    w = _state.writers.get(run.id)
+    return w is not None and not w.owned
+
+
+def attached_run_id() -> str | None:
+    """The run this process was started for (``MLO_RUN_ID``), when it is attached."""
+    _attach_from_env()
+    with _state.lock:
+        for run in _state.stack:
+            w = _state.writers.get(run.id)
+            if w is not None and not w.owned:
+                return run.id
+    return None
+
+
+def _attach_from_env() -> None:
+    """A process started for a run (``MLO_RUN_ID``, e.g. a pipeline stage's kernel) logs into it: the run is
+    active here from the start, and runs started here become its children. The starter owns and ends it."""
+    if _state.attach_checked:
+        return
+    with _state.lock:
+        if _state.attach_checked:
+            return
+        _state.attach_checked = True
+        run_id = os.environ.get("MLO_RUN_ID")
+        if not run_id or _state.stack:
+            return
+        ws = workspace.current()
+        run = Run(ws, ws.runs.resolve_run_id(run_id))
+        _state.writers[run.id] = RunWriter(ws, run.id, owned=False)
+        _state.stack.append(run)
+    _ensure_heartbeat()
 
 
 def is_live(run_id: str) -> bool:
@@ -228,6 +276,7 @@ def get_run(ref: str) -> Run:
 def writer(run: Run | None = None) -> RunWriter:
     """The writer of ``run`` or of the active run; starts a run when none is active (like MLflow)."""
     if run is None:
+        _attach_from_env()
         stack = _state.stack
         if stack:
             return _state.writers[stack[-1].id]
@@ -292,12 +341,16 @@ def log_metric(key: str, value: float, step: int | None = None, *, timestamp: fl
 
 
 def log_metrics(
-    metrics: dict[str, float], step: int | None = None, *, timestamp: float | None = None
+    metrics: dict[str, float],
+    step: int | None = None,
+    *,
+    timestamp: float | None = None,
+    run: Run | None = None,
 ) -> None:
-    """Log several metric points at once (all or none are accepted)."""
+    """Log several metric points at once (all or none are accepted), to the active run or ``run``."""
     if not isinstance(metrics, dict):
         raise InvalidInput(f"metrics must be a dict, got {type(metrics).__name__}")
-    writer().metrics.add_many(metrics, step, timestamp)
+    writer(run).metrics.add_many(metrics, step, timestamp)
 
 
 def set_tag(key: str, value: Any) -> None:

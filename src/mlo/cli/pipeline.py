@@ -1,0 +1,108 @@
+"""``mlo pipeline run``, ``mlo run NB.ipynb`` and ``mlo reproduce RUN``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import main
+
+
+@main.group("pipeline")
+def pipeline_group() -> None:
+    """Run notebook pipelines (pipeline.yaml)."""
+
+
+@pipeline_group.command("run")
+@click.argument("file", default="pipeline.yaml", type=click.Path(dir_okay=False))
+@click.option(
+    "--stage", "-s", "stages", multiple=True, help="Only this stage and what it needs (repeatable)."
+)
+@click.option(
+    "--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True, help="Tasks side by side."
+)
+@click.option("--force", "-f", is_flag=True, help="Execute even unchanged (cached) tasks.")
+@click.option("--dry-run", "-n", is_flag=True, help="Show what would run and what is cached; run nothing.")
+@click.option(
+    "-p", "--param", "params", multiple=True, metavar="STAGE.KEY=VALUE", help="Override a parameter."
+)
+@click.option("--executor", default="local", show_default=True, help="local, dask, or dask://host:port.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Write a JUnit XML report here.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the summary line.")
+def pipeline_run(file, stages, jobs, force, dry_run, params, executor, junit, quiet) -> None:
+    """Run the pipeline in FILE. Exit code 0 passed, 1 a gate failed, 2 an error."""
+    from ..pipeline.run import run
+
+    result = run(
+        file,
+        stages=list(stages) or None,
+        jobs=jobs,
+        force=force,
+        dry_run=dry_run,
+        params=list(params),
+        executor=executor,
+        junit=junit,
+        log=None if quiet else click.echo,
+        progress=None if quiet else sys.stderr.isatty(),
+    )
+    if quiet:
+        click.echo(result.summary())
+    failed = [t for t in result.tasks if t.failed]
+    for t in failed:
+        click.echo(
+            f"mlo: {t.name}: {t.message}" + (f" (executed notebook: {t.notebook})" if t.notebook else ""),
+            err=True,
+        )
+    sys.exit(result.exit_code)
+
+
+@main.command("run")
+@click.argument("notebook", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "-p", "--param", "params", nargs=2, multiple=True, metavar="KEY VALUE", help="A parameter (repeatable)."
+)
+@click.option("--experiment", "-e", help="Experiment of the run.")
+@click.option("--name", help="Run name (default: the notebook's name).")
+@click.option("--kernel", help="Kernel name (default: the notebook's).")
+@click.option("--timeout", type=float, help="Seconds a cell may run.")
+def run_cmd(notebook, params, experiment, name, kernel, timeout) -> None:
+    """Execute NOTEBOOK with papermill as a tracked run. Exit code 0 passed, 1 a gate failed, 2 an error."""
+    from ..pipeline.params import parse_value
+    from ..pipeline.run import run_notebook
+
+    values = {k: parse_value(v) for k, v in params}
+    r = run_notebook(notebook, values, experiment=experiment, name=name, kernel=kernel, timeout=timeout)
+    click.echo(f"{'✓' if r.status == 'ok' else '✗'} {r.name}  run {r.run_id}  {r.seconds:.1f} s")
+    if r.notebook:
+        click.echo(f"executed notebook: {r.notebook}")
+    if r.failed:
+        click.echo(f"mlo: {r.message}", err=True)
+        sys.exit(1 if r.status == "gate" else 2)
+
+
+@main.command("reproduce")
+@click.argument("run_id")
+@click.option("--rtol", type=float, default=1e-6, show_default=True, help="Relative tolerance per metric.")
+@click.option("--atol", type=float, default=1e-9, show_default=True, help="Absolute tolerance per metric.")
+@click.option("--data", "data", multiple=True, metavar="NAME=REF", help="Run on another snapshot version.")
+@click.option("--timeout", type=float, help="Seconds a cell may run.")
+def reproduce_cmd(run_id, rtol, atol, data, timeout) -> None:
+    """Re-execute the notebook of RUN_ID on the same data and compare metrics (exit 1 when they differ)."""
+    from ..errors import InvalidInput
+    from ..pipeline.reproduce import reproduce
+
+    swaps = {}
+    for item in data:
+        name, sep, ref = item.partition("=")
+        if not sep:
+            raise InvalidInput(f"--data {item!r}: write NAME=REF, e.g. --data train=train@3")
+        swaps[name] = ref
+    rep = reproduce(run_id, rtol=rtol, atol=atol, data=swaps, timeout=timeout)
+    for c in rep.checks:
+        mark = "✓" if c.match else "✗"
+        click.echo(f"  {mark} {c.key:<24} {c.original!r:>14} → {c.reproduced!r}")
+    click.echo(rep.summary(), err=rep.status == "error")
+    if rep.reproduction:
+        click.echo(f"new run {rep.reproduction}; notebook {rep.notebook}")
+    sys.exit(rep.exit_code)
