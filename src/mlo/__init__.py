@@ -22,6 +22,7 @@ _API: dict[str, str] = {
     "load_snapshot": "mlo.data.snapshots",
     "snapshot": "mlo.data.snapshots",
     "snapshots": "mlo.data.snapshots",
+    "reproduce": "mlo.pipeline.reproduce",
     "autolog": "mlo.tracking.autolog",
     "runs": "mlo.tracking.query",
     "Run": "mlo.tracking.run",
@@ -73,6 +74,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what __getattr__ provides, for type checkers and editors
     from .data.lineage import Lineage, lineage
     from .data.snapshots import Snapshot, get_snapshot, load_snapshot, snapshot, snapshots
+    from .pipeline.reproduce import reproduce
     from .tracking.autolog import autolog
     from .tracking.query import runs
     from .tracking.run import Run
