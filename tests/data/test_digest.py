@@ -192,6 +192,14 @@ def test_round_trip_keeps_none_nan_na_and_object_types(sqlite_ws):
         assert [type(v) for v in back[col]] == [type(v) for v in df[col]], col
 
 
+def test_object_columns_without_missing_values(sqlite_ws):
+    """pandas hands out read-only arrays for object columns; nothing may write into them."""
+    df = pd.DataFrame({"a": pd.Series(["x", "y"], dtype=object), "n": pd.Series([1, 2], dtype=object)})
+    back = roundtrip(df)
+    pd.testing.assert_frame_equal(back, df, check_exact=True)
+    assert back["a"].dtype == object and type(back["n"][0]) is int
+
+
 def test_round_trip_keeps_indexes_and_column_labels(sqlite_ws):
     idx = pd.MultiIndex.from_tuples([("a", 1), ("a", 2), ("b", 1)], names=["k", "n"])
     df = pd.DataFrame(np.arange(6).reshape(3, 2), index=idx, columns=pd.Index([0, 1], name="feature"))

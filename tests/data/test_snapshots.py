@@ -126,6 +126,8 @@ def test_profile_is_stored_with_the_snapshot(sqlite_ws):
     assert x["kind"] == "numeric" and x["nulls"] == 100 and x["count"] == 1000
     assert x["min"] == pytest.approx(df.x.min()) and x["std"] == pytest.approx(df.x.std())
     assert sum(x["histogram"]["counts"]) == 900 and len(x["quantiles"]["values"]) == 101
+    small = mlo.snapshot(pd.DataFrame({"k": [1, 2, 2, 3] * 5}), "ints").column("k")
+    assert small["top"] == [[2, 10], [1, 5], [3, 5]] and small["distinct"] == 3  # ints stay ints
     plan = snap.column("plan")
     assert plan["kind"] == "categorical" and sorted(v for v, _ in plan["top"]) == ["a", "b"]
     assert sum(c for _, c in plan["top"]) == 1000

@@ -86,8 +86,10 @@ def _object_column(values: np.ndarray, label: str) -> tuple[pa.Array, dict, pa.A
         hit = _kind_mask(values, kind)
         codes[hit] = code
     missing = codes >= 0
-    clean = values.copy() if missing.any() else values
-    clean[missing] = None
+    clean = values
+    if missing.any():
+        clean = values.copy()  # the column's own array may be read-only (pandas copy-on-write)
+        clean[missing] = None
     try:
         arr = pa.array(clean, from_pandas=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:

@@ -31,13 +31,22 @@ def _feed_bytes(h, view: np.ndarray) -> None:
         h.update(flat[i : i + _CHUNK])
 
 
+_CANONICAL_NAN = {
+    np.dtype(t): np.array([np.nan], dtype=t).view(f"u{np.dtype(t).itemsize}")[0]
+    for t in (np.float16, np.float32, np.float64)
+}
+
+
 def _feed_floats(h, values: np.ndarray) -> None:
-    """Floats with every NaN written as the one canonical NaN (payload and sign bits vary between producers)."""
+    """Floats with every NaN written as the one canonical NaN (payload and sign bits vary between producers).
+    A chunk is copied only when one of its NaNs is not already the canonical one."""
     step = max(1, _CHUNK // values.itemsize)
+    bits_type = f"u{values.itemsize}"
+    canonical = _CANONICAL_NAN[values.dtype.newbyteorder("=")]
     for i in range(0, values.size, step):
         part = values[i : i + step]
         nan = np.isnan(part)
-        if nan.any():
+        if nan.any() and (part.view(bits_type)[nan] != canonical).any():
             part = part.copy()
             part[nan] = np.nan
         h.update(part.view(np.uint8))
@@ -80,7 +89,12 @@ def feed_array(h, arr: pa.Array) -> None:
             offset=arr.offset * (8 if large else 4),
         )
         start, stop = int(offsets[0]), int(offsets[-1])
-        h.update((offsets - start).astype(np.int64, copy=False).tobytes())
+        if large and start == 0:
+            _feed_bytes(h, offsets)  # already the canonical form: hash in place
+        else:
+            step = _CHUNK // 8
+            for i in range(0, offsets.size, step):
+                h.update((offsets[i : i + step] - start).astype(np.int64).view(np.uint8))
         data = arr.buffers()[2]
         if data is not None and stop > start:
             _feed_bytes(h, np.frombuffer(data, dtype=np.uint8, count=stop - start, offset=start))

@@ -25,6 +25,21 @@ Describe = Callable[[workspace.Workspace, list[str]], dict[str, dict[str, Any]]]
 
 _RESOLVE: dict[str, Resolve] = {}
 _DESCRIBE: dict[str, Describe] = {}
+# kinds registered by modules that may not be imported yet (the API loads lazily)
+_PROVIDERS = {"model": "mlo.registry"}
+
+
+def _load_provider(kind: str) -> None:
+    module = _PROVIDERS.get(kind)
+    if module is not None and kind not in _RESOLVE:
+        import importlib
+
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+
+
 _ID_CHARS = re.compile(r"^[0-9a-hjkmnp-tv-z]{4,26}$")
 
 
@@ -145,6 +160,7 @@ def resolve(ws: workspace.Workspace, ref: str) -> str:
     text = ref.strip()
     kind, sep, rest = text.partition(":")
     if sep:
+        _load_provider(kind)
         fn = _RESOLVE.get(kind)
         if fn is None:
             known = ", ".join(sorted(_RESOLVE))
@@ -288,6 +304,7 @@ def _describe(ws: workspace.Workspace, ids: list[str]) -> dict[str, Node]:
         by_kind.setdefault(kind, []).append(key)
     info: dict[str, dict[str, Any]] = {}
     for kind, keys in by_kind.items():
+        _load_provider(kind)
         fn = _DESCRIBE.get(kind)
         found = fn(ws, keys) if fn is not None else {}
         for key in keys:
