@@ -194,3 +194,16 @@ def wait_until():
         return predicate()
 
     return wait
+
+
+@pytest.fixture
+def shell(sqlite_ws):
+    """A real IPython shell with ``%load_ext mlo``, on a fresh SQLite workspace."""
+    import mlo
+    from ipython_shell import Shell
+
+    sh = Shell()
+    yield sh
+    while mlo.active_run() is not None:
+        mlo.end_run()
+    sh.ip.run_cell("%unload_ext mlo")

@@ -23,6 +23,8 @@ _API: dict[str, str] = {
     "snapshot": "mlo.data.snapshots",
     "snapshots": "mlo.data.snapshots",
     "reproduce": "mlo.pipeline.reproduce",
+    "DriftReport": "mlo.drift",
+    "drift": "mlo.drift",
     "autolog": "mlo.tracking.autolog",
     "runs": "mlo.tracking.query",
     "Run": "mlo.tracking.run",
@@ -74,6 +76,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what __getattr__ provides, for type checkers and editors
     from .data.lineage import Lineage, lineage
     from .data.snapshots import Snapshot, get_snapshot, load_snapshot, snapshot, snapshots
+    from .drift import DriftReport, drift
     from .pipeline.reproduce import reproduce
     from .tracking.autolog import autolog
     from .tracking.query import runs

@@ -1,7 +1,9 @@
 """The one exception hierarchy of mlo.
 
 Every error a user can cause derives from :class:`MloError` and carries a message that says what to do.
-The magics turn these into ``UsageError`` and the CLI into exit code 2 (1 for :class:`GateFailed`).
+The magics turn these into ``UsageError`` and the CLI into exit code 2 (1 for :class:`GateFailed`). In IPython and
+Jupyter an ``MloError`` raised from code shows as its one-line message, not a traceback into mlo's internals; a
+``GateFailed`` keeps its type, so a papermill run (and an ``mlo pipeline``) sees the gate.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ class MloError(Exception):
     """Base class of every error mlo raises on purpose."""
 
     exit_code = 2
+
+    def _render_traceback_(self) -> list[str]:  # IPython: show the message, not mlo's frames
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
 
 
 class InvalidInput(MloError, ValueError):

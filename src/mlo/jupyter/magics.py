@@ -14,7 +14,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from .. import workspace
-from ..errors import MloError
+from ..errors import GateFailed, MloError
 from ..tracking import session
 from .cells import CellRecorder
 
@@ -41,7 +41,11 @@ Python API: import mlo; mlo.runs(), mlo.get_run(id).cells, mlo.log_metric(...). 
 # Modules that add subcommands. Each defines ``COMMANDS = {name: handler}`` where ``handler(magics, args, cell)``
 # gets the MloMagics instance, the argument words and the cell body (None for a line magic), and ``USAGE``: lines
 # for the help text in the format above.
-SUBCOMMAND_MODULES = ("mlo.jupyter.data_magics", "mlo.jupyter.pipeline_magics")
+SUBCOMMAND_MODULES = (
+    "mlo.jupyter.data_magics",
+    "mlo.jupyter.drift_magics",
+    "mlo.jupyter.pipeline_magics",
+)
 
 
 def _extensions() -> tuple[dict[str, Any], str]:
@@ -158,6 +162,8 @@ class MloMagics(Magics):
             raise UsageError(f"%%mlo {command} does not take a cell body; only %%mlo run does")
         try:
             return handler(rest, cell)
+        except GateFailed:
+            raise  # a gate is not a usage error: papermill and pipelines must see it as GateFailed
         except MloError as exc:
             raise UsageError(str(exc)) from None
 
