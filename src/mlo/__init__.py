@@ -22,9 +22,21 @@ _API: dict[str, str] = {
     "load_snapshot": "mlo.data.snapshots",
     "snapshot": "mlo.data.snapshots",
     "snapshots": "mlo.data.snapshots",
-    "reproduce": "mlo.pipeline.reproduce",
     "DriftReport": "mlo.drift",
     "drift": "mlo.drift",
+    "ModelVersion": "mlo.registry",
+    "audit": "mlo.registry",
+    "delete_alias": "mlo.registry",
+    "get_model_version": "mlo.registry",
+    "load_model": "mlo.registry",
+    "model_card": "mlo.registry",
+    "models": "mlo.registry",
+    "promote": "mlo.registry",
+    "register_model": "mlo.registry",
+    "rollback": "mlo.registry",
+    "set_alias": "mlo.registry",
+    "set_policy": "mlo.registry",
+    "reproduce": "mlo.pipeline.reproduce",
     "autolog": "mlo.tracking.autolog",
     "runs": "mlo.tracking.query",
     "Run": "mlo.tracking.run",
@@ -45,6 +57,9 @@ _API: dict[str, str] = {
     "set_tag": "mlo.tracking.session",
     "set_tags": "mlo.tracking.session",
     "start_run": "mlo.tracking.session",
+    "ValidationReport": "mlo.validate",
+    "checks": "mlo.validate",
+    "validate": "mlo.validate",
     "Workspace": "mlo.workspace",
     "init": "mlo.workspace",
 }
@@ -78,6 +93,20 @@ if TYPE_CHECKING:  # what __getattr__ provides, for type checkers and editors
     from .data.snapshots import Snapshot, get_snapshot, load_snapshot, snapshot, snapshots
     from .drift import DriftReport, drift
     from .pipeline.reproduce import reproduce
+    from .registry import (
+        ModelVersion,
+        audit,
+        delete_alias,
+        get_model_version,
+        load_model,
+        model_card,
+        models,
+        promote,
+        register_model,
+        rollback,
+        set_alias,
+        set_policy,
+    )
     from .tracking.autolog import autolog
     from .tracking.query import runs
     from .tracking.run import Run
@@ -100,6 +129,7 @@ if TYPE_CHECKING:  # what __getattr__ provides, for type checkers and editors
         set_tags,
         start_run,
     )
+    from .validate import ValidationReport, checks, validate
     from .workspace import Workspace, init
 
 

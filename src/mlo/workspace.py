@@ -77,6 +77,12 @@ class Workspace:
 
         return LineageStore(self.db)
 
+    @cached_property
+    def models(self):
+        from .store.models import ModelStore
+
+        return ModelStore(self.db)
+
     def __repr__(self) -> str:
         return f"Workspace(home={str(self.home)!r}, store={_redact(self.store_url)!r})"
 

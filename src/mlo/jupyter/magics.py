@@ -43,6 +43,7 @@ Python API: import mlo; mlo.runs(), mlo.get_run(id).cells, mlo.log_metric(...). 
 # for the help text in the format above.
 SUBCOMMAND_MODULES = (
     "mlo.jupyter.data_magics",
+    "mlo.jupyter.model_magics",
     "mlo.jupyter.drift_magics",
     "mlo.jupyter.pipeline_magics",
 )

@@ -2,6 +2,10 @@
 
 Writes go to a temporary file in the store and are renamed into place, so a blob is either absent or whole;
 the same content is stored once; reads verify the digest unless told otherwise.
+
+Blobs are not flushed to the disk one by one (``MLO_FSYNC=1`` does it): after a power cut a blob that did not reach
+the disk fails its digest check on read (``CorruptBlob``) instead of returning wrong bytes, which is the same
+promise the metadata store makes (SQLite in WAL mode with ``synchronous=NORMAL``), at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ from typing import BinaryIO
 from ..errors import CorruptBlob, InvalidInput, NotFound
 
 CHUNK = 1 << 20
+
+
+def _fsync(fh) -> None:
+    if os.environ.get("MLO_FSYNC") == "1":
+        os.fsync(fh.fileno())
 
 
 def _check_digest(digest: str) -> str:
@@ -80,7 +89,7 @@ class LocalBlobStore:
         with self._tempfile() as (fh, tmp):
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            _fsync(fh)
         self._commit(tmp, digest)
         return digest
 
@@ -95,7 +104,7 @@ class LocalBlobStore:
                 h.update(chunk)
                 fh.write(chunk)
             fh.flush()
-            os.fsync(fh.fileno())
+            _fsync(fh)
         digest = h.hexdigest()
         self._commit(tmp, digest)
         return digest
@@ -108,7 +117,7 @@ class LocalBlobStore:
             w = BlobWriter(fh)
             yield w
             fh.flush()
-            os.fsync(fh.fileno())
+            _fsync(fh)
         w.digest = w._hash.hexdigest()
         w.closed = True
         self._commit(tmp, w.digest)

@@ -198,6 +198,86 @@ file_digests = Table(
     Column("digest", String(64), nullable=False),
 )
 
+
+# -- model registry (schema version 2): models, versions, aliases, policies and the audit log ------------------------
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("last_version", Integer, nullable=False),  # bumped under the row lock to allocate a version
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(255)),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(255), ForeignKey("registered_models.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("run_id", ID),
+    Column("flavor", String(32), nullable=False),  # skops | joblib | cloudpickle
+    Column("blob", String(64), nullable=False),  # SHA-256 of the serialized model in the blob store
+    Column("size", BigInteger, nullable=False),
+    Column("model_class", String(512), nullable=False),
+    Column("signature", Text),  # JSON (see mlo.registry.signature)
+    Column("input_example", Text),  # JSON: a few rows, for cards and smoke tests
+    Column("env", Text, nullable=False),  # JSON: python and package versions at registration
+    Column("details", Text, nullable=False),  # JSON: trusted types, why a fallback format was used, …
+    Column("tags", Text, nullable=False),  # JSON object of strings
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(255)),
+    UniqueConstraint("name", "version", name="uq_model_versions_name_version"),
+    Index("ix_model_versions_run", "run_id"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(255), ForeignKey("registered_models.name"), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(255)),
+)
+
+# What an alias requires before a version may hold it; scope is a model name or "*" for every model.
+model_policies = Table(
+    "model_policies",
+    metadata,
+    Column("scope", String(255), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("rules", Text, nullable=False),  # JSON
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(255)),
+)
+
+# Append-only: every registration, alias change and policy change, with who, when, why and the evidence.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(255), nullable=False),  # the model, or "*" for a workspace-wide policy change
+    Column("seq", Integer, nullable=False),  # 1, 2, … per name: the order of events, whatever the clocks say
+    Column("action", String(32), nullable=False),
+    Column("alias", String(64)),
+    Column("version", Integer),  # the version the event is about
+    Column("from_version", Integer),
+    Column("to_version", Integer),
+    Column("user", String(255)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("reason", Text),
+    Column("forced", Boolean, nullable=False),
+    Column("evidence", Text, nullable=False),  # JSON list of report ids
+    Column("missing", Text, nullable=False),  # JSON list of unmet requirements (overridden when forced)
+    Column("details", Text, nullable=False),  # JSON
+    UniqueConstraint("name", "seq", name="uq_audit_events_name_seq"),
+    Index("ix_audit_events_time", "created_at"),
+)
+
 # -- pipelines (schema version 2): the run cache of notebook stages ------------------------------------------------
 # A stage execution whose inputs hash to ``key`` produced these outs in this run; an unchanged stage is restored
 # from here instead of starting a kernel.
