@@ -1,56 +1,70 @@
-"""``mlo demo``: the example notebook executed end to end with papermill, tracked on the embedded store."""
+"""``mlo demo``: the example pipeline (prepare → train → validate → promote → monitor) end to end on the embedded
+store, in a folder of its own; run it again and the unchanged stages come from the cache."""
 
 from __future__ import annotations
 
 import os
-import time
+import shutil
 from pathlib import Path
 
 from .errors import InvalidInput
 
-DEMO_NOTEBOOK = "churn.ipynb"
+PIPELINE = "pipeline.yaml"
+PROJECT_FILES = ("pipeline.yaml", "mlo.toml")
 
 
-def run_demo(directory: Path, notebooks: Path, log=print) -> int:
-    """Execute ``notebooks/churn.ipynb`` into ``directory`` with a workspace there; return an exit code."""
-    import papermill
-
-    source = notebooks / DEMO_NOTEBOOK
+def run_demo(directory: Path, notebooks: Path, log=print, jobs: int = 2) -> int:
+    """Copy the demo pipeline from ``notebooks`` into ``directory``, run it there with a workspace of its own, and
+    print where the results are. Returns the pipeline's exit code."""
+    source = notebooks / PIPELINE
     if not source.is_file():
         raise InvalidInput(
-            f"no {DEMO_NOTEBOOK} in {notebooks}: run `mlo demo` from the project folder or pass --notebooks"
+            f"no {PIPELINE} in {notebooks}: run `mlo demo` from the project folder or pass --notebooks"
         )
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
+    for path in sorted(notebooks.glob("0*.ipynb")) + [notebooks / f for f in PROJECT_FILES]:
+        if path.is_file():
+            shutil.copy2(path, directory / path.name)
     home = directory / ".mlo"
-    output = directory / DEMO_NOTEBOOK.replace(".ipynb", ".out.ipynb")
-    # the kernel inherits these: its runs land in the demo workspace and know their notebook
-    os.environ["MLO_HOME"] = str(home)
-    os.environ["MLO_NOTEBOOK"] = str(source.resolve())
+    os.environ["MLO_HOME"] = str(home)  # the kernels inherit it: their runs land in the demo workspace
     os.environ.pop("MLO_STORE", None)
     os.environ.pop("MLO_ARTIFACTS", None)
     from . import workspace
 
     workspace.reset_cache()
     workspace.init(directory)
-    log(f"Running {source} with papermill (workspace: {home}) …")
-    t0 = time.time()
-    papermill.execute_notebook(
-        str(source), str(output), cwd=str(directory), progress_bar=False, parameters={"n_customers": 4000}
-    )
-    log(f"Executed in {time.time() - t0:.1f} s → {output}\n")
+    from .pipeline.run import run
 
+    log(f"The demo pipeline in {directory} (workspace {home})\n")
+    result = run(directory / PIPELINE, jobs=jobs, log=log)
+    if result.exit_code != 0:
+        for t in result.tasks:
+            if t.failed:
+                log(f"\n{t.name}: {t.message}\n  executed notebook: {t.notebook}")
+        return result.exit_code
+
+    from .registry import models
     from .report.text import runs_text
     from .tracking.query import runs
 
-    df = runs(experiment="churn")
-    log(runs_text(df))
+    df = runs(experiment="churn", columns=["name", "status", "params.max_depth", "metrics.auc", "metrics.accuracy"])
+    log("\nRuns of experiment churn:")
+    log(runs_text(df.head(12)))
+    versions = models("churn")
+    production = versions[versions["aliases"].astype(str).str.contains("production")]
+    if len(production):
+        log(f"\nchurn@production is version {int(production.iloc[-1]['version'])}")
+    env = f"MLO_HOME={home}"
     log(
-        f"\nWhere the results are:\n"
-        f"  workspace        {home}  (metadata: {home / 'mlo.db'}, blobs: {home / 'blobs'})\n"
-        f"  executed notebook {output}\n"
-        f"Try:\n"
-        f"  MLO_HOME={home} .venv/bin/mlo runs --where \"metrics.auc > 0.7\" --order-by 'metrics.auc desc'\n"
-        f"  MLO_HOME={home} .venv/bin/mlo show {df.iloc[-1]['run_id'][:10]} --cells"
+        "\nWhere the results are:\n"
+        f"  executed notebooks  {home / 'executions'}\n"
+        f"  workspace           {home}  (metadata {home / 'mlo.db'}, blobs {home / 'blobs'})\n"
+        "Try:\n"
+        f"  {env} .venv/bin/mlo runs --experiment churn --order-by 'metrics.auc desc'\n"
+        f"  {env} .venv/bin/mlo models churn\n"
+        f"  {env} .venv/bin/mlo lineage model:churn@production\n"
+        f"  {env} .venv/bin/mlo audit churn\n"
+        f"  cd {directory} && {env} ../../.venv/bin/mlo pipeline run -j 2   # again: every stage from the cache"
     )
     return 0

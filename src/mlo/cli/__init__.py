@@ -123,10 +123,10 @@ def show(run_id: str, fmt: str, cells: bool) -> None:
     default="notebooks",
     show_default=True,
     type=click.Path(file_okay=False),
-    help="The folder holding the example notebooks.",
+    help="The folder holding the example pipeline and its notebooks.",
 )
 def demo(directory: str, notebooks: str) -> None:
-    """Run the example notebook end to end, tracked, on the embedded store."""
+    """Run the example pipeline (prepare, train, validate, promote, monitor) end to end on the embedded store."""
     from ..demo import run_demo
 
     sys.exit(run_demo(Path(directory), Path(notebooks)))

@@ -142,7 +142,7 @@ def execute(
     )
     result = TaskResult(task.name, stage.name, "error", run_id=run.id, key=key)
     try:
-        for dep in stage.deps:
+        for dep in task.deps:
             path = root / dep
             if not path.exists():
                 result.message = (
@@ -159,7 +159,7 @@ def execute(
             session.log_bytes(output.read_bytes(), "notebook.ipynb", run=run)
         if result.status == "ok":
             outs = []
-            for out in stage.outs:
+            for out in task.outs:
                 path = root / out
                 if not path.exists():
                     result.status = "error"

@@ -29,10 +29,30 @@ class Task:
     upstream: list[str] = field(default_factory=list)  # task names
     kernel: str = "python3"
     source_digest: str = ""
+    deps: list[str] | None = None  # the stage's, with {param} placeholders filled in
+    outs: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.deps is None:
+            self.deps = fill(self.stage.deps, self.params, self.stage.name)
+        if self.outs is None:
+            self.outs = fill(self.stage.outs, self.params, self.stage.name)
 
     @property
     def notebook(self) -> Path:
         return self.stage.notebook
+
+
+def fill(paths: list[str], params: dict[str, Any], stage: str) -> list[str]:
+    """Paths with ``{param}`` placeholders filled from the task's parameters (``models/depth-{max_depth}.pkl``),
+    so the cells of a matrix write files of their own."""
+    out = []
+    for path in paths:
+        try:
+            out.append(path.format_map(params) if "{" in path else path)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise InvalidInput(f"stage {stage!r}: path {path!r} names {exc} which is not one of its parameters") from None
+    return out
 
 
 def notebook_source_digest(nb: dict[str, Any]) -> str:
@@ -91,6 +111,6 @@ def cache_key(task: Task, dep_digests: dict[str, str], upstream_keys: list[str])
         "kernel": task.kernel,
         "deps": dep_digests,
         "upstream": sorted(upstream_keys),
-        "outs": task.stage.outs,
+        "outs": task.outs,
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()

@@ -99,7 +99,7 @@ def parse_overrides(items: dict[str, Any] | list[str] | None) -> dict[str, dict[
 
 def _dep_digests(ws: workspace.Workspace, root: Path, task: plan.Task) -> dict[str, str]:
     out = {}
-    for dep in task.stage.deps:
+    for dep in task.deps:
         path = root / dep
         out[dep] = files.snapshot_path(ws, path, store=False).digest if path.exists() else "missing"
     return out

@@ -269,7 +269,8 @@ def card_html(d: dict) -> str:
     if lin["code"]:
         rows.append(["code", f"{lin['code']['cells']} cell(s), sha256 {lin['code']['digest']}"])
     for s in lin["data"]:
-        rows.append(["data", f"{s['ref']} · {s.get('rows') or ''} rows · sha256 {s.get('digest') or '?'}"])
+        shape = f"{s['rows']:,} rows · " if s.get("rows") is not None else ""
+        rows.append(["data", f"{s['ref']} · {shape}digest {s.get('digest') or '?'}"])
     parts.append(table(["", ""], rows))
     if d["metrics"]:
         parts.append("<div class='mlo-h'>Metrics</div>")
@@ -387,7 +388,8 @@ def card_markdown(d: dict) -> str:
     if lin["code"]:
         out.append(f"- code: {lin['code']['cells']} cell(s), sha256 `{lin['code']['digest']}`")
     for s in lin["data"]:
-        out.append(f"- data: {s['ref']}, {s.get('rows') or '?'} rows, sha256 `{s.get('digest') or '?'}`")
+        shape = f"{s['rows']:,} rows, " if s.get("rows") is not None else ""
+        out.append(f"- data: {s['ref']}, {shape}digest `{s.get('digest') or '?'}`")
     if d["metrics"]:
         out += [
             "",
