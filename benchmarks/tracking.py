@@ -87,12 +87,26 @@ now = time.perf_counter
 # -- shared helpers ----------------------------------------------------------------------------------------------
 def median_of(fn, repeats: int) -> float:
     """Median wall time (s) of ``fn()`` over ``repeats`` calls."""
-    times = []
+    return medians_of(fn, repeats)[0]
+
+
+def medians_of(fn, repeats: int) -> tuple[float, float]:
+    """Median wall time and median CPU time of this process (s) of ``fn()`` over ``repeats`` calls. On a shared
+    machine the wall time grows with the load; the CPU time much less."""
+    times, cpu = [], []
     for _ in range(repeats):
-        t0 = now()
+        t0, c0 = now(), time.process_time()
         fn()
         times.append(now() - t0)
-    return statistics.median(times)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(times), statistics.median(cpu)
+
+
+def load_average() -> str:
+    try:
+        return "/".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def summary(samples: list[float]) -> dict:
@@ -250,7 +264,8 @@ def mlo_list(mlo, sizes: dict) -> dict:
     }
     for label, kwargs in cases.items():
         frame = mlo.runs(**kwargs)  # warm-up, and the frame to check
-        out[f"{label}_ms"] = median_of(lambda kw=kwargs: mlo.runs(**kw), repeats) * 1e3
+        wall, cpu = medians_of(lambda kw=kwargs: mlo.runs(**kw), repeats)
+        out[f"{label}_ms"], out[f"{label}_cpu_ms"] = wall * 1e3, cpu * 1e3
         out[f"{label}_rows"] = len(frame)
         out[f"{label}_cols"] = frame.shape[1]
     out["where_expected_rows"] = expected_matches(logged)
@@ -600,7 +615,9 @@ def print_details(m: dict, f: dict | None, sizes: dict, why_no_mlflow: str) -> N
     print(
         f"mlo: runs() rows/cols: all {li['all_rows']}×{li['all_cols']}, projection "
         f"{li['projection_rows']}×{li['projection_cols']}, where {li['where_rows']} rows "
-        f"(expected {li['where_expected_rows']}); medians of {sizes['list_repeats']}."
+        f"(expected {li['where_expected_rows']}); medians of {sizes['list_repeats']}; CPU time of the process "
+        f"(wall time well above it means a busy machine): all {li['all_cpu_ms']:.0f} ms, projection "
+        f"{li['projection_cpu_ms']:.0f} ms, where {li['where_cpu_ms']:.0f} ms."
     )
     print(
         f"mlo: cells: plain {ce['plain']['median_ms']:.2f} ms, with a run active {ce['captured']['median_ms']:.2f} ms "
@@ -634,6 +651,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = "quick" if args.quick else "full"
     sizes = SIZES[mode]
     started = now()
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="mlo-bench-") as tmp:
         figures = run_mlo(sizes, Path(tmp))
         close_mlo()
@@ -645,7 +663,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"\nmlo tracking benchmark ({mode} sizes; {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-        f"SQLite stores in fresh temporary folders)\n"
+        f"SQLite stores in fresh temporary folders; load average {load_before} at the start, {load_average()} "
+        f"at the end)\n"
     )
     print_table(table_rows(figures, mlflow_figures))
     print_details(figures, mlflow_figures, sizes, why)
@@ -655,6 +674,8 @@ def main(argv: list[str] | None = None) -> int:
             "mode": mode,
             "sizes": sizes,
             "machine": {
+                "load_average_start": load_before,
+                "load_average_end": load_average(),
                 "cpus": os.cpu_count(),
                 "python": platform.python_version(),
                 "platform": platform.platform(),

@@ -1,3 +1,5 @@
+import math
+
 import pandas as pd
 import pytest
 
@@ -105,3 +107,154 @@ def test_where_parser_tree():
     tree = where.parse("metrics.a > 1 and (params.b = 'x' or not tags.c like 'y%')")
     assert isinstance(tree, where.BoolOp) and tree.op == "and"
     assert where.columns_of(tree) == {"metrics.a", "params.b", "tags.c"}
+
+
+def test_param_types_come_back_as_logged(ws):
+    with mlo.start_run(
+        "a", params={"flag": True, "layers": [1, 2], "opt": None, "lr": 1e-3, "n": 3, "s": "x"}
+    ):
+        pass
+    with mlo.start_run(
+        "b", params={"flag": False, "lr": 0.1, "n": 10, "s": "y", "big": 10**16, "cfg": {"a": 1}}
+    ):
+        pass
+    df = mlo.runs()
+    assert df["params.n"].dtype == "Int64" and df["params.n"].tolist() == [10, 3]
+    assert df["params.lr"].dtype == "float64" and df["params.lr"].tolist() == [0.1, 1e-3]
+    assert df["params.big"].dtype == "Int64" and df["params.big"].tolist()[0] == 10**16
+    assert df["params.s"].tolist() == ["y", "x"]
+    assert df["params.flag"].tolist() == [False, True] and df["params.flag"].dtype == object
+    assert df["params.layers"].tolist()[1] == "[1, 2]" and df["params.cfg"].tolist()[0] == '{"a": 1}'
+    assert df["params.opt"].tolist()[1] is None
+
+
+def test_infinite_params_are_floats(ws):
+    # an integer-looking column holding ±Infinity used to fail with OverflowError
+    for value in (float("inf"), 3, float("-inf")):
+        with mlo.start_run(params={"lr": value}):
+            pass
+    df = mlo.runs()
+    assert df["params.lr"].dtype == "float64"
+    assert df["params.lr"].tolist() == [float("-inf"), 3.0, float("inf")]
+    with mlo.start_run(params={"only": float("inf")}):
+        pass
+    assert mlo.runs(columns=["params.only"])["params.only"].tolist()[0] == float("inf")
+
+
+def test_metric_values_are_exact(ws):
+    values = [
+        0.1 + 0.2,
+        1 / 3,
+        5e-324,
+        1.7976931348623157e308,
+        -0.0,
+        float("inf"),
+        float("-inf"),
+        2**53 + 2.0,
+    ]
+    with mlo.start_run("exact"):
+        mlo.log_metrics({f"m{i}": v for i, v in enumerate(values)} | {"nan": float("nan")})
+    row = mlo.runs().iloc[0]
+    for i, v in enumerate(values):
+        assert row[f"metrics.m{i}"] == v
+    assert math.isnan(row["metrics.nan"])
+
+
+def test_runs_with_different_keys(ws):
+    # columns come in code point order on both stores (PostgreSQL's collation would put "a" before "B")
+    specs = [
+        ({"B": 1}, {"b": 0.5, "é": 1.0}, {"x": "1"}),
+        ({"a": "u", "B": 2}, {"Z": 2.0}, {}),
+        ({}, {}, {"y": "2", "x": "3"}),
+        ({"a": "v", "é": True}, {"b": float("nan"), "Z": 3.0, "a b": 4.0}, {"x": "4"}),
+    ]
+    for params, metrics, tags in specs:
+        with mlo.start_run(params=params, tags=tags):
+            if metrics:
+                mlo.log_metrics(metrics)
+    df = mlo.runs()
+    keys = [c for c in df.columns if c.startswith(("params.", "metrics.", "tags."))]
+    assert keys == ["params.B", "params.a", "params.é", "metrics.Z", "metrics.a b", "metrics.b", "metrics.é",
+                    "tags.x", "tags.y"]  # fmt: skip
+    rows = df[keys].astype(object).where(df[keys].notna(), None).to_numpy().tolist()
+    assert rows == [
+        [None, "v", True, 3.0, 4.0, None, None, "4", None],
+        [None, None, None, None, None, None, None, "3", "2"],
+        [2, "u", None, 2.0, None, None, None, None, None],
+        [1, None, None, None, None, 0.5, 1.0, "1", None],
+    ]
+    one = mlo.runs(columns=["metrics.Z", "params.B"], order_by="metrics.Z desc")
+    assert one["metrics.Z"].tolist()[:2] == [3.0, 2.0] and one["params.B"].tolist()[1] == 2
+
+
+def test_many_sparse_keys(ws):
+    for i in range(30):
+        with mlo.start_run(f"r{i}", params={f"p{i}": i, "common": "c"}, tags={f"t{i % 3}": str(i)}):
+            mlo.log_metrics({f"m{i}": i / 10, "all": float(i)})
+    df = mlo.runs()
+    assert len(df) == 30 and df.shape[1] == 11 + 31 + 31 + 3
+    by_name = df.set_index("name")
+    for i in range(30):
+        assert by_name.loc[f"r{i}", f"params.p{i}"] == i and by_name.loc[f"r{i}", f"metrics.m{i}"] == i / 10
+        assert by_name.loc[f"r{i}", f"tags.t{i % 3}"] == str(i)
+        keys = by_name.loc[f"r{i}"].filter(regex=r"^(params|metrics|tags)\.")
+        assert keys.notna().sum() == 5  # p<i>, common, m<i>, all, t<i % 3>
+
+
+def test_listing_without_json_functions_is_the_same(ws, monkeypatch):
+    from mlo import workspace
+
+    for i in range(5):
+        with mlo.start_run(f"r{i}", experiment="e", params={"a": i, "s": "x" * i}, tags={"t": str(i)}):
+            mlo.log_metrics({"m": i / 3, "n": float("nan")} if i % 2 else {"m": 1.5})
+    expected = mlo.runs()
+    store = workspace.current().runs
+    monkeypatch.setattr(store, "_has_json", False)
+    pd.testing.assert_frame_equal(mlo.runs(), expected, check_exact=True)
+    pd.testing.assert_frame_equal(
+        mlo.runs(experiment="e", columns=["params.a", "metrics.m"]),
+        expected[["run_id", "params.a", "metrics.m"]],
+        check_exact=True,
+    )
+
+
+def test_metric_rows_of_unlisted_runs_are_ignored(sqlite_ws):
+    from mlo.store import schema
+
+    with mlo.start_run("real"):
+        mlo.log_metrics({"acc": 0.5})
+    # a row whose run does not exist (SQLite does not enforce foreign keys): the listing must not shift values
+    sqlite_ws.runs.db.write(
+        lambda conn: conn.execute(
+            schema.latest_metrics.insert().values(
+                run_id="0" * 26, key="acc", value=0.9, step=0, timestamp=0, n=1
+            )
+        )
+    )
+    df = mlo.runs()
+    assert df["metrics.acc"].tolist() == [0.5] and len(df) == 1
+
+
+def test_listing_reads_one_snapshot(ws):
+    from mlo import workspace
+
+    store = workspace.current().runs
+    with store._snapshot() as conn:
+        if store.db.dialect == "postgresql":
+            assert conn.exec_driver_sql("SHOW transaction_isolation").scalar() == "repeatable read"
+        else:
+            assert conn.in_transaction()
+
+
+def test_escaped_strings_and_filters_on_partly_missing_params(sqlite_ws):
+    """Strings that JSON escapes (non-ASCII, quotes, backslashes) come back as written; a filter on a param some
+    runs lack matches only the runs that have it."""
+    with mlo.start_run("a"):
+        mlo.log_params({"city": "Zürich", "q": 'a"b', "path": "c:\\tmp", "depth": 3})
+    with mlo.start_run("b"):
+        mlo.log_params({"city": "Paris"})
+    df = mlo.runs().set_index("name")
+    assert df.loc["a", "params.city"] == "Zürich" and df.loc["b", "params.city"] == "Paris"
+    assert df.loc["a", "params.q"] == 'a"b' and df.loc["a", "params.path"] == "c:\\tmp"
+    assert mlo.runs(where="params.depth > 1").name.tolist() == ["a"]
+    assert mlo.runs(where="params.depth < 1").empty

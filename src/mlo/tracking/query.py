@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import time
 from collections.abc import Sequence
 
@@ -16,14 +17,12 @@ import pandas as pd
 
 from .. import workspace
 from ..errors import InvalidInput
-from ..store import schema
 from . import session
 from . import where as where_mod
 
 BASE_COLUMNS = where_mod.BASE_COLUMNS
 KINDS = ("params", "metrics", "tags")
 _RUN_ROW_COLUMNS = [c for c in BASE_COLUMNS if c != "duration"]  # the order of RunStore.run_rows
-_TABLES = {"params": schema.params, "metrics": schema.latest_metrics, "tags": schema.tags}
 
 
 def runs(
@@ -66,10 +65,15 @@ def runs(
         exp_ids = [store.experiment_id(n, create=False) for n in names]
 
     wanted = _wanted_keys(columns, tree, order_col)
-    base_rows = store.run_rows(exp_ids)
+    read = {}
+    for kind in KINDS:
+        keys = wanted.get(kind, "all")
+        if keys != ():
+            read[kind] = None if keys == "all" else list(keys)
+    listing = store.listing(exp_ids, read)
     base = pd.DataFrame(
-        dict(zip(_RUN_ROW_COLUMNS, zip(*base_rows, strict=True), strict=True))
-        if base_rows
+        dict(zip(_RUN_ROW_COLUMNS, listing.columns, strict=True))
+        if listing.columns[0]
         else {c: [] for c in _RUN_ROW_COLUMNS}
     )
     now_us = time.time() * 1e6
@@ -78,17 +82,14 @@ def runs(
     for c in ("start_time", "end_time"):
         base[c] = pd.to_datetime(base[c].astype("float64"), unit="us", utc=True)
     base = base[BASE_COLUMNS]
-    index = pd.Index(base["run_id"])
 
-    frames = [base.set_index("run_id", drop=False)]
+    shown = _shown(columns, tree, order_col)
+    frames = [base]
     for kind in KINDS:
-        keys = wanted.get(kind, "all")
-        if keys == ():
-            continue
-        rows = store.long_values(_TABLES[kind], exp_ids, None if keys == "all" else list(keys))
-        frames.append(_pivot(rows, kind, index))
+        if kind in listing.values:
+            names, grid = listing.values[kind]
+            frames.append(_wide(kind, names, grid, shown))
     df = pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
-    df = df.reset_index(drop=True)
 
     if tree is not None:
         df = df[where_mod.evaluate(tree, df).to_numpy()]
@@ -153,25 +154,56 @@ def _project(available, columns) -> list[str]:
     return chosen
 
 
-def _pivot(rows, kind: str, index: pd.Index) -> pd.DataFrame:
-    """Long (run_id, key, value) rows → one column per key, aligned to ``index`` (scatter into a 2-D array)."""
-    if not rows:
-        return pd.DataFrame(index=index)
-    run_ids, keys, values = zip(*rows, strict=True)
-    row_pos = index.get_indexer(run_ids)
-    key_codes, key_names = pd.factorize(pd.Index(keys), sort=True)
-    keep = row_pos >= 0
-    if kind == "metrics":
-        grid = np.full((len(index), len(key_names)), np.nan)
-        vals = np.array(values, dtype="float64")  # None (a stored NaN) becomes nan
-    else:
-        grid = np.full((len(index), len(key_names)), None, dtype=object)
-        vals = np.array(values, dtype=object)
-    grid[row_pos[keep], key_codes[keep]] = vals[keep]
-    wide = pd.DataFrame(grid, index=index, columns=[f"{kind}.{k}" for k in key_names])
-    if kind == "params":
-        wide = wide.apply(_decode_param_column)
-    return wide
+def _shown(columns, tree, order_col):
+    """A test for the ``kind.key`` columns worth building: those the projection keeps, the filter reads or the
+    order uses (all of them when there is no projection)."""
+    if columns is None:
+        return None
+    needed = (where_mod.columns_of(tree) if tree is not None else set()) | {order_col}
+    return lambda name: name in needed or any(fnmatch.fnmatchcase(name, p) for p in columns)
+
+
+def _wide(kind: str, names: list[str], grid: np.ndarray, shown) -> pd.DataFrame:
+    """One column per key of a :class:`~mlo.store.runs.RunListing` grid (a row per run)."""
+    labels = [f"{kind}.{k}" for k in names]
+    if shown is not None:
+        keep = [j for j, label in enumerate(labels) if shown(label)]
+        if len(keep) < len(labels):
+            labels, grid = [labels[j] for j in keep], grid[:, keep]
+    if kind != "params":
+        return pd.DataFrame(grid, columns=labels)
+    columns = {label: _decode_texts(grid[:, j]) for j, label in enumerate(labels)}
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(grid)), columns=labels)
+
+
+# JSON numbers, as json.dumps writes them; integers of up to 15 digits are exact in float64
+_JSON_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,14})")
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+
+def _decode_texts(texts: np.ndarray) -> pd.Series:
+    """A column of param texts (None where a run lacks the key) → its values, as :func:`_decode_param_column`
+    gives them. Params repeat a lot (``"adam"``, ``true``, ``32``): decode each distinct text once, then spread
+    the results over the runs."""
+    codes, distinct = pd.factorize(texts)  # None → -1
+    if len(distinct) == 0:
+        return pd.Series(texts, dtype=object)
+    missing = codes < 0
+    numbers = distinct.tolist()
+    # fast paths for columns of plain numbers, with the results _decode_param_column gives for them
+    if all(_JSON_INT.fullmatch(t) for t in numbers):
+        values = np.array([int(t) for t in numbers] + [0], dtype=np.int64)[codes]
+        return pd.Series(pd.arrays.IntegerArray(values, missing))
+    if all(_JSON_NUMBER.fullmatch(t) for t in numbers) and any(c in t for t in numbers for c in ".eE"):
+        parsed = pd.to_numeric(distinct, errors="coerce")  # the parser _decode_param_column uses
+        if parsed.dtype == np.float64 and not np.isnan(parsed).any():
+            values = np.append(parsed.astype("float64"), np.nan)[codes]
+            return pd.Series(values)
+    # the column as the grid frame of the listing holds it: the distinct texts, then a missing value (at -1)
+    holder = np.empty((len(distinct) + 1, 1), dtype=object)
+    holder[:-1, 0] = distinct
+    decoded = _decode_param_column(pd.DataFrame(holder)[0])
+    return decoded.take(codes).reset_index(drop=True)
 
 
 def _decode_param_column(col: pd.Series) -> pd.Series:
@@ -180,13 +212,15 @@ def _decode_param_column(col: pd.Series) -> pd.Series:
     if present.empty:
         return col
     text = present.astype(str)
-    if text.str.startswith('"').all() and not text.str.contains("\\\\", regex=False).any():
+    if text.str.startswith('"').all() and not text.str.contains("\\", regex=False).any():  # no JSON escape
         return col.where(col.isna(), col.astype(str).str[1:-1])
     numeric = pd.to_numeric(text, errors="coerce")
     if numeric.notna().all():
         out = pd.Series(np.nan, index=col.index, dtype="float64")
         out[numeric.index] = numeric.astype("float64")
-        if (numeric == numeric.round()).all() and not text.str.contains(r"[.eE]", regex=True).any():
+        finite = np.isfinite(out[numeric.index]).all()  # ±Infinity is no integer (Int64 would raise)
+        integral = finite and (numeric == numeric.round()).all()
+        if integral and not text.str.contains(r"[.eE]", regex=True).any():
             try:
                 return out.astype("Int64")
             except (TypeError, ValueError):

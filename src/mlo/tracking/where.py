@@ -245,7 +245,6 @@ def columns_of(node) -> set[str]:
 
 def evaluate(node, df):
     """A boolean Series: which rows of ``df`` satisfy ``node``."""
-    import numpy as np
     import pandas as pd
 
     if isinstance(node, BoolOp):
@@ -287,7 +286,8 @@ def evaluate(node, df):
             raise InvalidInput(
                 f"cannot compare {node.column} with {value!r}: the values there are of another type"
             ) from None
-    return present & col.notna() & pd.Series(np.asarray(result, dtype=bool), index=df.index)
+    matched = pd.Series(result, index=df.index).astype("boolean").fillna(False).astype(bool)  # NA: no match
+    return present & col.notna() & matched
 
 
 def _align(col, values):
