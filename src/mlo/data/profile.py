@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .dtypes import dtype_kind
+
 TOP_K = 50
 BINS = 50
 QUANTILES = [i / 100 for i in range(101)]
@@ -31,18 +33,23 @@ CATEGORICAL_MAX_SHARE = (
 )
 
 
+_KINDS = {
+    "category": "categorical",
+    "boolean": "boolean",
+    "integer": "numeric",
+    "float": "numeric",
+    "complex": "numeric",
+    "string": "text",
+    "object": "text",
+}
+
+
 def kind_of(dtype: Any) -> str:
-    if isinstance(dtype, pd.CategoricalDtype):
-        return "categorical"
-    if pd.api.types.is_bool_dtype(dtype):
-        return "boolean"
-    if pd.api.types.is_numeric_dtype(dtype):
-        return "numeric"
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "datetime"
-    if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
-        return "text"
-    return "other"
+    """numeric, boolean, categorical, datetime, text or other (see :func:`mlo.data.dtypes.dtype_kind`)."""
+    kind = dtype_kind(dtype)
+    if kind == "datetime":
+        return "datetime" if pd.api.types.is_datetime64_any_dtype(dtype) else "other"
+    return _KINDS.get(kind, "other")
 
 
 def _json_value(v: Any) -> Any:

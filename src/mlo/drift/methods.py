@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.dtypes import dtype_kind
 from ..errors import InvalidInput
 from . import statistics as st
 
@@ -170,26 +171,13 @@ def auto_method(kind: str, n_ref: int, n_unique: int) -> Method:
 
 
 # -- column kinds -----------------------------------------------------------------------------------------------------
+_FAMILY = {"boolean": "bool", "complex": "other", "integer": "int", "timedelta": "float", "string": "object"}
+
+
 def dtype_family(dtype: Any) -> str:
-    if isinstance(dtype, pd.CategoricalDtype):
-        return "category"
-    if pd.api.types.is_bool_dtype(dtype):
-        return "bool"
-    if pd.api.types.is_complex_dtype(dtype):
-        return "other"
-    if pd.api.types.is_float_dtype(dtype):
-        return "float"
-    if pd.api.types.is_integer_dtype(dtype):
-        return "int"
-    if pd.api.types.is_numeric_dtype(dtype):
-        return "float"
-    if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
-        return "datetime"
-    if pd.api.types.is_timedelta64_dtype(dtype):
-        return "float"
-    if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
-        return "object"
-    return "other"
+    """category, bool, int, float, datetime, object or other (timedeltas count as numbers)."""
+    kind = dtype_kind(dtype)
+    return _FAMILY.get(kind, kind)
 
 
 def infer_kind(series: pd.Series) -> str:

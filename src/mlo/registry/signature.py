@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.dtypes import dtype_kind
 from ..errors import InvalidInput
 from .errors import SignatureError
 
@@ -66,23 +67,8 @@ _HINTS = {
 def kind_of(dtype: Any) -> str:
     """The kind of a numpy/pandas dtype: integer, float, boolean, string, category, datetime, timedelta,
     complex or object."""
-    if isinstance(dtype, pd.CategoricalDtype):
-        return "category"
-    if pd.api.types.is_bool_dtype(dtype):
-        return "boolean"
-    if pd.api.types.is_integer_dtype(dtype):
-        return "integer"
-    if pd.api.types.is_float_dtype(dtype):
-        return "float"
-    if pd.api.types.is_complex_dtype(dtype):
-        return "complex"
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "datetime"
-    if pd.api.types.is_timedelta64_dtype(dtype):
-        return "timedelta"
-    if isinstance(dtype, pd.StringDtype):
-        return "string"
-    return "object"
+    kind = dtype_kind(dtype)
+    return "object" if kind == "other" else kind
 
 
 def kind_of_name(dtype: str) -> str:
