@@ -13,7 +13,7 @@ from itertools import chain
 from operator import itemgetter
 
 import numpy as np
-from sqlalchemy import Text, and_, case, cast, delete, func, select, update
+from sqlalchemy import Text, and_, bindparam, case, cast, delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -56,6 +56,15 @@ def _latest_set(ins) -> dict:
         "timestamp": case((newer, ins.excluded.timestamp), else_=lm.c.timestamp),
         "n": lm.c.n + ins.excluded.n,
     }
+
+
+# Statements run for every run, built once (building an expression per call costs more than executing it)
+_INSERT_RUN = s.runs.insert()
+_FINISH_RUN = (
+    update(s.runs)
+    .where(s.runs.c.id == bindparam("rid"))
+    .values(status=bindparam("st"), end_time=bindparam("et"), heartbeat=bindparam("et"))
+)
 
 
 class RunStore:
@@ -137,21 +146,21 @@ class RunStore:
         params: Mapping[str, str],
         tags: Mapping[str, str],
     ) -> None:
+        row = {
+            "id": run_id,
+            "experiment_id": experiment_id,
+            "name": name,
+            "status": "running",
+            "start_time": start_time,
+            "owner": owner,
+            "heartbeat": start_time,
+            "user": user,
+            "source": source,
+            "parent_id": parent_id,
+        }
+
         def create(conn: Connection) -> None:
-            conn.execute(
-                s.runs.insert().values(
-                    id=run_id,
-                    experiment_id=experiment_id,
-                    name=name,
-                    status="running",
-                    start_time=start_time,
-                    owner=owner,
-                    heartbeat=start_time,
-                    user=user,
-                    source=source,
-                    parent_id=parent_id,
-                )
-            )
+            conn.execute(_INSERT_RUN, row)
             self._upsert(conn, s.params, run_id, params)
             self._upsert(conn, s.tags, run_id, tags)
 
@@ -176,9 +185,7 @@ class RunStore:
         def finish(conn: Connection) -> None:
             if series:
                 self._write_metrics(conn, run_id, series)
-            conn.execute(
-                update(s.runs).where(s.runs.c.id == run_id).values(status=status, end_time=end, heartbeat=end)
-            )
+            conn.execute(_FINISH_RUN, {"rid": run_id, "st": status, "et": end})
 
         self.db.write(finish)
 
@@ -248,11 +255,10 @@ class RunStore:
     def _upsert(self, conn: Connection, table, run_id: str, values: Mapping[str, str]) -> None:
         if not values:
             return
-        ins = self.db.insert(table).values(
-            [{"run_id": run_id, "key": k, "value": v} for k, v in values.items()]
-        )
+        # one cached statement, executed with a list of rows (a multi-VALUES insert is compiled anew every time)
         conn.execute(
-            ins.on_conflict_do_update(index_elements=["run_id", "key"], set_={"value": ins.excluded.value})
+            self._upsert_stmt(table, ["run_id", "key"]),
+            [{"run_id": run_id, "key": k, "value": v} for k, v in values.items()],
         )
 
     def set_params(self, run_id: str, values: Mapping[str, str]) -> None:

@@ -47,6 +47,7 @@ def owner_alive(owner_id: str) -> bool | None:
         return False
 
 
+@functools.cache
 def user() -> str | None:
     try:
         return getpass.getuser()
