@@ -349,6 +349,9 @@ def run(
                     )
                 done[task.name] = r
                 printer.task(r)
+    except BaseException as exc:  # interrupted (Ctrl-C) or the scheduler itself failed: close the pipeline run
+        session.end_run("killed" if isinstance(exc, KeyboardInterrupt) else "failed", run=prun)
+        raise
     finally:
         pool.close()
         printer.close()
