@@ -205,3 +205,16 @@ def test_cli_pipeline_run_and_run_notebook(project):
     assert single["params.C"] == 3.0 and single["metrics.score"] > 0
     r = cli.invoke(main, ["run", str(project / "nb" / "train.ipynb"), "-p", "C", "'x'"])
     assert r.exit_code == 2 and "expects float" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_stage_kernels_write_metrics_at_the_end_of_every_cell(sqlite_ws, tmp_path):
+    """A kernel stopped hard at shutdown must not take the metrics it buffered with it."""
+    write_notebook(
+        tmp_path / "m.ipynb",
+        "import mlo\nmlo.log_metric('auc', 0.75)",
+        "stored = mlo.get_run(mlo.active_run().id).metrics  # read from the store, not the buffer\n"
+        "assert stored == {'auc': 0.75}, stored",
+    )
+    (tmp_path / "pipeline.yaml").write_text("stages:\n  m: {notebook: m.ipynb}\n")
+    r = run(tmp_path / "pipeline.yaml", log=None)
+    assert r.exit_code == 0, r.tasks[0].message

@@ -24,6 +24,7 @@ from .plan import Task
 
 KERNEL_START_RETRIES = 3
 GATE_ERRORS = {"GateFailed"}
+STAGE_HOOK = "--IPKernelApp.exec_lines=['import mlo.jupyter.stage']"
 
 
 @dataclass
@@ -61,6 +62,8 @@ def _kernel_manager(env: dict[str, str], cwd: str, log):
     class TaskKernelManager(AsyncKernelManager):
         # Unix sockets, not TCP ports: no port collisions between kernels started side by side
         transport = "ipc" if os.name == "posix" else "tcp"
+        # ipykernel sometimes hangs in its own shutdown; stop waiting for it sooner (metrics are flushed per cell)
+        shutdown_wait_time = 1.5
 
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
@@ -70,6 +73,8 @@ def _kernel_manager(env: dict[str, str], cwd: str, log):
         async def start_kernel(self, **kw):  # type: ignore[override]
             kw["env"] = {**os.environ, **kw.get("env", {}), **env}
             kw.setdefault("cwd", cwd)
+            if self.kernel_name.startswith("python"):  # ipykernel: flush mlo's metrics after every cell
+                kw["extra_arguments"] = [*(kw.get("extra_arguments") or []), STAGE_HOOK]
             kw.setdefault("stdout", log)  # what the kernel process itself prints (not cell output)
             kw.setdefault("stderr", log)
             return await super().start_kernel(**kw)

@@ -1,0 +1,20 @@
+"""Loaded into the kernel of a pipeline stage (``--IPKernelApp.exec_lines``): metrics logged by the notebook are
+written at the end of every cell, so a kernel that has to be stopped hard at shutdown loses nothing."""
+
+from __future__ import annotations
+
+from IPython import get_ipython
+
+from ..tracking import session
+
+
+def _flush(*_args) -> None:
+    try:
+        session.flush()
+    except Exception:  # never let bookkeeping break the user's cell
+        pass
+
+
+_shell = get_ipython()
+if _shell is not None:
+    _shell.events.register("post_execute", _flush)
