@@ -212,7 +212,8 @@ def test_stage_kernels_write_metrics_at_the_end_of_every_cell(sqlite_ws, tmp_pat
     write_notebook(
         tmp_path / "m.ipynb",
         "import mlo\nmlo.log_metric('auc', 0.75)",
-        "stored = mlo.get_run(mlo.active_run().id).metrics  # read from the store, not the buffer\n"
+        "from mlo import workspace\n"
+        "stored = workspace.current().runs.latest_metrics(mlo.active_run().id)  # the store, not the buffer\n"
         "assert stored == {'auc': 0.75}, stored",
     )
     (tmp_path / "pipeline.yaml").write_text("stages:\n  m: {notebook: m.ipynb}\n")

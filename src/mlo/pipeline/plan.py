@@ -51,7 +51,9 @@ def fill(paths: list[str], params: dict[str, Any], stage: str) -> list[str]:
         try:
             out.append(path.format_map(params) if "{" in path else path)
         except (KeyError, IndexError, ValueError) as exc:
-            raise InvalidInput(f"stage {stage!r}: path {path!r} names {exc} which is not one of its parameters") from None
+            raise InvalidInput(
+                f"stage {stage!r}: path {path!r} names {exc} which is not one of its parameters"
+            ) from None
     return out
 
 

@@ -349,7 +349,8 @@ def run(
                     )
                 done[task.name] = r
                 printer.task(r)
-    except BaseException as exc:  # interrupted (Ctrl-C) or the scheduler itself failed: close the pipeline run
+    except BaseException as exc:
+        # interrupted (Ctrl-C) or the scheduler itself failed: close the pipeline run
         session.end_run("killed" if isinstance(exc, KeyboardInterrupt) else "failed", run=prun)
         raise
     finally:
