@@ -48,7 +48,9 @@ def run_demo(directory: Path, notebooks: Path, log=print, jobs: int = 2) -> int:
     from .report.text import runs_text
     from .tracking.query import runs
 
-    df = runs(experiment="churn", columns=["name", "status", "params.max_depth", "metrics.auc", "metrics.accuracy"])
+    df = runs(
+        experiment="churn", columns=["name", "status", "params.max_depth", "metrics.auc", "metrics.accuracy"]
+    )
     log("\nRuns of experiment churn:")
     log(runs_text(df.head(12)))
     versions = models("churn")
