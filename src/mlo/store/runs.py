@@ -60,6 +60,12 @@ def _latest_set(ins) -> dict:
 
 # Statements run for every run, built once (building an expression per call costs more than executing it)
 _INSERT_RUN = s.runs.insert()
+_INSERT_CHUNKS = s.metric_chunks.insert()
+_CHUNK_SEQS = (
+    select(s.metric_chunks.c.key, func.max(s.metric_chunks.c.seq))
+    .where(s.metric_chunks.c.run_id == bindparam("rid"))
+    .group_by(s.metric_chunks.c.key)
+)
 _FINISH_RUN = (
     update(s.runs)
     .where(s.runs.c.id == bindparam("rid"))
@@ -289,13 +295,7 @@ class RunStore:
             self.db.write(lambda conn: self._write_metrics(conn, run_id, series))
 
     def _write_metrics(self, conn: Connection, run_id: str, series: Mapping) -> None:
-        seqs = dict(
-            conn.execute(
-                select(s.metric_chunks.c.key, func.max(s.metric_chunks.c.seq))
-                .where(s.metric_chunks.c.run_id == run_id)
-                .group_by(s.metric_chunks.c.key)
-            ).all()
-        )
+        seqs = dict(conn.execute(_CHUNK_SEQS, {"rid": run_id}).all())
         chunks, latest = [], []
         for key, (steps, values, stamps) in series.items():
             if not len(values):
@@ -326,7 +326,7 @@ class RunStore:
             )
         if not chunks:
             return
-        conn.execute(s.metric_chunks.insert(), chunks)
+        conn.execute(_INSERT_CHUNKS, chunks)
         conn.execute(self._upsert_stmt(s.latest_metrics, ["run_id", "key"], _latest_set), latest)
 
     def latest_metrics(self, run_id: str) -> dict[str, float]:
