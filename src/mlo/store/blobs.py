@@ -11,8 +11,11 @@ promise the metadata store makes (SQLite in WAL mode with ``synchronous=NORMAL``
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
+import queue
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -110,12 +113,19 @@ class LocalBlobStore:
         return digest
 
     @contextmanager
-    def writer(self) -> Iterator[BlobWriter]:
+    def writer(self, *, also=None, background: bool = False) -> Iterator[BlobWriter]:
         """A file-like object to stream a new blob into (e.g. a Parquet writer). The bytes are hashed as they are
-        written and the blob is committed when the block ends; ``writer.digest`` then names it."""
+        written and the blob is committed when the block ends; ``writer.digest`` then names it.
+
+        ``also`` is a second hash object fed the same bytes (e.g. BLAKE3 for a record of one's own).
+        ``background=True`` hashes on a second thread while the producer goes on writing; only for producers that
+        never change a buffer after handing it to ``write`` (pickle's, which write the objects' own memory)."""
         with self._tempfile() as (fh, tmp):
-            w = BlobWriter(fh)
-            yield w
+            w = BlobWriter(fh, also=also, background=background)
+            try:
+                yield w
+            finally:
+                w._finish()
             fh.flush()
             _fsync(fh)
         w.digest = w._hash.hexdigest()
@@ -132,6 +142,26 @@ class LocalBlobStore:
                 f"blob {digest[:12]} in {self.root} does not match its digest; restore it from a backup"
             )
         return p
+
+    @contextmanager
+    def mapped(self, digest: str) -> Iterator[memoryview]:
+        """The blob's bytes mapped into memory, read-only and not verified (for readers that check a digest of
+        their own and must not pay for a copy)."""
+        p = self.path(digest)
+        try:
+            fh = p.open("rb")
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest[:12]} is missing from {self.root}") from None
+        with fh:
+            if p.stat().st_size == 0:
+                yield memoryview(b"")
+                return
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                view = memoryview(m)
+                try:
+                    yield view
+                finally:
+                    view.release()
 
     def get_bytes(self, digest: str, verify: bool = True) -> bytes:
         """The bytes of a blob, checked against its digest."""
@@ -178,17 +208,45 @@ class LocalBlobStore:
 class BlobWriter:
     """Write-only, hashing file wrapper handed out by :meth:`LocalBlobStore.writer`."""
 
-    def __init__(self, fh: BinaryIO):
+    _BIG = 1 << 20  # in background mode, smaller pieces are copied (the producer may reuse small buffers)
+
+    def __init__(self, fh: BinaryIO, also=None, background: bool = False):
         self._fh = fh
         self._hash = hashlib.sha256()
+        self._also = also
         self._pos = 0
         self.closed = False
         self.digest: str | None = None
+        self._queue: queue.SimpleQueue | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._queue = queue.SimpleQueue()
+            self._thread = threading.Thread(target=self._drain, name="mlo-blob-hash", daemon=True)
+            self._thread.start()
+
+    def _update(self, data) -> None:
+        self._hash.update(data)
+        if self._also is not None:
+            self._also.update(data)
+
+    def _drain(self) -> None:
+        while (piece := self._queue.get()) is not None:
+            self._update(piece)
+
+    def _finish(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
 
     def write(self, data) -> int:
-        self._hash.update(data)
         n = self._fh.write(data)
-        self._pos += len(memoryview(data).cast("B"))
+        view = memoryview(data).cast("B")
+        self._pos += len(view)
+        if self._queue is None:
+            self._update(view)
+        else:
+            self._queue.put(view if len(view) >= self._BIG else bytes(view))
         return n
 
     def tell(self) -> int:
