@@ -111,8 +111,7 @@ def find_home(start: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
-def _load_config(home: Path) -> dict:
-    path = home / CONFIG_NAME
+def _read_toml(path: Path) -> dict:
     if not path.is_file():
         return {}
     try:
@@ -120,6 +119,18 @@ def _load_config(home: Path) -> dict:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(f"{path} is not valid TOML ({exc}); fix or delete it") from None
+
+
+def _load_config(home: Path) -> dict:
+    """``mlo.toml`` of the project (the folder holding ``.mlo/``, checked into git: policies, trusted types) and of
+    the workspace itself (``.mlo/mlo.toml``: local settings such as the store); the workspace's wins, per table."""
+    config = _read_toml(home.parent / CONFIG_NAME) if home.name == DIRNAME else {}
+    for key, value in _read_toml(home / CONFIG_NAME).items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    return config
 
 
 def _resolve(home: Path) -> Workspace:

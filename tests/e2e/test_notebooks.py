@@ -136,6 +136,7 @@ def test_demo_runs_the_pipeline_end_to_end_and_then_from_the_cache(tmp_path, mon
     assert version.version == 1
     audit = mlo.audit("churn")
     assert audit["action"].tolist()[-1] == "promote"
+    assert len(audit["evidence"].tolist()[-1]) == 1  # the project's mlo.toml policy asked for the validation
     lineage = mlo.lineage("model:churn@production")
     assert {"data-train.parquet@1", "data-test.parquet@1"} <= {
         n.label for n in lineage.upstream(kind="snapshot")
