@@ -133,6 +133,10 @@ if TYPE_CHECKING:  # what __getattr__ provides, for type checkers and editors
     from .workspace import Workspace, init
 
 
+def _jupyter_server_extension_points() -> list[dict[str, str]]:  # jupyter server: the REST API
+    return [{"module": "mlo.jupyter.server"}]
+
+
 def load_ipython_extension(ipython):  # %load_ext mlo
     from .jupyter.magics import load_ipython_extension as load
 

@@ -1,0 +1,177 @@
+"""The Jupyter server extension: a read-only REST API over the workspace, under ``/mlo/api/``, for the JupyterLab
+panel and anything else that speaks HTTP. Every handler requires Jupyter's authentication.
+
+The workspace is ``MLO_HOME`` or the nearest ``.mlo/`` at or above the server's root folder.
+
+    GET /mlo/api/experiments
+    GET /mlo/api/runs?experiment=&where=&columns=a,b&order_by=&offset=0&limit=100
+    GET /mlo/api/runs/<id>                         params, metrics, tags, artifacts, captured cells
+    GET /mlo/api/runs/<id>/artifacts/<path>        one artifact's bytes (only paths the run recorded)
+    GET /mlo/api/models[/<name>]                   versions, aliases (and a model's audit trail)
+    GET /mlo/api/snapshots[?name=]
+    GET /mlo/api/lineage?ref=
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+from pathlib import Path
+from typing import Any
+
+import tornado
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+
+from .. import workspace
+from ..errors import MloError, NotFound
+
+MAX_LIMIT = 1000
+
+
+def _frame_records(df) -> list[dict[str, Any]]:
+    return json.loads(df.to_json(orient="records", date_format="iso", default_handler=str))
+
+
+class _MloHandler(APIHandler):
+    """JSON in, JSON out; an ``MloError`` becomes a 4xx with its one-line message."""
+
+    async def prepare(self):
+        await super().prepare()
+        root = self.settings.get("server_root_dir") or os.getcwd()
+        if not os.environ.get("MLO_HOME"):
+            home = workspace.find_home(root)
+            if home is None:
+                raise tornado.web.HTTPError(404, f"no mlo workspace at or above {root}: run `mlo init` there")
+            os.environ["MLO_HOME"] = str(home)  # one server, one root folder, one workspace
+
+    def _send(self, value: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(value, default=str))
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except NotFound as exc:
+            raise tornado.web.HTTPError(404, str(exc)) from None
+        except MloError as exc:
+            raise tornado.web.HTTPError(400, str(exc)) from None
+
+    def write_error(self, status_code: int, **kwargs):
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = getattr(exc, "log_message", None) or self._reason
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": message, "status": status_code}))
+
+
+class ExperimentsHandler(_MloHandler):
+    @tornado.web.authenticated
+    def get(self):
+        ws = workspace.current(create=False)
+        self._send(self._call(ws.runs.experiments))
+
+
+class RunsHandler(_MloHandler):
+    @tornado.web.authenticated
+    def get(self):
+        from ..tracking.query import runs
+
+        arg = self.get_argument
+        try:
+            offset = max(0, int(arg("offset", "0")))
+            limit = min(MAX_LIMIT, max(1, int(arg("limit", "100"))))
+        except ValueError:
+            raise tornado.web.HTTPError(400, "offset and limit are whole numbers") from None
+        columns = [c.strip() for c in arg("columns", "").split(",") if c.strip()] or None
+        experiments = self.get_arguments("experiment") or None
+        df = self._call(
+            runs,
+            experiment=experiments,
+            where=arg("where", None) or None,
+            columns=columns,
+            order_by=arg("order_by", None) or "start_time desc",
+        )
+        page = df.iloc[offset : offset + limit]
+        self._send({"total": len(df), "offset": offset, "limit": limit, "runs": _frame_records(page)})
+
+
+class RunHandler(_MloHandler):
+    @tornado.web.authenticated
+    def get(self, run_id: str):
+        from ..tracking.session import get_run
+
+        run = self._call(get_run, run_id)
+        self._send(run.to_dict())
+
+
+class ArtifactHandler(_MloHandler):
+    @tornado.web.authenticated
+    def get(self, run_id: str, path: str):
+        from ..tracking.session import get_run
+
+        run = self._call(get_run, run_id)
+        # only a path the run recorded, served from the blob store by its digest: no file-system path is built
+        # from the request, so nothing outside the store can be reached
+        artifact = next((a for a in run.artifacts if a.path == path), None)
+        if artifact is None:
+            raise tornado.web.HTTPError(404, f"run {run.id[:10]} has no artifact {path!r}")
+        data = self._call(artifact.read_bytes)
+        self.set_header(
+            "Content-Type", artifact.media_type or mimetypes.guess_type(path)[0] or "application/octet-stream"
+        )
+        self.set_header("Content-Disposition", f'inline; filename="{Path(path).name}"')
+        self.finish(data)
+
+
+class ModelsHandler(_MloHandler):
+    @tornado.web.authenticated
+    def get(self, name: str | None = None):
+        from ..registry import audit, models
+
+        versions = _frame_records(self._call(models, name))
+        if name is None:
+            self._send({"versions": versions})
+            return
+        if not versions:
+            raise tornado.web.HTTPError(404, f"no model named {name!r}")
+        self._send({"name": name, "versions": versions, "audit": _frame_records(self._call(audit, name))})
+
+
+class SnapshotsHandler(_MloHandler):
+    @tornado.web.authenticated
+    def get(self):
+        from ..data.snapshots import snapshots
+
+        self._send({"snapshots": _frame_records(self._call(snapshots, self.get_argument("name", None)))})
+
+
+class LineageHandler(_MloHandler):
+    @tornado.web.authenticated
+    def get(self):
+        from ..data.lineage import lineage
+
+        ref = self.get_argument("ref", "")
+        if not ref:
+            raise tornado.web.HTTPError(400, "give ?ref= (a run id, snapshot:NAME[@V], model:NAME@ALIAS)")
+        self._send(self._call(lineage, ref).to_dict())
+
+
+def handlers(base_url: str) -> list[tuple[str, type]]:
+    api = url_path_join(base_url, "mlo", "api")
+    return [
+        (url_path_join(api, "experiments"), ExperimentsHandler),
+        (url_path_join(api, "runs"), RunsHandler),
+        (url_path_join(api, "runs", r"([^/]+)"), RunHandler),
+        (url_path_join(api, "runs", r"([^/]+)", "artifacts", r"(.+)"), ArtifactHandler),
+        (url_path_join(api, "models"), ModelsHandler),
+        (url_path_join(api, "models", r"([^/]+)"), ModelsHandler),
+        (url_path_join(api, "snapshots"), SnapshotsHandler),
+        (url_path_join(api, "lineage"), LineageHandler),
+    ]
+
+
+def _load_jupyter_server_extension(serverapp) -> None:
+    web_app = serverapp.web_app
+    web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
+    serverapp.log.info("mlo: REST API at %smlo/api/", web_app.settings["base_url"])

@@ -1,0 +1,83 @@
+"""The REST API of the Jupyter server extension, through a real jupyter_server (pytest-jupyter's jp_fetch)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import tornado
+
+import mlo
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config):
+    return {"ServerApp": {"jpserver_extensions": {"mlo": True}}}
+
+
+@pytest.fixture
+def recorded(sqlite_ws, tmp_path):
+    import pandas as pd
+
+    (tmp_path / "notes.txt").write_text("hello")
+    with mlo.start_run("a", experiment="shop", params={"C": 1.0}) as a:
+        mlo.log_metric("auc", 0.85)
+        mlo.log_artifact(tmp_path / "notes.txt")
+        mlo.snapshot(pd.DataFrame({"x": [1, 2]}), "train")
+    for i in range(5):
+        with mlo.start_run(f"b{i}", experiment="shop", params={"C": float(i)}):
+            mlo.log_metric("auc", 0.5 + i / 10)
+    return a
+
+
+async def get(jp_fetch, *parts, **params):
+    response = await jp_fetch("mlo", "api", *parts, params=params)
+    return json.loads(response.body)
+
+
+async def test_runs_experiments_run_and_artifact(jp_fetch, recorded):
+    assert [e["name"] for e in await get(jp_fetch, "experiments")] == ["shop"]
+    page = await get(
+        jp_fetch, "runs", limit="2", offset="1", order_by="metrics.auc desc", columns="name,metrics.auc"
+    )
+    assert page["total"] == 6 and [r["name"] for r in page["runs"]] == ["a", "b3"]
+    assert set(page["runs"][0]) == {"run_id", "name", "metrics.auc"}
+    assert (await get(jp_fetch, "runs", where="params.C >= 3"))["total"] == 2
+    run = await get(jp_fetch, "runs", recorded.id[:12])
+    assert run["name"] == "a" and run["params"] == {"C": 1.0} and run["metrics"] == {"auc": 0.85}
+    response = await jp_fetch("mlo", "api", "runs", recorded.id, "artifacts", "notes.txt")
+    assert response.body == b"hello"
+    snaps = await get(jp_fetch, "snapshots")
+    assert [s["name"] for s in snaps["snapshots"]] == ["train"]
+    lin = await get(jp_fetch, "lineage", ref="train")
+    assert [n["label"] for n in lin["nodes"]] == ["train@1", "a"]
+
+
+async def test_bad_requests_and_path_escapes_are_refused(jp_fetch, recorded):
+    for parts, params, status, fragment in (
+        (("runs",), {"where": "metrics.auc >"}, 400, "bad filter"),
+        (("runs", "zzzzzz"), {}, 404, "no run"),
+        (("runs", recorded.id, "artifacts", "../../mlo.db"), {}, 404, "no artifact"),
+        (("runs", recorded.id, "artifacts", "/etc/passwd"), {}, 404, "no artifact"),
+        (("lineage",), {}, 400, "ref"),
+        (("lineage",), {"ref": "nope"}, 404, "no snapshot named"),
+        (("models", "nope"), {}, 404, "no model"),
+    ):
+        with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
+            await jp_fetch("mlo", "api", *parts, params=params)
+        assert exc.value.code == status, (parts, exc.value.code)
+        assert fragment in json.loads(exc.value.response.body)["error"], (parts, exc.value.response.body)
+
+
+async def test_requests_without_the_token_get_403(jp_fetch, jp_base_url, jp_http_port, recorded):
+    client = tornado.httpclient.AsyncHTTPClient()
+    for path in ("runs", f"runs/{recorded.id}", "experiments", "models", "snapshots", "lineage?ref=train"):
+        with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
+            await client.fetch(f"http://localhost:{jp_http_port}{jp_base_url}mlo/api/{path}")
+        assert exc.value.code == 403, path
+
+
+def test_the_extension_point_is_declared():
+    assert mlo._jupyter_server_extension_points() == [{"module": "mlo.jupyter.server"}]
