@@ -55,13 +55,6 @@ class Merged:
     def n_unique(self) -> int:
         return int(np.count_nonzero(self.ends))
 
-    def discrete(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Distinct pooled values with the reference and current counts (or weights) of each."""
-        idx = np.flatnonzero(self.ends)
-        ref = np.diff(self.cum_ref[idx], prepend=0.0)
-        cur = np.diff(self.cum_cur[idx], prepend=0.0)
-        return self.values[idx], ref, cur
-
 
 def merge(
     ref: np.ndarray,

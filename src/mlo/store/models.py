@@ -254,11 +254,6 @@ class ModelStore:
         with self.db.read() as conn:
             return [VersionRow.from_row(r) for r in conn.execute(q)]
 
-    def versions_of_run(self, run_id: str) -> list[VersionRow]:
-        q = select(s.model_versions).where(s.model_versions.c.run_id == run_id)
-        with self.db.read() as conn:
-            return [VersionRow.from_row(r) for r in conn.execute(q)]
-
     def model_exists(self, name: str) -> bool:
         q = select(s.registered_models.c.name).where(s.registered_models.c.name == name)
         return self._first(q) is not None
@@ -400,9 +395,6 @@ class ModelStore:
         return stack
 
     # -- audit log --------------------------------------------------------------------------------------------
-    def append_event(self, name: str, action: str, **values: Any) -> AuditRow:
-        return self._write(lambda conn: self._append_event(conn, name, action, **values))
-
     def events(self, name: str | None = None, limit: int | None = None) -> list[AuditRow]:
         """Audit events, oldest first (per model in their recorded order)."""
         t = s.audit_events

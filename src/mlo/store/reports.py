@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -123,7 +122,3 @@ class ReportStore:
             q = q.limit(limit)
         with self.db.read() as c:
             return [ReportRecord._from_row(r) for r in c.execute(q)]
-
-
-def summary_of(record: ReportRecord) -> dict[str, Any]:
-    return {"id": record.id, "kind": record.kind, "subject": record.subject, **record.summary}

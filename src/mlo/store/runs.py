@@ -541,17 +541,6 @@ class RunStore:
             values[kind] = _scatter(long, position, numeric=kind == "metrics")
         return RunListing(columns, values)
 
-    def distinct_keys(self, table, experiment_ids: Sequence[str] | None) -> list[str]:
-        q = select(table.c.key).distinct()
-        if experiment_ids is not None:
-            q = q.where(
-                table.c.run_id.in_(
-                    select(s.runs.c.id).where(s.runs.c.experiment_id.in_(list(experiment_ids)))
-                )
-            )
-        with self.db.read() as conn:
-            return sorted(r[0] for r in conn.execute(q))
-
 
 _LISTING_TABLES = {"params": s.params, "metrics": s.latest_metrics, "tags": s.tags}
 _RUN_FIELDS = 10  # the columns of RunStore.run_rows
