@@ -47,6 +47,8 @@ import threading
 import time
 from pathlib import Path
 
+from text_table import print_table, verdict
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 SCENARIOS = ["cached", "overhead", "jobs"]
@@ -769,22 +771,6 @@ def fmt_s(v: float | None) -> str:
     if v is None:
         return "—"
     return f"{v * 1e3:.0f} ms" if abs(v) < 1 else f"{v:.2f} s"
-
-
-def verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
-
-
-def print_table(header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    print(line(header))
-    print("-+-".join("-" * w for w in widths))
-    for r in rows:
-        print(line(r))
 
 
 def ratio(a: float | None, b: float | None) -> str:

@@ -45,6 +45,8 @@ import time
 import warnings
 from pathlib import Path
 
+from text_table import print_table, verdict
+
 ROOT = Path(__file__).resolve().parent.parent
 ANCHOR_PYTHON = ROOT / ".venv-anchors" / "bin" / "python"
 SCENARIO_TIMEOUT = 600  # seconds, per process
@@ -555,22 +557,6 @@ def fmt_gb(v: float | None) -> str:
     return "—" if v is None else f"{v / 1e9:.2f} GB"
 
 
-def check(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
-
-
-def print_table(header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    print(line(header))
-    print("-+-".join("-" * w for w in widths))
-    for r in rows:
-        print(line(r))
-
-
 def scenario_label(f: dict) -> str:
     if f["scenario"] == "numeric":
         return f"numeric {f['rows'] * f['columns'] / 1e6:.0f}M float64"
@@ -584,7 +570,7 @@ def main_rows(m: dict) -> list[list[str]]:
         return [fn(f) for f in cols]
 
     def target(fn) -> str:
-        return ", ".join(check(fn(f)) for f in cols)
+        return ", ".join(verdict(fn(f)) for f in cols)
 
     def peak(f):
         p = f["memory"]["peak_extra"]
