@@ -103,6 +103,41 @@ def test_order_and_limit(runs3):
     assert mlo.runs(order_by="metrics.acc asc").name.tolist()[0] == "lr-1"
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"order_by": "metrics.acc desc"},
+        {"order_by": "params.C", "where": "params.model = 'lr' or metrics.acc > 0.8"},
+        {"columns": ["name", "metrics.acc"], "order_by": "name"},
+        {"where": "tags.team is not null", "columns": ["params.*"]},
+    ],
+)
+def test_pages_are_slices_of_the_whole_listing(ws, kwargs):
+    for i in range(7):
+        with mlo.start_run(
+            f"r{i}", experiment="pages", params={"C": i % 3, "model": "lr" if i % 2 else "rf"}
+        ):
+            mlo.log_metric("acc", i / 10)
+            if i % 3 == 0:
+                mlo.set_tag("team", "core")
+    whole = mlo.runs(**kwargs)
+    for offset, limit in ((0, 2), (2, 3), (5, 10), (9, 1), (0, 0)):
+        page = mlo.runs(limit=limit, offset=offset, **kwargs)
+        assert page.attrs["total"] == len(whole)
+        expected = whole.iloc[offset : offset + limit].reset_index(drop=True)
+        if "columns" not in kwargs:  # key columns come from the runs of the page
+            assert expected.drop(columns=page.columns).isna().all().all()
+            expected = expected[list(page.columns)]
+        pd.testing.assert_frame_equal(
+            page.drop(columns="duration", errors="ignore"),
+            expected.drop(columns="duration", errors="ignore"),
+            check_dtype=False,
+        )
+    with pytest.raises(InvalidInput, match="offset must be a non-negative integer"):
+        mlo.runs(offset=-1)
+
+
 def test_where_parser_tree():
     tree = where.parse("metrics.a > 1 and (params.b = 'x' or not tags.c like 'y%')")
     assert isinstance(tree, where.BoolOp) and tree.op == "and"

@@ -91,9 +91,10 @@ class RunsHandler(_MloHandler):
             where=arg("where", None) or None,
             columns=columns,
             order_by=arg("order_by", None) or "start_time desc",
+            limit=limit,
+            offset=offset,
         )
-        page = df.iloc[offset : offset + limit]
-        self._send({"total": len(df), "offset": offset, "limit": limit, "runs": _frame_records(page)})
+        self._send({"total": df.attrs["total"], "offset": offset, "limit": limit, "runs": _frame_records(df)})
 
 
 class RunHandler(_MloHandler):

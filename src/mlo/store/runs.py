@@ -378,7 +378,7 @@ class RunStore:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     # -- tables for run listings ------------------------------------------------------------------------------
-    def _run_rows_query(self, experiment_ids: Sequence[str] | None):
+    def _run_rows_query(self, experiment_ids: Sequence[str] | None, run_ids: Sequence[str] | None = None):
         r, e = s.runs, s.experiments
         q = select(
             r.c.id,
@@ -394,6 +394,8 @@ class RunStore:
         ).select_from(r.join(e, r.c.experiment_id == e.c.id))
         if experiment_ids is not None:
             q = q.where(r.c.experiment_id.in_(list(experiment_ids)))
+        if run_ids is not None:
+            q = q.where(r.c.id.in_(list(run_ids)))
         return q.order_by(r.c.start_time.desc(), r.c.id.desc())
 
     def run_rows(self, experiment_ids: Sequence[str] | None) -> list[tuple]:
@@ -403,7 +405,10 @@ class RunStore:
             return conn.execute(self._run_rows_query(experiment_ids)).all()
 
     def listing(
-        self, experiment_ids: Sequence[str] | None, keys: Mapping[str, Sequence[str] | None]
+        self,
+        experiment_ids: Sequence[str] | None,
+        keys: Mapping[str, Sequence[str] | None],
+        run_ids: Sequence[str] | None = None,
     ) -> RunListing:
         """Runs and their params, metrics and tags for a run table, read in one snapshot.
 
@@ -411,13 +416,15 @@ class RunStore:
         for every key. Rather than a row per value, the database builds per run a JSON object of its params and
         tags and a JSON list of its metric keys, returned with the run's row; the metric values follow as a
         bare column of floats. Listing 10,000 runs then moves 10,000 rows through the driver (plus one float
-        per metric value) instead of 200,000 (run, key, value) rows.
+        per metric value) instead of 200,000 (run, key, value) rows. ``run_ids`` narrows the listing to those
+        runs (a page of a run table).
         """
+        scope = (experiment_ids, None if run_ids is None else list(run_ids))
         json_aggregates = self._json_aggregates()
         with self._snapshot() as conn:
             if not json_aggregates:
-                return self._listing_from_long_rows(conn, experiment_ids, keys)
-            q = self._run_rows_query(experiment_ids)
+                return self._listing_from_long_rows(conn, scope, keys)
+            q = self._run_rows_query(*scope)
             for kind, wanted in keys.items():
                 table = _LISTING_TABLES[kind]
                 agg = self._json_agg(table.c.key) if kind == "metrics" else self._json_object(table)
@@ -431,7 +438,7 @@ class RunStore:
             for i, (kind, wanted) in enumerate(keys.items()):
                 texts = columns[_RUN_FIELDS + i]
                 if kind == "metrics":
-                    values[kind] = self._metric_grid(conn, experiment_ids, wanted, columns[0], texts)
+                    values[kind] = self._metric_grid(conn, scope, wanted, columns[0], texts)
                 else:
                     values[kind] = _text_grid(texts)
         return RunListing(columns[:_RUN_FIELDS], values)
@@ -474,7 +481,11 @@ class RunStore:
             return cast(func.json_agg(column), Text)
         return func.json_group_array(column)
 
-    def _where_listed(self, q, table, experiment_ids: Sequence[str] | None, keys: Sequence[str] | None):
+    def _where_listed(self, q, table, scope: tuple, keys: Sequence[str] | None):
+        """Rows of ``table`` for the runs in ``scope`` (experiment ids or None, run ids or None)."""
+        experiment_ids, run_ids = scope
+        if run_ids is not None:
+            q = q.where(table.c.run_id.in_(run_ids))
         if experiment_ids is not None:
             q = q.where(
                 table.c.run_id.in_(
@@ -485,18 +496,16 @@ class RunStore:
             q = q.where(table.c.key.in_(list(keys)))
         return q
 
-    def _long_query(self, table, experiment_ids: Sequence[str] | None, keys: Sequence[str] | None):
-        return self._where_listed(
-            select(table.c.run_id, table.c.key, table.c.value), table, experiment_ids, keys
-        )
+    def _long_query(self, table, scope: tuple, keys: Sequence[str] | None):
+        return self._where_listed(select(table.c.run_id, table.c.key, table.c.value), table, scope, keys)
 
-    def _metric_grid(self, conn: Connection, experiment_ids, keys, run_ids: tuple, layouts_json: tuple):
+    def _metric_grid(self, conn: Connection, scope: tuple, keys, run_ids: tuple, layouts_json: tuple):
         """The latest metric values of the listed runs, given each run's key list (JSON) from the run rows.
         The values come as bare floats in (run id, key) order, since SQLite's JSON prints floats with only 15
         significant digits."""
         lm = s.latest_metrics
         by_code_point = (lambda c: c.collate("C")) if self.db.dialect == "postgresql" else (lambda c: c)
-        q = self._where_listed(select(lm.c.value), lm, experiment_ids, keys)
+        q = self._where_listed(select(lm.c.value), lm, scope, keys)
         value_rows = conn.execute(
             q.order_by(by_code_point(lm.c.run_id), by_code_point(lm.c.key))
         ).cursor.fetchall()
@@ -514,7 +523,7 @@ class RunStore:
         flat = np.array([code[k] for ks in layout_keys for k in ks], dtype=np.intp)
         size = np.array([len(ks) for ks in layout_keys], dtype=np.intp)
         if int(size[run_layout].sum()) != len(value_rows):  # values of unlisted runs (orphan rows): slow path
-            long = conn.execute(self._long_query(lm, experiment_ids, keys)).cursor.fetchall()
+            long = conn.execute(self._long_query(lm, scope, keys)).cursor.fetchall()
             return _scatter(long, {run_id: i for i, run_id in enumerate(run_ids)}, numeric=True)
 
         # the values walk the runs in id order: value v belongs to run rows[v], key cols[v]
@@ -528,16 +537,14 @@ class RunStore:
         grid[rows, cols] = _floats(value_rows)
         return names, grid
 
-    def _listing_from_long_rows(self, conn: Connection, experiment_ids, keys) -> RunListing:
+    def _listing_from_long_rows(self, conn: Connection, scope: tuple, keys) -> RunListing:
         """:meth:`listing` from (run, key, value) rows, for SQLite builds without JSON functions."""
-        fetched = conn.execute(self._run_rows_query(experiment_ids)).cursor.fetchall()
+        fetched = conn.execute(self._run_rows_query(*scope)).cursor.fetchall()
         columns = list(zip(*fetched, strict=True)) if fetched else [()] * _RUN_FIELDS
         position = {run_id: i for i, run_id in enumerate(columns[0])}
         values = {}
         for kind, wanted in keys.items():
-            long = conn.execute(
-                self._long_query(_LISTING_TABLES[kind], experiment_ids, wanted)
-            ).cursor.fetchall()
+            long = conn.execute(self._long_query(_LISTING_TABLES[kind], scope, wanted)).cursor.fetchall()
             values[kind] = _scatter(long, position, numeric=kind == "metrics")
         return RunListing(columns, values)
 

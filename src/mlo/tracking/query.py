@@ -31,6 +31,7 @@ def runs(
     columns: Sequence[str] | None = None,
     order_by: str | None = None,
     limit: int | None = None,
+    offset: int = 0,
 ) -> pd.DataFrame:
     """Runs as a DataFrame: ``run_id, experiment, name, status, start_time, end_time, duration, …, params.*,
     metrics.*, tags.*``, newest first.
@@ -45,8 +46,10 @@ def runs(
         Project to these columns (``run_id`` is always kept); shell patterns such as ``"metrics.*"`` work.
     order_by : str, optional
         A column, optionally followed by ``asc`` (the default) or ``desc`` (``"metrics.acc desc"``).
-    limit : int, optional
-        At most this many rows (after filtering and ordering).
+    limit, offset : int, optional
+        A page: at most ``limit`` rows after skipping ``offset`` (after filtering and ordering). The number of
+        runs that matched is in ``df.attrs["total"]``. Only the keys the filter and the order need are read
+        for every run; the page's runs alone are read in full.
     """
     ws = workspace.current()
     session.flush()
@@ -55,8 +58,9 @@ def runs(
     store = ws.runs
     tree = where_mod.parse(where) if where else None
     order_col, ascending = _order(order_by)
-    if limit is not None and (not isinstance(limit, int) or limit < 0):
-        raise InvalidInput(f"limit must be a non-negative integer, got {limit!r}")
+    for name, value in (("limit", limit), ("offset", offset)):
+        if value is not None and (not isinstance(value, (int, np.integer)) or value < 0):
+            raise InvalidInput(f"{name} must be a non-negative integer, got {value!r}")
 
     if experiment is None:
         exp_ids = None
@@ -64,13 +68,57 @@ def runs(
         names = [experiment] if isinstance(experiment, str) else list(experiment)
         exp_ids = [store.experiment_id(n, create=False) for n in names]
 
-    wanted = _wanted_keys(columns, tree, order_col)
+    paged = limit is not None and limit <= PAGE_READ_LIMIT
+    # a page: order and filter every run on the few keys that takes, then read the page's runs in full
+    df = _frame(
+        store,
+        exp_ids,
+        None,
+        _wanted_keys([] if paged else columns, tree, order_col),
+        columns,
+        tree,
+        order_col,
+    )
+    if tree is not None:
+        df = df[where_mod.evaluate(tree, df).to_numpy()]
+    if order_col:
+        if order_col not in df.columns:
+            raise InvalidInput(f"cannot order by {order_col!r}: no such column")
+        df = df.sort_values(order_col, ascending=ascending, na_position="last", kind="stable")
+    total = len(df)
+    if limit is not None or offset:
+        df = df.iloc[offset : None if limit is None else offset + limit]
+    if paged:
+        ids = df["run_id"].tolist()
+        # (an empty page reads every run, so its columns are those of the whole listing)
+        page = _frame(
+            store, exp_ids, ids or None, _wanted_keys(columns, tree, order_col), columns, tree, order_col
+        )
+        df = page.set_index("run_id").loc[ids].reset_index() if ids else page.iloc[0:0]
+    if columns is not None:
+        df = df[_project(df.columns, columns)]
+    elif tree is not None or limit is not None or offset:
+        # like search_runs: key columns come from the runs returned, not from every run read
+        empty = [
+            c for c in df.columns if c.startswith(("params.", "metrics.", "tags.")) and df[c].isna().all()
+        ]
+        df = df.drop(columns=empty)
+    df = df.reset_index(drop=True)
+    df.attrs["total"] = total
+    return df
+
+
+PAGE_READ_LIMIT = 2000  # pages up to this many runs are read by run id (an IN list) in a second query
+
+
+def _frame(store, exp_ids, run_ids, wanted: dict, columns, tree, order_col) -> pd.DataFrame:
+    """The base columns and the ``kind.key`` columns ``wanted`` (see :func:`_wanted_keys`) of the runs."""
     read = {}
     for kind in KINDS:
         keys = wanted.get(kind, "all")
         if keys != ():
             read[kind] = None if keys == "all" else list(keys)
-    listing = store.listing(exp_ids, read)
+    listing = store.listing(exp_ids, read, run_ids=run_ids)
     base = pd.DataFrame(
         dict(zip(_RUN_ROW_COLUMNS, listing.columns, strict=True))
         if listing.columns[0]
@@ -89,25 +137,7 @@ def runs(
         if kind in listing.values:
             names, grid = listing.values[kind]
             frames.append(_wide(kind, names, grid, shown))
-    df = pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
-
-    if tree is not None:
-        df = df[where_mod.evaluate(tree, df).to_numpy()]
-    if order_col:
-        if order_col not in df.columns:
-            raise InvalidInput(f"cannot order by {order_col!r}: no such column")
-        df = df.sort_values(order_col, ascending=ascending, na_position="last", kind="stable")
-    if limit is not None:
-        df = df.head(limit)
-    if columns is not None:
-        df = df[_project(df.columns, columns)]
-    elif tree is not None or limit is not None:
-        # like search_runs: key columns come from the runs returned, not from every run read
-        empty = [
-            c for c in df.columns if c.startswith(("params.", "metrics.", "tags.")) and df[c].isna().all()
-        ]
-        df = df.drop(columns=empty)
-    return df.reset_index(drop=True)
+    return pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
 
 
 def _order(order_by: str | None) -> tuple[str | None, bool]:
