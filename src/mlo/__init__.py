@@ -37,6 +37,8 @@ _API: dict[str, str] = {
     "set_alias": "mlo.registry",
     "set_policy": "mlo.registry",
     "reproduce": "mlo.pipeline.reproduce",
+    "compare": "mlo.jupyter.widgets",
+    "browse_models": "mlo.jupyter.widgets",
     "autolog": "mlo.tracking.autolog",
     "runs": "mlo.tracking.query",
     "Run": "mlo.tracking.run",
@@ -92,6 +94,7 @@ if TYPE_CHECKING:  # what __getattr__ provides, for type checkers and editors
     from .data.lineage import Lineage, lineage
     from .data.snapshots import Snapshot, get_snapshot, load_snapshot, snapshot, snapshots
     from .drift import DriftReport, drift
+    from .jupyter.widgets import browse_models, compare
     from .pipeline.reproduce import reproduce
     from .registry import (
         ModelVersion,

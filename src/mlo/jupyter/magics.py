@@ -46,6 +46,7 @@ SUBCOMMAND_MODULES = (
     "mlo.jupyter.model_magics",
     "mlo.jupyter.drift_magics",
     "mlo.jupyter.pipeline_magics",
+    "mlo.jupyter.compare_magics",
 )
 
 

@@ -10,7 +10,8 @@ USAGE = """\
   %mlo register VAR --name N [--alias A] [--example VAR2] [--flavor F]
                                          register the model in VAR as the next version of N
                                          (VAR2: an input example, for the signature)
-  %mlo models [NAME]                     list registered model versions and their aliases
+  %mlo models [NAME] [--table]           browse model versions, aliases, validation verdicts and
+                                         model cards (--table: a plain table)
   %mlo promote NAME VERSION ALIAS [--reason R] [--force]
                                          point ALIAS at VERSION if the alias's policy is met
 """
@@ -46,9 +47,16 @@ def _models(magics, args, cell):
     from .magics import _parser
 
     a = _parser(
-        "models", (("name",), {"nargs": "?"}), (("--limit", "-n"), {"type": int, "default": 50})
+        "models",
+        (("name",), {"nargs": "?"}),
+        (("--table",), {"action": "store_true"}),
+        (("--limit", "-n"), {"type": int, "default": 50}),
     ).parse_args(args)
-    return ModelsView(registry.models(a.name), max_rows=a.limit)
+    if a.table:
+        return ModelsView(registry.models(a.name), max_rows=a.limit)
+    from .widgets import browse_models
+
+    return browse_models(a.name)
 
 
 def _promote(magics, args, cell):

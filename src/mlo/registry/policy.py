@@ -306,6 +306,12 @@ def _validation_reports(ws, mv: ModelVersion) -> list[ReportRecord]:
     )
 
 
+def latest_validation(ws, mv: ModelVersion) -> ReportRecord | None:
+    """The newest validation report of a version (its own or linked to it), or None."""
+    reports = _validation_reports(ws, mv)
+    return reports[0] if reports else None
+
+
 def _drift_reports(ws, mv: ModelVersion, req: Requirement) -> list[ReportRecord]:
     if req.scope == "any":
         since = mv._row.created_at

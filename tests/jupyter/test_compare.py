@@ -1,0 +1,202 @@
+"""``mlo.compare()`` / ``%mlo compare``: the comparison core and the widget, driven headless through its traits
+(what the table view sends when a header is clicked, a row ticked, a page turned), plus a real kernel run
+whose saved output carries the static HTML fallback."""
+
+from __future__ import annotations
+
+import nbformat
+import pandas as pd
+import pytest
+from IPython.core.error import UsageError
+
+import mlo
+from mlo.errors import InvalidInput, NotFound
+from mlo.tracking.compare import Comparison, lower_is_better
+
+VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.fixture
+def grid(sqlite_ws):
+    """12 runs of a small grid search: lr and model vary, seed does not; loss falls over 4 steps."""
+    ids = []
+    for i in range(12):
+        params = {"lr": [0.1, 0.01, 0.001][i % 3], "model": "rf" if i % 2 else "lr", "seed": 7}
+        with mlo.start_run(f"g{i:02d}", experiment="grid", params=params) as run:
+            for step in range(4):
+                mlo.log_metric("loss", 1.0 / (step + 1) + i / 100, step=step)
+            mlo.log_metric("acc", 0.5 + i / 40)
+            if i == 3:
+                mlo.set_tag("note", "baseline")
+        ids.append(run.id)
+    with mlo.start_run("other", experiment="elsewhere", params={"lr": 1.0}):
+        mlo.log_metric("acc", 0.1)
+    return ids
+
+
+def cells(widget, row: int = 0) -> dict:
+    keys = [c["key"] for c in widget.table.columns]
+    return dict(zip(keys, widget.table.rows[row]["cells"], strict=True))
+
+
+def test_comparison_finds_what_tells_runs_apart(grid):
+    cmp = Comparison(experiment="grid", page_size=5)
+    assert len(cmp.frame) == 12 and cmp.pages == 3
+    assert cmp.differing() == ["params.lr", "params.model"]  # seed is 7 everywhere
+    cols = cmp.key_columns()
+    assert cols[:4] == ["run_id", "experiment", "name", "status"]
+    assert cols.index("params.lr") < cols.index("params.seed") and "metrics.acc" in cols
+    assert cmp.page_frame().name.tolist() == ["g11", "g10", "g09", "g08", "g07"]  # newest first
+    cmp.goto(2)
+    assert cmp.page_frame().name.tolist() == ["g01", "g00"]
+    cmp.goto(99)
+    assert cmp.page == 2
+
+
+def test_filter_sort_and_select(grid):
+    cmp = Comparison(experiment="grid")
+    assert cmp.filter("params.model = 'rf' and metrics.acc > 0.6") == 4  # g05, g07, g09, g11
+    assert cmp.differing() == ["params.lr"]
+    assert cmp.filter("tags.note = 'baseline'") == 1  # tags are not in the frame: the store filters
+    assert cmp.filter("") == 12 and cmp.where is None
+    with pytest.raises(InvalidInput, match="bad filter"):
+        cmp.filter("metrics.acc >")
+    cmp.sort("metrics.acc")
+    assert cmp.page_frame().name.iloc[0] == "g00" and cmp.ascending
+    cmp.sort("metrics.acc")  # the same column again flips the order
+    assert cmp.page_frame().name.iloc[0] == "g11" and not cmp.ascending
+    with pytest.raises(InvalidInput, match="cannot sort by"):
+        cmp.sort("metrics.nope")
+    assert cmp.select([grid[0][-8:], grid[1]]) == [grid[0], grid[1]]  # id suffixes are not prefixes
+    with pytest.raises(NotFound):
+        cmp.select(["zzz"])
+
+
+def test_select_by_prefix_and_ambiguity(grid):
+    cmp = Comparison(experiment="grid")
+    unique = next(p for p in (grid[5][:n] for n in range(8, 27)) if sum(r.startswith(p) for r in grid) == 1)
+    assert cmp.select([unique]) == [grid[5]]
+    with pytest.raises(mlo.AmbiguousRef, match="matches several runs"):
+        cmp.select([grid[0][:4]])  # ids made in the same second start the same way
+
+
+def test_diff_histories_parallel_and_best(grid):
+    cmp = Comparison(experiment="grid", selected=[grid[0], grid[1], grid[2]])
+    diff = cmp.param_diff()
+    assert list(diff.columns) == ["g00", "g01", "g02", "differs"]
+    assert diff.loc["lr"].tolist()[:3] == [0.1, 0.01, 0.001] and diff.loc["lr", "differs"]
+    assert not diff.loc["seed", "differs"]
+    assert cmp.param_diff(only_differing=True).index.tolist() == ["lr", "model"]
+    hist = cmp.histories()
+    assert sorted(hist) == ["acc", "loss"]
+    assert hist["loss"]["g01"]["step"].tolist() == [0, 1, 2, 3]
+    assert hist["loss"]["g01"]["value"].iloc[-1] == pytest.approx(0.25 + 0.01)
+    par = cmp.parallel("acc")
+    assert list(par.columns) == ["run_id", "name", "params.lr", "params.model", "metrics.acc"]
+    assert len(par) == 3
+    best = cmp.best("acc")
+    assert (best.name, best.mode, best.value) == ("g11", "max", pytest.approx(0.775))
+    assert cmp.best("loss").name == "g00" and cmp.best("loss").mode == "min"
+    assert cmp.best("acc", mode="min").name == "g00"
+    with pytest.raises(InvalidInput, match="no run here logged 'f1'"):
+        cmp.best("f1")
+    assert lower_is_better("metrics.val_loss") and lower_is_better("rmse") and not lower_is_better("accuracy")
+
+
+def test_widget_table_reacts_to_clicks_ticks_and_pages(grid):
+    widget = mlo.compare(experiment="grid", page_size=5)
+    assert len(widget.table.rows) == 5 and widget.table.pages == 3
+    assert cells(widget)["name"] == "g11"
+    highlighted = [c["key"] for c in widget.table.columns if c["highlight"]]
+    assert highlighted == ["params.lr", "params.model"]
+    assert "12 runs" in widget.table.summary and "2 params differ" in widget.table.summary
+
+    widget.table.sort = {"column": "metrics.acc", "ascending": True}  # a header click
+    assert cells(widget)["name"] == "g00"
+    widget.table.page = 2  # the pager
+    assert [cells(widget, i)["name"] for i in range(2)] == ["g10", "g11"]
+
+    widget.table.selected = [grid[0], grid[1]]  # two ticked rows
+    assert widget.comparison.selected == [grid[0], grid[1]]
+    assert "<svg" in widget.panes[0].value and "loss" in widget.panes[0].value  # metric histories
+    assert "Param diff" not in widget.panes[1].value  # drawn when its tab is opened
+    widget.tabs.selected_index = 1
+    assert "2 of 3 params differ" in widget.panes[1].value
+    widget.tabs.selected_index = 2
+    assert "<svg" in widget.panes[2].value
+    widget.metric.value = "metrics.loss"
+    assert "loss" in widget.panes[2].value
+
+
+def test_widget_filter_errors_keep_the_table(grid):
+    widget = mlo.compare(experiment="grid")
+    widget.filter_box.value = "params.lr = 0.1"
+    assert len(widget.table.rows) == 4 and "matching" in widget.table.summary
+    widget.filter_box.value = "params.lr = = 1"
+    assert "bad filter" in widget.message.value and len(widget.table.rows) == 4
+    widget.filter_box.value = "metrics.acc > 5"
+    assert widget.table.rows == [] and "No run matches" in widget.message.value
+
+
+def test_best_run_action_selects_it_and_puts_it_first(grid):
+    widget = mlo.compare(experiment="grid")
+    widget.metric.value = "metrics.loss"
+    widget.best_button.click()
+    assert "best by loss (lowest)" in widget.best_result.value and "g00" in widget.best_result.value
+    assert widget.table.selected == [grid[0]] and cells(widget)["name"] == "g00"
+
+
+def test_refresh_picks_up_new_runs(grid):
+    widget = mlo.compare(experiment="grid")
+    with mlo.start_run("late", experiment="grid", params={"lr": 0.5}):
+        mlo.log_metric("acc", 0.9)
+    widget.refresh_button.click()
+    assert cells(widget)["name"] == "late" and "13 runs" in widget.table.summary
+
+
+def test_static_fallback_carries_the_whole_comparison(grid):
+    widget = mlo.compare([grid[2], grid[3]], experiment="grid")
+    bundle = widget._repr_mimebundle_()
+    assert VIEW in bundle
+    html = bundle["text/html"]
+    assert "Compare runs" in html and "g03" in html and "Param diff" in html and html.count("<svg") == 2
+    assert "<script" not in html
+
+
+def test_compare_magic(shell, grid):
+    widget = shell.run(
+        f"%mlo compare {grid[0]} {grid[4]} --experiment grid --order-by 'metrics.acc desc' -n 4"
+    )
+    assert widget.comparison.selected == [grid[0], grid[4]]
+    assert cells(widget)["name"] == "g11" and widget.table.pages == 3
+    widget = shell.run("%mlo compare --where \"params.model = 'rf'\"")
+    assert len(widget.comparison.frame) == 6
+    err = shell.fails("%mlo compare --where 'metrics.acc >'")
+    assert isinstance(err, UsageError) and "bad filter" in str(err)
+    err = shell.fails("%mlo compare nosuchrun")
+    assert isinstance(err, UsageError) and "no run 'nosuchrun'" in str(err)
+
+
+def test_compare_with_no_runs_is_empty_not_broken(sqlite_ws):
+    widget = mlo.compare()
+    assert widget.table.rows == [] and "0 runs" in widget.table.summary
+    assert "Tick runs" in widget.panes[0].value
+    widget.best_button.click()
+    assert "No metric" in widget.best_result.value
+
+
+@pytest.mark.kernel
+def test_in_a_kernel_the_saved_output_has_the_static_html(grid, tmp_path):
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells.append(nbformat.v4.new_code_cell(f"%load_ext mlo\n%mlo compare {grid[0]} --experiment grid"))
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    data = nb.cells[0].outputs[-1]["data"]
+    assert VIEW in data and "Compare runs" in data["text/html"] and "g00" in data["text/html"]
+    assert "application/vnd.jupyter.widget-state+json" in nb.metadata["widgets"]  # nbclient kept the state
+    frame = pd.DataFrame({"a": [1]})  # the kernel's widget does not leak into this process
+    assert len(frame) == 1
