@@ -111,21 +111,30 @@ def histories_svg(histories: dict[str, dict[str, pd.DataFrame]], max_plots: int 
     keys = sorted(histories)[:max_plots]
     if not keys:
         return "<div class='mlo-m'>The selected runs logged no metrics.</div>"
+    runs = list(dict.fromkeys(label for key in keys for label in histories[key]))
+    colour = {label: f"C{i % 10}" for i, label in enumerate(runs)}  # a run keeps its colour in every plot
     cols = min(3, len(keys))
     rows = -(-len(keys) // cols)
     fig = _figure(3.4 * cols, 2.4 * rows)
     for i, key in enumerate(keys):
         ax = fig.add_subplot(rows, cols, i + 1)
-        for label, df in histories[key].items():
-            if len(df) == 1:
-                ax.plot(df["step"], df["value"], "o", label=label, markersize=4)
-            else:
-                ax.plot(df["step"], df["value"], label=label, linewidth=1.2)
+        series = histories[key]
+        if all(len(df) == 1 for df in series.values()):  # a single value per run: a bar each
+            for j, (label, df) in enumerate(series.items()):
+                ax.bar(j, df["value"].iloc[0], color=colour[label])
+            ax.set_xticks([])
+        else:
+            for label, df in series.items():
+                style = "o" if len(df) == 1 else "-"
+                ax.plot(df["step"], df["value"], style, color=colour[label], linewidth=1.2, markersize=4)
+            ax.set_xlabel("step", fontsize=7)
         ax.set_title(key, fontsize=9)
         ax.tick_params(labelsize=7)
-        ax.set_xlabel("step", fontsize=7)
         ax.grid(alpha=0.3)
-    handles, labels = fig.axes[0].get_legend_handles_labels()
+    from matplotlib.lines import Line2D
+
+    labels = list(colour)
+    handles = [Line2D([], [], color=colour[label], linewidth=2) for label in labels]
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=7, frameon=False)
     fig.tight_layout(rect=(0, 0.08 if len(labels) <= 4 else 0.14, 1, 1))
     more = len(histories) - len(keys)
