@@ -4,36 +4,77 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv system-deps lint bench clean
+.PHONY: demo test venv system-deps labextension lint bench clean
 
+# the venv with mlo installed editable and the dev extras (re-run when pyproject.toml changes)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# shorthand for the venv
 venv: $(STAMP)
 
-# Debian's PostgreSQL for the store tests (as root with apt); elsewhere those tests skip with a reason.
+# Debian's PostgreSQL (store tests) and chromium (browser tests), as root with apt; elsewhere those tests skip.
 system-deps:
-	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing Debian's postgresql…"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-	else echo "note: not root with apt, so PostgreSQL is not installed; its tests will skip"; fi
+	  echo "installing Debian's$$missing…"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+	  case "$$missing" in *postgresql*) echo "note: not root with apt, so PostgreSQL is not installed; its tests will skip";; esac; \
+	  case "$$missing" in *chromium*) echo "note: not root with apt, so chromium is not installed; the browser tests will skip";; esac; \
+	fi
 
+# -- the JupyterLab extension (labextension/, TypeScript) → src/mlo/labextension, shipped in the wheel --------------
+LAB      := labextension
+LAB_OUT  := src/mlo/labextension
+LAB_DEST := $(VENV)/share/jupyter/labextensions/mlo-workbench
+LAB_DEPS := $(LAB)/node_modules/.package-lock.json
+LAB_SRCS := $(LAB)/package.json $(LAB)/tsconfig.json $(LAB)/install.json $(wildcard $(LAB)/src/*.ts $(LAB)/style/*)
+
+# node dependencies exactly as package-lock.json pins them
+$(LAB_DEPS): $(LAB)/package-lock.json
+	cd $(LAB) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+# compile the TypeScript and bundle it (JupyterLab's builder) into src/mlo/labextension
+$(LAB_OUT)/package.json: $(LAB_DEPS) $(LAB_SRCS) | $(STAMP)
+	cd $(LAB) && node_modules/.bin/tsc
+	cd $(LAB) && PATH="$(abspath $(BIN)):$$PATH" jupyter builder build .
+	cp $(LAB)/install.json $(LAB_OUT)/install.json
+	touch $@
+
+# install the build into the venv's JupyterLab (a copy: pip's editable install manages that folder too), check it
+$(LAB_DEST)/package.json: $(LAB_OUT)/package.json $(STAMP)
+	rm -rf $(LAB_DEST) && mkdir -p $(dir $(LAB_DEST)) && cp -R $(LAB_OUT) $(LAB_DEST)
+	@$(BIN)/jupyter labextension list 2>&1 | grep -q 'mlo-workbench.*enabled.*OK' \
+	  || { echo "mlo-workbench is not enabled and OK in $$($(BIN)/jupyter labextension list 2>&1)"; exit 1; }
+
+# the JupyterLab extension, built when its sources changed and installed in the venv
+labextension: $(LAB_DEST)/package.json
+
+# the example pipeline end to end on the embedded store (no node needed)
 demo: venv
 	$(BIN)/mlo demo
 
-test: venv system-deps
+# the whole suite, with everything it needs
+test: venv system-deps labextension
 	$(BIN)/python -m pytest
 
+# ruff lint and format check
 lint: venv
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
+# the tracking benchmark
 bench: venv
 	$(BIN)/python benchmarks/tracking.py
 
+# remove everything the targets above made
 clean:
-	rm -rf $(VENV) build .pytest_cache
+	rm -rf $(VENV) build .pytest_cache $(LAB)/node_modules $(LAB)/lib $(LAB_OUT)

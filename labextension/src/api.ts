@@ -1,0 +1,171 @@
+/**
+ * The mlo server extension's REST API (`/mlo/api/...`), through Jupyter's authenticated connection: the token
+ * and the XSRF cookie are handled by `ServerConnection`.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+/** One experiment, as `GET /mlo/api/experiments` lists them. */
+export interface IExperiment {
+  id: string;
+  name: string;
+  created_at: number;
+  runs: number;
+  last_run: number | null;
+}
+
+/** One row of `GET /mlo/api/runs`: fixed columns plus `params.*`, `metrics.*` and `tags.*`. */
+export interface IRunRow {
+  run_id: string;
+  experiment: string;
+  name: string | null;
+  status: string;
+  start_time: string | null;
+  end_time: string | null;
+  duration: number | null;
+  [column: string]: unknown;
+}
+
+export interface IRunsPage {
+  total: number;
+  offset: number;
+  limit: number;
+  runs: IRunRow[];
+}
+
+export interface IArtifact {
+  path: string;
+  digest: string;
+  size: number;
+  media_type: string | null;
+  created_at: string | null;
+}
+
+export interface ICell {
+  seq: number;
+  source: string;
+  execution_count: number | null;
+  success: boolean;
+  duration: number | null;
+  started_at: string | null;
+  error: string | null;
+}
+
+export interface IGit {
+  commit?: string | null;
+  branch?: string | null;
+  dirty?: boolean;
+  [key: string]: unknown;
+}
+
+/** One run, as `GET /mlo/api/runs/<id>` returns it. */
+export interface IRun {
+  id: string;
+  name: string | null;
+  experiment: string;
+  status: string;
+  start_time: string;
+  end_time: string | null;
+  duration: number | null;
+  parent_id: string | null;
+  user: string | null;
+  source: string | null;
+  git: IGit | null;
+  params: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+  tags: Record<string, unknown>;
+  artifacts: IArtifact[];
+  cells: ICell[];
+}
+
+/** One registered model version (a row of `GET /mlo/api/models`), plus the run's `metrics.*`. */
+export interface IModelVersion {
+  name: string;
+  version: number;
+  aliases: string;
+  flavor: string | null;
+  model_class: string | null;
+  run_id: string | null;
+  digest: string;
+  size: number | null;
+  created_by: string | null;
+  created_at: string | null;
+  [column: string]: unknown;
+}
+
+/** An error answered by the API: its one-line message and HTTP status (0 when the server was not reached). */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+type Query = Record<string, string | number | undefined | null>;
+
+function apiUrl(settings: ServerConnection.ISettings, path: string, query?: Query): string {
+  const url = URLExt.join(settings.baseUrl, 'mlo/api', path);
+  if (!query) {
+    return url;
+  }
+  const defined: Record<string, string> = {};
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== null && value !== '') {
+      defined[key] = String(value);
+    }
+  }
+  return Object.keys(defined).length ? url + URLExt.objectToQueryString(defined) : url;
+}
+
+/** GET a JSON document from `/mlo/api/<path>`; an error answer becomes an `ApiError` with its message. */
+export async function requestAPI<T>(path: string, query?: Query): Promise<T> {
+  const settings = ServerConnection.makeSettings();
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(apiUrl(settings, path, query), {}, settings);
+  } catch (error) {
+    throw new ApiError(`cannot reach the Jupyter server: ${(error as Error).message}`, 0);
+  }
+  const text = await response.text();
+  let data: any = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!response.ok) {
+    const message =
+      (data && typeof data.error === 'string' && data.error) ||
+      (data && typeof data.message === 'string' && data.message) ||
+      `${response.status} ${response.statusText}`;
+    throw new ApiError(message, response.status);
+  }
+  if (data === null) {
+    throw new ApiError(`unexpected answer from ${path}: not JSON`, response.status);
+  }
+  return data as T;
+}
+
+function segment(part: string): string {
+  return encodeURIComponent(part);
+}
+
+/** The URL of one of a run's artifacts, served by the API (the browser's session authenticates it). */
+export function artifactUrl(runId: string, path: string): string {
+  const settings = ServerConnection.makeSettings();
+  const encoded = path.split('/').map(segment).join('/');
+  return URLExt.join(settings.baseUrl, 'mlo/api/runs', segment(runId), 'artifacts', encoded);
+}
+
+export const api = {
+  experiments: () => requestAPI<IExperiment[]>('experiments'),
+  runs: (experiment: string, offset: number, limit: number) =>
+    requestAPI<IRunsPage>('runs', { experiment, offset, limit }),
+  run: (runId: string) => requestAPI<IRun>(`runs/${segment(runId)}`),
+  models: () => requestAPI<{ versions: IModelVersion[] }>('models')
+};

@@ -1,0 +1,622 @@
+/**
+ * The "MLO" sidebar panel: experiments (expandable to their runs, newest first, paged) and registered models,
+ * refreshed every few seconds while the panel is visible. The user's state (which experiments are expanded,
+ * which runs are checked, the metric shown per experiment, how many runs are loaded) lives here, apart from the
+ * data, so a refresh never resets it.
+ */
+import { CommandRegistry } from '@lumino/commands';
+import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
+import { caretDownIcon, caretRightIcon, refreshIcon } from '@jupyterlab/ui-components';
+
+import { api, ApiError, IExperiment, IModelVersion, IRunRow } from './api';
+import { formatTime, formatValue, h, runLabel, statusBadge } from './dom';
+
+/** Runs fetched per page (the "more" button asks for the next page). */
+export const PAGE_SIZE = 100;
+/** How often the visible panel refreshes itself, in milliseconds. */
+export const POLL_INTERVAL = 5000;
+const MAX_LIMIT = 1000; // the API's largest page
+
+export const COMPARE_COMMAND = 'mlo:compare-selected';
+
+interface IExperimentState {
+  info: IExperiment;
+  expanded: boolean;
+  runs: IRunRow[] | null; // loaded runs, newest first; null until first expanded
+  wanted: number; // how many runs the user paged in (PAGE_SIZE per "more"); a refresh reloads that many
+  ticket: number; // the latest load of this experiment's runs; an answer to an older one is dropped
+  total: number;
+  loading: boolean;
+  metric: string; // the metric column shown for each run; '' = the run's first metric
+  error: string | null;
+}
+
+type StatusKind = 'error' | 'info';
+
+export interface IPanelOptions {
+  commands: CommandRegistry;
+  openRun: (runId: string, label: string) => void;
+}
+
+export class MloPanel extends Widget {
+  constructor(options: IPanelOptions) {
+    super();
+    this._commands = options.commands;
+    this._openRun = options.openRun;
+    this.id = 'mlo-panel';
+    this.addClass('mlo-panel');
+    this.title.caption = 'MLO';
+
+    this._selectionLabel = h('span', { class: 'mlo-selection-count' });
+    const refresh = h(
+      'button',
+      {
+        class: 'mlo-button mlo-icon-button mlo-refresh',
+        title: 'Refresh',
+        'aria-label': 'Refresh',
+        onclick: () => void this.refresh()
+      },
+      refreshIcon.element({ tag: 'span', elementSize: 'normal' })
+    );
+    const compare = h(
+      'button',
+      {
+        class: 'mlo-button mlo-compare',
+        title: 'Compare selected runs: insert %mlo compare with the checked runs below the active notebook cell',
+        'aria-label': 'Compare selected runs',
+        onclick: () => void this._commands.execute(COMPARE_COMMAND)
+      },
+      'Compare'
+    );
+    const clear = h(
+      'button',
+      {
+        class: 'mlo-button mlo-link mlo-clear-selection',
+        title: 'Uncheck all runs',
+        onclick: () => this.clearSelection()
+      },
+      'clear'
+    );
+    this._statusLine = h('div', { class: 'mlo-status-line', role: 'status', 'aria-live': 'polite' });
+    this._experimentsBody = h('div', { class: 'mlo-section-body mlo-experiments' });
+    this._modelsBody = h('div', { class: 'mlo-section-body mlo-models' });
+
+    this.node.appendChild(
+      h(
+        'div',
+        { class: 'mlo-header' },
+        h('h2', { class: 'mlo-title' }, 'MLO'),
+        h('div', { class: 'mlo-toolbar' }, refresh)
+      )
+    );
+    this.node.appendChild(h('div', { class: 'mlo-selection' }, this._selectionLabel, clear, compare));
+    this.node.appendChild(this._statusLine);
+    const scroller = h(
+      'div',
+      { class: 'mlo-scroll' },
+      h(
+        'section',
+        { class: 'mlo-section', 'data-section': 'experiments' },
+        h('h3', { class: 'mlo-section-title' }, 'Experiments'),
+        this._experimentsBody
+      ),
+      h(
+        'section',
+        { class: 'mlo-section', 'data-section': 'models' },
+        h('h3', { class: 'mlo-section-title' }, 'Models'),
+        this._modelsBody
+      )
+    );
+    this.node.appendChild(scroller);
+    this._renderSelection();
+  }
+
+  /** Full ids of the checked runs, in the panel's order (experiment by experiment, newest run first). */
+  selectedRunIds(): string[] {
+    const ids: string[] = [];
+    const seen = new Set<string>();
+    for (const name of this._order) {
+      for (const run of this._experiments.get(name)?.runs ?? []) {
+        if (this._selected.has(run.run_id) && !seen.has(run.run_id)) {
+          seen.add(run.run_id);
+          ids.push(run.run_id);
+        }
+      }
+    }
+    return ids;
+  }
+
+  clearSelection(): void {
+    this._selected.clear();
+    this._renderExperiments();
+    this._renderSelection();
+  }
+
+  /** Show a one-line message in the panel (an error stays until the next successful refresh). */
+  setStatus(text: string, kind: StatusKind = 'info'): void {
+    this._status = text ? { text, kind } : null;
+    window.clearTimeout(this._statusTimer);
+    if (text && kind === 'info') {
+      this._statusTimer = window.setTimeout(() => this.setStatus(''), 10000);
+    }
+    this._statusLine.textContent = text;
+    this._statusLine.title = text;
+    this._statusLine.dataset.kind = text ? kind : '';
+    this._statusLine.classList.toggle('mlo-hidden', !text);
+  }
+
+  /** Fetch experiments, the runs of the expanded ones (as many as are loaded) and the models. */
+  refresh(): Promise<void> {
+    if (!this._refreshing) {
+      this._refreshing = this._refresh().finally(() => {
+        this._refreshing = null;
+      });
+    }
+    return this._refreshing;
+  }
+
+  private async _refresh(): Promise<void> {
+    let failure: string | null = null;
+    try {
+      const experiments = await api.experiments();
+      this._mergeExperiments(experiments);
+      await Promise.all(
+        this._order
+          .map(name => this._experiments.get(name)!)
+          .filter(exp => exp.expanded)
+          .map(exp => this._reloadRuns(exp))
+      );
+      this._loaded = true;
+    } catch (error) {
+      failure = messageOf(error);
+    }
+    try {
+      this._models = (await api.models()).versions;
+      this._modelsLoaded = true;
+    } catch (error) {
+      failure = failure ?? messageOf(error);
+    }
+    if (failure) {
+      this.setStatus(failure, 'error');
+    } else if (this._status?.kind === 'error') {
+      this.setStatus('');
+    }
+    this._renderIfChanged();
+  }
+
+  private _mergeExperiments(experiments: IExperiment[]): void {
+    const order: string[] = [];
+    for (const info of experiments) {
+      const known = this._experiments.get(info.name);
+      if (known) {
+        known.info = info;
+      } else {
+        this._experiments.set(info.name, {
+          info,
+          expanded: false,
+          runs: null,
+          wanted: PAGE_SIZE,
+          ticket: 0,
+          total: info.runs,
+          loading: false,
+          metric: '',
+          error: null
+        });
+      }
+      order.push(info.name);
+    }
+    for (const name of [...this._experiments.keys()]) {
+      if (!order.includes(name)) {
+        this._experiments.delete(name);
+      }
+    }
+    this._order = order;
+  }
+
+  /** Reload the first runs of an experiment, as many as the user paged in. */
+  private async _reloadRuns(exp: IExperimentState): Promise<void> {
+    const ticket = ++exp.ticket;
+    const wanted = Math.max(PAGE_SIZE, exp.wanted);
+    const rows: IRunRow[] = [];
+    let total = 0;
+    try {
+      for (let offset = 0; offset < wanted; offset += MAX_LIMIT) {
+        const page = await api.runs(exp.info.name, offset, Math.min(MAX_LIMIT, wanted - offset));
+        rows.push(...page.runs);
+        total = page.total;
+        if (page.runs.length === 0 || rows.length >= total) {
+          break;
+        }
+      }
+      if (ticket !== exp.ticket) {
+        return; // superseded by a newer load ("more", or a refresh started since)
+      }
+      exp.runs = dedupe(rows);
+      exp.total = total;
+      exp.error = null;
+    } catch (error) {
+      if (ticket === exp.ticket) {
+        exp.error = messageOf(error);
+      }
+    }
+  }
+
+  private async _toggle(exp: IExperimentState): Promise<void> {
+    exp.expanded = !exp.expanded;
+    if (exp.expanded) {
+      exp.loading = exp.runs === null;
+      this._renderExperiments();
+      await this._reloadRuns(exp);
+      exp.loading = false;
+    }
+    this._renderExperiments();
+  }
+
+  /** The next page: `offset` = the runs loaded so far, `limit` = PAGE_SIZE. */
+  private async _more(exp: IExperimentState): Promise<void> {
+    const loaded = exp.runs?.length ?? 0;
+    const ticket = ++exp.ticket;
+    exp.wanted = Math.max(exp.wanted, loaded) + PAGE_SIZE; // what later refreshes reload
+    exp.loading = true;
+    this._renderExperiments();
+    try {
+      const page = await api.runs(exp.info.name, loaded, PAGE_SIZE);
+      if (ticket === exp.ticket) {
+        exp.runs = dedupe([...(exp.runs ?? []), ...page.runs]);
+        exp.total = page.total;
+        exp.error = null;
+      }
+    } catch (error) {
+      if (ticket === exp.ticket) {
+        exp.error = messageOf(error);
+      }
+    }
+    exp.loading = false;
+    this._renderExperiments();
+  }
+
+  // -- rendering ---------------------------------------------------------------------------------------------------
+
+  private _renderIfChanged(): void {
+    const signature = JSON.stringify([
+      this._loaded,
+      this._modelsLoaded,
+      this._order.map(name => {
+        const exp = this._experiments.get(name)!;
+        return [exp.info, exp.runs, exp.total, exp.error];
+      }),
+      this._models
+    ]);
+    if (signature !== this._signature) {
+      this._signature = signature;
+      this._renderExperiments();
+      this._renderModels();
+    }
+  }
+
+  private _renderExperiments(): void {
+    const body = this._experimentsBody;
+    const focusKey = (document.activeElement as HTMLElement | null)?.dataset?.focusKey;
+    body.replaceChildren();
+    if (!this._order.length) {
+      if (this._loaded) {
+        body.appendChild(
+          h('p', { class: 'mlo-empty' }, 'No runs yet: runs appear here as soon as a notebook tracks one.')
+        );
+      }
+    }
+    for (const name of this._order) {
+      body.appendChild(this._renderExperiment(this._experiments.get(name)!));
+    }
+    if (focusKey) {
+      body.querySelector<HTMLElement>(`[data-focus-key="${CSS.escape(focusKey)}"]`)?.focus();
+    }
+    this._renderSelection();
+  }
+
+  private _renderExperiment(exp: IExperimentState): HTMLElement {
+    const name = exp.info.name;
+    const caret = (exp.expanded ? caretDownIcon : caretRightIcon).element({ tag: 'span', elementSize: 'small' });
+    const header = h(
+      'div',
+      { class: 'mlo-experiment-header' },
+      h(
+        'button',
+        {
+          class: 'mlo-experiment-toggle',
+          'aria-expanded': String(exp.expanded),
+          title: exp.expanded ? 'Collapse' : 'Show the runs',
+          'data-focus-key': `toggle:${name}`,
+          onclick: () => void this._toggle(exp)
+        },
+        caret,
+        h('span', { class: 'mlo-experiment-name' }, name)
+      ),
+      h('span', { class: 'mlo-count', title: 'runs' }, String(exp.expanded ? exp.total : exp.info.runs))
+    );
+    const node = h(
+      'div',
+      { class: 'mlo-experiment', 'data-experiment': name, 'data-expanded': String(exp.expanded) },
+      header
+    );
+    if (!exp.expanded) {
+      return node;
+    }
+    const runs = exp.runs ?? [];
+    const metrics = metricColumns(runs);
+    if (metrics.length) {
+      const select = h(
+        'select',
+        {
+          class: 'mlo-metric-select',
+          title: 'The metric shown for each run',
+          'aria-label': `metric shown for the runs of ${name}`,
+          'data-focus-key': `metric:${name}`,
+          onchange: (event: Event) => {
+            exp.metric = (event.target as HTMLSelectElement).value;
+            this._renderExperiments();
+          }
+        },
+        h('option', { value: '' }, 'first metric'),
+        metrics.map(column => h('option', { value: column }, column.slice('metrics.'.length)))
+      );
+      select.value = metrics.includes(exp.metric) ? exp.metric : '';
+      header.insertBefore(select, header.lastChild);
+    }
+    if (exp.error) {
+      node.appendChild(h('div', { class: 'mlo-error' }, exp.error));
+    }
+    const list = h('ul', { class: 'mlo-runs' });
+    for (const run of runs) {
+      list.appendChild(this._renderRun(run, exp.metric));
+    }
+    node.appendChild(list);
+    if (exp.loading) {
+      node.appendChild(h('div', { class: 'mlo-loading' }, 'loading…'));
+    } else if (exp.runs !== null && !runs.length) {
+      node.appendChild(h('p', { class: 'mlo-empty' }, 'No runs.'));
+    }
+    if (runs.length < exp.total && !exp.loading) {
+      node.appendChild(
+        h(
+          'button',
+          {
+            class: 'mlo-button mlo-more',
+            'data-focus-key': `more:${name}`,
+            onclick: () => void this._more(exp)
+          },
+          `more (${runs.length} of ${exp.total} shown)`
+        )
+      );
+    }
+    return node;
+  }
+
+  private _renderRun(run: IRunRow, metric: string): HTMLElement {
+    const id = run.run_id;
+    const label = runLabel(run.name, id);
+    const checkbox = h('input', {
+      type: 'checkbox',
+      class: 'mlo-run-check',
+      'data-run-id': id,
+      'data-focus-key': `check:${id}`,
+      'aria-label': `select run ${label}`,
+      onchange: (event: Event) => {
+        if ((event.target as HTMLInputElement).checked) {
+          this._selected.add(id);
+        } else {
+          this._selected.delete(id);
+        }
+        this._renderSelection();
+      }
+    });
+    checkbox.checked = this._selected.has(id);
+    const [key, value] = keyMetric(run, metric);
+    return h(
+      'li',
+      { class: 'mlo-run', 'data-run-id': id, 'data-status': run.status },
+      checkbox,
+      h(
+        'button',
+        {
+          class: 'mlo-link mlo-run-name',
+          'data-run-id': id,
+          'data-focus-key': `open:${id}`,
+          title: `${id}\nstarted ${formatTime(run.start_time)}`,
+          onclick: () => this._openRun(id, label)
+        },
+        label
+      ),
+      statusBadge(run.status),
+      h(
+        'span',
+        { class: 'mlo-run-metric', 'data-metric': key ?? '', title: key ? `${key}: ${String(value)}` : '' },
+        key ? [h('span', { class: 'mlo-metric-key' }, key), ' ', formatValue(value)] : ''
+      )
+    );
+  }
+
+  private _renderModels(): void {
+    const body = this._modelsBody;
+    body.replaceChildren();
+    if (!this._models.length) {
+      if (this._modelsLoaded) {
+        body.appendChild(h('p', { class: 'mlo-empty' }, 'No registered models.'));
+      }
+      return;
+    }
+    const byName = new Map<string, IModelVersion[]>();
+    for (const row of this._models) {
+      const rows = byName.get(row.name) ?? [];
+      rows.push(row);
+      byName.set(row.name, rows);
+    }
+    for (const [name, versions] of byName) {
+      body.appendChild(
+        h(
+          'div',
+          { class: 'mlo-model', 'data-model': name },
+          h(
+            'div',
+            { class: 'mlo-model-header' },
+            h('span', { class: 'mlo-model-name' }, name),
+            h('span', { class: 'mlo-count', title: 'versions' }, String(versions.length))
+          ),
+          h(
+            'ul',
+            { class: 'mlo-model-versions' },
+            versions.map(v => this._renderModelVersion(v))
+          )
+        )
+      );
+    }
+  }
+
+  private _renderModelVersion(v: IModelVersion): HTMLElement {
+    const aliases = (v.aliases || '')
+      .split(',')
+      .map(a => a.trim())
+      .filter(Boolean);
+    const runId = v.run_id;
+    return h(
+      'li',
+      {
+        class: 'mlo-model-version',
+        'data-model': v.name,
+        'data-version': v.version,
+        title: [v.model_class, v.flavor, v.created_at && `registered ${formatTime(v.created_at)}`]
+          .filter(Boolean)
+          .join(' · ')
+      },
+      h('span', { class: 'mlo-version' }, `v${v.version}`),
+      aliases.map(alias => h('span', { class: 'mlo-alias', 'data-alias': alias }, alias)),
+      h('span', { class: 'mlo-model-class' }, v.model_class || v.flavor || ''),
+      runId
+        ? h(
+            'button',
+            {
+              class: 'mlo-link mlo-model-run',
+              'data-run-id': runId,
+              title: `open run ${runId}`,
+              onclick: () => this._openRun(runId, runId.slice(0, 10))
+            },
+            'run'
+          )
+        : null
+    );
+  }
+
+  private _renderSelection(): void {
+    const count = this.selectedRunIds().length;
+    this._selectionLabel.textContent = count
+      ? `${count} run${count === 1 ? '' : 's'} selected`
+      : 'Check runs to compare';
+    this._selectionLabel.parentElement?.classList.toggle('mlo-has-selection', count > 0);
+  }
+
+  // -- live refresh while visible ----------------------------------------------------------------------------------
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    if (this.isVisible) {
+      this._startPolling();
+    }
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this._startPolling();
+  }
+
+  protected onAfterHide(msg: Message): void {
+    super.onAfterHide(msg);
+    this._stopPolling();
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    this._stopPolling();
+    super.onBeforeDetach(msg);
+  }
+
+  dispose(): void {
+    this._stopPolling();
+    window.clearTimeout(this._statusTimer);
+    super.dispose();
+  }
+
+  private _startPolling(): void {
+    if (this._timer !== undefined) {
+      return;
+    }
+    void this.refresh();
+    this._timer = window.setInterval(() => {
+      if (this.isVisible && document.visibilityState !== 'hidden') {
+        void this.refresh();
+      }
+    }, POLL_INTERVAL);
+  }
+
+  private _stopPolling(): void {
+    if (this._timer !== undefined) {
+      window.clearInterval(this._timer);
+      this._timer = undefined;
+    }
+  }
+
+  private _commands: CommandRegistry;
+  private _openRun: (runId: string, label: string) => void;
+  private _experiments = new Map<string, IExperimentState>();
+  private _order: string[] = [];
+  private _selected = new Set<string>();
+  private _models: IModelVersion[] = [];
+  private _loaded = false;
+  private _modelsLoaded = false;
+  private _signature = '';
+  private _status: { text: string; kind: StatusKind } | null = null;
+  private _statusTimer: number | undefined = undefined;
+  private _timer: number | undefined = undefined;
+  private _refreshing: Promise<void> | null = null;
+  private _selectionLabel: HTMLSpanElement;
+  private _statusLine: HTMLDivElement;
+  private _experimentsBody: HTMLDivElement;
+  private _modelsBody: HTMLDivElement;
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof ApiError) {
+    return error.message;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+function dedupe(rows: IRunRow[]): IRunRow[] {
+  const seen = new Set<string>();
+  return rows.filter(row => (seen.has(row.run_id) ? false : (seen.add(row.run_id), true)));
+}
+
+/** The `metrics.*` columns of the loaded runs, in the API's column order. */
+function metricColumns(runs: IRunRow[]): string[] {
+  const columns = new Set<string>();
+  for (const run of runs) {
+    for (const key of Object.keys(run)) {
+      if (key.startsWith('metrics.')) {
+        columns.add(key);
+      }
+    }
+  }
+  return [...columns];
+}
+
+/** The metric shown for a run: the chosen column, else the first metric column the run has a value in. */
+function keyMetric(run: IRunRow, chosen: string): [string | null, unknown] {
+  if (chosen) {
+    return [chosen.slice('metrics.'.length), run[chosen]];
+  }
+  for (const [key, value] of Object.entries(run)) {
+    if (key.startsWith('metrics.') && value !== null && value !== undefined) {
+      return [key.slice('metrics.'.length), value];
+    }
+  }
+  return [null, null];
+}

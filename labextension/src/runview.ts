@@ -1,0 +1,193 @@
+/**
+ * One run in a main-area tab: header, params, metrics, tags, artifacts (links served by the API) and the
+ * captured cells in the order they ran.
+ */
+import { MainAreaWidget, ToolbarButton } from '@jupyterlab/apputils';
+import { refreshIcon } from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
+
+import { api, artifactUrl, IRun } from './api';
+import { formatBytes, formatDuration, formatTime, formatValue, h, runLabel, statusBadge } from './dom';
+import { mloIcon } from './icons';
+
+export class RunView extends Widget {
+  constructor(readonly runId: string) {
+    super();
+    this.addClass('mlo-run-view');
+    this.node.dataset.runId = runId;
+    this.node.tabIndex = -1;
+  }
+
+  /** The run as last loaded (null before the first answer). */
+  get run(): IRun | null {
+    return this._run;
+  }
+
+  async load(): Promise<IRun | null> {
+    this.node.classList.add('mlo-busy');
+    try {
+      this._run = await api.run(this.runId);
+      this._render(this._run);
+    } catch (error) {
+      this.node.replaceChildren(
+        h('div', { class: 'mlo-status-line', 'data-kind': 'error' }, (error as Error).message)
+      );
+    } finally {
+      this.node.classList.remove('mlo-busy');
+    }
+    return this._run;
+  }
+
+  private _render(run: IRun): void {
+    const git = run.git;
+    const gitText = git
+      ? [git.commit ? String(git.commit).slice(0, 10) : null, git.branch ? `(${git.branch})` : null]
+          .filter(Boolean)
+          .join(' ') + (git.dirty ? ', uncommitted changes' : '')
+      : '–';
+    const header: [string, Node | string][] = [
+      ['experiment', run.experiment],
+      ['status', statusBadge(run.status)],
+      ['id', h('code', {}, run.id)],
+      ['start', formatTime(run.start_time)],
+      ['duration', run.end_time || run.status !== 'running' ? formatDuration(run.duration) : 'running'],
+      ['user', run.user ?? '–'],
+      ['source', run.source ?? '–'],
+      ['git', gitText]
+    ];
+    if (run.parent_id) {
+      header.push(['parent', h('code', {}, run.parent_id)]);
+    }
+    this.node.replaceChildren(
+      h('h1', { class: 'mlo-run-title' }, runLabel(run.name, run.id)),
+      h(
+        'table',
+        { class: 'mlo-table mlo-run-header' },
+        h(
+          'tbody',
+          {},
+          header.map(([key, value]) =>
+            h('tr', { 'data-field': key }, h('th', {}, key), h('td', {}, value))
+          )
+        )
+      ),
+      section('Params', 'params', keyValueTable('mlo-params', run.params)),
+      section('Metrics', 'metrics', keyValueTable('mlo-metrics', run.metrics)),
+      section('Tags', 'tags', keyValueTable('mlo-tags', run.tags)),
+      section('Artifacts', 'artifacts', this._artifacts(run)),
+      section(`Cells (${run.cells.length})`, 'cells', this._cells(run))
+    );
+  }
+
+  private _artifacts(run: IRun): HTMLElement {
+    if (!run.artifacts.length) {
+      return h('p', { class: 'mlo-empty' }, 'No artifacts.');
+    }
+    return h(
+      'ul',
+      { class: 'mlo-artifacts' },
+      run.artifacts.map(a =>
+        h(
+          'li',
+          { 'data-path': a.path },
+          h(
+            'a',
+            {
+              class: 'mlo-artifact-link',
+              href: artifactUrl(run.id, a.path),
+              target: '_blank',
+              rel: 'noopener',
+              title: `${a.media_type ?? ''} ${a.digest.slice(0, 12)}`.trim()
+            },
+            a.path
+          ),
+          h('span', { class: 'mlo-artifact-size' }, formatBytes(a.size))
+        )
+      )
+    );
+  }
+
+  private _cells(run: IRun): HTMLElement {
+    if (!run.cells.length) {
+      return h('p', { class: 'mlo-empty' }, 'No captured cells.');
+    }
+    return h(
+      'ol',
+      { class: 'mlo-cells' },
+      [...run.cells]
+        .sort((a, b) => a.seq - b.seq)
+        .map(cell =>
+          h(
+            'li',
+            {
+              class: `mlo-cell${cell.success ? '' : ' mlo-cell-failed'}`,
+              'data-seq': cell.seq
+            },
+            h(
+              'div',
+              { class: 'mlo-cell-prompt' },
+              `[${cell.execution_count ?? ' '}]`,
+              cell.duration ? h('span', { class: 'mlo-cell-duration' }, formatDuration(cell.duration)) : null
+            ),
+            h('pre', { class: 'mlo-cell-source' }, cell.source),
+            cell.error ? h('pre', { class: 'mlo-cell-error' }, cell.error) : null
+          )
+        )
+    );
+  }
+
+  private _run: IRun | null = null;
+}
+
+function section(title: string, key: string, content: HTMLElement): HTMLElement {
+  return h('section', { class: 'mlo-run-section', 'data-section': key }, h('h2', {}, title), content);
+}
+
+function keyValueTable(className: string, values: Record<string, unknown>): HTMLElement {
+  const entries = Object.entries(values ?? {});
+  if (!entries.length) {
+    return h('p', { class: `mlo-empty ${className}` }, 'None.');
+  }
+  return h(
+    'table',
+    { class: `mlo-table ${className}` },
+    h(
+      'tbody',
+      {},
+      entries.map(([key, value]) =>
+        h(
+          'tr',
+          { 'data-key': key },
+          h('th', {}, key),
+          h('td', { title: typeof value === 'number' ? String(value) : '' }, formatValue(value))
+        )
+      )
+    )
+  );
+}
+
+/** A main-area tab holding a `RunView`, with a refresh button. */
+export function createRunWidget(runId: string, label: string): MainAreaWidget<RunView> {
+  const content = new RunView(runId);
+  const widget = new MainAreaWidget({ content });
+  widget.id = `mlo-run-${runId}`;
+  widget.addClass('mlo-run-tab');
+  widget.title.label = label;
+  widget.title.caption = `run ${runId}`;
+  widget.title.icon = mloIcon;
+  widget.title.closable = true;
+  widget.toolbar.addItem(
+    'refresh',
+    new ToolbarButton({
+      icon: refreshIcon,
+      tooltip: 'Reload the run',
+      onClick: () => void content.load().then(run => run && (widget.title.label = runLabel(run.name, run.id)))
+    })
+  );
+  void content.load().then(run => {
+    if (run) {
+      widget.title.label = runLabel(run.name, run.id);
+    }
+  });
+  return widget;
+}

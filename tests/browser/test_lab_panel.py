@@ -1,0 +1,241 @@
+"""The MLO panel in JupyterLab, in Debian's chromium: runs, the run tab, "Compare selected runs", models and live
+refresh, against a real ``jupyter lab`` on a seeded workspace (fixtures in this folder's conftest.py)."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect
+except ImportError:  # the `lab` fixture skips (or, in strict mode, fails) with the reason
+    expect = PlaywrightTimeout = None
+
+ARTIFACTS_SHOT = "lab-panel-and-run.png"
+POLL_SECONDS = 5  # the panel's refresh interval while visible (labextension/src/panel.ts)
+
+
+def open_panel(page, lab, workspace: str, path: str = ""):
+    """Load JupyterLab, open the MLO sidebar tab and wait for the experiments to be listed."""
+    page.goto(lab.page_url(workspace, path))
+    tab = page.locator('.jp-SideBar .lm-TabBar-tab[data-id="mlo-panel"]')
+    expect(tab).to_be_visible(timeout=45_000)
+    expect(tab).to_have_attribute("title", "MLO")
+    panel = page.locator("#mlo-panel")
+    if not panel.is_visible():
+        tab.click()
+    expect(panel).to_be_visible()
+    expect(panel.locator(".mlo-experiment")).to_have_count(3)
+    return panel
+
+
+def palette_item(page, label: str):
+    """Open the command palette (View menu, then its Accel Shift C shortcut) and search ``label``. Tried again
+    when it closed early: the modal palette closes when it loses focus, e.g. to a notebook still activating."""
+    palette = page.locator("#command-palette")
+    item = palette.locator(".lm-CommandPalette-item", has_text=label)
+    for attempt in range(4):
+        if not palette.locator("input").is_visible():
+            if attempt % 2 == 0:
+                page.locator(".lm-MenuBar-item", has_text="View").click()
+                page.locator(".lm-Menu-item", has_text="Activate Command Palette").click()
+            else:
+                page.keyboard.press("Control+Shift+C")
+        try:
+            palette.locator("input").fill(label, timeout=3_000)
+            expect(item).to_have_count(1, timeout=3_000)
+            return item
+        except (AssertionError, PlaywrightTimeout):
+            if attempt == 3:
+                raise
+    return item
+
+
+def expand(panel, experiment: str):
+    node = panel.locator(f'.mlo-experiment[data-experiment="{experiment}"]')
+    node.locator(".mlo-experiment-toggle").click()
+    expect(node).to_have_attribute("data-expanded", "true")
+    expect(node.locator(".mlo-run").first).to_be_visible()
+    return node
+
+
+def test_panel_lists_experiments_and_their_runs_newest_first(page, lab):
+    panel = open_panel(page, lab, "list")
+    churn = expand(panel, "churn")
+    names = churn.locator(".mlo-run-name")
+    expect(names).to_have_text(["logreg-C10.0", "logreg-C1.0", "logreg-C0.1"])
+    row = churn.locator(f'.mlo-run[data-run-id="{lab.runs["logreg-C1.0"]}"]')
+    expect(row.locator(".mlo-status")).to_have_text("finished")
+    expect(row.locator(".mlo-run-metric")).to_have_text(re.compile(r"auc\s+0\.84"))
+    # the metric shown is chosen per experiment
+    churn.locator(".mlo-metric-select").select_option("metrics.loss")
+    expect(row.locator(".mlo-run-metric")).to_have_text(re.compile(r"loss\s+0\.16"))
+    fraud = expand(panel, "fraud")
+    expect(fraud.locator(".mlo-run-name")).to_have_text(["forest"])
+    expect(fraud.locator(".mlo-run-metric")).to_have_text(re.compile(r"recall\s+0\.66"))
+    expect(panel.locator(".mlo-status-line")).to_be_hidden()
+
+    # a checked run but no notebook open: the panel says what to do
+    row.locator(".mlo-run-check").check()
+    panel.locator(".mlo-compare").click()
+    expect(panel.locator(".mlo-status-line")).to_have_text(re.compile("Open a notebook first"))
+
+
+def test_long_experiments_page_100_runs_at_a_time(page, lab):
+    panel = open_panel(page, lab, "paging")
+    sweep = expand(panel, "sweep")
+    expect(sweep.locator(".mlo-run")).to_have_count(100)
+    expect(sweep.locator(".mlo-run-name").first).to_have_text("sweep-104")
+    more = sweep.locator(".mlo-more")
+    expect(more).to_have_text("more (100 of 105 shown)")
+    more.click()
+    expect(sweep.locator(".mlo-run")).to_have_count(105)
+    expect(sweep.locator(".mlo-run-name").last).to_have_text("sweep-000")
+    expect(more).to_have_count(0)
+
+
+def test_clicking_a_run_opens_its_tab_with_params_metrics_cells_and_artifacts(page, lab):
+    panel = open_panel(page, lab, "run-tab")
+    churn = expand(panel, "churn")
+    run_id = lab.runs["logreg-C1.0"]
+    churn.locator(f'.mlo-run-name[data-run-id="{run_id}"]').click()
+    view = page.locator(f'.mlo-run-view[data-run-id="{run_id}"]')
+    expect(view.locator(".mlo-run-title")).to_have_text("logreg-C1.0")
+    expect(view.locator('.mlo-run-header tr[data-field="experiment"] td')).to_have_text("churn")
+    expect(view.locator('.mlo-run-header tr[data-field="status"] td')).to_have_text("finished")
+    expect(view.locator('.mlo-params tr[data-key="C"] td')).to_have_text("1")
+    expect(view.locator('.mlo-params tr[data-key="penalty"] td')).to_have_text("l2")
+    expect(view.locator('.mlo-metrics tr[data-key="auc"] td')).to_have_text("0.84")
+    expect(view.locator('.mlo-metrics tr[data-key="loss"] td')).to_have_text("0.16")
+    expect(view.locator("pre.mlo-cell-source")).to_have_text(
+        ["model = LogisticRegression(C=1.0).fit(X, y)", re.compile(r"^auc = roc_auc_score.*# 0\.84$")]
+    )
+    link = view.locator(".mlo-artifact-link")
+    expect(link).to_have_text("notes.txt")
+    href = link.get_attribute("href")
+    assert href.endswith(f"/mlo/api/runs/{run_id}/artifacts/notes.txt") and "token" not in href
+    # the link works with the browser's session alone (no token in the URL)
+    response = page.request.get(href if href.startswith("http") else lab.url + href)
+    assert response.ok and response.text() == "trained on the March extract"
+    tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="logreg-C1.0")
+    expect(tab).to_have_count(1)
+    page.screenshot(path=str(_artifacts() / ARTIFACTS_SHOT))
+
+    # a second click re-focuses the same tab instead of opening another
+    churn.locator(f'.mlo-run-name[data-run-id="{lab.runs["logreg-C10.0"]}"]').click()
+    expect(page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="logreg-C10.0")).to_have_count(1)
+    churn.locator(f'.mlo-run-name[data-run-id="{run_id}"]').click()
+    expect(tab).to_have_count(1)
+    expect(tab).to_have_class(re.compile(r"\blm-mod-current\b"))
+    expect(view).to_be_visible()
+
+
+def test_compare_selected_runs_writes_the_magic_into_the_notebook(page, lab):
+    panel = open_panel(page, lab, "compare", "scratch.ipynb")
+    notebook = page.locator(".jp-NotebookPanel").first
+    expect(notebook.locator(".jp-Cell")).to_have_count(1, timeout=30_000)
+    # with nothing checked, the panel says what to do
+    panel.locator(".mlo-compare").click()
+    expect(panel.locator(".mlo-status-line")).to_have_text(re.compile("Check the runs to compare"))
+
+    churn = expand(panel, "churn")
+    newest, oldest = lab.runs["logreg-C10.0"], lab.runs["logreg-C0.1"]
+    churn.locator(f'.mlo-run-check[data-run-id="{oldest}"]').check()  # checked out of order on purpose
+    churn.locator(f'.mlo-run-check[data-run-id="{newest}"]').check()
+    expect(panel.locator(".mlo-selection-count")).to_have_text("2 runs selected")
+    panel.locator(".mlo-compare").click()
+    cells = notebook.locator(".jp-Cell")
+    expect(cells).to_have_count(2)
+    expect(cells.nth(1).locator(".cm-content")).to_have_text(f"%mlo compare {newest} {oldest}")
+
+    # the same command from the palette, under the MLO category
+    item = palette_item(page, "Compare selected runs")
+    expect(
+        item.locator("xpath=preceding-sibling::li[contains(@class, 'lm-CommandPalette-header')][1]")
+    ).to_have_text(re.compile("MLO", re.I))
+    item.click()
+    expect(cells).to_have_count(3)
+    expect(cells.nth(2).locator(".cm-content")).to_have_text(f"%mlo compare {newest} {oldest}")
+
+
+def test_models_section_shows_versions_and_aliases(page, lab):
+    panel = open_panel(page, lab, "models")
+    model = panel.locator('.mlo-model[data-model="churn-model"]')
+    expect(model.locator(".mlo-model-name")).to_have_text("churn-model")
+    version = model.locator('.mlo-model-version[data-version="1"]')
+    expect(version.locator(".mlo-version")).to_have_text("v1")
+    expect(version.locator(".mlo-alias")).to_have_text(["production"])
+    version.locator(".mlo-model-run").click()
+    expect(page.locator(".mlo-run-view .mlo-run-title")).to_have_text("logreg-C1.0")
+
+
+def test_new_runs_appear_without_a_click_and_the_state_survives(page, lab):
+    panel = open_panel(page, lab, "live")
+    churn = expand(panel, "churn")
+    kept = lab.runs["logreg-C1.0"]
+    churn.locator(f'.mlo-run-check[data-run-id="{kept}"]').check()
+    churn.locator(".mlo-metric-select").select_option("metrics.loss")
+    lab.python(
+        textwrap.dedent(
+            """
+            import mlo
+            with mlo.start_run("late-run", experiment="churn", params={"C": 3.0}):
+                mlo.log_metric("auc", 0.9)
+                mlo.log_metric("loss", 0.1)
+            """
+        )
+    )
+    expect(churn.locator(".mlo-run-name").first).to_have_text("late-run", timeout=12_000)
+    expect(churn.locator(".mlo-run")).to_have_count(4)
+    # the refresh kept what the user did: still expanded, still checked, still showing the chosen metric
+    expect(churn).to_have_attribute("data-expanded", "true")
+    expect(churn.locator(f'.mlo-run-check[data-run-id="{kept}"]')).to_be_checked()
+    expect(churn.locator(".mlo-metric-select")).to_have_value("metrics.loss")
+    expect(churn.locator(".mlo-run").first.locator(".mlo-run-metric")).to_have_text(
+        re.compile(r"loss\s+0\.1$")
+    )
+    expect(panel.locator('.mlo-experiment[data-experiment="churn"] .mlo-count')).to_have_text("4")
+
+    # hidden (another sidebar tab), the panel stops asking; shown again, it refreshes at once
+    def asks(request):
+        return "/mlo/api/experiments" in request.url
+
+    page.locator('.jp-SideBar .lm-TabBar-tab[data-id="filebrowser"]').click()
+    expect(panel).to_be_hidden()
+    with pytest.raises(PlaywrightTimeout):
+        page.wait_for_event("request", asks, timeout=POLL_SECONDS * 1000 + 1500)
+    with page.expect_request(asks, timeout=3_000):
+        page.locator('.jp-SideBar .lm-TabBar-tab[data-id="mlo-panel"]').click()
+    expect(churn.locator(f'.mlo-run-check[data-run-id="{kept}"]')).to_be_checked()
+
+
+def test_api_errors_show_as_one_line_and_clear_on_the_next_refresh(page, lab):
+    message = "no mlo workspace at or above /srv/elsewhere: run `mlo init` there"
+
+    def refuse(route):
+        route.fulfill(status=404, json={"error": message, "status": 404})
+
+    page.route("**/mlo/api/experiments*", refuse)
+    page.goto(lab.page_url("errors"))
+    tab = page.locator('.jp-SideBar .lm-TabBar-tab[data-id="mlo-panel"]')
+    expect(tab).to_be_visible(timeout=45_000)
+    tab.click()
+    panel = page.locator("#mlo-panel")
+    line = panel.locator(".mlo-status-line")
+    expect(line).to_have_text(message)
+    expect(line).to_have_attribute("data-kind", "error")
+    expect(panel.locator(".mlo-experiment")).to_have_count(0)
+    page.unroute("**/mlo/api/experiments*", refuse)
+    panel.locator(".mlo-refresh").click()
+    expect(panel.locator(".mlo-experiment")).to_have_count(3)
+    expect(line).to_be_hidden()
+
+
+def _artifacts() -> Path:
+    path = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
