@@ -37,6 +37,7 @@ _API: dict[str, str] = {
     "set_alias": "mlo.registry",
     "set_policy": "mlo.registry",
     "reproduce": "mlo.pipeline.reproduce",
+    "serve": "mlo.serve",
     "compare": "mlo.jupyter.widgets",
     "browse_models": "mlo.jupyter.widgets",
     "autolog": "mlo.tracking.autolog",
@@ -71,8 +72,8 @@ __all__ = sorted(
 )
 
 
-# subpackages used as namespaces: mlo.pipeline.run(...), mlo.data.snapshots
-_SUBPACKAGES = {"pipeline", "data"}
+# subpackages used as namespaces: mlo.pipeline.run(...), mlo.data.snapshots, mlo.monitor.log(...)
+_SUBPACKAGES = {"pipeline", "data", "monitor"}
 
 
 def __getattr__(name: str) -> Any:
@@ -110,6 +111,7 @@ if TYPE_CHECKING:  # what __getattr__ provides, for type checkers and editors
         set_alias,
         set_policy,
     )
+    from .serve import serve
     from .tracking.autolog import autolog
     from .tracking.query import runs
     from .tracking.run import Run

@@ -1,0 +1,83 @@
+"""Serving registered models over HTTP, with a canary, alias following and a prediction log.
+
+``mlo.serve("churn@production")`` starts a server in the background and returns a :class:`Server`;
+``mlo serve churn@production`` runs one in the foreground. Modules: :mod:`.service` (the core: deployments,
+routing, inputs, logging), :mod:`.routing` (canary), :mod:`.app` (Starlette), :mod:`.server` (uvicorn).
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .server import Server
+
+__all__ = ["serve"]
+
+
+def serve(
+    ref: Any,
+    port: int = 0,
+    canary: Any = None,
+    host: str = "127.0.0.1",
+    log: bool = True,
+    *,
+    poll: float = 1.0,
+    seed: int | None = None,
+) -> Server:
+    """Serve a registered model over HTTP from a background thread.
+
+    Parameters
+    ----------
+    ref : str or ModelVersion
+        ``"churn@production"`` serves the version the alias points at and follows the alias: when it moves
+        (``mlo.promote``, ``mlo.rollback``, ``mlo.set_alias`` from any process), the new version is loaded
+        in the background and swapped in without failing a request. ``"churn@v3"`` or ``"churn/3"`` pins a
+        version.
+    port : int
+        0 picks a free port (see ``.port``).
+    canary : str, optional
+        ``"churn@staging:10"``: 10% of requests go to ``churn@staging`` (also followed). The response header
+        ``X-MLO-Route`` says which side answered.
+    host : str
+        The interface to listen on; ``"0.0.0.0"`` for every interface.
+    log : bool
+        Log every prediction with its inputs and latency (read with ``mlo.monitor.read_log(name)``).
+    poll : float
+        Seconds between checks of the aliases (0: never re-read them).
+    seed : int, optional
+        Seed of the canary's random split, for reproducible tests.
+
+    Returns
+    -------
+    Server
+        ``.url``, ``.port``, ``.stop()``; a context manager (``with mlo.serve(...) as srv:``).
+    """
+    from .server import Server, require
+    from .service import Service
+
+    require()
+    service = Service(ref, canary=canary, log=log, poll=poll, seed=seed)
+    try:
+        server = Server(service, host, port)
+    except BaseException:
+        service.close()
+        raise
+    return server.start()
+
+
+class _CallablePackage(types.ModuleType):
+    """``mlo.serve`` names both this package and the function. Importing a ``mlo.serve.*`` module first (as
+    the CLI does) binds the package to ``mlo.serve``; calling the package runs :func:`serve`, so
+    ``mlo.serve(...)`` works whichever of the two the name holds."""
+
+    def __call__(self, *args, **kwargs) -> Server:
+        return serve(*args, **kwargs)
+
+
+_package = sys.modules[__name__]
+_package.__class__ = _CallablePackage
+_package.__signature__ = inspect.signature(serve)
