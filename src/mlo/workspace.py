@@ -35,6 +35,12 @@ class Workspace:
     artifacts_url: str
     config: dict = field(default_factory=dict)
 
+    def reread_config(self) -> dict:
+        """Read the mlo.toml files again (``config`` is read once, when the workspace is opened); for long-lived
+        processes that act on settings edited meanwhile, such as alert rules."""
+        self.config = _load_config(self.home) if self.home.is_dir() else {}
+        return self.config
+
     @cached_property
     def db(self):
         from .store.db import Database

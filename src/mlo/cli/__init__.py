@@ -133,7 +133,7 @@ def demo(directory: str, notebooks: str) -> None:
 
 
 # Command groups of the other capabilities live in their own modules, each adding to ``main``.
-from . import data, drift, models, pipeline, serve  # noqa: E402,F401
+from . import data, drift, models, monitor, pipeline, serve  # noqa: E402,F401
 
 if __name__ == "__main__":  # python -m mlo.cli
     main()

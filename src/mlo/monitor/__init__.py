@@ -1,6 +1,9 @@
-"""Production monitoring, starting with the prediction log that servers and batch jobs write.
+"""Production monitoring: the prediction log that servers and batch jobs write, monitoring reports per window,
+and alert rules with actions.
 
-``mlo.monitor.log(...)`` logs batch predictions, ``mlo.monitor.label(...)`` adds outcomes that arrive later,
+``mlo.monitor.report(name, window="1h")`` (module :mod:`.reporting`) measures drift, quality, latency and errors
+window by window; ``mlo.monitor.check()`` runs the alert rules of mlo.toml once; ``mlo.monitor.alerts()`` lists
+what fired. ``mlo.monitor.log(...)`` logs batch predictions, ``mlo.monitor.label(...)`` adds outcomes that arrive later,
 ``mlo.monitor.read_log(name)`` reads a model's log back as a DataFrame. The module holding them is
 :mod:`mlo.monitor.log`: ``from mlo.monitor.log import PredictionLogger`` works, but the package attribute ``log``
 is the function, so ``import mlo.monitor.log as m`` gives the function too (use ``importlib.import_module``).
@@ -8,6 +11,19 @@ is the function, so ``import mlo.monitor.log as m`` gives the function too (use 
 
 from __future__ import annotations
 
+from .alerts import Alert, alerts, check
 from .log import PredictionLogger, compact, label, log, read_log
+from .reporting import MonitorReport, report
 
-__all__ = ["PredictionLogger", "compact", "label", "log", "read_log"]
+__all__ = [
+    "Alert",
+    "MonitorReport",
+    "PredictionLogger",
+    "alerts",
+    "check",
+    "compact",
+    "label",
+    "log",
+    "read_log",
+    "report",
+]

@@ -1,0 +1,98 @@
+"""What an alert does: post to a webhook, run a command, retrain through a pipeline, or roll an alias back.
+
+Each action returns a result ``{"type", "ok", "detail"}`` that the alert record keeps, so the alert log says
+what was done and whether it worked; a rollback also writes the registry's own audit event.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+WEBHOOK_TIMEOUT = 10.0
+COMMAND_TIMEOUT = 3600.0
+OUTPUT_TAIL = 2000
+
+
+def run_action(action: dict[str, Any], alert: dict[str, Any], project: Path) -> dict[str, Any]:
+    kind = action["type"]
+    try:
+        if kind == "webhook":
+            detail, ok = _webhook(action, alert)
+        elif kind == "command":
+            detail, ok = _command(action["run"], alert, project, shell=True)
+        elif kind == "retrain":
+            detail, ok = _retrain(action, alert, project)
+        else:
+            detail, ok = _rollback(action, alert)
+    except Exception as exc:  # an action that fails is reported in the alert, never lost or raised
+        detail, ok = f"{type(exc).__name__}: {exc}", False
+    return {"type": kind, "ok": ok, "detail": detail}
+
+
+def _webhook(action: dict[str, Any], alert: dict[str, Any]) -> tuple[str, bool]:
+    body = json.dumps({"source": "mlo", **alert}, default=str).encode()
+    request = urllib.request.Request(
+        action["url"], data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(
+            request, timeout=float(action.get("timeout", WEBHOOK_TIMEOUT))
+        ) as response:
+            return f"POST {action['url']} → {response.status}", 200 <= response.status < 300
+    except urllib.error.HTTPError as exc:
+        return f"POST {action['url']} → {exc.code}", False
+    except (urllib.error.URLError, OSError) as exc:
+        return f"POST {action['url']} failed: {getattr(exc, 'reason', exc)}", False
+
+
+def _env(alert: dict[str, Any]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        MLO_ALERT_RULE=str(alert["rule"]),
+        MLO_ALERT_MODEL=str(alert["model"]),
+        MLO_ALERT_MESSAGE=str(alert["message"]),
+    )
+    return env
+
+
+def _command(cmd: str | list[str], alert: dict[str, Any], project: Path, shell: bool) -> tuple[str, bool]:
+    """Run in the project folder, the alert as JSON on stdin and in MLO_ALERT_* variables."""
+    done = subprocess.run(
+        cmd,
+        shell=shell,
+        cwd=project,
+        env=_env(alert),
+        input=json.dumps(alert, default=str),
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+    )
+    out = (done.stdout + done.stderr).strip()[-OUTPUT_TAIL:]
+    shown = cmd if isinstance(cmd, str) else " ".join(cmd)
+    return f"`{shown}` exited {done.returncode}" + (f": {out}" if out else ""), done.returncode == 0
+
+
+def _retrain(action: dict[str, Any], alert: dict[str, Any], project: Path) -> tuple[str, bool]:
+    cmd = [sys.executable, "-m", "mlo", "pipeline", "run", action["pipeline"], "--quiet"]
+    for stage in action.get("stages", []) or []:
+        cmd += ["--stage", str(stage)]
+    for key, value in (action.get("params") or {}).items():
+        cmd += ["--param", f"{key}={value}"]
+    if action.get("force"):
+        cmd.append("--force")
+    return _command(cmd, alert, project, shell=False)
+
+
+def _rollback(action: dict[str, Any], alert: dict[str, Any]) -> tuple[str, bool]:
+    from ..registry import rollback
+
+    name = action.get("model") or alert["model"]
+    event = rollback(name, action["alias"], reason=f"alert {alert['rule']!r}: {alert['message']}")
+    return f"{name}@{action['alias']}: v{event.from_version} → v{event.to_version}", True
