@@ -47,6 +47,8 @@ ORDER = [
     "03-validate.ipynb",
     "04-promote.ipynb",
     "05-monitor.ipynb",
+    "06-production-loop.ipynb",  # serves, alerts, retrains through retrain.yaml (retrain.ipynb), canaries
+    "retrain.ipynb",
 ]
 
 
