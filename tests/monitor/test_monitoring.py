@@ -120,3 +120,23 @@ def test_monitor_magic(shell, trained):
     assert isinstance(rep, MonitorReport) and rep.windows["dataset_drift"].tolist() == [False, True]
     err = shell.fails("%mlo monitor churn --window 2x")
     assert isinstance(err, UsageError) and "cannot read the window" in str(err)
+
+
+def test_serve_magic_serves_and_logs(shell, trained):
+    import json
+    import urllib.request
+
+    server = shell.run("%mlo serve churn@production")
+    try:
+        X, _ = make(3, trained.rng)
+        body = json.dumps({"records": X[["age", "income"]].to_dict("records")}).encode()
+        request = urllib.request.Request(f"{server.url}/predict", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request) as response:
+            answer = json.load(response)
+        assert answer["predictions"] == trained.model.predict(X[["age", "income"]]).tolist()
+        server.flush()
+        assert len(mlo.monitor.read_log("churn")) == 3
+    finally:
+        server.stop()
+    err = shell.fails("%mlo serve churn@nosuchalias")
+    assert isinstance(err, UsageError) and "nosuchalias" in str(err)

@@ -47,7 +47,7 @@ SUBCOMMAND_MODULES = (
     "mlo.jupyter.drift_magics",
     "mlo.jupyter.pipeline_magics",
     "mlo.jupyter.compare_magics",
-    "mlo.jupyter.monitor_magics",
+    "mlo.jupyter.production_magics",
 )
 
 
