@@ -111,9 +111,14 @@ def test_order_and_limit(runs3):
         {"order_by": "params.C", "where": "params.model = 'lr' or metrics.acc > 0.8"},
         {"columns": ["name", "metrics.acc"], "order_by": "name"},
         {"where": "tags.team is not null", "columns": ["params.*"]},
+        {"order_by": "name desc"},  # run columns: the database orders and slices
+        {"order_by": "start_time", "experiment": "pages"},
+        {"order_by": "experiment", "columns": ["metrics.acc"]},
     ],
 )
 def test_pages_are_slices_of_the_whole_listing(ws, kwargs):
+    with mlo.start_run("R-upper", experiment="Other"):  # code point order: upper case before lower case
+        pass
     for i in range(7):
         with mlo.start_run(
             f"r{i}", experiment="pages", params={"C": i % 3, "model": "lr" if i % 2 else "rf"}
@@ -122,7 +127,7 @@ def test_pages_are_slices_of_the_whole_listing(ws, kwargs):
             if i % 3 == 0:
                 mlo.set_tag("team", "core")
     whole = mlo.runs(**kwargs)
-    for offset, limit in ((0, 2), (2, 3), (5, 10), (9, 1), (0, 0)):
+    for offset, limit in ((0, 2), (2, 3), (5, 10), (7, 1), (9, 1), (0, 0)):
         page = mlo.runs(limit=limit, offset=offset, **kwargs)
         assert page.attrs["total"] == len(whole)
         expected = whole.iloc[offset : offset + limit].reset_index(drop=True)

@@ -398,6 +398,49 @@ class RunStore:
             q = q.where(r.c.id.in_(list(run_ids)))
         return q.order_by(r.c.start_time.desc(), r.c.id.desc())
 
+    # run columns a page can be ordered by in SQL (as runs() orders them: nulls last, then newest first)
+    ORDERABLE = (
+        "run_id",
+        "experiment",
+        "name",
+        "status",
+        "start_time",
+        "end_time",
+        "git_commit",
+        "user",
+        "source",
+    )
+
+    def page_ids(
+        self,
+        experiment_ids: Sequence[str] | None,
+        order: str | None,
+        ascending: bool,
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[str]]:
+        """How many runs there are, and the ids of one page of them ordered by a run column (default: newest
+        first), in one snapshot."""
+        r, e = s.runs, s.experiments
+        q = select(r.c.id).select_from(r.join(e, r.c.experiment_id == e.c.id))
+        count = select(func.count()).select_from(r)
+        if experiment_ids is not None:
+            q = q.where(r.c.experiment_id.in_(list(experiment_ids)))
+            count = count.where(r.c.experiment_id.in_(list(experiment_ids)))
+        keys = []
+        if order is not None:
+            column = {"run_id": r.c.id, "experiment": e.c.name}.get(
+                order, r.c[order] if order in r.c else None
+            )
+            if self.db.dialect == "postgresql" and order not in ("start_time", "end_time"):
+                column = column.collate("C")  # code point order, as pandas sorts strings
+            keys = [column.is_(None), column.asc() if ascending else column.desc()]
+        q = q.order_by(*keys, r.c.start_time.desc(), r.c.id.desc()).offset(offset).limit(limit)
+        with self._snapshot() as conn:
+            total = conn.execute(count).scalar_one()
+            ids = [row[0] for row in conn.execute(q)]
+        return total, ids
+
     def run_rows(self, experiment_ids: Sequence[str] | None) -> list[tuple]:
         """(id, experiment, name, status, start_time, end_time, git_commit, parent_id, user, source) per run,
         newest first."""

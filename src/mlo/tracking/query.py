@@ -69,27 +69,31 @@ def runs(
         exp_ids = [store.experiment_id(n, create=False) for n in names]
 
     paged = limit is not None and limit <= PAGE_READ_LIMIT
-    # a page: order and filter every run on the few keys that takes, then read the page's runs in full
-    df = _frame(
-        store,
-        exp_ids,
-        None,
-        _wanted_keys([] if paged else columns, tree, order_col),
-        columns,
-        tree,
-        order_col,
-    )
-    if tree is not None:
-        df = df[where_mod.evaluate(tree, df).to_numpy()]
-    if order_col:
-        if order_col not in df.columns:
-            raise InvalidInput(f"cannot order by {order_col!r}: no such column")
-        df = df.sort_values(order_col, ascending=ascending, na_position="last", kind="stable")
-    total = len(df)
-    if limit is not None or offset:
-        df = df.iloc[offset : None if limit is None else offset + limit]
-    if paged:
+    if paged and tree is None and (order_col is None or order_col in store.ORDERABLE):
+        # a page in the order of a run column: the database orders, counts and slices
+        total, ids = store.page_ids(exp_ids, order_col, ascending, offset, limit)
+    else:
+        # a page: order and filter every run on the few keys that takes, then read the page's runs in full
+        df = _frame(
+            store,
+            exp_ids,
+            None,
+            _wanted_keys([] if paged else columns, tree, order_col),
+            columns,
+            tree,
+            order_col,
+        )
+        if tree is not None:
+            df = df[where_mod.evaluate(tree, df).to_numpy()]
+        if order_col:
+            if order_col not in df.columns:
+                raise InvalidInput(f"cannot order by {order_col!r}: no such column")
+            df = df.sort_values(order_col, ascending=ascending, na_position="last", kind="stable")
+        total = len(df)
+        if limit is not None or offset:
+            df = df.iloc[offset : None if limit is None else offset + limit]
         ids = df["run_id"].tolist()
+    if paged:
         # (an empty page reads every run, so its columns are those of the whole listing)
         page = _frame(
             store, exp_ids, ids or None, _wanted_keys(columns, tree, order_col), columns, tree, order_col
