@@ -127,7 +127,9 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab():
+def lab(request):
+    """``jupyter lab`` on a workspace seeded by the test module's ``LAB_SEED`` (default: ``SEED``), a script
+    run in the workspace folder that prints a JSON object (kept as ``lab.runs``)."""
     need(
         CHROMIUM.exists(),
         f"{CHROMIUM} is missing (apt-get install chromium; make system-deps does it as root)",
@@ -169,7 +171,7 @@ def lab():
 
     port, token = _free_port(), secrets.token_hex(16)
     lab = Lab(root=root, url=f"http://127.0.0.1:{port}", token=token, env=env)
-    lab.runs = json.loads(lab.python(SEED))
+    lab.runs = json.loads(lab.python(getattr(request.module, "LAB_SEED", SEED)))
 
     cmd = [
         sys.executable,

@@ -9,6 +9,7 @@ widget frontend runs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -319,8 +320,9 @@ class ModelsWidget(_StaticFallback, w.VBox):
             verdicts.append("none" if report is None else ("passed" if report.passed else "failed"))
         df = df.assign(validation=verdicts)
         self.frame = df
-        self.versions = [
-            {"id": f"{r['name']}@v{r['version']}", **r} for r in df[list(MODEL_COLUMNS)].to_dict("records")
+        self.versions = [  # NaN (a version registered without a run) as None: blank, and sorted last
+            {"id": f"{r['name']}@v{r['version']}", **{k: None if _missing(v) else v for k, v in r.items()}}
+            for r in df[list(MODEL_COLUMNS)].to_dict("records")
         ]
         self.message.value = "" if len(df) else "<span class='mlo-m'>No models registered yet.</span>"
         self._draw()
@@ -343,7 +345,8 @@ class ModelsWidget(_StaticFallback, w.VBox):
             for c in MODEL_COLUMNS
         ]
         self.table.rows = [
-            {"id": v["id"], "cells": [cell_text(c, v[c]) for c in MODEL_COLUMNS]} for v in shown
+            {"id": v["id"], "cells": ["" if v[c] is None else cell_text(c, v[c]) for c in MODEL_COLUMNS]}
+            for v in shown
         ]
         self.table.sort = {"column": self._sort[0], "ascending": self._sort[1]}
         self.table.pages = pages
@@ -382,6 +385,10 @@ class ModelsWidget(_StaticFallback, w.VBox):
 
         html = models_table_html(self.frame.drop(columns="validation"))
         return html + (self.card.value if self.table.selected else "")
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _sort_key(value: Any):

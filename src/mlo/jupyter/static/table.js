@@ -49,7 +49,7 @@ function render({ model, el }) {
     }
     head.appendChild(all);
     for (const col of columns) {
-      const th = cell("th", col.label, col.highlight ? "mlo-dt-diff" : "");
+      const th = cell("th", col.label, [col.numeric ? "mlo-dt-num" : "", col.highlight ? "mlo-dt-diff" : ""].join(" ").trim());
       th.dataset.column = col.key;
       th.title = col.title || col.key;
       if (col.key === sort.column) th.textContent += sort.ascending ? " ▲" : " ▼";

@@ -1,0 +1,197 @@
+"""The notebook widgets in JupyterLab, in Debian's chromium: ``%mlo compare`` and ``%mlo models`` run in a real
+kernel, and their table view (``mlo/jupyter/static/table.js``, an anywidget) renders and reacts: header clicks,
+ticks, page turns and the filter box reach Python and what Python sends back is drawn. Fixtures (``lab``,
+``page``) are in this folder's conftest.py; this module seeds its own workspace through ``LAB_SEED``."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the `lab` fixture skips (or, in strict mode, fails) with the reason
+    expect = None
+
+SHOT = "compare-widget.png"
+
+# 40 runs of a grid search (lr and model vary, seed does not; loss over 5 steps, acc once: g00 0.5 … g39 0.89)
+# and a registered model with two versions, the first under an alias
+LAB_SEED = textwrap.dedent(
+    """
+    import json, sys
+    import mlo
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    mlo.init(".")
+    ids = {}
+    for i in range(40):
+        params = {"lr": [0.1, 0.03, 0.01, 0.003, 0.001][i % 5], "model": "rf" if i % 2 else "linear", "seed": 7}
+        with mlo.start_run(f"g{i:02d}", experiment="grid", params=params) as run:
+            for step in range(5):
+                mlo.log_metric("loss", round(1.0 / (step + 1) + i / 200, 4), step=step)
+            mlo.log_metric("acc", round(0.5 + i / 100, 2))
+        ids[f"g{i:02d}"] = run.id
+    X, y = make_classification(n_samples=60, n_features=4, random_state=0)
+    mlo.register_model(LogisticRegression().fit(X, y), "churn", alias="staging", run=run)
+    mlo.register_model(DecisionTreeClassifier(max_depth=2).fit(X, y), "churn")
+    json.dump(ids, sys.stdout)
+    """
+)
+
+
+def _notebook(*sources: str) -> dict:
+    return {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": f"c{i}",
+                "metadata": {},
+                "outputs": [],
+                "source": source,
+            }
+            for i, source in enumerate(sources)
+        ],
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+NOTEBOOKS = {
+    "compare.ipynb": _notebook("%load_ext mlo\n%mlo compare --experiment grid -n 10"),
+    "models.ipynb": _notebook("%load_ext mlo", "%mlo models"),
+}
+
+
+@pytest.fixture(scope="module")
+def notebooks(lab):
+    for name, nb in NOTEBOOKS.items():
+        (lab.root / name).write_text(json.dumps(nb, indent=1))
+    return lab
+
+
+def run_notebook(page, lab, workspace: str, path: str):
+    """Open ``path`` in a fresh JupyterLab workspace, wait for its kernel, run every cell; returns the cells."""
+    page.goto(lab.page_url(workspace, path))
+    notebook = page.locator(".jp-NotebookPanel").first
+    cells = notebook.locator(".jp-Notebook .jp-Cell")
+    expect(cells).to_have_count(len(NOTEBOOKS[path]["cells"]), timeout=45_000)
+    # a cell run before the kernel is connected is dropped: wait for the status bar to say it is idle
+    status = page.locator(".jp-StatusBar-Item", has_text=re.compile(r"^Python 3 \(ipykernel\) \| Idle$"))
+    expect(status).to_be_visible(timeout=30_000)
+    for i in range(len(NOTEBOOKS[path]["cells"])):
+        cells.nth(i).locator(".cm-content").click()
+        page.keyboard.press("Control+Enter")
+        expect(cells.nth(i).locator(".jp-InputPrompt")).not_to_have_text("[ ]:")
+    return cells
+
+
+def column(widget, label: str) -> int:
+    """The index of a column (as of ``td`` in a row) by its header label (the sort arrow aside)."""
+    headers = [h.removesuffix(" ▲").removesuffix(" ▼") for h in widget.locator("thead th").all_inner_texts()]
+    return headers.index(label)
+
+
+def test_compare_widget_renders_sorts_pages_ticks_and_filters(page, notebooks):
+    page.set_viewport_size({"width": 1400, "height": 1600})  # the whole widget on screen for its screenshot
+    cells = run_notebook(page, notebooks, "compare", "compare.ipynb")
+    widget = cells.first.locator(".jp-OutputArea-output").last
+    table = widget.locator("table.mlo-dt-table")
+    rows = table.locator("tbody tr")
+    summary = widget.locator(".mlo-dt-summary")
+    pager = widget.locator(".mlo-dt-pager")
+    expect(table).to_be_visible(timeout=30_000)
+    expect(rows).to_have_count(10)
+    expect(summary).to_have_text("1–10 of 40 runs · 2 params differ · 0 selected")
+    expect(table.locator("thead th.mlo-dt-diff")).to_have_text(["lr", "model"])
+    expect(table.locator("thead th", has_text=re.compile(r"^start_time ▼$"))).to_have_count(1)
+    acc = column(table, "acc")
+    first_acc = rows.first.locator("td").nth(acc)
+    expect(first_acc).to_have_text("0.89")  # newest first: g39
+
+    # a header click goes to Python, which sorts every run and sends the page back; again flips the order
+    table.locator('thead th[data-column="metrics.acc"]').click()
+    expect(first_acc).to_have_text("0.5")
+    expect(table.locator('thead th[data-column="metrics.acc"]')).to_have_text("acc ▲")
+    table.locator('thead th[data-column="metrics.acc"]').click()
+    expect(first_acc).to_have_text("0.89")
+    expect(table.locator('thead th[data-column="metrics.acc"]')).to_have_text("acc ▼")
+
+    pager.locator("button", has_text="▶").click()
+    expect(pager).to_contain_text("page 2 of 4")
+    expect(summary).to_have_text(re.compile(r"^11–20 of 40 runs"))
+    expect(first_acc).to_have_text("0.79")
+    expect(pager.locator("button", has_text="◀")).to_be_enabled()
+
+    # two ticks: the histories tab (open from the start) draws a plot per metric
+    rows.nth(0).locator("input[type=checkbox]").check()
+    rows.nth(1).locator("input[type=checkbox]").check()
+    expect(summary).to_have_text(re.compile(r"· 2 selected$"))
+    expect(table.locator("tbody tr.mlo-dt-selected")).to_have_count(2)
+    tabs = widget.locator(".lm-TabBar-tab")
+    expect(tabs).to_have_text(["Metric histories", "Param diff", "Parallel coordinates"])
+    histories = widget.locator(".widget-tab-contents > .widget-html").first
+    expect(histories.locator("svg")).to_have_count(1)
+    expect(histories).to_be_visible()
+    widget.screenshot(path=str(_artifacts() / SHOT))
+
+    tabs.nth(1).click()  # a tab is drawn when opened: the click reaches Python too
+    diff = widget.locator(".widget-tab-contents > .widget-html").nth(1)
+    expect(diff).to_contain_text("2 of 3 params differ")
+    expect(diff.locator("table tbody tr")).to_have_count(3)
+
+    # the filter box: Enter applies it; a malformed one says so in one red line and keeps the table
+    box = widget.locator('input[placeholder^="filter"]')
+    box.fill("metrics.acc > 0.855")
+    box.press("Enter")
+    expect(rows).to_have_count(4)
+    expect(summary).to_have_text(re.compile(r"^1–4 of 4 runs matching 'metrics\.acc > 0\.855' \(of 40\)"))
+    expect(pager).to_contain_text("page 1 of 1")
+    box.fill("metrics.acc >")
+    box.press("Enter")
+    error = widget.locator(".widget-html span", has_text="bad filter")
+    expect(error).to_have_text(re.compile(r"^bad filter 'metrics\.acc >': "))
+    expect(error).to_have_css("color", "rgb(207, 34, 46)")
+    assert error.evaluate("e => e.getClientRects().length") == 1  # one line box
+    expect(rows).to_have_count(4)
+
+
+def test_models_widget_lists_versions_and_shows_the_picked_card(page, notebooks):
+    cells = run_notebook(page, notebooks, "models", "models.ipynb")
+    widget = cells.nth(1).locator(".jp-OutputArea-output").last
+    table = widget.locator("table.mlo-dt-table")
+    rows = table.locator("tbody tr")
+    expect(rows).to_have_count(2, timeout=30_000)
+    assert [r.get_attribute("data-id") for r in rows.all()] == ["churn@v2", "churn@v1"]  # newest first
+    expect(widget.locator(".mlo-dt-summary")).to_have_text("1 model, 2 versions")
+    aliases = column(table, "aliases")
+    older = table.locator('tbody tr[data-id="churn@v1"]')
+    expect(older.locator("td").nth(aliases)).to_have_text("staging")
+    newer = table.locator('tbody tr[data-id="churn@v2"]')
+    expect(newer.locator("td").nth(column(table, "run_id"))).to_have_text("")  # registered without a run
+    expect(older.locator("td").nth(column(table, "run_id"))).to_have_text(notebooks.runs["g39"][-8:])
+    card = widget.get_by_text(re.compile(r"^Model card: churn v\d"))
+    expect(card).to_have_text(re.compile(r"^Model card: churn v2\b"))
+    expect(newer.locator("input[type=radio]")).to_be_checked()
+
+    older.locator("input[type=radio]").check()
+    expect(card).to_have_text(re.compile(r"^Model card: churn v1\b"))
+    expect(table.locator("tbody input[type=radio]:checked")).to_have_count(1)
+    expect(widget).to_contain_text("staging")
+
+
+def _artifacts() -> Path:
+    path = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
