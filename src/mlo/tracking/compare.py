@@ -77,6 +77,7 @@ class Comparison:
         self.page = 0
         self._all = self._read()
         self.frame = self._all
+        self._differing: list[str] | None = None
         self.selected: list[str] = []
         if where:
             self.filter(where)
@@ -118,6 +119,7 @@ class Comparison:
             else:  # a key no listed run has, or a tag: let the store filter
                 frame = self._read(where, tags=any(c.startswith("tags.") for c in where_mod.columns_of(tree)))
         self.frame = self._sorted(frame)
+        self._differing = None
 
     def sort(self, column: str, ascending: bool | None = None) -> None:
         """Order the runs by ``column`` (ascending unless told; clicking the same column again flips it)."""
@@ -160,16 +162,11 @@ class Comparison:
 
     def differing(self, frame: pd.DataFrame | None = None) -> list[str]:
         """The param columns whose value is not the same in every run of ``frame`` (the filtered runs)."""
-        frame = self.frame if frame is None else frame
-        out = []
-        for c in (c for c in frame.columns if c.startswith("params.")):
-            col = frame[c]
-            present = col.dropna()
-            if present.empty:
-                continue
-            if len(present) < len(col) or present.astype(str).nunique() > 1:
-                out.append(c)
-        return out
+        if frame is None:
+            if self._differing is None:  # the shown runs changed: work it out again (sorting keeps it)
+                self._differing = _differing(self.frame)
+            return self._differing
+        return _differing(frame)
 
     def key_columns(self) -> list[str]:
         """The columns of the run table: name, status, duration, the differing params first (then the
@@ -282,6 +279,25 @@ class Comparison:
             return self.selection()
         finally:
             self.selected = saved
+
+
+def _differing(frame: pd.DataFrame) -> list[str]:
+    out = []
+    for c in (c for c in frame.columns if c.startswith("params.")):
+        col = frame[c]
+        present = col.dropna()
+        if present.empty:
+            continue
+        if len(present) < len(col):
+            out.append(c)
+            continue
+        try:
+            distinct = present.nunique()
+        except TypeError:  # unhashable values
+            distinct = present.astype(str).nunique()
+        if distinct > 1:
+            out.append(c)
+    return out
 
 
 def _labels(rows: pd.DataFrame) -> list[str]:
