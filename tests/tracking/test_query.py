@@ -119,6 +119,8 @@ def test_order_and_limit(runs3):
 def test_pages_are_slices_of_the_whole_listing(ws, kwargs):
     with mlo.start_run("R-upper", experiment="Other"):  # code point order: upper case before lower case
         pass
+    with mlo.start_run("nan-acc", experiment="pages"):  # a NaN and a missing metric both sort last
+        mlo.log_metric("acc", float("nan"))
     for i in range(7):
         with mlo.start_run(
             f"r{i}", experiment="pages", params={"C": i % 3, "model": "lr" if i % 2 else "rf"}

@@ -419,8 +419,8 @@ class RunStore:
         offset: int,
         limit: int,
     ) -> tuple[int, list[str]]:
-        """How many runs there are, and the ids of one page of them ordered by a run column (default: newest
-        first), in one snapshot."""
+        """How many runs there are, and the ids of one page of them ordered by a run column or a metric
+        (default: newest first), in one snapshot."""
         r, e = s.runs, s.experiments
         q = select(r.c.id).select_from(r.join(e, r.c.experiment_id == e.c.id))
         count = select(func.count()).select_from(r)
@@ -428,7 +428,15 @@ class RunStore:
             q = q.where(r.c.experiment_id.in_(list(experiment_ids)))
             count = count.where(r.c.experiment_id.in_(list(experiment_ids)))
         keys = []
-        if order is not None:
+        if order is not None and order.startswith("metrics."):
+            lm = s.latest_metrics  # a logged NaN is stored as NULL: it sorts last, like a missing value
+            value = (
+                select(lm.c.value)
+                .where(and_(lm.c.run_id == r.c.id, lm.c.key == order[len("metrics.") :]))
+                .scalar_subquery()
+            )
+            keys = [value.is_(None), value.asc() if ascending else value.desc()]
+        elif order is not None:
             column = {"run_id": r.c.id, "experiment": e.c.name}.get(
                 order, r.c[order] if order in r.c else None
             )

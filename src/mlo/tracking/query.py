@@ -69,8 +69,9 @@ def runs(
         exp_ids = [store.experiment_id(n, create=False) for n in names]
 
     paged = limit is not None and limit <= PAGE_READ_LIMIT
-    if paged and tree is None and (order_col is None or order_col in store.ORDERABLE):
-        # a page in the order of a run column: the database orders, counts and slices
+    in_sql = order_col is None or order_col in store.ORDERABLE or order_col.startswith("metrics.")
+    if paged and tree is None and in_sql:
+        # a page in the order of a run column or a metric: the database orders, counts and slices
         total, ids = store.page_ids(exp_ids, order_col, ascending, offset, limit)
     else:
         # a page: order and filter every run on the few keys that takes, then read the page's runs in full
