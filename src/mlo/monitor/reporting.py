@@ -128,8 +128,11 @@ class MonitorReport:
         from ..report.monitor import monitor_page
 
         html = monitor_page(self)
-        if path is not None:
-            Path(path).write_text(html, encoding="utf-8")
+        if path is not None:  # written whole or not at all
+            p = Path(path)
+            tmp = p.with_name(f".{p.name}.tmp")
+            tmp.write_text(html, encoding="utf-8")
+            os.replace(tmp, p)
         return html
 
     def _repr_html_(self) -> str:

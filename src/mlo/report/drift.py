@@ -7,7 +7,7 @@ import math
 from html import escape
 from typing import Any
 
-from .html import STYLE, fmt
+from .html import STYLE, fmt, page
 
 REF_COLOR = "#8c959f"
 CUR_COLOR = "#1f6feb"
@@ -291,10 +291,8 @@ def drift_html(report) -> str:
 
 def drift_page(report) -> str:
     """A standalone HTML page of the report."""
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>Drift report · {escape(str(report.current.get('ref') or report.current.get('label') or ''))}"
-        '</title></head><body style="margin:20px">' + drift_html(report) + "</body></html>\n"
+    return page(
+        f"Drift report · {report.current.get('ref') or report.current.get('label') or ''}", drift_html(report)
     )
 
 

@@ -84,3 +84,11 @@ def table(
             cells.append(f"<td{cls}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table class="mlo-t"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def page(title: str, body: str) -> str:
+    """A standalone HTML page around a notebook fragment (reports and cards saved to a file)."""
+    return (
+        f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title></head>"
+        f"<body style='margin:16px'>{body}</body></html>\n"
+    )

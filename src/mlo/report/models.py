@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from .html import STYLE, badge, fmt, table
+from .html import STYLE, badge, fmt, page, table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -344,11 +344,7 @@ def card_html(d: dict) -> str:
 
 def card_page(d: dict) -> str:
     """The card as a standalone HTML page."""
-    title = escape(f"{d['name']} v{d['version']} — model card")
-    return (
-        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{title}</title></head>"
-        f"<body style='margin:16px'>{card_html(d)}</body></html>\n"
-    )
+    return page(f"{d['name']} v{d['version']} — model card", card_html(d))
 
 
 def _md(text: Any) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .compare import _figure, _svg
-from .html import STYLE, fmt, table
+from .html import STYLE, fmt, page, table
 
 if TYPE_CHECKING:
     from ..monitor.reporting import MonitorReport
@@ -158,11 +158,7 @@ def monitor_html(rep: MonitorReport) -> str:
 
 
 def monitor_page(rep: MonitorReport) -> str:
-    title = escape(f"Monitoring {rep.model}")
-    return (
-        f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>{title}</title></head>"
-        f"<body style='margin:16px'>{monitor_html(rep)}</body></html>\n"
-    )
+    return page(f"Monitoring {rep.model}", monitor_html(rep))
 
 
 def monitor_text(rep: MonitorReport) -> str:
