@@ -140,3 +140,13 @@ def test_serve_magic_serves_and_logs(shell, trained):
         server.stop()
     err = shell.fails("%mlo serve churn@nosuchalias")
     assert isinstance(err, UsageError) and "nosuchalias" in str(err)
+
+
+def test_reference_predictions_are_kept_for_the_next_report(trained):
+    trained.log_hours(2, drift_from=1)
+    first = mlo.monitor.report("churn", window="1h", save=False)
+    kept = list((mlo.workspace.current().home / "monitor" / "churn" / "reference").glob("v1-*.parquet"))
+    assert len(kept) == 1
+    again = mlo.monitor.report("churn", window="1h", save=False)
+    pd.testing.assert_frame_equal(first.windows, again.windows)
+    assert len(mlo.monitor.read_log("churn")) == 3000  # the log does not mistake the cache for records

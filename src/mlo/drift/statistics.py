@@ -17,11 +17,18 @@ import numpy as np
 KS_EXACT_MAX_N = 10_000  # scipy's ks_2samp switches from the exact to the asymptotic p-value above this size
 
 
-def _scipy():
-    """scipy.stats and scipy.special, imported on first use (``import mlo`` stays fast)."""
-    from scipy import special, stats
+def _stats():
+    """scipy.stats, imported on first use (``import mlo`` stays fast; it takes most of a second)."""
+    from scipy import stats
 
-    return stats, special
+    return stats
+
+
+def _special():
+    """scipy.special alone, for the distances that need only it (a fraction of scipy.stats' import time)."""
+    from scipy import special
+
+    return special
 
 
 @dataclass
@@ -92,7 +99,7 @@ def ks_statistic(m: Merged) -> float:
 
 def ks_pvalue(d: float, n_ref: int, n_cur: int) -> float:
     """Smirnov's asymptotic two-sided p-value (scipy's ks_2samp above :data:`KS_EXACT_MAX_N`)."""
-    stats = _scipy()[0]
+    stats = _stats()
     big, small = max(n_ref, n_cur), min(n_ref, n_cur)
     en = big * small / (big + small)
     return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0))
@@ -103,7 +110,7 @@ def ks_test(ref: np.ndarray, cur: np.ndarray, m: Merged | None = None) -> tuple[
 
     Small samples get scipy's exact p-value; large ones the asymptotic one from the merged CDFs.
     """
-    stats = _scipy()[0]
+    stats = _stats()
     if max(ref.size, cur.size) <= KS_EXACT_MAX_N:
         res = stats.ks_2samp(ref, cur)
         return float(res.statistic), float(res.pvalue)
@@ -163,7 +170,7 @@ def std0(values: np.ndarray, weights: np.ndarray | None = None) -> float:
 
 def anderson(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
     """k-sample Anderson–Darling (midrank) on two samples: (statistic, p-value capped to [0.001, 0.25])."""
-    stats = _scipy()[0]
+    stats = _stats()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "p-value capped/floored" notes: the caps are documented
         try:
@@ -180,7 +187,7 @@ def chisquare(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, fl
     Expected counts are the reference counts scaled to the current total; a value never seen in the reference
     has an expected count of 0, an infinite statistic and a p-value of 0.
     """
-    stats = _scipy()[0]
+    stats = _stats()
     ref = np.asarray(ref_counts, dtype=np.float64)
     cur = np.asarray(cur_counts, dtype=np.float64)
     if ref.size < 2:
@@ -197,7 +204,7 @@ def two_proportion_z(x_ref: float, n_ref: float, x_cur: float, n_cur: float) -> 
 
     Equal to Pearson's chi-square on the 2×2 table without continuity correction (z² = χ²).
     """
-    stats = _scipy()[0]
+    stats = _stats()
     if n_ref <= 0 or n_cur <= 0:
         return 0.0, 1.0
     p_ref, p_cur = x_ref / n_ref, x_cur / n_cur
@@ -217,7 +224,7 @@ def _normalized(p: np.ndarray) -> np.ndarray:
 
 def jensenshannon(p: np.ndarray, q: np.ndarray) -> float:
     """Jensen–Shannon distance (natural log), the square root of the divergence, of two count/share vectors."""
-    special = _scipy()[1]
+    special = _special()
     p, q = _normalized(p), _normalized(q)
     m = (p + q) / 2.0
     js = (special.rel_entr(p, m).sum() + special.rel_entr(q, m).sum()) / 2.0
@@ -237,14 +244,14 @@ def fill_zeros(shares: np.ndarray) -> np.ndarray:
 
 def psi(p: np.ndarray, q: np.ndarray) -> float:
     """Population stability index Σ (p − q)·ln(p/q) = Σ rel_entr(p, q) + rel_entr(q, p), on zero-filled shares."""
-    special = _scipy()[1]
+    special = _special()
     p, q = fill_zeros(p), fill_zeros(q)
     return float((special.rel_entr(p, q) + special.rel_entr(q, p)).sum())
 
 
 def kl(p: np.ndarray, q: np.ndarray) -> float:
     """Kullback–Leibler divergence KL(p ‖ q) of zero-filled shares, each renormalized to sum to 1."""
-    special = _scipy()[1]
+    special = _special()
     p, q = _normalized(fill_zeros(p)), _normalized(fill_zeros(q))
     return float(special.rel_entr(p, q).sum())
 

@@ -8,6 +8,7 @@ have arrived, latency percentiles, the error rate, and the canary against the st
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import time
@@ -213,7 +214,7 @@ def _training_snapshot(ws, mv, features: list[str]):
 def resolve_reference(ws, mv, reference: Any, features: list[str]) -> Reference:
     from ..data.snapshots import Snapshot, get_snapshot
 
-    label = None
+    label = snap = None
     if reference is None:
         snap = _training_snapshot(ws, mv, features)
         if snap is None:
@@ -253,12 +254,40 @@ def resolve_reference(ws, mv, reference: Any, features: list[str]) -> Reference:
         sig = mv.signature
         inputs = sig.names if sig is not None and sig.type == "frame" and sig.names else list(data.columns)
         if all(c in data.columns for c in inputs):
-            try:
-                model = mv.load(enforce=False)
-                predictions = W.point_predictions(pd.Series(np.asarray(model.predict(data[inputs])).tolist()))
-            except Exception:  # the model cannot score its training columns: no reference predictions
-                predictions = None
+            predictions = _reference_predictions(ws, mv, snap, data[inputs])
     return Reference(data, predictions, label, categories)
+
+
+def _reference_predictions(ws, mv, snap, X: pd.DataFrame) -> pd.Series | None:
+    """The version's predictions on its reference rows. They never change for a version and a snapshot, so
+    they are kept beside the log (``<model>/reference/``): loading a model costs more than the whole report."""
+    from .log import model_folder
+
+    cache = None
+    if snap is not None:
+        key = hashlib.sha256(f"{mv.digest}|{snap.id}|{len(X)}|{','.join(X.columns)}".encode()).hexdigest()[
+            :16
+        ]
+        cache = model_folder(mv.name, ws.home) / "reference" / f"v{mv.version}-{key}.parquet"
+        if cache.is_file():
+            try:
+                return pd.read_parquet(cache)["prediction"]
+            except Exception:  # unreadable: compute it again
+                pass
+    try:
+        model = mv.load(enforce=False)
+        predictions = W.point_predictions(pd.Series(np.asarray(model.predict(X)).tolist()))
+    except Exception:  # the model cannot score its training columns: no reference predictions
+        return None
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f".{cache.name}.tmp")
+            pd.DataFrame({"prediction": predictions}).to_parquet(tmp)
+            os.replace(tmp, cache)
+        except Exception:  # a cache that cannot be written only costs time
+            pass
+    return predictions
 
 
 # -- the report ---------------------------------------------------------------------------------------------------
