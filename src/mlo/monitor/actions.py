@@ -62,7 +62,9 @@ def _env(alert: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def _command(cmd: str | list[str], alert: dict[str, Any], project: Path, shell: bool) -> tuple[str, bool]:
+def _command(
+    cmd: str | list[str], alert: dict[str, Any], project: Path, shell: bool, shown: str | None = None
+) -> tuple[str, bool]:
     """Run in the project folder, the alert as JSON on stdin and in MLO_ALERT_* variables."""
     done = subprocess.run(
         cmd,
@@ -75,7 +77,7 @@ def _command(cmd: str | list[str], alert: dict[str, Any], project: Path, shell: 
         timeout=COMMAND_TIMEOUT,
     )
     out = (done.stdout + done.stderr).strip()[-OUTPUT_TAIL:]
-    shown = cmd if isinstance(cmd, str) else " ".join(cmd)
+    shown = shown or (cmd if isinstance(cmd, str) else " ".join(cmd))
     return f"`{shown}` exited {done.returncode}" + (f": {out}" if out else ""), done.returncode == 0
 
 
@@ -87,7 +89,7 @@ def _retrain(action: dict[str, Any], alert: dict[str, Any], project: Path) -> tu
         cmd += ["--param", f"{key}={value}"]
     if action.get("force"):
         cmd.append("--force")
-    return _command(cmd, alert, project, shell=False)
+    return _command(cmd, alert, project, shell=False, shown=" ".join(["mlo", *cmd[3:]]))
 
 
 def _rollback(action: dict[str, Any], alert: dict[str, Any]) -> tuple[str, bool]:
