@@ -114,6 +114,10 @@ def test_order_and_limit(runs3):
         {"order_by": "name desc"},  # run columns: the database orders and slices
         {"order_by": "start_time", "experiment": "pages"},
         {"order_by": "experiment", "columns": ["metrics.acc"]},
+        {"where": "metrics.acc > 0.25"},  # metric filters: the database filters too
+        {"where": "metrics.acc <= 0.2 or metrics.acc is null", "order_by": "metrics.acc desc"},
+        {"where": "metrics.acc in (0.1, 0.5) or metrics.acc != 0.3 and metrics.acc < 0.4"},
+        {"where": "not metrics.acc > 0.3"},  # not: the full evaluation (a missing value satisfies it)
     ],
 )
 def test_pages_are_slices_of_the_whole_listing(ws, kwargs):
@@ -300,3 +304,21 @@ def test_escaped_strings_and_filters_on_partly_missing_params(sqlite_ws):
     assert df.loc["a", "params.q"] == 'a"b' and df.loc["a", "params.path"] == "c:\\tmp"
     assert mlo.runs(where="params.depth > 1").name.tolist() == ["a"]
     assert mlo.runs(where="params.depth < 1").empty
+
+
+def test_which_filters_the_database_applies(ws):
+    store = ws.runs
+    pushed = [
+        "metrics.a > 1",
+        "metrics.a > 1 and (metrics.b is null or metrics.c in (1, 2.5))",
+        "metrics.a != -3",
+    ]
+    kept = [
+        "params.x = 1",
+        "not metrics.a > 1",
+        "metrics.a = 'x'",
+        "metrics.a > 1 and tags.t = 'y'",
+        "name = 'r'",
+    ]
+    assert all(store.metric_filter(where.parse(text)) is not None for text in pushed)
+    assert all(store.metric_filter(where.parse(text)) is None for text in kept)

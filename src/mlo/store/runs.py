@@ -11,9 +11,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
+from typing import Any
 
 import numpy as np
-from sqlalchemy import Text, and_, bindparam, case, cast, delete, func, select, update
+from sqlalchemy import Text, and_, bindparam, case, cast, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -418,6 +419,7 @@ class RunStore:
         ascending: bool,
         offset: int,
         limit: int,
+        where: Any = None,
     ) -> tuple[int, list[str]]:
         """How many runs there are, and the ids of one page of them ordered by a run column or a metric
         (default: newest first), in one snapshot."""
@@ -427,14 +429,11 @@ class RunStore:
         if experiment_ids is not None:
             q = q.where(r.c.experiment_id.in_(list(experiment_ids)))
             count = count.where(r.c.experiment_id.in_(list(experiment_ids)))
+        if where is not None:  # from metric_filter
+            q, count = q.where(where), count.where(where)
         keys = []
         if order is not None and order.startswith("metrics."):
-            lm = s.latest_metrics  # a logged NaN is stored as NULL: it sorts last, like a missing value
-            value = (
-                select(lm.c.value)
-                .where(and_(lm.c.run_id == r.c.id, lm.c.key == order[len("metrics.") :]))
-                .scalar_subquery()
-            )
+            value = self._metric_value(order[len("metrics.") :])  # NaN is stored as NULL: last, like missing
             keys = [value.is_(None), value.asc() if ascending else value.desc()]
         elif order is not None:
             column = {"run_id": r.c.id, "experiment": e.c.name}.get(
@@ -448,6 +447,41 @@ class RunStore:
             total = conn.execute(count).scalar_one()
             ids = [row[0] for row in conn.execute(q)]
         return total, ids
+
+    def _metric_value(self, key: str):
+        """A run's latest value of metric ``key`` (NULL when it never logged it, or logged NaN)."""
+        lm, r = s.latest_metrics, s.runs
+        return select(lm.c.value).where(and_(lm.c.run_id == r.c.id, lm.c.key == key)).scalar_subquery()
+
+    def metric_filter(self, tree: Any):
+        """A run filter (a parsed ``where``) as SQL when it only compares metrics with numbers, combined with
+        ``and``/``or``; None when some part needs the full evaluation. A run without the metric (or with NaN)
+        satisfies no comparison, as in :func:`mlo.tracking.where.evaluate`."""
+        op = getattr(tree, "op", None)
+        if hasattr(tree, "items") and op in ("and", "or"):
+            parts = [self.metric_filter(item) for item in tree.items]
+            if any(p is None for p in parts):
+                return None
+            return and_(*parts) if op == "and" else or_(*parts)
+        column = getattr(tree, "column", None)
+        if not isinstance(column, str) or not column.startswith("metrics."):
+            return None  # params, tags, run columns, not: the full evaluation
+        value = self._metric_value(column[len("metrics.") :])
+        if op == "isnull":
+            return value.is_(None)
+        literals = tree.value if op == "in" else (tree.value,)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in literals):
+            return None
+        compare = {
+            "=": value.__eq__,
+            "!=": value.__ne__,
+            "<": value.__lt__,
+            "<=": value.__le__,
+            ">": value.__gt__,
+            ">=": value.__ge__,
+            "in": lambda vs: value.in_(list(vs)),
+        }.get(op)
+        return None if compare is None else compare(tree.value)
 
     def run_rows(self, experiment_ids: Sequence[str] | None) -> list[tuple]:
         """(id, experiment, name, status, start_time, end_time, git_commit, parent_id, user, source) per run,

@@ -70,9 +70,11 @@ def runs(
 
     paged = limit is not None and limit <= PAGE_READ_LIMIT
     in_sql = order_col is None or order_col in store.ORDERABLE or order_col.startswith("metrics.")
-    if paged and tree is None and in_sql:
-        # a page in the order of a run column or a metric: the database orders, counts and slices
-        total, ids = store.page_ids(exp_ids, order_col, ascending, offset, limit)
+    in_sql_where = None if tree is None or not paged else store.metric_filter(tree)
+    if paged and in_sql and (tree is None or in_sql_where is not None):
+        # a page in the order of a run column or a metric, filtered on metrics if at all: the database
+        # filters, orders, counts and slices
+        total, ids = store.page_ids(exp_ids, order_col, ascending, offset, limit, where=in_sql_where)
     else:
         # a page: order and filter every run on the few keys that takes, then read the page's runs in full
         df = _frame(
