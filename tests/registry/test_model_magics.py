@@ -47,13 +47,17 @@ def test_models_widget_shows_versions_and_the_card_of_the_picked_one(with_model)
     header = [c["key"] for c in widget.table.columns]
     row_v1 = dict(zip(header, widget.table.rows[1]["cells"], strict=True))
     assert row_v1["aliases"] == "staging" and row_v1["validation"] == "none"
-    assert widget.table.selected == ["churn@v2"] and "Model card: churn v2" in widget.card.value  # newest first
+    assert (
+        widget.table.selected == ["churn@v2"] and "Model card: churn v2" in widget.card.value
+    )  # newest first
     widget.select("churn@v1")
     assert "Model card: churn v1" in widget.card.value and "staging" in widget.card.value
     widget.table.sort = {"column": "version", "ascending": True}
     assert [r["id"] for r in widget.table.rows] == ["churn@v1", "churn@v2"]
     bundle = widget._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle and "1 model, 2 versions" in bundle["text/html"]
+    assert (
+        "application/vnd.jupyter.widget-view+json" in bundle and "1 model, 2 versions" in bundle["text/html"]
+    )
 
 
 def test_promote_refused_is_a_gate_listing_what_is_missing(with_model, capsys):

@@ -147,6 +147,9 @@ def test_pages_are_slices_of_the_whole_listing(ws, kwargs):
         )
     with pytest.raises(InvalidInput, match="offset must be a non-negative integer"):
         mlo.runs(offset=-1)
+    for limit in (None, 5):  # the same error whether the database or pandas orders
+        with pytest.raises(InvalidInput, match="cannot order by 'metrics.nope'"):
+            mlo.runs(order_by="metrics.nope", limit=limit)
 
 
 def test_where_parser_tree():

@@ -448,6 +448,12 @@ class RunStore:
             ids = [row[0] for row in conn.execute(q)]
         return total, ids
 
+    def has_metric(self, key: str) -> bool:
+        """Whether any run logged metric ``key``."""
+        lm = s.latest_metrics
+        with self.db.read() as conn:
+            return conn.execute(select(lm.c.run_id).where(lm.c.key == key).limit(1)).first() is not None
+
     def _metric_value(self, key: str):
         """A run's latest value of metric ``key`` (NULL when it never logged it, or logged NaN)."""
         lm, r = s.latest_metrics, s.runs

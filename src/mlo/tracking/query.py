@@ -72,6 +72,12 @@ def runs(
     in_sql = order_col is None or order_col in store.ORDERABLE or order_col.startswith("metrics.")
     in_sql_where = None if tree is None or not paged else store.metric_filter(tree)
     if paged and in_sql and (tree is None or in_sql_where is not None):
+        if (
+            order_col
+            and order_col.startswith("metrics.")
+            and not store.has_metric(order_col[len("metrics.") :])
+        ):
+            raise InvalidInput(f"cannot order by {order_col!r}: no such column")
         # a page in the order of a run column or a metric, filtered on metrics if at all: the database
         # filters, orders, counts and slices
         total, ids = store.page_ids(exp_ids, order_col, ascending, offset, limit, where=in_sql_where)
