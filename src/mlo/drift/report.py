@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -270,13 +269,11 @@ class DriftReport:
     def to_html(self, path: str | os.PathLike | None = None) -> str:
         """A standalone HTML page (inline SVG, no JavaScript); written to ``path`` when given."""
         from ..report.drift import drift_page
+        from ..report.html import write_text
 
         html = drift_page(self)
         if path is not None:
-            p = Path(path)
-            tmp = p.with_name(f".{p.name}.tmp")
-            tmp.write_text(html, encoding="utf-8")
-            os.replace(tmp, p)
+            write_text(path, html)
         return html
 
     def _repr_html_(self) -> str:

@@ -13,7 +13,6 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -126,14 +125,12 @@ class MonitorReport:
 
     def to_html(self, path: str | os.PathLike | None = None) -> str:
         """A standalone page; written to ``path`` when given."""
+        from ..report.html import write_text
         from ..report.monitor import monitor_page
 
         html = monitor_page(self)
-        if path is not None:  # written whole or not at all
-            p = Path(path)
-            tmp = p.with_name(f".{p.name}.tmp")
-            tmp.write_text(html, encoding="utf-8")
-            os.replace(tmp, p)
+        if path is not None:
+            write_text(path, html)
         return html
 
     def _repr_html_(self) -> str:

@@ -100,11 +100,9 @@ class ModelCard:
             text = self.to_markdown()
         else:
             raise InvalidInput(f"cannot tell the card format from {p.name!r}: use a .html or .md file name")
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, p)
-        return p
+        from ..report.html import write_text
+
+        return write_text(p, text)
 
     def __repr__(self) -> str:
         return f"<ModelCard {self._row.name}/{self._row.version}>"

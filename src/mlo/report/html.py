@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 from datetime import datetime
 from html import escape
+from pathlib import Path
 from typing import Any
 
 STATUS_COLORS = {
@@ -92,3 +94,13 @@ def page(title: str, body: str) -> str:
         f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title></head>"
         f"<body style='margin:16px'>{body}</body></html>\n"
     )
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write a rendered report to ``path`` whole or not at all (a temporary file renamed into place)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, p)
+    return p
