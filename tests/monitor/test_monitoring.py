@@ -32,7 +32,9 @@ def test_drift_is_found_in_the_drifted_windows_only(trained):
 def test_report_is_stored_linked_and_renders(trained):
     trained.log_hours(3, drift_from=2)
     rep = mlo.monitor.report("churn", window="1h")
-    again = MonitorReport.load(rep.id)
+    with pytest.raises(NotFound, match="is a monitor report, not a drift report"):
+        mlo.DriftReport.load(rep.id[:12])
+    again = MonitorReport.load(rep.id[:12])  # a unique prefix does
     assert again.windows["dataset_drift"].tolist() == [False, False, True]
     assert again.windows["start"].iloc[0] == T0
     assert f"report:{rep.id}" in {n["id"] for n in mlo.lineage("model:churn@production").to_dict()["nodes"]}

@@ -259,10 +259,7 @@ class DriftReport:
         """A stored drift report, by id or unique id prefix."""
         from .. import workspace
 
-        ws = workspace.current(create=False)
-        record = ws.reports.get(report_id)
-        payload = ws.reports.payload(record) or {}
-        payload["id"] = record.id
+        _, payload = workspace.current(create=False).reports.load(report_id, "drift")
         return cls.from_dict(payload)
 
     # -- rendering ----------------------------------------------------------------------------------------------

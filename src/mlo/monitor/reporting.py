@@ -116,12 +116,9 @@ class MonitorReport:
 
     @classmethod
     def load(cls, report_id: str) -> MonitorReport:
-        """A stored monitoring report by id."""
-        ws = workspace.current(create=False)
-        record = ws.reports.get(report_id)
-        if record.kind != "monitor":
-            raise InvalidInput(f"report {report_id} is a {record.kind} report, not a monitoring report")
-        return cls.from_dict(ws.reports.payload(record))
+        """A stored monitoring report, by id or unique id prefix."""
+        _, payload = workspace.current(create=False).reports.load(report_id, "monitor")
+        return cls.from_dict(payload)
 
     def to_html(self, path: str | os.PathLike | None = None) -> str:
         """A standalone page; written to ``path`` when given."""

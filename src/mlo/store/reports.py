@@ -98,6 +98,15 @@ class ReportStore:
             raise AmbiguousRef(f"report prefix {ref!r} matches several reports; give more characters")
         return ReportRecord._from_row(rows[0])
 
+    def load(self, ref: str, kind: str) -> tuple[ReportRecord, dict]:
+        """A stored report of ``kind`` by id or unique id prefix, and its payload (with its full ``id``)."""
+        record = self.get(ref)
+        if record.kind != kind:
+            raise NotFound(f"report {record.id} is a {record.kind} report, not a {kind} report")
+        payload = self.payload(record) or {}
+        payload["id"] = record.id
+        return record, payload
+
     def payload(self, record: ReportRecord) -> dict | None:
         if record.payload is None:
             return None

@@ -204,13 +204,8 @@ class ValidationReport:
         """A stored validation report, by id or unique id prefix."""
         from .. import workspace
 
-        ws = workspace.current(create=False)
-        record = ws.reports.get(report_id)
-        if record.kind != "validation":
-            raise NotFound(f"report {record.id} is a {record.kind} report, not a validation report")
-        report = cls.from_dict(ws.reports.payload(record) or {})
-        report.id = record.id
-        return report
+        _, payload = workspace.current(create=False).reports.load(report_id, "validation")
+        return cls.from_dict(payload)
 
     def to_frame(self) -> pd.DataFrame:
         """The rows as a DataFrame: name, check, value, op, bound, passed, detail."""
