@@ -303,3 +303,60 @@ def test_limits_are_checked_and_say_what_to_fix(counted):
     assert off.max_body is None and off.header_timeout is None and off.keep_alive == 5.0
     with mlo.serve("c@production", limits={"max_rows": None}) as srv:
         assert srv.metadata()["name"] == "c" and srv.limits.max_rows is None
+
+
+def test_memory_returns_to_its_level_after_large_requests(sqlite_ws):
+    """A server in its own process (its memory is its own): requests at the row cap raise it for their
+    duration, then it falls back, and more of them do not ratchet it up."""
+    import http.client
+    import os
+    import re
+    import subprocess
+    import sys
+
+    psutil = pytest.importorskip("psutil")
+    from sklearn.linear_model import LogisticRegression
+
+    cols = [f"x{i}" for i in range(10)]
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(500, 10)), columns=cols)
+    mlo.register_model(
+        LogisticRegression().fit(X, X.x0 > 0), "wide", input_example=X.head(), alias="production"
+    )
+    big = json.dumps(
+        {"records": pd.DataFrame(rng.normal(size=(10_000, 10)), columns=cols).to_dict("records")}
+    )
+    one = json.dumps({"records": [dict.fromkeys(cols, 0.1)]})
+    env = {**os.environ, "MLO_HOME": str(sqlite_ws.home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlo", "serve", "wide@production", "--port", "0", "--no-log"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        port = int(re.search(r"127\.0\.0\.1:(\d+) ", proc.stderr.readline()).group(1))
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+        def call(body: str) -> int:
+            conn.request("POST", "/predict", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            return response.status
+
+        for _ in range(100):
+            assert call(one) == 200
+        rss = psutil.Process(proc.pid).memory_info
+        time.sleep(0.5)
+        base = rss().rss
+        after = []
+        for _ in range(4):
+            assert call(big) == 200
+            time.sleep(0.5)
+            after.append(rss().rss)
+        assert max(after) < base * 1.15, (base, after)
+        assert after[-1] < after[0] + 15e6, (base, after)  # no ratchet
+        conn.close()
+    finally:
+        proc.terminate()
+        proc.wait(30)

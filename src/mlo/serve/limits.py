@@ -125,12 +125,12 @@ def json_depth_exceeds(raw: bytes, limit: int) -> bool:
 
 # -- memory --------------------------------------------------------------------------------------------------
 TRIM_AFTER = 256 * 1024  # bodies at least this large hand their freed memory back to the system afterwards
-_libc = None
+MMAP_THRESHOLD = 128 * 1024  # blocks at least this large get their own pages, returned to the system when freed
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+_libc: Any = None
 
 
-def release_memory() -> None:
-    """Give memory freed by a large request back to the operating system (glibc keeps freed blocks in its
-    arenas otherwise: the server would stay at its peak size). A no-op where there is no ``malloc_trim``."""
+def _c_library() -> Any:
     global _libc
     if _libc is None:
         name = ctypes.util.find_library("c")
@@ -139,5 +139,27 @@ def release_memory() -> None:
             _libc = lib if lib is not None and hasattr(lib, "malloc_trim") else False
         except OSError:
             _libc = False
-    if _libc:
-        _libc.malloc_trim(0)
+    return _libc
+
+
+def tune_allocator() -> None:
+    """Give every large block (a request's arrays, its JSON text) pages of its own, returned to the system as
+    soon as it is freed. glibc otherwise raises that threshold after the first large free and serves later large
+    blocks from its heaps, which then stay at their peak size. Process-wide; a no-op without glibc."""
+    lib = _c_library()
+    if lib and hasattr(lib, "mallopt"):
+        lib.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
+def release_memory() -> None:
+    """Give memory freed by a large request back to the operating system: glibc's free blocks (``malloc_trim``)
+    and Arrow's pool (the prediction log's buffers). A no-op where neither applies."""
+    lib = _c_library()
+    if lib:
+        lib.malloc_trim(0)
+    try:
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+    except Exception:  # an optional nicety: never a reason for a request to fail
+        pass

@@ -83,6 +83,7 @@ class Server:
     ):
         require()
         from .connections import descriptors_for, protocol_class
+        from .limits import tune_allocator
         from .ratelimit import install
 
         if route_key is not None and (not isinstance(route_key, str) or not route_key.strip()):
@@ -94,6 +95,7 @@ class Server:
         self.route_key = route_key.strip() if route_key else None
         self._protocol = protocol_class(self.limits)
         install()
+        tune_allocator()
         self._sock = bind(host, port)
         self.port = self._sock.getsockname()[1]
         self.access_log = access_log
