@@ -360,3 +360,21 @@ def test_memory_returns_to_its_level_after_large_requests(sqlite_ws):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_oversized_headers_are_431_however_they_arrive(counted, client_for):
+    with mlo.serve("c@production") as srv:
+        big = b"GET /health HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"
+        assert status_of(raw(srv, big)) == 431  # in one piece
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n")
+            for _ in range(40):  # in pieces, on one connection
+                try:
+                    s.sendall(b"X-Piece: " + b"b" * 1000 + b"\r\n")
+                except OSError:
+                    break
+            assert b" 431 " in s.recv(1024)
+        c = client_for(srv)
+        for _ in range(3):  # kept-alive requests do not add up
+            assert c.request("GET", "/health", None, {"X-Ok": "c" * 8000})[0] == 200
+        assert c.get("/health")[2]["connections"]["headers_too_large"] == 2

@@ -10,10 +10,13 @@ file descriptors: the server stops accepting anyone. :class:`GuardedH11Protocol`
 - **connection cap**: when ``max_connections`` are open, a new connection closes the one idle the longest (no
   request in progress); when none is idle, the new one is closed. Idle floods therefore cannot lock out new
   clients, and requests in progress are never cut.
+- **header size**: h11 caps a request's head only while it is incomplete, so one that arrives whole in a single
+  read (up to 256 KiB) passed; a head larger than ``HEADER_LIMIT`` is now a 431 whichever way it arrives.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, replace
 from typing import Any
@@ -26,6 +29,13 @@ from .limits import Limits
 log = logging.getLogger("mlo.serve")
 
 FD_MARGIN = 256  # descriptors kept for everything but client connections (files, the store, the log)
+HEADER_LIMIT = 16 * 1024  # a request's line and headers, as h11 allows while they arrive
+_TOO_LARGE = json.dumps({"error": f"the request's headers are larger than {HEADER_LIMIT:,} bytes"}).encode()
+_431 = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n"
+    + f"content-length: {len(_TOO_LARGE)}\r\n\r\n".encode()
+    + _TOO_LARGE
+)
 
 
 @dataclass
@@ -35,9 +45,15 @@ class ConnectionStats:
     header_timeouts: int = 0
     evicted: int = 0
     refused: int = 0
+    headers_too_large: int = 0
 
     def to_dict(self) -> dict[str, int]:
-        return {"header_timeouts": self.header_timeouts, "evicted": self.evicted, "refused": self.refused}
+        return {
+            "header_timeouts": self.header_timeouts,
+            "evicted": self.evicted,
+            "refused": self.refused,
+            "headers_too_large": self.headers_too_large,
+        }
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -50,6 +66,7 @@ class GuardedH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self._header_timer: Any = None
         self._idle_since = 0.0
+        self._head = 0  # bytes of the request head received so far
 
     # -- state -------------------------------------------------------------------------------------------------
     def _idle(self) -> bool:
@@ -98,11 +115,22 @@ class GuardedH11Protocol(H11Protocol):
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        if self._idle():
+        idle = self._idle()
+        if idle:
             self._arm()  # the first byte of a request on a kept-alive connection starts its header clock
+            if self._head + len(data) > HEADER_LIMIT:
+                end = data.find(b"\r\n\r\n")
+                if end == -1 or self._head + end > HEADER_LIMIT:
+                    type(self).stats.headers_too_large += 1
+                    self._disarm()
+                    self.transport.write(_431)
+                    self.transport.close()
+                    return
+            self._head += len(data)
         super().data_received(data)
         if not self._idle():
             self._disarm()
+            self._head = 0
 
     def on_response_complete(self) -> None:
         self._idle_since = self.loop.time()
