@@ -263,3 +263,15 @@ def test_refused_input_logged_by_older_servers_is_left_out_of_monitoring(m):
     rep = mlo.monitor.report("m", window="1h", save=False)
     assert rep.latest["n"] == 160 and rep.latest["error_rate"] == 0
     assert rep.latest["canary_worse"] is False and any("60 records of input" in n for n in rep.notes)
+
+
+def test_the_label_ledger_reads_ids_from_arrow_buffers():
+    import pyarrow as pa
+
+    from mlo.monitor.log import new_ids
+    from mlo.serve.labels import _key64
+
+    ids = new_ids(50)
+    junk = ["Z" * 32, None, "short", ids[0].upper()]
+    keys = _key64(pa.chunked_array([pa.array(ids[:20]), pa.array(junk + ids[20:])]))
+    assert keys.tolist() == [int(i[16:], 16) for i in ids]

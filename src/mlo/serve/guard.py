@@ -18,6 +18,8 @@ from .limits import TRIM_AFTER, Limits, release_memory
 
 log = logging.getLogger("mlo.serve")
 
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
+
 # the scope each endpoint needs ("any": any valid token); endpoints not listed need a valid token too
 SCOPE_OF = {"/predict": "predict", "/labels": "labels", "/metadata": "any"}
 OPEN = "/health"  # answers anyone (a load balancer's check); details only to a token holder
@@ -161,6 +163,9 @@ class Guard:
         timeout = self.limits.body_timeout
         if timeout is None:
             return await self._read(receive, cap)
+        if _timeout is not None:  # a timer handle, not a task per request as wait_for makes (~25 µs saved)
+            async with _timeout(timeout):
+                return await self._read(receive, cap)
         return await asyncio.wait_for(self._read(receive, cap), timeout)
 
     @staticmethod
