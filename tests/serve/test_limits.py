@@ -130,11 +130,18 @@ def test_deeply_nested_json_is_400_not_a_traceback(counted, client_for, caplog):
     assert not json_depth_exceeds(b'{"a": "\\"[[[[[[[", "b": [1]}', 2)
 
 
-def test_a_slow_body_gets_408(counted):
+def test_a_slow_body_gets_408(counted, client_for):
     with mlo.serve("c@production", limits={"body_timeout": 0.5}) as srv:
         start = time.monotonic()
         answer = raw(srv, b"POST /predict HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{")
-        assert status_of(answer) == 408 and time.monotonic() - start < 5
+        assert status_of(answer) == 408 and b"body_timeout" in answer and time.monotonic() - start < 5
+        body = json.dumps({"records": [{"n": 1, "v": 0.5, "s": "a"}]}).encode()
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:  # slow, but in time
+            s.sendall(post("/predict", body)[: -len(body) + 5])
+            time.sleep(0.2)
+            s.sendall(body[5:])
+            assert b" 200 " in s.recv(4096)
+        assert client_for(srv).get("/health")[2]["connections"]["body_timeouts"] == 1
 
 
 # -- hostile values -------------------------------------------------------------------------------------------------

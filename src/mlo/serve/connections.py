@@ -7,6 +7,9 @@ file descriptors: the server stops accepting anyone. :class:`GuardedH11Protocol`
 
 - **header timeout**: a request's line and headers must arrive within ``header_timeout`` of its first byte (or of
   the connection's opening); otherwise the connection is closed.
+- **body timeout**: once its headers are in, a request's body must arrive within ``body_timeout``; otherwise the
+  answer is a 408 and the connection is closed. The clock runs only while a body is incomplete, so a request
+  whose body comes with its headers costs nothing (a timer per request in the app cost 10–25 µs).
 - **connection cap**: when ``max_connections`` are open, a new connection closes the one idle the longest (no
   request in progress); when none is idle, the new one is closed. Idle floods therefore cannot lock out new
   clients, and requests in progress are never cut.
@@ -30,11 +33,18 @@ log = logging.getLogger("mlo.serve")
 
 FD_MARGIN = 256  # descriptors kept for everything but client connections (files, the store, the log)
 HEADER_LIMIT = 16 * 1024  # a request's line and headers, as h11 allows while they arrive
-_TOO_LARGE = json.dumps({"error": f"the request's headers are larger than {HEADER_LIMIT:,} bytes"}).encode()
-_431 = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n"
-    + f"content-length: {len(_TOO_LARGE)}\r\n\r\n".encode()
-    + _TOO_LARGE
+
+
+def _raw_response(status: str, message: str) -> bytes:
+    body = json.dumps({"error": message}).encode()
+    return (
+        f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+_431 = _raw_response(
+    "431 Request Header Fields Too Large", f"the request's headers are larger than {HEADER_LIMIT:,} bytes"
 )
 
 
@@ -43,6 +53,7 @@ class ConnectionStats:
     """What the guard did (``/health`` shows it to a token holder; tests and benchmarks read it)."""
 
     header_timeouts: int = 0
+    body_timeouts: int = 0
     evicted: int = 0
     refused: int = 0
     headers_too_large: int = 0
@@ -50,6 +61,7 @@ class ConnectionStats:
     def to_dict(self) -> dict[str, int]:
         return {
             "header_timeouts": self.header_timeouts,
+            "body_timeouts": self.body_timeouts,
             "evicted": self.evicted,
             "refused": self.refused,
             "headers_too_large": self.headers_too_large,
@@ -57,7 +69,8 @@ class ConnectionStats:
 
 
 class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a header timeout and a connection cap (set by :func:`protocol_class`)."""
+    """uvicorn's h11 protocol with header and body timeouts, a header size limit and a connection cap (set by
+    :func:`protocol_class`)."""
 
     limits: Limits = Limits()
     stats: ConnectionStats = ConnectionStats()
@@ -65,6 +78,7 @@ class GuardedH11Protocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: Any = None
+        self._body_timer: Any = None
         self._idle_since = 0.0
         self._head = 0  # bytes of the request head received so far
 
@@ -88,6 +102,20 @@ class GuardedH11Protocol(H11Protocol):
         if self._idle() and not self.transport.is_closing():
             type(self).stats.header_timeouts += 1
             self.transport.close()
+
+    def _body_timeout(self) -> None:
+        self._body_timer = None
+        if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
+            type(self).stats.body_timeouts += 1
+            if self.cycle is not None and not self.cycle.response_started:
+                timeout = self.limits.body_timeout
+                self.transport.write(
+                    _raw_response(
+                        "408 Request Timeout",
+                        f"the body did not arrive within {timeout:g} s (the server's body_timeout)",
+                    )
+                )
+            self.transport.close()  # the app's receive() then says the client is gone
 
     # -- asyncio.Protocol ----------------------------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
@@ -128,9 +156,18 @@ class GuardedH11Protocol(H11Protocol):
                     return
             self._head += len(data)
         super().data_received(data)
-        if not self._idle():
+        state = self.conn.their_state
+        if state is h11.SEND_BODY:  # headers in, body still arriving: its clock runs
             self._disarm()
             self._head = 0
+            if self._body_timer is None and self.limits.body_timeout is not None:
+                self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timeout)
+        elif state is not h11.IDLE:  # the whole request is in
+            self._disarm()
+            self._head = 0
+            if self._body_timer is not None:
+                self._body_timer.cancel()
+                self._body_timer = None
 
     def on_response_complete(self) -> None:
         self._idle_since = self.loop.time()
@@ -138,6 +175,9 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
         super().connection_lost(exc)
 
 

@@ -1,5 +1,6 @@
 """The door of a model server, an ASGI middleware in front of the app: the token and its scope, the number of
-requests in progress, the body's size and the time it takes to arrive — all checked before the app runs.
+requests in progress and the body's size — all checked before the app runs. (The time a body may take is
+kept by the connection, :mod:`.connections`.)
 
 The body is read here, whole and capped, and handed to the app; a body announced (``Content-Length``) larger
 than the cap is refused before a byte of it is read. After a large body the freed memory goes back to the
@@ -8,7 +9,6 @@ operating system, so a server returns to its size after a large request.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
@@ -17,8 +17,6 @@ from .auth import Auth
 from .limits import TRIM_AFTER, Limits, release_memory
 
 log = logging.getLogger("mlo.serve")
-
-_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
 
 # the scope each endpoint needs ("any": any valid token); endpoints not listed need a valid token too
 SCOPE_OF = {"/predict": "predict", "/labels": "labels", "/metadata": "any"}
@@ -61,7 +59,7 @@ class Guard:
         self.auth = auth
         self.limits = limits
         self.in_progress = 0
-        self.stats = {"unauthorized": 0, "forbidden": 0, "busy": 0, "too_large": 0, "timeouts": 0}
+        self.stats = {"unauthorized": 0, "forbidden": 0, "busy": 0, "too_large": 0}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -125,15 +123,6 @@ class Guard:
                     {"Connection": "close"},
                 )
                 return
-            except asyncio.TimeoutError:  # TimeoutError itself from Python 3.11
-                self.stats["timeouts"] += 1
-                await _respond(
-                    send,
-                    408,
-                    f"the body did not arrive within {self.limits.body_timeout:g} s (the server's body_timeout)",
-                    {"Connection": "close"},
-                )
-                return
             except _Gone:
                 return
             size = len(body)
@@ -160,13 +149,7 @@ class Guard:
                     raise _TooLarge
             except ValueError:
                 pass  # h11 refuses a malformed Content-Length before the app runs
-        timeout = self.limits.body_timeout
-        if timeout is None:
-            return await self._read(receive, cap)
-        if _timeout is not None:  # a timer handle, not a task per request as wait_for makes (~25 µs saved)
-            async with _timeout(timeout):
-                return await self._read(receive, cap)
-        return await asyncio.wait_for(self._read(receive, cap), timeout)
+        return await self._read(receive, cap)
 
     @staticmethod
     async def _read(receive: Any, cap: int | None) -> bytes:

@@ -125,7 +125,9 @@ def json_depth_exceeds(raw: bytes, limit: int) -> bool:
 
 # -- memory --------------------------------------------------------------------------------------------------
 TRIM_AFTER = 256 * 1024  # bodies at least this large hand their freed memory back to the system afterwards
-MMAP_THRESHOLD = 128 * 1024  # blocks at least this large get their own pages, returned to the system when freed
+MMAP_THRESHOLD = (
+    128 * 1024
+)  # blocks at least this large get their own pages, returned to the system when freed
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 _libc: Any = None
 
