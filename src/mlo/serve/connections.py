@@ -143,9 +143,7 @@ class GuardedH11Protocol(H11Protocol):
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        idle = self._idle()
-        if idle:
-            self._arm()  # the first byte of a request on a kept-alive connection starts its header clock
+        if self._idle():
             if self._head + len(data) > HEADER_LIMIT:
                 end = data.find(b"\r\n\r\n")
                 if end == -1 or self._head + end > HEADER_LIMIT:
@@ -157,7 +155,10 @@ class GuardedH11Protocol(H11Protocol):
             self._head += len(data)
         super().data_received(data)
         state = self.conn.their_state
-        if state is h11.SEND_BODY:  # headers in, body still arriving: its clock runs
+        if state is h11.IDLE:
+            if self._head:  # part of a head: its clock runs (a head that comes whole never starts one)
+                self._arm()
+        elif state is h11.SEND_BODY:  # headers in, body still arriving: its clock runs
             self._disarm()
             self._head = 0
             if self._body_timer is None and self.limits.body_timeout is not None:
