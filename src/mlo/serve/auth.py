@@ -7,10 +7,10 @@ Tokens come from ``MLO_SERVE_TOKEN`` (one token, every scope), ``token=`` in Pyt
     3q2+7bQ…Vw   predict
     Zk9xM…0e     labels
 
-Scopes: ``predict`` (``POST /predict``, ``GET /metadata``) and ``labels`` (``POST /labels``). With no token
-configured the server is open (fine on loopback; it warns when it listens further). With tokens, a request says
-``Authorization: Bearer <token>``; a missing or unknown token is a 401, a token without the scope a 403, and
-``GET /health`` answers anyone, but only with ``{"status": "ok"}``.
+Scopes: ``predict`` (``POST /predict``) and ``labels`` (``POST /labels``); ``GET /metadata`` takes any valid
+token. With no token configured the server is open (fine on loopback; it warns when it listens further). With
+tokens, a request says ``Authorization: Bearer <token>``; a missing or unknown token is a 401, a token without the
+scope a 403, and ``GET /health`` answers anyone, but only with ``{"status": "ok"}``.
 
 Tokens are compared in constant time: the presented token's SHA-256 against every stored digest, with no early
 exit, so timing tells nothing about which token or how much of it matched.
