@@ -81,7 +81,7 @@ class Workspace:
     def lineage(self):
         from .store.lineage import LineageStore
 
-        return LineageStore(self.db)
+        return LineageStore(self.db, paused=reproducing() is not None)
 
     @cached_property
     def models(self):
@@ -102,6 +102,16 @@ def _redact(url: str) -> str:
             creds = creds.split(":", 1)[0] + ":***"
         return f"{scheme}://{creds}@{host}"
     return url
+
+
+def reproducing() -> str | None:
+    """The id of the run this process replays for ``mlo reproduce`` (``MLO_REPRODUCTION``), else None.
+
+    A reproduction never changes what the shared workspace means: it registers no model versions, moves no
+    aliases, adds no snapshot versions and no lineage, and starts no reproduction of its own; its runs are
+    tagged ``mlo.reproduces`` and kept out of default listings.
+    """
+    return os.environ.get("MLO_REPRODUCTION") or None
 
 
 def find_home(start: str | os.PathLike | None = None) -> Path | None:

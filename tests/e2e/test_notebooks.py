@@ -110,9 +110,10 @@ def test_the_churn_notebook_records_runs_cells_and_figures(sqlite_ws, tmp_path):
     forest = mlo.get_run(df.run_id.iloc[2])
     assert len(forest.history("auc")) == 10
     assert [a.path for a in forest.artifacts] == [
-        "mlo/context.json",
+        "mlo/capture.json",
         "roc.png",
-    ]  # context: cells before the run
+    ]  # the kernel's history up to the run, for mlo reproduce
+    assert any("forest" in c.source for c in forest.cells)  # the cell that started it belongs to it
     assert forest.artifact("roc.png").read_bytes().startswith(b"\x89PNG")
     executed = nbformat.read(result.notebook, as_version=4)
     assert any("n_customers = 4000" in c.source for c in executed.cells)  # papermill's injected parameters

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from .. import workspace
 from ..errors import InvalidInput
 from ..store.snapshots import SnapshotRow, check_name, parse_ref
-from ..tracking import capture, session
+from ..tracking import capture, provenance, session
 from . import codec, files
 from .digest import digest as digest_of
 from .profile import profile_frame
@@ -294,13 +294,26 @@ def snapshot(
             return [(f"snapshot:{snapshot_id}", f"run:{run.id}", "input")]
         return [(f"run:{run.id}", f"snapshot:{snapshot_id}", "output")]
 
-    row, _created = ws.snapshots.add(name=name, fields=fields, edges=edges)
+    if workspace.reproducing():  # a replay adds no version: the same content's version, or one kept aside
+        row = ws.snapshots.with_digest(name, fields["digest"]) or _scratch_row(name, fields)
+    else:
+        row, _created = ws.snapshots.add(name=name, fields=fields, edges=edges)
+    if not isinstance(obj, (str, os.PathLike)):
+        provenance.note_snapshot(obj, row.id, row.name, row.version)  # the cell that made it can be replaced
     if role == "input":
         if run is None or session.is_attached(run):
             _enter_scope(ws, row)  # held in memory for the runs started later in this notebook
         if run is not None:
             _mark_explicit(run.id)
     return Snapshot(ws, row)
+
+
+def _scratch_row(name: str, fields: dict) -> SnapshotRow:
+    """A snapshot that is not recorded (version 0): a reproduction's data that no version holds."""
+    from ..store.ids import new_id
+    from ..store.runs import now_us
+
+    return SnapshotRow(id=new_id(), name=name, version=0, created_at=now_us(), **fields)
 
 
 # -- reading --------------------------------------------------------------------------------------------------------

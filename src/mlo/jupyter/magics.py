@@ -16,6 +16,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from .. import workspace
 from ..errors import GateFailed, MloError
 from ..tracking import session
+from . import cells
 from .cells import CellRecorder
 
 USAGE = """\
@@ -286,23 +287,17 @@ class MloMagics(Magics):
         return run
 
 
-_RECORDERS: dict[int, CellRecorder] = {}
-
-
 def load_ipython_extension(shell) -> None:
-    """Register the magics and the cell recorder; loading again replaces them (``%reload_ext mlo``)."""
-    unload_ipython_extension(shell)
-    recorder = CellRecorder(shell)
-    recorder.register()
-    _RECORDERS[id(shell)] = recorder
-    MloMagics.mlo.__doc__ = usage()
-    shell.register_magics(MloMagics(shell, recorder))
+    """Register the magics and the cell recorder; loading again replaces them (``%reload_ext mlo``). The kernel's
+    execution history is kept across reloads, and cells run before the first load are recovered."""
     notebook = shell.user_ns.get("__session__")
     if notebook and not os.environ.get("MLO_NOTEBOOK"):
         os.environ["MLO_NOTEBOOK"] = str(notebook)
+    cells.uninstall(shell)
+    recorder = cells.install(shell)
+    MloMagics.mlo.__doc__ = usage()
+    shell.register_magics(MloMagics(shell, recorder))
 
 
 def unload_ipython_extension(shell) -> None:
-    recorder = _RECORDERS.pop(id(shell), None)
-    if recorder is not None:
-        recorder.unregister()
+    cells.uninstall(shell)

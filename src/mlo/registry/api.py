@@ -53,8 +53,9 @@ def register_model(
     tags : dict, optional
         Free-form labels (values are stored as text).
     run : Run or str, optional
-        The run the model came from. Default: the active run, else the latest run of this process in which
-        ``mlo.autolog()`` recorded the fit of this very model.
+        The run the model came from. Default: the active run, else the run whose notebook cell last bound or
+        changed this very object (a ``%%mlo run`` cell that trained it), else the latest run of this process in
+        which ``mlo.autolog()`` recorded the fit of this very model.
     flavor : {"skops", "cloudpickle", "joblib"}, optional
         How to store it; chosen automatically by default.
     description : str, optional
@@ -130,7 +131,34 @@ def register_model(
         if run_id:
             ws.lineage.link([(f"run:{run_id}", f"model:{name}/{version}", "model")], conn=conn)
 
+    if workspace.reproducing():  # a replay registers nothing: the version is kept with its run instead
+        return _scratch_version(ws, name, values)
     row = ws.models.add_version(name, values, user=who(), alias=alias, link=link)
+    return ModelVersion(ws, row)
+
+
+def _scratch_version(ws, name: str, values: dict[str, Any]) -> ModelVersion:
+    """A version that is not registered (number 0), its model stored and described on the reproduction's run
+    (artifact ``mlo/models/<name>.json``) so the verdict can compare it with what the original registered."""
+    import json
+
+    from ..store.ids import new_id
+    from ..store.models import VersionRow
+    from ..store.runs import now_us
+
+    row = VersionRow(
+        id=new_id(),
+        name=name,
+        version=0,
+        created_at=now_us(),
+        created_by=who(),
+        **{k: values.get(k) for k in VersionRow.__dataclass_fields__ if k in values},
+    )
+    if values.get("run_id"):
+        from ..tracking import session
+
+        record = {k: values[k] for k in ("flavor", "blob", "size", "model_class")}
+        session.store_bytes(ws, values["run_id"], json.dumps(record).encode(), f"mlo/models/{name}.json")
     return ModelVersion(ws, row)
 
 
@@ -153,6 +181,12 @@ def _run_id(ws, model: Any, run: Any) -> str | None:
     active = session.active_run()
     if active is not None:
         return active.id
+    # the run whose notebook cell last bound or changed this very object (a model trained in a %%mlo run cell)
+    from ..tracking import provenance
+
+    bound = provenance.run_of(model)
+    if bound is not None:
+        return bound
     # the latest run of this process in which autolog recorded fitting this model (same class, same params)
     cls = flavors.class_name(model)
     candidates = ws.models.runs_with_tag("estimator_class", cls, owner=capture.owner())

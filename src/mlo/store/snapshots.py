@@ -91,6 +91,14 @@ class SnapshotStore:
         with self.db.read() as c:
             return read(c)
 
+    def with_digest(self, name: str, digest: str) -> SnapshotRow | None:
+        """The newest version of ``name`` holding exactly this content."""
+        t = s.snapshots
+        q = select(t).where(t.c.name == name, t.c.digest == digest).order_by(t.c.version.desc()).limit(1)
+        with self.db.read() as c:
+            row = c.execute(q).first()
+        return SnapshotRow.from_row(row) if row else None
+
     def by_digest(self, digest: str) -> SnapshotRow | None:
         """The newest snapshot holding exactly this content, under any name."""
         q = (

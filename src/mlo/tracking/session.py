@@ -26,6 +26,7 @@ from .run import Run, check_status
 
 log = logging.getLogger("mlo")
 
+REPRODUCES_TAG = "mlo.reproduces"  # on every run of a reproduction: the id of the run it reproduces
 HEARTBEAT_SECONDS = float(os.environ.get("MLO_HEARTBEAT_SECONDS", "10"))
 STALE_SECONDS = float(os.environ.get("MLO_STALE_SECONDS", "300"))  # for runs owned by another host
 
@@ -163,6 +164,11 @@ def start_run(
             if parent_id is None:
                 parent_id = active.id if (nested and active is not None) else os.environ.get("MLO_PARENT_RUN")
             rid = new_id()
+            reproduces = workspace.reproducing()
+            if (
+                reproduces is not None
+            ):  # every run of a replay is part of the reproduction, hidden from listings
+                tags = {**(tags or {}), REPRODUCES_TAG: reproduces}
             exp_name = (experiment or current_experiment()).strip()
             if not exp_name:
                 raise InvalidInput("experiment name must be a non-empty string")
@@ -410,11 +416,16 @@ def log_artifact(
 
 def log_bytes(data: bytes, path: str, *, run: Run | None = None) -> str:
     """Store ``data`` as the artifact ``path`` of the active run."""
-    rel = artifact_path(path)
     w = writer(run)
-    digest = w.ws.blobs.put_bytes(data)
-    w.ws.runs.add_artifacts(
-        w.run_id, [{"path": rel, "digest": digest, "size": len(data), "media_type": _media_type(rel)}]
+    return store_bytes(w.ws, w.run_id, data, path)
+
+
+def store_bytes(ws: workspace.Workspace, run_id: str, data: bytes, path: str) -> str:
+    """Store ``data`` as the artifact ``path`` of ``run_id``, also of a run that has ended (no writer is kept)."""
+    rel = artifact_path(path)
+    digest = ws.blobs.put_bytes(data)
+    ws.runs.add_artifacts(
+        run_id, [{"path": rel, "digest": digest, "size": len(data), "media_type": _media_type(rel)}]
     )
     return rel
 
