@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -87,8 +88,21 @@ def run_cmd(notebook, params, experiment, name, kernel, timeout) -> None:
 @click.option("--atol", type=float, default=1e-9, show_default=True, help="Absolute tolerance per metric.")
 @click.option("--data", "data", multiple=True, metavar="NAME=REF", help="Run on another snapshot version.")
 @click.option("--timeout", type=float, help="Seconds a cell may run.")
-def reproduce_cmd(run_id, rtol, atol, data, timeout) -> None:
-    """Re-execute the notebook of RUN_ID on the same data and compare metrics (exit 1 when they differ)."""
+@click.option(
+    "--runs",
+    type=click.IntRange(1, 10),
+    default=1,
+    show_default=True,
+    help="Replay N times (2 finds nondeterminism).",
+)
+@click.option("--keep", is_flag=True, help="Keep the replay folder.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+def reproduce_cmd(run_id, rtol, atol, data, timeout, runs, keep, fmt, as_json) -> None:
+    """Replay what made RUN_ID in a fresh kernel on the same inputs and compare status, params and metrics.
+
+    Exit 0 when it reproduced, 1 when it did not (or had nothing to compare), 2 when it cannot be rebuilt.
+    """
     from ..errors import InvalidInput
     from ..pipeline.reproduce import reproduce
 
@@ -98,11 +112,25 @@ def reproduce_cmd(run_id, rtol, atol, data, timeout) -> None:
         if not sep:
             raise InvalidInput(f"--data {item!r}: write NAME=REF, e.g. --data train=train@3")
         swaps[name] = ref
-    rep = reproduce(run_id, rtol=rtol, atol=atol, data=swaps, timeout=timeout)
-    for c in rep.checks:
-        mark = "✓" if c.match else "✗"
-        click.echo(f"  {mark} {c.key:<24} {c.original!r:>14} → {c.reproduced!r}")
+    rep = reproduce(run_id, rtol=rtol, atol=atol, data=swaps, timeout=timeout, runs=runs, keep=keep)
+    if fmt == "json" or as_json:
+        click.echo(json.dumps(rep.to_dict(), indent=2, default=str))
+        sys.exit(rep.exit_code)
+    many = len(rep.runs) > 1
+    for r in rep.runs:
+        if many:
+            click.echo(f"{'✓' if r.match else '✗'} {r.name} ({r.original[:10]})")
+        for c in r.checks:
+            if c.kind == "status" and c.match:
+                continue
+            mark = "✓" if c.match else "✗"
+            key = c.key if c.kind in ("metric", "status", "error") else f"params.{c.key}"
+            click.echo(f"{'    ' if many else '  '}{mark} {key:<24} {c.original!r:>14} → {c.reproduced!r}")
     click.echo(rep.summary(), err=rep.status == "error")
+    for c in rep.causes:
+        click.echo(f"  - {c.message}")
+        if c.fix:
+            click.echo(f"    fix: {c.fix}")
     if rep.reproduction:
-        click.echo(f"new run {rep.reproduction}; notebook {rep.notebook}")
+        click.echo(f"replay: run {rep.reproduction}")
     sys.exit(rep.exit_code)
