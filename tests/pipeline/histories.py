@@ -135,6 +135,28 @@ def find_run(selector: str) -> str:
     return rows.run_id.iloc[int(nth) - 1 if nth else -1]
 
 
+def call(fn: Callable) -> Step:
+    """Anything else a person does: ``fn(kernel_session, folder)``."""
+    return Step("call", fn=fn)
+
+
+def _run_with_parameters(k, folder: Path) -> None:
+    """``mlo run`` of a notebook with papermill parameters; it logs a param of its own too."""
+    from notebooks_on_disk import write_notebook
+
+    from mlo.pipeline import run_notebook
+
+    nb = write_notebook(
+        folder / "score.ipynb",
+        "import mlo, pandas as pd\ndf = pd.read_csv('raw.csv')",
+        "mlo.log_param('rows', len(df))\nmlo.log_param('threshold', 99)\n"
+        "mlo.log_metric('above', float((df.x * scale > 10).mean()))",
+        params="scale = 1.0",
+    )
+    r = run_notebook(nb, {"scale": 2.0}, cwd=folder)
+    assert r.status == "ok", r.message
+
+
 # -- the histories ------------------------------------------------------------------------------------------------
 LOAD = "import pandas as pd\n%load_ext mlo"
 READ = "df = pd.read_csv('raw.csv')"
@@ -550,6 +572,13 @@ SCENARIOS: list[Scenario] = [
             ),
         ],
         "train",
+        "reproduced",
+    ),
+    Scenario(
+        "papermill-parameters",
+        "a notebook run with papermill parameters that logs params of its own: only the declared ones go in",
+        [call(_run_with_parameters)],
+        "score",
         "reproduced",
     ),
     Scenario(

@@ -56,6 +56,7 @@ class CellRecorder:
         self._pending: tuple[float, Any, Any] | None = None  # (started, active run, random state)
         self._deferred: list[dict] = []
         self._started: list = []  # top-level runs started during the current cell (`with mlo.start_run()`)
+        self._checked: dict[str, set[str]] = {}  # run id -> names whose hazards were looked at
         self._modules: dict[str, tuple[str, bytes]] = {}  # local module name -> (path, source at import)
         self._skip_modules: set[str] = set(sys.modules)  # imported before the history began
         self._initial_path = {os.path.abspath(p) for p in sys.path if p}
@@ -177,7 +178,7 @@ class CellRecorder:
             for run in dict.fromkeys(runs):
                 if not session.is_live(run.id) or session.is_attached(run):
                     self.save(run, cell.seq)
-                self.warn(run)
+                self.warn(run, cell)
         except Exception as exc:  # capture must never break the user's notebook
             print(f"mlo: could not record the cell: {type(exc).__name__}: {exc}", file=sys.stderr)
         finally:
@@ -199,6 +200,8 @@ class CellRecorder:
         last = h.cells[-1] if h.cells else None
         if last is not None and last.recovered and last.execution_count == result.execution_count:
             h.cells.pop()  # the cell that loaded mlo, recovered from the input history while it ran
+            h._json.pop(id(last), None)
+            h._flows.pop(id(last), None)
         code = self.shell.transform_cell(raw) if any(ch in raw for ch in "%!?") else None
         cell = Execution(
             len(h.cells),
@@ -271,28 +274,42 @@ class CellRecorder:
                 self._modules[name] = (os.path.abspath(path), data)
 
     def save(self, run, upto: int, ws=None) -> None:
-        """Store the history up to position ``upto`` with ``run`` (artifact ``mlo/capture.json``)."""
+        """Store with ``run`` the cells of the history up to position ``upto`` that its results depend on
+        (artifact ``mlo/capture.json``)."""
+        from ..tracking.replay import plan
+
         ws = ws or run._ws
         h = self.history
+        targets = {i for i in h.positions_of_run({run.id}) if i <= upto}
+        if not targets:
+            return
         for name, (path, data) in self._modules.items():
             if name not in h.modules:
                 h.modules[name] = {"path": path, "blob": ws.blobs.put_bytes(data), "size": len(data)}
         h.imported = sorted({n.split(".")[0] for n in sys.modules if not n.startswith("_")})
-        session.store_bytes(ws, run.id, h.to_bytes(upto), CAPTURE_ARTIFACT)
+        session.store_bytes(ws, run.id, h.to_bytes(plan(h, targets).positions), CAPTURE_ARTIFACT)
 
-    def warn(self, run) -> None:
-        """Show, once per cause, what threatens the reproducibility of ``run``."""
+    def warn(self, run, cell: Execution) -> None:
+        """Show, once per cause, what threatens the reproducibility of ``run``. For a run still going, only when
+        ``cell`` could add a cause (it reads a name not looked at yet, a file, or randomness)."""
         if not self.show_warnings:
             return
         h = self.history
+        flow = h.flow(cell)
+        seen = self._checked.setdefault(run.id, set())
+        if session.is_live(run.id) and not (
+            flow.uses - seen or cell.reads or cell.rng or flow.unseeded or cell.success is False
+        ):
+            return
+        seen |= flow.uses
         targets = h.positions_of_run({run.id})
         if not targets:
             return
         found = hazards.find(
             h,
             targets,
-            snapshot_sources=_snapshot_sources(run),
-            notebook_cells=hazards.notebook_cells(h.notebook, h.cwd),
+            snapshot_sources=lambda: _snapshot_sources(run),
+            notebook_cells=lambda: hazards.notebook_cells(h.notebook, h.cwd),
         )
         for hz in found:
             if hz.key in self.warned:

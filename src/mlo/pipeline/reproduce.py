@@ -145,9 +145,11 @@ class _Job:
         run, path = original, []
         while True:
             nb = _stored_notebook(run)
-            if nb is not None:
-                return cls(ws, original, rep, run, path, notebook=nb, params=_declared_params(nb))
             history = History.of_run(run)
+            if nb is not None:  # replayed whole; its history (when recorded) tells what it read
+                return cls(
+                    ws, original, rep, run, path, notebook=nb, params=_declared_params(nb), history=history
+                )
             if history is not None:
                 return cls(ws, original, rep, run, path, history=history)
             if run.parent_id is None:
@@ -199,8 +201,10 @@ class _Job:
         for name, sid in self.pins.items():
             snap = snaps[sid]
             rep.inputs[name] = f"{snap.name}@{snap.version}"
-        if self.history is not None:
+        if self.notebook is None:
             self._plan(restored_sources={s.source for s in snaps.values() if s.source})
+        elif self.history is not None:
+            self.positions = [i for i, c in enumerate(self.history.cells) if not c.recovered]
         depth = self._depth(base, [s.source for s in snaps.values() if s.source])
         self.nbdir = folder.joinpath(*(["w"] * depth))
         self.nbdir.mkdir(parents=True, exist_ok=True)
@@ -216,9 +220,11 @@ class _Job:
             self._restore_modules(folder, base)
 
     def _base(self) -> Path | None:
+        tags = self.anchor.tags
+        if self.notebook is not None and tags.get("mlo.workdir"):  # where the stage's kernel ran
+            return Path(tags["mlo.workdir"])
         if self.history is not None and self.history.cwd:
             return Path(self.history.cwd)
-        tags = self.anchor.tags
         if tags.get("mlo.workdir"):
             return Path(tags["mlo.workdir"])
         source = self.anchor.source
@@ -266,7 +272,7 @@ class _Job:
         self.sources = [p.source_of(h, i) for i in p.positions]
         self.substituted = set(p.substitutions)
         self.rep.cells = {
-            "history": len(h.cells),
+            "history": h.ran,
             "replayed": len(p.positions),
             "replaced": len(p.substitutions),
         }
@@ -404,13 +410,17 @@ class _Job:
 
     def _cite(self, message: str, cell: int | None, replayed: History | None) -> str:
         """A replay error in the original notebook's terms: its cell and execution count."""
-        if self.history is None or cell is None:
+        if cell is None:
+            return message
+        kind = message.split(" in cell", 1)[0]
+        detail = message.split(":", 1)[1].strip() if ":" in message else message
+        if self.notebook is not None:  # the same notebook: the same execution counts
+            return f"{kind} in In [{cell}] of the original notebook: {detail}"
+        if self.history is None:
             return message
         k = cell - 1  # the replay kernel numbers its cells from 1, one per replayed cell
         if 0 <= k < len(self.positions):
             orig = self.history.cells[self.positions[k]]
-            detail = message.split(":", 1)[1].strip() if ":" in message else message
-            kind = message.split(" in cell", 1)[0]
             return f"{kind} in {orig.label} of the original notebook: {detail}"
         return message
 

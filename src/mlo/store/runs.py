@@ -14,7 +14,7 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Text, and_, bindparam, case, cast, delete, func, or_, select, update
+from sqlalchemy import Text, and_, bindparam, case, cast, delete, exists, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -29,6 +29,16 @@ def now_us() -> int:
 
 
 # -- metric chunk codec: packed little-endian arrays -------------------------------------------------------------
+# Runs with this tag (the replays of ``mlo reproduce``) are left out of listings unless asked for.
+HIDDEN_TAG = "mlo.reproduces"
+
+
+def visible(run_id_column):
+    """The condition that a run is listed by default (an index lookup per run: tags' key is (run_id, key))."""
+    t = s.tags
+    return ~exists().where(t.c.run_id == run_id_column, t.c.key == HIDDEN_TAG)
+
+
 def encode_series(
     steps: np.ndarray, values: np.ndarray, timestamps: np.ndarray
 ) -> tuple[bytes, bytes, bytes]:
@@ -379,7 +389,12 @@ class RunStore:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     # -- tables for run listings ------------------------------------------------------------------------------
-    def _run_rows_query(self, experiment_ids: Sequence[str] | None, run_ids: Sequence[str] | None = None):
+    def _run_rows_query(
+        self,
+        experiment_ids: Sequence[str] | None,
+        run_ids: Sequence[str] | None = None,
+        hidden: bool = False,
+    ):
         r, e = s.runs, s.experiments
         q = select(
             r.c.id,
@@ -397,6 +412,8 @@ class RunStore:
             q = q.where(r.c.experiment_id.in_(list(experiment_ids)))
         if run_ids is not None:
             q = q.where(r.c.id.in_(list(run_ids)))
+        elif not hidden:
+            q = q.where(visible(r.c.id))
         return q.order_by(r.c.start_time.desc(), r.c.id.desc())
 
     # run columns a page can be ordered by in SQL (as runs() orders them: nulls last, then newest first)
@@ -420,6 +437,7 @@ class RunStore:
         offset: int,
         limit: int,
         where: Any = None,
+        hidden: bool = False,
     ) -> tuple[int, list[str]]:
         """How many runs there are, and the ids of one page of them ordered by a run column or a metric
         (default: newest first), in one snapshot."""
@@ -431,6 +449,8 @@ class RunStore:
             count = count.where(r.c.experiment_id.in_(list(experiment_ids)))
         if where is not None:  # from metric_filter
             q, count = q.where(where), count.where(where)
+        if not hidden:
+            q, count = q.where(visible(r.c.id)), count.where(visible(r.c.id))
         keys = []
         if order is not None and order.startswith("metrics."):
             value = self._metric_value(order[len("metrics.") :])  # NaN is stored as NULL: last, like missing
@@ -500,6 +520,7 @@ class RunStore:
         experiment_ids: Sequence[str] | None,
         keys: Mapping[str, Sequence[str] | None],
         run_ids: Sequence[str] | None = None,
+        hidden: bool = False,
     ) -> RunListing:
         """Runs and their params, metrics and tags for a run table, read in one snapshot.
 
@@ -510,7 +531,7 @@ class RunStore:
         per metric value) instead of 200,000 (run, key, value) rows. ``run_ids`` narrows the listing to those
         runs (a page of a run table).
         """
-        scope = (experiment_ids, None if run_ids is None else list(run_ids))
+        scope = (experiment_ids, None if run_ids is None else list(run_ids), hidden)
         json_aggregates = self._json_aggregates()
         with self._snapshot() as conn:
             if not json_aggregates:
@@ -573,10 +594,13 @@ class RunStore:
         return func.json_group_array(column)
 
     def _where_listed(self, q, table, scope: tuple, keys: Sequence[str] | None):
-        """Rows of ``table`` for the runs in ``scope`` (experiment ids or None, run ids or None)."""
-        experiment_ids, run_ids = scope
+        """Rows of ``table`` for the runs in ``scope`` (experiment ids or None, run ids or None, whether hidden
+        runs are listed)."""
+        experiment_ids, run_ids, hidden = scope
         if run_ids is not None:
             q = q.where(table.c.run_id.in_(run_ids))
+        elif not hidden:
+            q = q.where(visible(table.c.run_id))
         if experiment_ids is not None:
             q = q.where(
                 table.c.run_id.in_(

@@ -171,7 +171,7 @@ class _Visitor(ast.NodeVisitor):
             root = _root_name(node)
             if root is not None:
                 self.flow.mutates.add(root)
-                self.flow.uses.add(root)
+                self._use(root)
             self.visit(node)
 
     def visit_Assign(self, node: ast.Assign) -> None:
@@ -188,7 +188,7 @@ class _Visitor(ast.NodeVisitor):
         self.visit(node.value)
         root = _root_name(node.target)
         if root is not None:
-            self.flow.uses.add(root)
+            self._use(root)
         self._target(node.target)
 
     def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
@@ -237,7 +237,7 @@ class _Visitor(ast.NodeVisitor):
     def visit_Delete(self, node: ast.Delete) -> None:
         for t in node.targets:
             if isinstance(t, ast.Name):
-                self.flow.uses.add(t.id)
+                self._use(t.id)
                 if self.depth == 0:
                     self.flow.defs.add(t.id)
             else:
@@ -275,9 +275,14 @@ class _Visitor(ast.NodeVisitor):
         self._scope(node, None)
 
     # -- uses -----------------------------------------------------------------------------------------------
+    def _use(self, name: str) -> None:
+        """A read of ``name``; not one of an earlier cell when this cell bound it before (``m = 1; f(m)``)."""
+        if name not in self.flow.defs:
+            self.flow.uses.add(name)
+
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):
-            self.flow.uses.add(node.id)
+            self._use(node.id)
 
     def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, str) and 0 < len(node.value) < 1024 and "\n" not in node.value:
@@ -325,7 +330,8 @@ class _Visitor(ast.NodeVisitor):
         flow = self.flow
         if kind == "system" or kind == "getoutput":
             flow.magics.append(("!", str(args[0])))
-            flow.uses.update(_magic_uses(str(args[0])))
+            for name in _magic_uses(str(args[0])):
+                self._use(name)
             return
         magic, line = str(args[0]), str(args[1]) if len(args) > 1 else ""
         flow.magics.append((magic, line))
@@ -333,7 +339,8 @@ class _Visitor(ast.NodeVisitor):
             body = str(args[2])
             if magic in PYTHON_CELL_MAGICS:
                 inner = analyze(transform(body))
-                for attr in ("defs", "uses", "mutates", "literals"):
+                flow.uses.update(inner.uses - flow.defs)
+                for attr in ("defs", "mutates", "literals", "imports"):
                     getattr(flow, attr).update(getattr(inner, attr))
                 flow.magics.extend(inner.magics)
                 flow.unseeded.extend(inner.unseeded)
@@ -345,7 +352,8 @@ class _Visitor(ast.NodeVisitor):
             flow.setup = True
         if magic in OPAQUE_MAGICS:
             flow.opaque = True
-        flow.uses.update(_magic_uses(line))
+        for name in _magic_uses(line):
+            self._use(name)
 
 
 def transform(source: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,21 +42,23 @@ def find(
     history: History,
     targets: set[int],
     *,
-    snapshot_sources: set[str] = frozenset(),
-    notebook_cells: dict[str, str] | None = None,
+    snapshot_sources: set[str] | Callable[[], set[str]] = frozenset(),
+    notebook_cells: dict[str, str] | None | Callable[[], dict[str, str] | None] = None,
 ) -> list[Hazard]:
     """The hazards of a run whose own cells are at ``targets`` in ``history``.
 
     ``snapshot_sources`` are the files the run has snapshots of; ``notebook_cells`` maps the cell ids of the
-    notebook as saved on disk to their sources (None when the notebook file is not known).
+    notebook as saved on disk to their sources (None when the notebook file is not known). Either may be a
+    function, called only when needed.
     """
     from .replay import plan
 
     cells = history.cells
+    sources = _Lazy(snapshot_sources)
     # the replay if every file it read had changed: what is still read from outside is at risk
-    worst = plan(history, targets, changed=lambda path, state: path not in snapshot_sources)
+    worst = plan(history, targets, changed=lambda path, state: path not in sources())
+    saved = _Lazy(notebook_cells)
     out: list[Hazard] = []
-    nb_sources = {_norm(s) for s in (notebook_cells or {}).values()}
     seeded_before = _seeded_positions(history)
     for i in worst.positions:
         cell = cells[i]
@@ -68,7 +71,9 @@ def find(
             later = [c for c in cells[i + 1 :] if cell.cell_id and c.cell_id == cell.cell_id]
             edited = any(_norm(c.source) != _norm(cell.source) for c in later)
             gone = False
+            notebook_cells = saved()
             if notebook_cells is not None and not edited:
+                nb_sources = saved.derived(lambda cells: {_norm(s) for s in cells.values()})
                 if cell.cell_id and cell.cell_id in notebook_cells:
                     edited = _norm(notebook_cells[cell.cell_id]) != _norm(cell.source)
                 elif _norm(cell.source) not in nb_sources:
@@ -115,7 +120,7 @@ def find(
             )
     # files read that no snapshot keeps
     for path in worst.reads:
-        if path in snapshot_sources:
+        if path in sources():
             continue
         cell = cells[worst.readers[path]]
         rel = history.relative(path)
@@ -130,6 +135,27 @@ def find(
             )
         )
     return out
+
+
+class _Lazy:
+    """A value, or a function computing it on first use."""
+
+    def __init__(self, value):
+        self._value, self._fn, self._derived = None, None, {}
+        if callable(value):
+            self._fn = value
+        else:
+            self._value = value
+
+    def __call__(self):
+        if self._fn is not None:
+            self._value, self._fn = self._fn(), None
+        return self._value
+
+    def derived(self, fn):
+        if fn.__code__ not in self._derived:
+            self._derived[fn.__code__] = fn(self())
+        return self._derived[fn.__code__]
 
 
 def _seeded_positions(history: History) -> list[bool]:

@@ -85,10 +85,24 @@ class Execution:
         return f"In [{self.execution_count}]" if self.execution_count is not None else f"cell #{self.seq + 1}"
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["reads"] = {p: asdict(s) for p, s in self.reads.items()}
-        keep = ("seq", "source", "success")
-        return {k: v for k, v in d.items() if k in keep or v not in (None, [], {}, False)}
+        d: dict[str, Any] = {"seq": self.seq, "source": self.source, "success": self.success}
+        for key in ("execution_count", "code", "error", "started_at", "duration", "cell_id"):
+            value = getattr(self, key)
+            if value is not None:
+                d[key] = value
+        for key in ("runs", "writes", "fingerprints"):
+            value = getattr(self, key)
+            if value:
+                d[key] = value
+        if self.reads:
+            d["reads"] = {
+                p: {"size": s.size, "mtime_ns": s.mtime_ns, "digest": s.digest} for p, s in self.reads.items()
+            }
+        if self.rng:
+            d["rng"] = True
+        if self.recovered:
+            d["recovered"] = True
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Execution:
@@ -117,9 +131,16 @@ class History:
     modules: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {path, blob, size}
     pins: list[Pin] = field(default_factory=list)
     imported: list[str] = field(default_factory=list)  # top-level packages the kernel had imported
+    length: int | None = None  # cells the kernel had run when a subset of them was stored
     _flows: dict[int, dataflow.CellFlow] = field(default_factory=dict, repr=False)
+    _json: dict[int, str] = field(default_factory=dict, repr=False)  # a recorded cell never changes
 
     # -- analysis -------------------------------------------------------------------------------------------
+    @property
+    def ran(self) -> int:
+        """How many cells the kernel had run (the stored record may keep fewer)."""
+        return self.length if self.length is not None else len(self.cells)
+
     def flow(self, cell: Execution) -> dataflow.CellFlow:
         cached = self._flows.get(id(cell))
         if cached is None:
@@ -164,30 +185,43 @@ class History:
             return path
 
     # -- storage --------------------------------------------------------------------------------------------
-    def to_dict(self, upto: int | None = None) -> dict[str, Any]:
-        cells = self.cells if upto is None else self.cells[: upto + 1]
-        return {
+    def to_bytes(self, positions: list[int] | None = None) -> bytes:
+        """The record as JSON: every cell, or those at ``positions`` (a run keeps the cells its results depend
+        on; each keeps its place in the kernel's history as ``seq``)."""
+        keep = range(len(self.cells)) if positions is None else positions
+        parts = []
+        for i in keep:
+            cell = self.cells[i]
+            text = self._json.get(id(cell))
+            if text is None:
+                text = self._json[id(cell)] = json.dumps(cell.to_dict(), separators=(",", ":"), default=str)
+            parts.append(text)
+        seqs = {self.cells[i].seq for i in keep}
+        head = {
             "format": FORMAT,
+            "length": (max(keep) + 1) if len(keep) else 0,
             "cwd": self.cwd,
             "notebook": self.notebook,
-            "cells": [c.to_dict() for c in cells],
             "modules": self.modules,
-            "pins": [asdict(p) for p in self.pins if upto is None or p.seq <= upto],
+            "pins": [asdict(p) for p in self.pins if self.cells[p.seq].seq in seqs] if self.pins else [],
             "imported": sorted(self.imported),
         }
-
-    def to_bytes(self, upto: int | None = None) -> bytes:
-        return json.dumps(self.to_dict(upto), separators=(",", ":"), default=str).encode()
+        body = json.dumps(head, separators=(",", ":"), default=str)
+        return (body[:-1] + ',"cells":[' + ",".join(parts) + "]}").encode()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
+        cells = [Execution.from_dict(c) for c in d.get("cells", [])]
+        position = {c.seq: i for i, c in enumerate(cells)}  # a kept subset: pins refer to positions here
+        pins = [Pin(**{**p, "seq": position[p["seq"]]}) for p in d.get("pins") or [] if p["seq"] in position]
         return cls(
-            cells=[Execution.from_dict(c) for c in d.get("cells", [])],
+            cells=cells,
             cwd=d.get("cwd"),
             notebook=d.get("notebook"),
             modules=dict(d.get("modules") or {}),
-            pins=[Pin(**p) for p in d.get("pins") or []],
+            pins=pins,
             imported=list(d.get("imported") or []),
+            length=d.get("length"),
         )
 
     @classmethod

@@ -32,6 +32,7 @@ def runs(
     order_by: str | None = None,
     limit: int | None = None,
     offset: int = 0,
+    reproductions: bool = False,
 ) -> pd.DataFrame:
     """Runs as a DataFrame: ``run_id, experiment, name, status, start_time, end_time, duration, …, params.*,
     metrics.*, tags.*``, newest first.
@@ -50,6 +51,8 @@ def runs(
         A page: at most ``limit`` rows after skipping ``offset`` (after filtering and ordering). The number of
         runs that matched is in ``df.attrs["total"]``. Only the keys the filter and the order need are read
         for every run; the page's runs alone are read in full.
+    reproductions : bool
+        Also list the runs of ``mlo reproduce`` replays (tagged ``mlo.reproduces``), left out by default.
     """
     ws = workspace.current()
     session.flush()
@@ -80,7 +83,9 @@ def runs(
             raise InvalidInput(f"cannot order by {order_col!r}: no such column")
         # a page in the order of a run column or a metric, filtered on metrics if at all: the database
         # filters, orders, counts and slices
-        total, ids = store.page_ids(exp_ids, order_col, ascending, offset, limit, where=in_sql_where)
+        total, ids = store.page_ids(
+            exp_ids, order_col, ascending, offset, limit, where=in_sql_where, hidden=reproductions
+        )
     else:
         # a page: order and filter every run on the few keys that takes, then read the page's runs in full
         df = _frame(
@@ -91,6 +96,7 @@ def runs(
             columns,
             tree,
             order_col,
+            hidden=reproductions,
         )
         if tree is not None:
             df = df[where_mod.evaluate(tree, df).to_numpy()]
@@ -124,14 +130,16 @@ def runs(
 PAGE_READ_LIMIT = 2000  # pages up to this many runs are read by run id (an IN list) in a second query
 
 
-def _frame(store, exp_ids, run_ids, wanted: dict, columns, tree, order_col) -> pd.DataFrame:
+def _frame(
+    store, exp_ids, run_ids, wanted: dict, columns, tree, order_col, hidden: bool = False
+) -> pd.DataFrame:
     """The base columns and the ``kind.key`` columns ``wanted`` (see :func:`_wanted_keys`) of the runs."""
     read = {}
     for kind in KINDS:
         keys = wanted.get(kind, "all")
         if keys != ():
             read[kind] = None if keys == "all" else list(keys)
-    listing = store.listing(exp_ids, read, run_ids=run_ids)
+    listing = store.listing(exp_ids, read, run_ids=run_ids, hidden=hidden)
     base = pd.DataFrame(
         dict(zip(_RUN_ROW_COLUMNS, listing.columns, strict=True))
         if listing.columns[0]
