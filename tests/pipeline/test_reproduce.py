@@ -45,7 +45,7 @@ def test_an_interactive_run_reproduces_and_a_data_change_is_caught(interactive_r
     mlo.snapshot(tmp_path / "raw.csv", "raw")
     rep = reproduce(interactive_run, data={"raw": "raw@2"})
     assert not rep.reproduced and rep.exit_code == 1
-    assert rep.checks[0].reproduced == 990.0 and "mean differ" in rep.summary()
+    assert rep.checks[0].reproduced == 990.0 and "mean differs" in rep.summary()
     with pytest.raises(mlo.GateFailed, match="did not reproduce"):
         rep.raise_for_mismatch()
     with pytest.raises(mlo.InvalidInput, match="read no snapshot named 'other'; it read: raw"):

@@ -23,6 +23,12 @@ _CAUSE_TITLES = {
 }
 
 
+def _code(text: str) -> str:
+    """Escaped text with `backquoted` parts as code."""
+    parts = escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
 def reproduction_html(rep: Reproduction) -> str:
     color = _COLORS.get(rep.status, "#cf222e")
     head = f'<div class="mlo-h" style="color:{color}">{escape(rep.summary())}</div>'
@@ -63,12 +69,13 @@ def reproduction_html(rep: Reproduction) -> str:
     if rep.causes:
         items = []
         for c in rep.causes:
-            fix = f'<div class="mlo-m">fix: {escape(c.fix)}</div>' if c.fix else ""
+            fix = f'<div class="mlo-m" style="margin-left:12px">fix: {_code(c.fix)}</div>' if c.fix else ""
             title = _CAUSE_TITLES.get(c.kind, c.kind)
-            items.append(f"<li><b>{escape(title)}</b>: {escape(c.message)}{fix}</li>")
-        causes = (
-            f'<div class="mlo-h">why</div><ul style="margin:2px 0 4px 18px;padding:0">{"".join(items)}</ul>'
-        )
+            items.append(f'<div style="margin:3px 0">• <b>{escape(title)}</b>: {_code(c.message)}{fix}</div>')
+        causes = f'<div class="mlo-h">why</div><div style="font:12px/1.4 system-ui,sans-serif">{"".join(items)}</div>'
+    if rep.notes:
+        notes = "".join(f"<div>· {_code(n)}</div>" for n in rep.notes)
+        causes += f'<div class="mlo-m" style="margin-top:4px">{notes}</div>'
     return (
         f'{STYLE}<div>{head}<div class="mlo-m">{" · ".join(meta)}</div>{body if rows else ""}{causes}</div>'
     )

@@ -161,7 +161,8 @@ class Reproduction:
         if missing:
             parts.append(f"the replay made no run for {', '.join(missing)}")
         if bad:
-            parts.append(", ".join(dict.fromkeys(_what(c) for c in bad)) + " differ")
+            names = list(dict.fromkeys(_what(c) for c in bad))
+            parts.append(", ".join(names) + (" differ" if len(names) > 1 else " differs"))
         return f"run {rid} did not reproduce: {'; '.join(parts)}"
 
     def explain(self) -> str:

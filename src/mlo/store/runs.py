@@ -141,7 +141,11 @@ class RunStore:
                 func.count(s.runs.c.id).label("runs"),
                 func.max(s.runs.c.start_time).label("last_run"),
             )
-            .select_from(s.experiments.outerjoin(s.runs, s.runs.c.experiment_id == s.experiments.c.id))
+            .select_from(
+                s.experiments.outerjoin(
+                    s.runs, and_(s.runs.c.experiment_id == s.experiments.c.id, visible(s.runs.c.id))
+                )
+            )
             .group_by(s.experiments.c.id, s.experiments.c.name, s.experiments.c.created_at)
             .order_by(s.experiments.c.name)
         )
