@@ -59,7 +59,7 @@ def reproduction_html(rep: Reproduction) -> str:
             ):
                 delta = abs(c.reproduced - c.original)
             key = c.key if c.kind != "param" else f"params.{c.key}"
-            row = [badge("finished" if c.match else "failed"), key, c.original, c.reproduced, delta]
+            row = [badge("same" if c.match else "differs"), key, c.original, c.reproduced, delta]
             rows.append([r.name, *row] if many else row)
     heads = ["", "value", "original", "reproduced", "|difference|"]
     body = table(

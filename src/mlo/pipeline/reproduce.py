@@ -30,7 +30,7 @@ from typing import Any
 
 from .. import workspace
 from ..errors import InvalidInput
-from ..tracking import session
+from ..tracking import access, session
 from ..tracking.fingerprint import difference
 from ..tracking.history import FileState, History
 from ..tracking.run import Run
@@ -102,8 +102,9 @@ def reproduce(
         return rep
     folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="mlo-reproduce-"))
     try:
-        job.prepare(folder, data or {})
-        replays = [job.replay(i, timeout) for i in range(runs)]
+        with access.unobserved():  # the files restored here are not what the calling cell read
+            job.prepare(folder, data or {})
+            replays = [job.replay(i, timeout) for i in range(runs)]
         job.verdict(replays)
     finally:
         if not workdir and not keep:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from contextlib import contextmanager
 
 _IGNORED_SUFFIXES = (".py", ".pyc", ".pyi", ".so", ".pth", ".dist-info", ".egg-info", ".ipynb")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
@@ -80,6 +81,17 @@ def start() -> None:
     """Collect the files opened from now on."""
     _collector.reads, _collector.writes = set(), set()
     _collector.active = True
+
+
+@contextmanager
+def unobserved():
+    """What mlo itself reads and writes inside (restoring a reproduction's files) is not the user's cell's."""
+    was = _collector.active
+    _collector.active = False
+    try:
+        yield
+    finally:
+        _collector.active = was
 
 
 def stop() -> tuple[set[str], set[str]]:
