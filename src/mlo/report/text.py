@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..tracking.short_ids import short_ids
 from .html import fmt, fmt_duration
 
 if TYPE_CHECKING:
@@ -23,12 +24,15 @@ def runs_text(df: pd.DataFrame, max_rows: int | None = 50, max_key_columns: int 
     ]
     cols = base + params + metrics
     shown = df if max_rows is None else df.head(max_rows)
+    short = short_ids(shown["run_id"]) if "run_id" in cols else {}
     rows = []
     for rec in shown[cols].to_dict("records"):
         row = []
         for c in cols:
             v = rec[c]
-            if c == "duration":
+            if c == "run_id":
+                row.append(short.get(v, ""))
+            elif c == "duration":
                 row.append(fmt_duration(v))
             elif c == "git_commit" and isinstance(v, str):
                 row.append(v[:8])
