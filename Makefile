@@ -60,7 +60,7 @@ labextension: $(LAB_DEST)/package.json
 
 # the example pipeline end to end on the embedded store (no node needed)
 demo: venv
-	$(BIN)/mlo demo
+	$(BIN)/mlo demo --dir build/demo
 
 # the whole suite, with everything it needs
 test: venv system-deps labextension

@@ -226,16 +226,9 @@ def _na(v: Any) -> bool:
 
 
 def _fixed(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
-    right = right or set()
-    widths = [max(len(h), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    from .text import table
 
-    def line(cells):
-        return "  ".join(
-            str(c).rjust(w) if i in right else str(c).ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+    return table(headers, rows, right)
 
 
 # -- model cards -------------------------------------------------------------------------------------------------
