@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -q -e '.[dev]'
+	SKIP_JUPYTER_BUILDER=1 $(BIN)/pip install -q -e '.[dev]'  # the lab extension: make labextension
 	touch $@
 
 # shorthand for the venv
