@@ -107,6 +107,21 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
+def strip_comment(line: str) -> str:
+    """The line without a trailing ``# comment`` (a ``#`` after whitespace, outside quotes), as in Python code:
+    ``%mlo drift train live  # the new batch``. A ``#`` inside a word (``tag=#1``) stays."""
+    quote = None
+    for i, ch in enumerate(line):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i]
+    return line
+
+
 def scope(a) -> str | list[str] | None:
     """The experiments a listing magic shows: ``--experiment``, else every one with ``--all``, else the
     current experiment (``%mlo experiment``), else every one."""
@@ -165,7 +180,7 @@ class MloMagics(Magics):
     @line_cell_magic
     def mlo(self, line: str = "", cell: str | None = None):
         try:
-            words = shlex.split(line)
+            words = shlex.split(strip_comment(line))
         except ValueError as exc:
             raise UsageError(f"%mlo: cannot read the arguments ({exc})") from None
         if not words:
