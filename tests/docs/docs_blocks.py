@@ -91,7 +91,7 @@ def groups(page: Path) -> list[list[Block]]:
 
 def counts() -> dict[str, int]:
     every = [b for p in pages() for b in blocks(p)]
-    code = [b for b in every if b.lang in CODE or b.file is not None]
+    code = [b for b in every if b.lang != "text"]
     return {
         "code blocks": len(code),
         "run": sum(b.runs for b in code),

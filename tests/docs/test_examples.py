@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -84,16 +83,32 @@ def test_every_block_of_the_page_runs(page, tmp_path, monkeypatch):
 
 
 def test_blocks_are_code_samples_or_outputs_and_skips_say_why():
-    """Every fence names its language: code (python, bash, a file) or output (text)."""
+    """Every fence names its language: code (python, bash, a file) or output (text); a skip says why."""
     for page in PAGES:
         for b in blocks(page):
-            assert b.lang in ("python", "bash", "text") or b.file, (
-                f"{b}: ```{b.lang or ''} (use python, bash, text)"
+            assert b.lang in ("python", "bash", "text") or b.file or b.skip, (
+                f"{b}: ```{b.lang} (python, bash, text)"
             )
             if b.skip:
-                assert len(b.skip) > 10, f"{b}: say why it is skipped and what runs it instead"
-    assert (
-        textwrap.dedent("""
-        pip install mlo-workbench""").strip()
-        in (PAGES[0].read_text().split("\n## ")[0])
-    ), "README opens with the install line"
+                assert len(b.skip) > 30, f"{b}: say why it is skipped and what runs it instead"
+
+
+def test_the_readme_opens_with_the_install_line_then_make_demo_and_make_test():
+    first = [b.code for b in blocks(PAGES[0])[:2]]
+    assert first[0].startswith("pip install mlo-workbench")
+    assert first[1].startswith("make demo") and "\nmake test" in first[1]
+    head = PAGES[0].read_text(encoding="utf-8").splitlines()[:15]
+    assert any("pip install mlo-workbench" in line for line in head)
+
+
+def test_the_quickstart_notebook_is_the_quickstart_page():
+    import nbformat
+
+    sys.path.insert(0, str(PAGES[0].parent / "docs"))
+    from notebook_from_page import notebook
+
+    made = notebook(PAGES[0].parent / "docs" / "quickstart.md")
+    kept = nbformat.read(PAGES[0].parent / "notebooks" / "00-quickstart.ipynb", as_version=4)
+    assert [(c.cell_type, c.source) for c in kept.cells] == [(c.cell_type, c.source) for c in made.cells], (
+        "notebooks/00-quickstart.ipynb is out of date: make docs"
+    )
