@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv system-deps labextension lint bench clean
+.PHONY: demo test venv system-deps labextension lint bench docs clean
 
 # the venv with mlo installed editable and the dev extras (re-run when pyproject.toml changes)
 $(STAMP): pyproject.toml
@@ -70,6 +70,12 @@ test: venv system-deps labextension
 lint: venv
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+
+# the documentation site with the API reference from the docstrings (build/site), broken links and references
+# fail it; the quickstart notebook is remade from its page
+docs: venv
+	$(BIN)/python docs/notebook_from_page.py docs/quickstart.md notebooks/00-quickstart.ipynb
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # the tracking benchmark
 bench: venv

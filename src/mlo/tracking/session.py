@@ -126,7 +126,7 @@ def start_run(
     Parameters
     ----------
     name : str, optional
-        A readable name; defaults to ``run-<id suffix>``. ``run_name=`` (MLflow's spelling) works too.
+        A readable name; defaults to ``run-<UTC date>-<time>``. ``run_name=`` (MLflow's spelling) works too.
     experiment : str, optional
         The experiment to file it under; defaults to the one set with :func:`set_experiment`,
         ``MLO_EXPERIMENT`` or ``"default"``.
