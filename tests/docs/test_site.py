@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.timeout(300)
 def test_the_site_and_its_api_reference_build_without_a_warning(tmp_path):
     try:
-        import mkdocstrings  # noqa: F401
         import material  # noqa: F401
+        import mkdocstrings  # noqa: F401
     except ImportError:
         need(False, "mkdocs-material and mkdocstrings are not installed (pip install 'mlo-workbench[docs]')")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
