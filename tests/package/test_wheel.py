@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -108,7 +109,10 @@ def test_with_the_lab_extra_jupyterlab_finds_the_panel_enabled(venv):
     listing = proc.stdout + proc.stderr
     assert "mlo-workbench" in listing and "enabled" in listing and "OK" in listing, listing
     proc = _run([venv / "bin/jupyter", "server", "extension", "list"], env=_clean_env())
-    assert "mlo.jupyter.server" in proc.stdout + proc.stderr and "enabled" in proc.stdout + proc.stderr
+    listing = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
+    assert re.search(r"^\s*mlo enabled$", listing, re.M) and re.search(
+        r"^\s*mlo [\d.]+ OK$", listing, re.M
+    ), listing
 
 
 def test_a_wheel_without_the_lab_extension_fails_to_build(tmp_path):
