@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv system-deps labextension lint bench docs clean
+.PHONY: demo test venv system-deps labextension lint bench docs screenshots clean
 
 # the venv with mlo installed editable and the dev extras (re-run when pyproject.toml changes)
 $(STAMP): pyproject.toml
@@ -76,6 +76,10 @@ lint: venv
 docs: venv
 	$(BIN)/python docs/notebook_from_page.py docs/quickstart.md notebooks/00-quickstart.ipynb
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# the screenshots of the panel and the widgets embedded in docs/, taken again by the browser tests
+screenshots: venv system-deps labextension
+	MLO_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser -q
 
 # the tracking benchmark
 bench: venv
