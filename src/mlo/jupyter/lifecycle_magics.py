@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from IPython.core.error import UsageError
 
+from ..tracking.short_ids import short_id, short_ids
+
 USAGE = """\
   %mlo tag k=v [k=v …] [--run ID] [--remove KEY]
                                          set (or remove) tags of the active run or of run ID
@@ -44,7 +46,7 @@ def _tag(magics, args, cell):
         session.set_tags(_pairs(a.pairs, "tag"), run=run)
     for key in a.remove or []:
         run._ws.runs.delete_tag(run.id, key)
-    print(f"tags of {run.name} ({run.id[:10]}): {run.tags}")
+    print(f"tags of {run.name} ({short_id(run.id)}): {run.tags}")
 
 
 def _note(magics, args, cell):
@@ -57,7 +59,7 @@ def _note(magics, args, cell):
         raise UsageError("%mlo note: write the note after it, or use %%mlo note with the note as the cell")
     run = _run_of(a.run)
     set_note(text, run=run)
-    print(f"note of {run.name} ({run.id[:10]}) set ({len(text.strip())} characters)")
+    print(f"note of {run.name} ({short_id(run.id)}) set ({len(text.strip())} characters)")
 
 
 def _experiments(magics, args, cell):
@@ -93,7 +95,7 @@ def _lifecycle(verb: str):
         ids = getattr(lifecycle, f"{verb}_run")(a.runs)
         print(
             f"{_past(verb)} {len(ids)} run{'s' * (len(ids) != 1)}"
-            + (f": {', '.join(i[:10] for i in ids)}" if ids else "")
+            + (f": {', '.join(short_ids(ids).values())}" if ids else "")
         )
 
     return handler

@@ -36,6 +36,11 @@ def short_length(run_ids: Iterable[str], ws=None) -> int:
     return length
 
 
+def short_id(run_id: str, ws=None) -> str:
+    """The short id of one run (see :func:`short_length`)."""
+    return run_id[: short_length([run_id], ws)]
+
+
 def short_ids(run_ids: Iterable[str | None], ws=None) -> dict[str, str]:
     """Each run id of ``run_ids`` → its short id (see :func:`short_length`)."""
     ids = [i for i in run_ids if isinstance(i, str) and i]
