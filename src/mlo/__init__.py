@@ -42,6 +42,14 @@ _API: dict[str, str] = {
     "browse_models": "mlo.jupyter.widgets",
     "autolog": "mlo.tracking.autolog",
     "runs": "mlo.tracking.query",
+    "archive_experiment": "mlo.tracking.lifecycle",
+    "archive_run": "mlo.tracking.lifecycle",
+    "delete_experiment": "mlo.tracking.lifecycle",
+    "delete_run": "mlo.tracking.lifecycle",
+    "experiments": "mlo.tracking.lifecycle",
+    "restore_experiment": "mlo.tracking.lifecycle",
+    "restore_run": "mlo.tracking.lifecycle",
+    "set_note": "mlo.tracking.lifecycle",
     "Run": "mlo.tracking.run",
     "active_run": "mlo.tracking.session",
     "end_run": "mlo.tracking.session",
@@ -72,8 +80,9 @@ __all__ = sorted(
 )
 
 
-# subpackages used as namespaces: mlo.pipeline.run(...), mlo.data.snapshots, mlo.monitor.log(...)
-_SUBPACKAGES = {"pipeline", "data", "monitor"}
+# subpackages used as namespaces: mlo.pipeline.run(...), mlo.data.snapshots, mlo.monitor.log(...),
+# mlo.workspace.current()
+_SUBPACKAGES = {"pipeline", "data", "monitor", "workspace"}
 
 
 def __getattr__(name: str) -> Any:
@@ -113,6 +122,16 @@ if TYPE_CHECKING:  # what __getattr__ provides, for type checkers and editors
     )
     from .serve import serve
     from .tracking.autolog import autolog
+    from .tracking.lifecycle import (
+        archive_experiment,
+        archive_run,
+        delete_experiment,
+        delete_run,
+        experiments,
+        restore_experiment,
+        restore_run,
+        set_note,
+    )
     from .tracking.query import runs
     from .tracking.run import Run
     from .tracking.session import (

@@ -52,8 +52,13 @@ ORDER = [
 ]
 
 
+# made from docs/quickstart.md: tests/docs runs its page block by block, tests/package runs the notebook itself in
+# a fresh install of the wheel, and tests/docs checks the two agree
+CHECKED_ELSEWHERE = ["00-quickstart.ipynb"]
+
+
 def test_every_example_notebook_is_checked():
-    assert sorted(ORDER) == sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    assert sorted(ORDER + CHECKED_ELSEWHERE) == sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 
 
 @pytest.mark.kernel

@@ -168,7 +168,9 @@ m = float(df.x.mean()) * scale
 """
 
 SCENARIOS: list[Scenario] = [
-    Scenario("clean", "a clean top-to-bottom history", [cell(LOAD), cell(READ), cell(FIT)], "fit", "reproduced"),
+    Scenario(
+        "clean", "a clean top-to-bottom history", [cell(LOAD), cell(READ), cell(FIT)], "fit", "reproduced"
+    ),
     Scenario(
         "out-of-order",
         "cells run in another order than the notebook shows",
@@ -584,7 +586,12 @@ SCENARIOS: list[Scenario] = [
     Scenario(
         "opaque-exec",
         "a variable made through exec(): everything before is replayed",
-        [cell(LOAD), cell(READ), cell("exec('hidden = 4')"), cell("%%mlo run fit\nm = float(df.x.mean()) * hidden\n%mlo metric mean=$m")],
+        [
+            cell(LOAD),
+            cell(READ),
+            cell("exec('hidden = 4')"),
+            cell("%%mlo run fit\nm = float(df.x.mean()) * hidden\n%mlo metric mean=$m"),
+        ],
         "fit",
         "reproduced",
     ),

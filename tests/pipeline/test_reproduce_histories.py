@@ -74,11 +74,11 @@ def test_a_reproduction_leaves_the_workspace_as_it_was(sqlite_ws, tmp_path):
     assert replay.tags["mlo.reproduces"] == run_id
     assert mlo.get_run(rep.compared).tags["mlo.reproduces"] == run_id  # its children too
     assert "mlo/models/clf.json" in [a.path for a in mlo.get_run(rep.compared).artifacts]
-    assert len(mlo.runs(where=f"tags.mlo.reproduces = '{run_id}'", reproductions=True)) == 2
+    assert len(mlo.runs(where=f"tags.mlo.reproduces = '{run_id}'", include="reproductions")) == 2
     # the inner reproduction ran once, in the original (its replay and the replayed "first"); the outer
     # replay skipped it
     first = find_run("first")
-    assert len(mlo.runs(where=f"tags.mlo.reproduces = '{first}'", reproductions=True)) == 2
+    assert len(mlo.runs(where=f"tags.mlo.reproduces = '{first}'", include="reproductions")) == 2
     assert not list(tmp_path.glob("mlo-reproduce-*"))
 
 
@@ -123,7 +123,9 @@ def test_warnings_at_capture_name_the_cause_once_with_the_fix(sqlite_ws, tmp_pat
             c.id = cid
             nb.cells.append(c)
         nbformat.write(nb, saved)
-        first = k.ok("%%mlo run fit\nm = float(df.x.mean()) * factor + noise\n%mlo metric m=$m", cell_id="run")
+        first = k.ok(
+            "%%mlo run fit\nm = float(df.x.mean()) * factor + noise\n%mlo metric m=$m", cell_id="run"
+        )
         again = k.ok("%%mlo run fit2\nm = float(df.x.mean()) * factor + noise\n%mlo metric m=$m")
     text = "\n".join(first.warnings)
     assert "In [2] reads raw.csv, which no snapshot keeps" in text

@@ -7,6 +7,7 @@ import logging
 import click
 
 from . import main
+from .output import format_option
 
 
 @main.command("serve")
@@ -34,8 +35,9 @@ from . import main
     help="Seconds between checks of the aliases (a moved alias is swapped in); 0: never.",
 )
 @click.option("--access-log", is_flag=True, help="Print a line per request.")
+@format_option("text", "json", help="json: print one JSON line with the URL when the server listens.")
 def serve_cmd(
-    ref: str, host: str, port: int, canary: str | None, no_log: bool, poll: float, access_log: bool
+    ref: str, host: str, port: int, canary: str | None, no_log: bool, poll: float, access_log: bool, fmt: str
 ) -> None:
     """Serve model NAME@ALIAS (or NAME@vN) over HTTP: POST /predict, POST /labels, GET /health, GET /metadata.
 
@@ -59,6 +61,12 @@ def serve_cmd(
     except BaseException:
         service.close()
         raise
+    if fmt == "json":
+        import json
+        import sys
+
+        click.echo(json.dumps({"url": server.url, "serving": service.describe()}))
+        sys.stdout.flush()
     click.echo(f"mlo: serving {service.describe()} at {server.url} (Ctrl-C to stop)", err=True)
     server.run()
     logger = service.logger

@@ -121,7 +121,9 @@ def cached(ws: workspace.Workspace, root: Path, task: Task, key: str) -> TaskRes
         return None
     t0 = time.perf_counter()
     n = restore(ws, root, entry.outs)
-    note = f"cached (run {entry.run_id[:10]})" + (f", restored {n} out{'s' * (n != 1)}" if n else "")
+    from ..tracking.short_ids import short_id
+
+    note = f"cached (run {short_id(entry.run_id)})" + (f", restored {n} out{'s' * (n != 1)}" if n else "")
     return TaskResult(
         task.name, task.stage.name, "cached", time.perf_counter() - t0, entry.run_id, note, key=key
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from ..tracking.short_ids import short_ids
 from .html import STYLE, badge, fmt, page, table
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def version_html(mv: ModelVersion) -> str:
         f"<code>{escape(mv.digest[:12])}</code> · {escape(fmt(mv.created_at))} by {escape(mv.created_by or '?')}"
     )
     if mv.run_id:
-        head += f" · run <code>{escape(mv.run_id[-8:])}</code>"
+        head += f" · run <code title='{escape(mv.run_id)}'>{escape(short_ids([mv.run_id])[mv.run_id])}</code>"
     head += "</div>"
     parts = [STYLE, head]
     metrics = mv.metrics
@@ -92,6 +93,7 @@ def models_table_html(df: pd.DataFrame, max_rows: int = 50) -> str:
             STYLE + "<div class='mlo-m'>No models registered yet (mlo.register_model or %mlo register).</div>"
         )
     metrics = [c for c in df.columns if c.startswith("metrics.")][:MAX_METRIC_COLUMNS]
+    short = short_ids(df.head(max_rows)["run_id"])
     rows = []
     for rec in df.head(max_rows).to_dict("records"):
         aliases = [a.strip() for a in (rec["aliases"] or "").split(",") if a.strip()]
@@ -103,7 +105,7 @@ def models_table_html(df: pd.DataFrame, max_rows: int = 50) -> str:
                 rec["model_class"],
                 rec["flavor"],
                 size_text(rec["size"]),
-                f"<code title='{escape(str(rec['run_id'] or ''))}'>{escape(str(rec['run_id'] or '')[-8:])}</code>",
+                f"<code title='{escape(str(rec['run_id'] or ''))}'>{escape(short.get(rec['run_id'], ''))}</code>",
                 rec["created_at"],
                 rec["created_by"],
                 *[rec[m] for m in metrics],
@@ -132,6 +134,7 @@ def models_text(df: pd.DataFrame, max_rows: int | None = None) -> str:
     metrics = [c for c in df.columns if c.startswith("metrics.")][:MAX_METRIC_COLUMNS]
     cols = ["name", "version", "aliases", "model_class", "flavor", "size", "run_id", "created_at"] + metrics
     shown = df if max_rows is None else df.head(max_rows)
+    short = short_ids(shown["run_id"])
     rows = []
     for rec in shown[cols].to_dict("records"):
         row = []
@@ -140,7 +143,7 @@ def models_text(df: pd.DataFrame, max_rows: int | None = None) -> str:
             if c == "size":
                 row.append(size_text(v))
             elif c == "run_id":
-                row.append("" if _na(v) else str(v)[-8:])
+                row.append("" if _na(v) else short.get(v, str(v)))
             elif _na(v):
                 row.append("")
             else:
@@ -223,16 +226,9 @@ def _na(v: Any) -> bool:
 
 
 def _fixed(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
-    right = right or set()
-    widths = [max(len(h), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    from .text import table
 
-    def line(cells):
-        return "  ".join(
-            str(c).rjust(w) if i in right else str(c).ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+    return table(headers, rows, right)
 
 
 # -- model cards -------------------------------------------------------------------------------------------------

@@ -14,12 +14,15 @@ _STATUS = {"ok": "finished", "cached": "cached", "gate": "failed", "error": "fai
 
 
 def pipeline_html(result: PipelineResult) -> str:
+    from ..tracking.short_ids import short_ids
+
+    short = short_ids(t.run_id for t in result.tasks)
     rows = [
         [
             badge(_STATUS[t.status] if t.status != "gate" else "gate"),
             t.name,
             fmt_duration(t.seconds),
-            (t.run_id or "")[:10],
+            short.get(t.run_id or "", ""),
             t.message,
         ]
         for t in result.tasks

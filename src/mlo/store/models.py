@@ -378,11 +378,12 @@ class ModelStore:
         return self._write(roll)
 
     def _alias_stack(self, conn: Connection, name: str, alias: str) -> list[int | None]:
-        """The values the alias held, oldest first, with rolled-back changes popped off."""
+        """The values the alias held, oldest first, with rolled-back changes popped off. A policy change for the
+        alias is in the same log but moves nothing."""
         t = s.audit_events
         q = (
             select(t.c.action, t.c.to_version)
-            .where(and_(t.c.name == name, t.c.alias == alias))
+            .where(and_(t.c.name == name, t.c.alias == alias, t.c.action != "set_policy"))
             .order_by(t.c.seq)
         )
         stack: list[int | None] = [None]  # before its first change the alias did not exist

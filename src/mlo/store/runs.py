@@ -14,14 +14,14 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Text, and_, bindparam, case, cast, delete, exists, func, or_, select, update
+from sqlalchemy import Text, and_, bindparam, case, cast, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from ..errors import AmbiguousRef, NotFound
+from ..errors import AmbiguousRef, InvalidInput, NotFound
 from . import schema as s
 from .db import Database
-from .ids import new_id
+from .ids import common_prefix, new_id
 
 
 def now_us() -> int:
@@ -29,16 +29,6 @@ def now_us() -> int:
 
 
 # -- metric chunk codec: packed little-endian arrays -------------------------------------------------------------
-# Runs with this tag (the replays of ``mlo reproduce``) are left out of listings unless asked for.
-HIDDEN_TAG = "mlo.reproduces"
-
-
-def visible(run_id_column):
-    """The condition that a run is listed by default (an index lookup per run: tags' key is (run_id, key))."""
-    t = s.tags
-    return ~exists().where(t.c.run_id == run_id_column, t.c.key == HIDDEN_TAG)
-
-
 def encode_series(
     steps: np.ndarray, values: np.ndarray, timestamps: np.ndarray
 ) -> tuple[bytes, bytes, bytes]:
@@ -76,6 +66,9 @@ _CHUNK_SEQS = (
     select(s.metric_chunks.c.key, func.max(s.metric_chunks.c.seq))
     .where(s.metric_chunks.c.run_id == bindparam("rid"))
     .group_by(s.metric_chunks.c.key)
+)
+_EXPERIMENT_STATE = select(s.experiments.c.name, s.experiments.c.lifecycle).where(
+    s.experiments.c.id == bindparam("eid")
 )
 _FINISH_RUN = (
     update(s.runs)
@@ -132,25 +125,11 @@ class RunStore:
         self._experiment_ids[name] = exp_id
         return exp_id
 
-    def experiments(self) -> list[dict]:
-        q = (
-            select(
-                s.experiments.c.id,
-                s.experiments.c.name,
-                s.experiments.c.created_at,
-                func.count(s.runs.c.id).label("runs"),
-                func.max(s.runs.c.start_time).label("last_run"),
-            )
-            .select_from(
-                s.experiments.outerjoin(
-                    s.runs, and_(s.runs.c.experiment_id == s.experiments.c.id, visible(s.runs.c.id))
-                )
-            )
-            .group_by(s.experiments.c.id, s.experiments.c.name, s.experiments.c.created_at)
-            .order_by(s.experiments.c.name)
-        )
-        with self.db.read() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+    def experiments(self, include: frozenset[str] = frozenset()) -> list[dict]:
+        """Experiments with their run counts (see :meth:`mlo.store.lifecycle.LifecycleStore.experiments`)."""
+        from .lifecycle import LifecycleStore
+
+        return LifecycleStore(self.db).experiments(include)
 
     # -- runs -------------------------------------------------------------------------------------------------
     def create_run(
@@ -181,6 +160,12 @@ class RunStore:
         }
 
         def create(conn: Connection) -> None:
+            name, lifecycle = conn.execute(_EXPERIMENT_STATE, {"eid": experiment_id}).one()
+            if lifecycle != "active":
+                raise InvalidInput(
+                    f"experiment {name!r} is {lifecycle}: restore it first (mlo.restore_experiment({name!r}) or "
+                    f"`mlo experiments restore {name}`), or start the run in another experiment"
+                )
             conn.execute(_INSERT_RUN, row)
             self._upsert(conn, s.params, run_id, params)
             self._upsert(conn, s.tags, run_id, tags)
@@ -259,6 +244,24 @@ class RunStore:
                 if len(rows) > 1:
                     raise AmbiguousRef(f"run id prefix {ref!r} matches several runs; give more characters")
         raise NotFound(f"no run with id {ref!r}; `mlo runs` lists the runs there are")
+
+    def prefix_length(self, run_ids: Sequence[str], minimum: int) -> int:
+        """The shortest length (at least ``minimum``) at which the prefix of every run in ``run_ids`` names only
+        that run in the whole store: one more character than each shares with its neighbours in id order."""
+        r = s.runs
+        other = r.alias("other")
+        before = select(func.max(other.c.id)).where(other.c.id < r.c.id).scalar_subquery()
+        after = select(func.min(other.c.id)).where(other.c.id > r.c.id).scalar_subquery()
+        length = minimum
+        ids = sorted(set(run_ids))
+        with self.db.read() as conn:
+            for i in range(0, len(ids), 500):
+                q = select(r.c.id, before, after).where(r.c.id.in_(ids[i : i + 500]))
+                for rid, prev, nxt in conn.execute(q):
+                    for neighbour in (prev, nxt):
+                        if neighbour:
+                            length = max(length, common_prefix(rid, neighbour) + 1)
+        return length
 
     def run_row(self, run_id: str) -> dict:
         q = (
@@ -394,10 +397,7 @@ class RunStore:
 
     # -- tables for run listings ------------------------------------------------------------------------------
     def _run_rows_query(
-        self,
-        experiment_ids: Sequence[str] | None,
-        run_ids: Sequence[str] | None = None,
-        hidden: bool = False,
+        self, experiment_ids: Sequence[str] | None, run_ids: Sequence[str] | None = None, shown: Any = None
     ):
         r, e = s.runs, s.experiments
         q = select(
@@ -411,13 +411,14 @@ class RunStore:
             r.c.parent_id,
             r.c.user,
             r.c.source,
+            r.c.lifecycle,
         ).select_from(r.join(e, r.c.experiment_id == e.c.id))
         if experiment_ids is not None:
             q = q.where(r.c.experiment_id.in_(list(experiment_ids)))
         if run_ids is not None:
             q = q.where(r.c.id.in_(list(run_ids)))
-        elif not hidden:
-            q = q.where(visible(r.c.id))
+        if shown is not None:
+            q = q.where(shown)
         return q.order_by(r.c.start_time.desc(), r.c.id.desc())
 
     # run columns a page can be ordered by in SQL (as runs() orders them: nulls last, then newest first)
@@ -436,36 +437,39 @@ class RunStore:
     def page_ids(
         self,
         experiment_ids: Sequence[str] | None,
-        order: str | None,
-        ascending: bool,
+        orders: Sequence[tuple[str, bool]],
         offset: int,
         limit: int,
         where: Any = None,
-        hidden: bool = False,
+        shown: Any = None,
     ) -> tuple[int, list[str]]:
-        """How many runs there are, and the ids of one page of them ordered by a run column or a metric
-        (default: newest first), in one snapshot."""
+        """How many runs there are, and the ids of one page of them ordered by run columns or metrics, each
+        ``(column, ascending)`` (then newest first), in one snapshot. ``shown`` keeps the runs to list (see
+        :func:`mlo.store.lifecycle.hidden_condition`)."""
         r, e = s.runs, s.experiments
         q = select(r.c.id).select_from(r.join(e, r.c.experiment_id == e.c.id))
         count = select(func.count()).select_from(r)
+        if shown is not None:
+            count = count.select_from(r.join(e, r.c.experiment_id == e.c.id))
+            q, count = q.where(shown), count.where(shown)
         if experiment_ids is not None:
             q = q.where(r.c.experiment_id.in_(list(experiment_ids)))
             count = count.where(r.c.experiment_id.in_(list(experiment_ids)))
         if where is not None:  # from metric_filter
             q, count = q.where(where), count.where(where)
-        if not hidden:
-            q, count = q.where(visible(r.c.id)), count.where(visible(r.c.id))
         keys = []
-        if order is not None and order.startswith("metrics."):
-            value = self._metric_value(order[len("metrics.") :])  # NaN is stored as NULL: last, like missing
-            keys = [value.is_(None), value.asc() if ascending else value.desc()]
-        elif order is not None:
-            column = {"run_id": r.c.id, "experiment": e.c.name}.get(
-                order, r.c[order] if order in r.c else None
-            )
-            if self.db.dialect == "postgresql" and order not in ("start_time", "end_time"):
-                column = column.collate("C")  # code point order, as pandas sorts strings
-            keys = [column.is_(None), column.asc() if ascending else column.desc()]
+        for order, ascending in orders:
+            if order.startswith("metrics."):
+                column = self._metric_value(
+                    order[len("metrics.") :]
+                )  # NaN is stored as NULL: last, like missing
+            else:
+                column = {"run_id": r.c.id, "experiment": e.c.name}.get(
+                    order, r.c[order] if order in r.c else None
+                )
+                if self.db.dialect == "postgresql" and order not in ("start_time", "end_time"):
+                    column = column.collate("C")  # code point order, as pandas sorts strings
+            keys += [column.is_(None), column.asc() if ascending else column.desc()]
         q = q.order_by(*keys, r.c.start_time.desc(), r.c.id.desc()).offset(offset).limit(limit)
         with self._snapshot() as conn:
             total = conn.execute(count).scalar_one()
@@ -514,8 +518,8 @@ class RunStore:
         return None if compare is None else compare(tree.value)
 
     def run_rows(self, experiment_ids: Sequence[str] | None) -> list[tuple]:
-        """(id, experiment, name, status, start_time, end_time, git_commit, parent_id, user, source) per run,
-        newest first."""
+        """(id, experiment, name, status, start_time, end_time, git_commit, parent_id, user, source, lifecycle)
+        per run, newest first."""
         with self.db.read() as conn:
             return conn.execute(self._run_rows_query(experiment_ids)).all()
 
@@ -524,7 +528,7 @@ class RunStore:
         experiment_ids: Sequence[str] | None,
         keys: Mapping[str, Sequence[str] | None],
         run_ids: Sequence[str] | None = None,
-        hidden: bool = False,
+        shown: Any = None,
     ) -> RunListing:
         """Runs and their params, metrics and tags for a run table, read in one snapshot.
 
@@ -533,9 +537,10 @@ class RunStore:
         tags and a JSON list of its metric keys, returned with the run's row; the metric values follow as a
         bare column of floats. Listing 10,000 runs then moves 10,000 rows through the driver (plus one float
         per metric value) instead of 200,000 (run, key, value) rows. ``run_ids`` narrows the listing to those
-        runs (a page of a run table).
+        runs (a page of a run table); ``shown`` keeps the runs to list (see
+        :func:`mlo.store.lifecycle.hidden_condition`).
         """
-        scope = (experiment_ids, None if run_ids is None else list(run_ids), hidden)
+        scope = (experiment_ids, None if run_ids is None else list(run_ids), shown)
         json_aggregates = self._json_aggregates()
         with self._snapshot() as conn:
             if not json_aggregates:
@@ -598,13 +603,18 @@ class RunStore:
         return func.json_group_array(column)
 
     def _where_listed(self, q, table, scope: tuple, keys: Sequence[str] | None):
-        """Rows of ``table`` for the runs in ``scope`` (experiment ids or None, run ids or None, whether hidden
-        runs are listed)."""
-        experiment_ids, run_ids, hidden = scope
+        """Rows of ``table`` for the runs in ``scope`` (experiment ids or None, run ids or None, the condition
+        keeping shown runs or None)."""
+        experiment_ids, run_ids, shown = scope
         if run_ids is not None:
             q = q.where(table.c.run_id.in_(run_ids))
-        elif not hidden:
-            q = q.where(visible(table.c.run_id))
+        if shown is not None and run_ids is None:
+            r, e = s.runs, s.experiments
+            q = q.where(
+                table.c.run_id.in_(
+                    select(r.c.id).select_from(r.join(e, r.c.experiment_id == e.c.id)).where(shown)
+                )
+            )
         if experiment_ids is not None:
             q = q.where(
                 table.c.run_id.in_(
@@ -669,7 +679,7 @@ class RunStore:
 
 
 _LISTING_TABLES = {"params": s.params, "metrics": s.latest_metrics, "tags": s.tags}
-_RUN_FIELDS = 10  # the columns of RunStore.run_rows
+_RUN_FIELDS = 11  # the columns of RunStore.run_rows
 
 
 @dataclass

@@ -20,9 +20,14 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+# Lifecycle of runs and experiments (schema version 3): "active", "archived" (kept, out of default listings) or
+# "deleted" (out of default listings, restorable until purged after a grace period).
+LIFECYCLES = ("active", "archived", "deleted")
 
 metadata = MetaData()
 
@@ -41,6 +46,9 @@ experiments = Table(
     Column("id", ID, primary_key=True),
     Column("name", String(255), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
+    # version 3: lifecycle (see LIFECYCLES) and when it was deleted or archived
+    Column("lifecycle", String(16), nullable=False, server_default=text("'active'")),
+    Column("deleted_at", BigInteger),
 )
 
 runs = Table(
@@ -63,8 +71,13 @@ runs = Table(
     Column("git_dirty", Boolean),
     Column("git_diff_digest", String(64)),  # blob holding `git diff HEAD` when dirty
     Column("env_digest", String(64)),  # blob holding the environment JSON (python, platform, packages)
+    # version 3: lifecycle (see LIFECYCLES), when it was deleted or archived, and a Markdown note
+    Column("lifecycle", String(16), nullable=False, server_default=text("'active'")),
+    Column("deleted_at", BigInteger),
+    Column("note", Text),
     Index("ix_runs_experiment_start", "experiment_id", "start_time"),
     Index("ix_runs_status", "status"),
+    Index("ix_runs_lifecycle", "lifecycle"),
 )
 
 params = Table(
@@ -81,6 +94,7 @@ tags = Table(
     Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("value", Text, nullable=False),
+    Index("ix_tags_key", "key", "run_id"),  # runs by tag (the replays of mlo reproduce, hidden from listings)
 )
 
 # The latest value of each metric: what run tables and `where` filters read.

@@ -19,6 +19,7 @@ from typing import Any
 from .. import workspace
 from ..errors import InvalidInput
 from ..store.ids import new_id
+from ..store.lifecycle import REPRODUCES_TAG  # on every run of a reproduction: the run it reproduces
 from ..store.runs import now_us
 from . import capture
 from .metrics import MetricBuffer, check_key
@@ -26,7 +27,6 @@ from .run import Run, check_status
 
 log = logging.getLogger("mlo")
 
-REPRODUCES_TAG = "mlo.reproduces"  # on every run of a reproduction: the id of the run it reproduces
 HEARTBEAT_SECONDS = float(os.environ.get("MLO_HEARTBEAT_SECONDS", "10"))
 STALE_SECONDS = float(os.environ.get("MLO_STALE_SECONDS", "300"))  # for runs owned by another host
 
@@ -101,6 +101,12 @@ def current_experiment() -> str:
     return _state.experiment or os.environ.get("MLO_EXPERIMENT") or "default"
 
 
+def chosen_experiment() -> str | None:
+    """The experiment set with :func:`set_experiment` (``%mlo experiment``) or ``MLO_EXPERIMENT``; None when
+    neither was, and listings then show every experiment."""
+    return _state.experiment or os.environ.get("MLO_EXPERIMENT") or None
+
+
 # -- run lifecycle ----------------------------------------------------------------------------------------------
 def start_run(
     name: str | None = None,
@@ -112,13 +118,16 @@ def start_run(
     parent: str | Run | None = None,
     run_id: str | None = None,
     activate: bool = True,
+    run_name: str | None = None,
+    description: str | None = None,
+    parent_run_id: str | None = None,
 ) -> Run:
     """Start a run and make it the active one.
 
     Parameters
     ----------
     name : str, optional
-        A readable name; defaults to ``run-<id suffix>``.
+        A readable name; defaults to ``run-<UTC date>-<time>``. ``run_name=`` (MLflow's spelling) works too.
     experiment : str, optional
         The experiment to file it under; defaults to the one set with :func:`set_experiment`,
         ``MLO_EXPERIMENT`` or ``"default"``.
@@ -134,12 +143,25 @@ def start_run(
         Make it the active run (default). ``False`` starts a run that this process owns and must end with
         ``end_run(run=...)`` but that does not become the active one (for runs started on behalf of others,
         such as pipeline stages running side by side).
+    run_name, description, parent_run_id : optional
+        MLflow's spellings: ``run_name`` is ``name``, ``description`` becomes the run's Markdown note,
+        ``parent_run_id`` is ``parent``.
 
     Returns
     -------
     Run
         Usable as a context manager: the run ends when the block exits (``failed`` on an exception).
     """
+    if run_name is not None:
+        if name is not None and name != run_name:
+            raise InvalidInput("give the run's name once: name= or run_name=, not both")
+        name = run_name
+    if parent_run_id is not None:
+        if parent is not None:
+            raise InvalidInput("give the parent once: parent= or parent_run_id=, not both")
+        parent = parent_run_id
+    if description is not None and not isinstance(description, str):
+        raise InvalidInput(f"description must be Markdown text, got {type(description).__name__}")
     ws = workspace.current()
     _attach_from_env()
     with _state.lock:
@@ -161,6 +183,8 @@ def start_run(
                 set_tags(tags, run=run)
         else:
             parent_id = parent.id if isinstance(parent, Run) else parent
+            if isinstance(parent_id, str):
+                parent_id = store.resolve_run_id(parent_id)  # a full id or a unique prefix
             if parent_id is None:
                 parent_id = active.id if (nested and active is not None) else os.environ.get("MLO_PARENT_RUN")
             rid = new_id()
@@ -177,7 +201,7 @@ def start_run(
             store.create_run(
                 run_id=rid,
                 experiment_id=store.experiment_id(exp_name),
-                name=(name or f"run-{rid[-6:]}").strip(),
+                name=(name or time.strftime("run-%Y%m%d-%H%M%S", time.gmtime())).strip(),
                 start_time=now_us(),
                 owner=capture.owner(),
                 user=capture.user(),
@@ -193,14 +217,19 @@ def start_run(
             _state.stack.append(run)
         _schedule_capture(ws, run.id)
         _ensure_heartbeat()
+    if description and description.strip():
+        from ..store.lifecycle import LifecycleStore
+
+        LifecycleStore(ws.db).set_note(run.id, description.strip())
     for hook in RUN_START_HOOKS:
         hook(ws, run)
     return run
 
 
 def end_run(status: str = "finished", *, run: Run | None = None) -> None:
-    """End the active run (or ``run``) with ``status``: ``finished``, ``failed`` or ``killed``."""
-    check_status(status)
+    """End the active run (or ``run``) with ``status``: ``finished``, ``failed`` or ``killed`` (in any case:
+    MLflow's ``"FINISHED"`` works)."""
+    status = check_status(status)
     with _state.lock:
         if run is None:
             if not _state.stack:
