@@ -182,11 +182,11 @@ class ModelVersion:
             return {}
         return self._ws.models.run_metrics([self.run_id])[self.run_id]
 
-    def load(self, *, enforce: bool = True):
-        """The model, ready to predict (see :func:`mlo.load_model`)."""
+    def load(self, *, enforce: bool = True, trust: bool = False):
+        """The model, ready to predict (see :func:`mlo.load_model`, and its ``trust``)."""
         from .api import load_version
 
-        return load_version(self._ws, self._row, enforce=enforce)
+        return load_version(self._ws, self._row, enforce=enforce, trust=trust)
 
     def card(self):
         """The model card of this version (see :func:`mlo.model_card`)."""
