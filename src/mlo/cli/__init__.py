@@ -1,6 +1,7 @@
 """The ``mlo`` command line: a thin click layer over the Python API (one module per capability).
 
-Exit codes: 0 success, 1 a gate failed (validation, drift), 2 bad usage or input.
+Exit codes: 0 success, 1 a gate failed (validation, drift), 2 bad usage or input, 3 a store fault (the database
+or the blob store is corrupt, unreachable, full or read-only, or its schema is newer than this mlo).
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ class _Group(click.Group):
         except MloError as exc:
             click.echo(f"mlo: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except OSError as exc:  # a full or read-only disk outside the store (an output file, a checkout)
+            from ..store.faults import os_fault
+
+            err = os_fault(exc, exc.filename or "a file", "writing")
+            if err is None:
+                raise
+            click.echo(f"mlo: {err}", err=True)
+            sys.exit(err.exit_code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -133,7 +142,7 @@ def demo(directory: str, notebooks: str) -> None:
 
 
 # Command groups of the other capabilities live in their own modules, each adding to ``main``.
-from . import data, drift, models, monitor, pipeline, serve  # noqa: E402,F401
+from . import data, drift, models, monitor, pipeline, serve, store  # noqa: E402,F401
 
 if __name__ == "__main__":  # python -m mlo.cli
     main()
