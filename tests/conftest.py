@@ -95,6 +95,10 @@ class PostgresCluster:
             "-E",
             "UTF8",
         )
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server of an initialized cluster (again, after a stop)."""
         self._run(
             str(self.bindir / "pg_ctl"),
             "-D",

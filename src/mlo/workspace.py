@@ -48,7 +48,22 @@ class Workspace:
     def db(self):
         from .store.db import Database
 
-        return Database(self.store_url, on_empty=self._refuse_empty_next_to_blobs)
+        db = Database(self.store_url, on_empty=self._refuse_empty_next_to_blobs)
+        if not db.read_only:
+            self._sweep_temp_files()
+        return db
+
+    def _sweep_temp_files(self) -> None:
+        """Remove the temp files that writes cut short (a killed process) left in the blob store."""
+        from .store.blobs import open_blob_store
+
+        removed = open_blob_store(self.artifacts_url).sweep_temp()
+        if removed:
+            log.info(
+                "mlo: removed %d temp file(s) (%d bytes) left by writes that were cut short",
+                len(removed),
+                sum(t.size for t in removed),
+            )
 
     def _refuse_empty_next_to_blobs(self, db) -> None:
         """Called before a schema is created: refuse when blobs exist, for then the records were lost."""
@@ -59,7 +74,14 @@ class Workspace:
         if not blobs.has_blobs():
             return
         if db.path is not None:
-            state = f"is empty ({db.path.stat().st_size} bytes)" if db.path.exists() else "is missing"
+            size = db.path.stat().st_size if db.path.exists() else None
+            state = (
+                "is missing"
+                if size is None
+                else "is empty (0 bytes)"
+                if size == 0
+                else f"has no tables ({size} bytes)"
+            )
             where = str(db.path)
         else:
             state, where = "has no tables", redact(self.store_url)
@@ -81,15 +103,7 @@ class Workspace:
         from .store.blobs import open_blob_store
 
         self.db  # noqa: B018 - the database is checked first: a blob is never written next to lost records
-        store = open_blob_store(self.artifacts_url)
-        removed = store.sweep_temp()
-        if removed:
-            log.info(
-                "mlo: removed %d temp file(s) (%d bytes) left by writes that were cut short",
-                len(removed),
-                sum(t.size for t in removed),
-            )
-        return store
+        return open_blob_store(self.artifacts_url)
 
     @cached_property
     def reports(self):

@@ -173,12 +173,18 @@ class LocalBlobStore:
         """A locked temp file to write a blob into; commit it (rename) before the block ends, while it is locked."""
         with self._faults("creating a temp file"):
             fd, tmp = self._new_temp()
+        fh = os.fdopen(fd, "wb")
         try:
-            with os.fdopen(fd, "wb") as fh:
-                yield fh, tmp
+            yield fh, tmp
         except BaseException:
+            try:
+                fh.close()  # with a full disk, closing fails too (its buffer cannot be written): the first error wins
+            except OSError:
+                pass
             tmp.unlink(missing_ok=True)
             raise
+        with self._faults("storing a blob"):
+            fh.close()
 
     def put_bytes(self, data: bytes) -> str:
         """Store ``data``; return its digest. Storing the same bytes again writes nothing."""

@@ -58,6 +58,15 @@ def _is_transient(exc: BaseException) -> bool:
     return False
 
 
+def read_only_uri(path: Path) -> str:
+    """A SQLite URI that opens ``path`` read-only. Without a write-ahead log to read, the file is all there is:
+    ``immutable`` then lets SQLite read it without the shared-memory file it could not create in a read-only
+    folder."""
+    wal = path.with_name(path.name + "-wal")
+    immutable = not os.access(path.parent, os.W_OK) and not (wal.exists() and wal.stat().st_size > 0)
+    return f"file:{quote(str(path))}?mode=ro" + ("&immutable=1" if immutable else "")
+
+
 def _is_driver_error(exc: BaseException) -> bool:
     return isinstance(exc, (DBAPIError, sqlite3.Error)) or type(exc).__module__.startswith("psycopg")
 
@@ -94,6 +103,8 @@ class Database:
         if self.dialect == "sqlite":
             if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
                 self.path = Path(url.database).expanduser().absolute()
+                if self._on_empty is not None and (not self.path.exists() or self.path.stat().st_size == 0):
+                    self._on_empty(self)  # before SQLite writes a header into it
                 url = self._open_sqlite_file(url)
             engine = create_engine(
                 url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
@@ -149,12 +160,7 @@ class Database:
                 "access to it or set MLO_HOME to a writable workspace",
             )
         self.read_only = True
-        # Without a write-ahead log to read, the file is all there is: `immutable` lets SQLite read it without
-        # the shared-memory file that it could not create in a read-only folder.
-        wal = path.with_name(path.name + "-wal")
-        immutable = not writable_folder and not (wal.exists() and wal.stat().st_size > 0)
-        query = "mode=ro" + ("&immutable=1" if immutable else "")
-        return make_url(f"sqlite:///file:{quote(str(path))}?{query}&uri=true")
+        return make_url(f"sqlite:///{read_only_uri(path)}&uri=true")
 
     def dispose(self) -> None:
         self.engine.dispose()

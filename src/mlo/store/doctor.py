@@ -11,13 +11,11 @@ is 3 for a fault of the store and 2 for a settings error, which the CLI exits wi
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.engine import Engine, make_url
@@ -25,6 +23,7 @@ from sqlalchemy.engine import Engine, make_url
 from ..errors import MloError, StoreError
 from . import faults, schema
 from .blobs import LocalBlobStore, hash_file, open_blob_store
+from .db import read_only_uri
 from .gc import DEFAULT_GRACE, TRASH_PREFIX
 from .references import references
 
@@ -89,10 +88,7 @@ def _read_only_engine(url: str, path: Path | None) -> Engine:
         if u.drivername == "postgresql":
             u = u.set(drivername="postgresql+psycopg")
         return create_engine(u, connect_args={"connect_timeout": 10})
-    wal = path.with_name(path.name + "-wal")
-    immutable = not os.access(path.parent, os.W_OK) and not (wal.exists() and wal.stat().st_size > 0)
-    query = "mode=ro" + ("&immutable=1" if immutable else "")
-    return create_engine(f"sqlite:///file:{quote(str(path))}?{query}&uri=true")
+    return create_engine(f"sqlite:///{read_only_uri(path)}&uri=true")
 
 
 def _check_sqlite_file(report: DoctorReport, path: Path, blobs: LocalBlobStore, quick: bool) -> bool:
@@ -111,7 +107,7 @@ def _check_sqlite_file(report: DoctorReport, path: Path, blobs: LocalBlobStore, 
         return False
     pragma = "quick_check" if quick else "integrity_check"
     try:
-        con = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=30)
+        con = sqlite3.connect(read_only_uri(path), uri=True, timeout=30)
         try:
             rows = [r[0] for r in con.execute(f"PRAGMA {pragma}").fetchall()]
         finally:

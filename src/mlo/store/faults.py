@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 
 from ..errors import StoreError
 
@@ -26,6 +27,7 @@ SCHEMA = "schema"
 EMPTY = "empty"
 MISSING = "missing"
 
+LOW_SPACE_BYTES = 1 << 16  # less free space than this on the database's disk: an I/O error is a full disk
 _FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", -1), errno.EFBIG}
 _READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM}
 
@@ -96,6 +98,13 @@ def _postgres_kind(orig: BaseException) -> str | None:
     return None
 
 
+def _no_space_left(path: str) -> bool:
+    try:
+        return shutil.disk_usage(os.path.dirname(path) or ".").free < LOW_SPACE_BYTES
+    except OSError:
+        return False
+
+
 def database_fault(exc: BaseException, url: str, dialect: str) -> StoreError | None:
     """The StoreError for a driver error that is a fault of the metadata store, else None."""
     if isinstance(exc, StoreError):
@@ -106,6 +115,8 @@ def database_fault(exc: BaseException, url: str, dialect: str) -> StoreError | N
     if dialect == "sqlite":
         kind = _sqlite_kind(orig)
         where = url.split("///", 1)[-1] if "///" in url else url
+        if kind in (IO, CANNOT_OPEN) and _no_space_left(where):
+            kind = FULL  # SQLite says "disk I/O error" when it cannot even create its shared-memory file
     else:
         kind = _postgres_kind(orig)
         if kind is None and getattr(exc, "connection_invalidated", False):
@@ -120,7 +131,7 @@ def database_fault(exc: BaseException, url: str, dialect: str) -> StoreError | N
 _DB_MESSAGES = {
     CORRUPT: (
         "the metadata database {where} is damaged ({detail}): restore it from a backup "
-        "(`mlo doctor` checks the workspace); mlo will not write to it"
+        "(`mlo doctor` checks the workspace)"
     ),
     FULL: (
         "no space left to write the metadata database {where} ({detail}): free disk space "
