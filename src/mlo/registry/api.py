@@ -195,9 +195,10 @@ def _from_example(model: Any, example: Any) -> sig.Signature:
         try:
             out = fn(data)
         except Exception as exc:
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
             raise InvalidInput(
-                f"the model failed on its input_example ({type(exc).__name__}: {exc}); pass an example the model "
-                "takes, e.g. X_train.head()"
+                f"the model failed on its input_example ({type(exc).__name__}: {first}); pass an example the "
+                "model takes, e.g. X_train.head()"
             ) from None
     return sig.Signature(
         signature_obj.type,

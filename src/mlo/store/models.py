@@ -183,6 +183,11 @@ class ModelStore:
         return row is not None
 
     def _append_event(self, conn: Connection, name: str, action: str, **values: Any) -> AuditRow:
+        reason = values.get("reason")
+        if reason is not None and (not isinstance(reason, str) or "\x00" in reason):
+            raise InvalidInput(
+                f"reason must be text (for the audit log), got {type(reason).__name__} {reason!r:.40}"
+            )
         seq = conn.execute(
             select(func.coalesce(func.max(s.audit_events.c.seq), 0)).where(s.audit_events.c.name == name)
         ).scalar_one()

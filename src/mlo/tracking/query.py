@@ -51,6 +51,7 @@ def runs(
         runs that matched is in ``df.attrs["total"]``. Only the keys the filter and the order need are read
         for every run; the page's runs alone are read in full.
     """
+    _check_args(experiment, where, columns, order_by)
     ws = workspace.current()
     session.flush()
     session.wait_for_capture()
@@ -59,7 +60,9 @@ def runs(
     tree = where_mod.parse(where) if where else None
     order_col, ascending = _order(order_by)
     for name, value in (("limit", limit), ("offset", offset)):
-        if value is not None and (not isinstance(value, (int, np.integer)) or value < 0):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0
+        ):
             raise InvalidInput(f"{name} must be a non-negative integer, got {value!r}")
 
     if experiment is None:
@@ -151,6 +154,21 @@ def _frame(store, exp_ids, run_ids, wanted: dict, columns, tree, order_col) -> p
             names, grid = listing.values[kind]
             frames.append(_wide(kind, names, grid, shown))
     return pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
+
+
+def _check_args(experiment, where, columns, order_by) -> None:
+    """One-line errors for arguments of the wrong type (before anything is read)."""
+    if experiment is not None and not isinstance(experiment, str):
+        if not isinstance(experiment, (list, tuple, set)) or not all(isinstance(e, str) for e in experiment):
+            raise InvalidInput(
+                f"experiment must be a name or a list of names, got {type(experiment).__name__} {experiment!r}"
+            )
+    for label, value in (("where", where), ("order_by", order_by)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"{label} must be a string, got {type(value).__name__} {value!r}")
+    if columns is not None and not isinstance(columns, str):
+        if not isinstance(columns, (list, tuple)) or not all(isinstance(c, str) for c in columns):
+            raise InvalidInput("columns must be a list of column names, e.g. ['metrics.acc', 'params.C']")
 
 
 def _order(order_by: str | None) -> tuple[str | None, bool]:
