@@ -97,7 +97,7 @@ class TempFile:
 @dataclass(frozen=True)
 class BlobFile:
     digest: str
-    path: Path
+    path: str  # a str, not a Path: listing 10,000 blobs should not cost 10,000 Path objects
     size: int
     mtime: float
 
@@ -157,15 +157,15 @@ class LocalBlobStore:
         os.replace(tmp, final)  # atomic; a concurrent writer of the same content renames identical bytes
 
     def _new_temp(self) -> tuple[int, Path]:
-        """A new temp file, created and locked. A sweep may unlink a file in the instant between its creation and
-        its lock; then it is made again."""
+        """A new temp file, created and locked. A sweep may take the file in the instant between its creation and
+        its lock (it holds the lock, or has already unlinked the file); then another is made."""
         self._tmp.mkdir(parents=True, exist_ok=True)
         for _ in range(100):
             fd, name = tempfile.mkstemp(dir=self._tmp, prefix=TEMP_PREFIX)
-            _try_lock(fd)
-            if os.fstat(fd).st_nlink > 0:
+            if _try_lock(fd) is not False and os.fstat(fd).st_nlink > 0:
                 return fd, Path(name)
             os.close(fd)
+            Path(name).unlink(missing_ok=True)
         raise OSError(f"could not create a temp file in {self._tmp}")  # pragma: no cover
 
     @contextmanager
@@ -334,7 +334,7 @@ class LocalBlobStore:
                         st = e.stat(follow_symlinks=False)
                     except FileNotFoundError:  # removed meanwhile
                         continue
-                    yield BlobFile(top.name + e.name, Path(e.path), st.st_size, st.st_mtime)
+                    yield BlobFile(top.name + e.name, e.path, st.st_size, st.st_mtime)
 
     def has_blobs(self) -> bool:
         """Whether the store holds at least one blob (stops at the first)."""

@@ -112,8 +112,8 @@ def _references(ws: Workspace) -> set[str]:
     return set(refs)
 
 
-def _restore(trashed: Path, final: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
+def _restore(trashed: Path, final: Path | str) -> None:
+    os.makedirs(os.path.dirname(final), exist_ok=True)
     os.replace(trashed, final)  # a writer may have stored it again meanwhile: the same bytes
 
 
@@ -184,7 +184,7 @@ def _blobs(ws: Workspace, refs: set[str], started: float, grace: float, dry_run:
         return result
     trash = ws.blobs.root / "tmp" / f"{TRASH_PREFIX}{os.getpid()}-{int(started)}"
     trash.mkdir(parents=True, exist_ok=True)
-    moved: list[tuple[Path, Path, int]] = []
+    moved: list[tuple[Path, str, int]] = []
     for b in candidates:
         target = trash / b.digest
         try:
@@ -207,9 +207,9 @@ def _blobs(ws: Workspace, refs: set[str], started: float, grace: float, dry_run:
         result.removed += 1
         result.bytes += size
     trash.rmdir()
-    for top in {final.parent for _, final, _ in moved}:
+    for top in {os.path.dirname(final) for _, final, _ in moved}:
         try:
-            top.rmdir()  # only when empty
+            os.rmdir(top)  # only when empty
         except OSError:
             pass
     return result
