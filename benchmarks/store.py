@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -125,13 +126,22 @@ def bench_open(tmp: Path, base_ref: str, repeats: int) -> dict:
         [sys.executable, "-m", "mlo", "init", str(base_home.parent)], env=env, check=True, capture_output=True
     )
     base = _cli_runs(base_home, src)
-    mine, theirs = [], []
+    wall = {"this": [], "base": []}
+    cpu = {"this": [], "base": []}
     for _ in range(repeats):  # interleaved, so that the load of a shared box weighs on both alike
-        for fn, into in ((this, mine), (base, theirs)):
+        for fn, side in ((this, "this"), (base, "base")):
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t = now()
             fn()
-            into.append((now() - t) * 1000)
-    out["cli_runs_ms"], out["cli_runs_base_ms"] = statistics.median(mine), statistics.median(theirs)
+            wall[side].append((now() - t) * 1000)
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[side].append((r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1000)
+    out["cli_runs_ms"], out["cli_runs_base_ms"] = (
+        statistics.median(wall["this"]),
+        statistics.median(wall["base"]),
+    )
+    out["cli_runs_cpu_ms"] = statistics.median(cpu["this"])
+    out["cli_runs_base_cpu_ms"] = statistics.median(cpu["base"])
     return out
 
 
@@ -250,6 +260,15 @@ def main() -> None:
     print(_row("mlo runs, a fresh process (this code)", opened["cli_runs_ms"], base, "of the baseline"))
     if base is not None:
         print(_row("mlo runs, a fresh process (baseline, interleaved)", base))
+        print(
+            _row(
+                "  CPU time of the process (this code)",
+                opened["cli_runs_cpu_ms"],
+                opened["cli_runs_base_cpu_ms"],
+                "of the baseline",
+            )
+        )
+        print(_row("  CPU time of the process (baseline)", opened["cli_runs_base_cpu_ms"]))
     print(_row("in one process: open + mlo.runs()", opened["in_process_open_and_runs_ms"]))
     print(_row("in one process: open the workspace", opened["in_process_open_ms"]))
     for key, label in (

@@ -286,3 +286,26 @@ def test_the_magics_show_a_store_fault_as_one_line(shell, sqlite_ws):
     err = shell.fails("import mlo\nmlo.runs()")  # the API in a cell: the exception shows as its one line
     assert isinstance(err, StoreError)
     assert len(err._render_traceback_()) == 1
+
+
+def test_a_cell_whose_record_fails_says_so_in_one_line(shell, sqlite_ws, capfd):
+    """The cell ran; writing its record hit a read-only disk: one line on stderr, not a callback traceback."""
+    shell.run("%mlo start capture")
+    shell.run("x = 1")
+    settle_capture = "from mlo.tracking.session import wait_for_capture; wait_for_capture()"
+    shell.run(settle_capture)
+    capfd.readouterr()
+    with read_only(sqlite_ws.home) as how:
+        if how != "mount":
+            pytest.skip("needs a read-only mount (root) to fail a workspace that is already open")
+        workspace.current().db.dispose()  # open files keep the old mount: connect again through the read-only one
+        shell.run("y = 2")
+        err = capfd.readouterr().err
+        assert "mlo: this cell was not recorded: " in err and "read-only" in err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+        assert shell.run("y") == 2
+    workspace.current().db.dispose()  # writable again
+    shell.run("%mlo end")
+    workspace.reset_cache()
+    cells = mlo.get_run(mlo.runs().run_id[0]).cells
+    assert [c.source for c in cells][-1] != "y = 2" and "x = 1" in [c.source for c in cells]

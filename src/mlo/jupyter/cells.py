@@ -6,9 +6,11 @@ it (imports, data loading), so ``mlo reproduce`` can rebuild a notebook that run
 from __future__ import annotations
 
 import json
+import sys
 import time
 from contextlib import contextmanager
 
+from ..errors import MloError
 from ..tracking import session
 
 CONTEXT_ARTIFACT = "mlo/context.json"
@@ -80,6 +82,14 @@ class CellRecorder:
         self.depth = max(self.depth - 1, 0)
         if self.depth:
             return
+        try:
+            self._record(result)
+        except (
+            MloError
+        ) as exc:  # the cell ran; only its record failed (a store fault): one line, not a traceback
+            print(f"mlo: this cell was not recorded: {exc}", file=sys.stderr)
+
+    def _record(self, result) -> None:
         pending, self._pending = self._pending, None
         deferred, self._deferred = self._deferred, []
         try:
