@@ -155,6 +155,17 @@ def postgres():
     cluster.stop()
 
 
+@pytest.fixture
+def own_postgres(postgres):
+    """A PostgreSQL server of the test's own, for tests that stop it under a live session (the session's
+    ``postgres`` stays up for the others)."""
+    cluster = PostgresCluster()
+    need(cluster.error is None, cluster.error or "")
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
 # -- workspaces ----------------------------------------------------------------------------------------------------
 def _make_workspace(tmp_path: Path, monkeypatch, store_url: str | None):
     import mlo

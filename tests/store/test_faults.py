@@ -234,12 +234,8 @@ def test_a_read_only_workspace_reads_and_refuses_writes_in_one_line(sqlite_ws):
 
 # -- a database server that stops mid-session ----------------------------------------------------------------
 @pytest.mark.postgres
-def test_postgresql_stopped_mid_session_is_one_line_and_exit_3(tmp_path, monkeypatch, postgres):
-    from conftest import PostgresCluster
-
-    cluster = PostgresCluster()  # its own server: this one is stopped under the session's feet
-    assert cluster.error is None
-    cluster.start()
+def test_postgresql_stopped_mid_session_is_one_line_and_exit_3(tmp_path, monkeypatch, own_postgres):
+    cluster = own_postgres  # its own server: this one is stopped under the session's feet
     try:
         url = cluster.url(cluster.new_database())
         monkeypatch.setenv("MLO_HOME", str(tmp_path / ".mlo"))
@@ -270,7 +266,6 @@ def test_postgresql_stopped_mid_session_is_one_line_and_exit_3(tmp_path, monkeyp
         assert set(df.name) == {"before", "during"} and run.id in set(df.run_id)
     finally:
         workspace.reset_cache()
-        cluster.stop()
 
 
 # -- in a notebook -------------------------------------------------------------------------------------------------
@@ -309,3 +304,51 @@ def test_a_cell_whose_record_fails_says_so_in_one_line(shell, sqlite_ws, capfd):
     workspace.reset_cache()
     cells = mlo.get_run(mlo.runs().run_id[0]).cells
     assert [c.source for c in cells][-1] != "y = 2" and "x = 1" in [c.source for c in cells]
+
+
+def test_a_database_locked_past_the_retry_deadline_is_one_line(tmp_path, monkeypatch):
+    import sqlite3
+
+    from mlo.store import db as db_module
+
+    monkeypatch.setattr(db_module, "BUSY_TIMEOUT_MS", 50)
+    monkeypatch.setattr(db_module, "RETRY_SECONDS", 0.5)
+    monkeypatch.setenv("MLO_HOME", str(tmp_path / ".mlo"))
+    workspace.reset_cache()
+    mlo.init(tmp_path)
+    holder = sqlite3.connect(tmp_path / ".mlo" / "mlo.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a stuck writer
+    try:
+        with pytest.raises(StoreError, match="stayed locked by another process") as info:
+            mlo.start_run("blocked")
+        assert info.value.kind == "busy" and "\n" not in str(info.value)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with mlo.start_run("free"):
+        pass
+
+
+@pytest.mark.postgres
+def test_postgresql_without_the_database_or_the_server_is_one_line(tmp_path, postgres):
+    import socket
+
+    def _free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    env = {"MLO_HOME": str(tmp_path / ".mlo")}
+    (tmp_path / ".mlo").mkdir()
+    for url, says in (
+        (postgres.url("no_such_db"), "does not exist on its server"),
+        (
+            f"postgresql://mlo@127.0.0.1:{_free_port()}/mlo",
+            "cannot reach the metadata database at postgresql",
+        ),
+        (f"postgresql://mlo:secret@127.0.0.1:{_free_port()}/mlo", "postgresql://mlo:***@127.0.0.1"),
+    ):
+        out = cli("runs", env={**env, "MLO_STORE": url})
+        assert out.returncode == STORE_FAULT, out.stderr
+        line = one_line(out.stderr)
+        assert says in line and "secret" not in line

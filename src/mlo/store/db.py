@@ -226,6 +226,8 @@ class Database:
             return _retry(attempt)
         except Exception as exc:
             err = self._fault(exc) if _is_driver_error(exc) else None
+            if err is None and _is_driver_error(exc) and _is_transient(exc):
+                err = faults.busy_fault(exc, self.url, RETRY_SECONDS)  # retried until the deadline, in vain
             if err is None:
                 raise
             raise err from None

@@ -26,6 +26,8 @@ LOGIN = "login"
 SCHEMA = "schema"
 EMPTY = "empty"
 MISSING = "missing"
+BUSY = "busy"
+NO_DATABASE = "no-database"
 
 LOW_SPACE_BYTES = 1 << 16  # less free space than this on the database's disk: an I/O error is a full disk
 _FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", -1), errno.EFBIG}
@@ -81,7 +83,15 @@ def _sqlite_kind(orig: BaseException) -> str | None:
 def _postgres_kind(orig: BaseException) -> str | None:
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or ""
     text = str(orig).lower()
-    if code.startswith("08") or code.startswith("57P") or code == "3D000":
+    if code == "3D000" or ("database" in text and "does not exist" in text):
+        return NO_DATABASE
+    if (
+        "password authentication failed" in text
+        or "no password supplied" in text
+        or ("role" in text and "does not exist" in text)
+    ):
+        return LOGIN
+    if code.startswith("08") or code.startswith("57P"):
         return UNREACHABLE
     if code.startswith("28"):
         return LOGIN
@@ -154,7 +164,21 @@ _DB_MESSAGES = {
         "are readable by this user"
     ),
     LOGIN: "the metadata database at {where} refused the login ({detail}): fix the user or password in MLO_STORE",
+    NO_DATABASE: (
+        "the database named in {where} does not exist on its server ({detail}): create it (createdb) or fix "
+        "MLO_STORE / [store] url"
+    ),
 }
+
+
+def busy_fault(exc: BaseException, url: str, seconds: float) -> StoreError:
+    """A database that stayed locked by another writer past the retry deadline."""
+    return fault(
+        BUSY,
+        f"the metadata database {redact(url)} stayed locked by another process for {seconds:.0f} s "
+        f"({_first_line(getattr(exc, 'orig', None) or exc)}): a process holds a write transaction open (a stuck "
+        "notebook or job); end it, then retry",
+    )
 
 
 def blob_fault(exc: OSError, root: os.PathLike | str, action: str) -> StoreError | None:
