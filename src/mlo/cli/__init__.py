@@ -22,10 +22,13 @@ class _Group(click.Group):
         except MloError as exc:
             click.echo(f"mlo: {exc}", err=True)
             sys.exit(exc.exit_code)
-        except OSError as exc:  # a full or read-only disk outside the store (an output file, a checkout)
+        except OSError as exc:  # a full, read-only or failing disk outside the store (an output file, a checkout)
+            import errno
+
             from ..store.faults import os_fault
 
-            err = os_fault(exc, exc.filename or "a file", "writing")
+            disk = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EIO, getattr(errno, "EDQUOT", -1)}
+            err = os_fault(exc, exc.filename or "a file", "writing") if exc.errno in disk else None
             if err is None:
                 raise
             click.echo(f"mlo: {err}", err=True)
