@@ -161,3 +161,40 @@ def test_audit_of_an_unknown_model_is_not_found(world):
         "mlo: no model named 'ghost' (registered models: lr)"
     )
     assert subprocess.run([sys.executable, "-m", "mlo", "audit", "lr"], capture_output=True).returncode == 0
+
+
+def test_methods_of_the_returned_objects_check_their_arguments_too(world):
+    run = mlo.get_run(world["run"].id)
+    objects = {
+        "Run": run,
+        "ModelVersion": world["mv"],
+        "Snapshot": mlo.get_snapshot("x"),
+        "ModelCard": mlo.model_card("lr", 1),
+        "LoadedModel": world["mv"].load(),
+    }
+    raw = []
+    for label, obj in objects.items():
+        for name, fn in inspect.getmembers(obj, predicate=inspect.ismethod):
+            if name.startswith("_") or name == "end":
+                continue
+            params = [
+                p
+                for p in inspect.signature(fn).parameters.values()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            ]
+            for p in params:
+                for bad in (5, None, b"b", ["l"], {"d": 1}, object(), "bad\nname", True):
+                    try:
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            fn(**{p.name: bad})
+                    except mlo.MloError:
+                        pass
+                    except TypeError as exc:
+                        if "required positional argument" not in str(exc):  # other arguments not given
+                            raw.append(f"{label}.{name}({p.name}={bad!r:.15}): TypeError: {exc}")
+                    except Exception as exc:
+                        raw.append(
+                            f"{label}.{name}({p.name}={bad!r:.15}): {type(exc).__name__}: {str(exc)[:80]}"
+                        )
+    assert not raw, "\n".join(raw)

@@ -70,6 +70,8 @@ class MetricBuffer:
             self.flush()
 
     def add_many(self, values: dict, step: int | None = None, timestamp: float | None = None) -> None:
+        if not isinstance(values, dict):
+            raise InvalidInput(f"metrics must be a dict of name: number, got {type(values).__name__}")
         t = time.time() if timestamp is None else _as_timestamp(timestamp)
         # validate everything first: a bad value must not leave half the dict logged
         clean = {check_key(k): _as_float(k, v) for k, v in values.items()}
