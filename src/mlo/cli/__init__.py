@@ -22,7 +22,9 @@ class _Group(click.Group):
         except MloError as exc:
             click.echo(f"mlo: {exc}", err=True)
             sys.exit(exc.exit_code)
-        except OSError as exc:  # a full, read-only or failing disk outside the store (an output file, a checkout)
+        except (
+            OSError
+        ) as exc:  # a full, read-only or failing disk outside the store (an output file, a checkout)
             import errno
 
             from ..store.faults import os_fault
