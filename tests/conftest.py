@@ -95,6 +95,10 @@ class PostgresCluster:
             "-E",
             "UTF8",
         )
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server of an initialized cluster (again, after a stop)."""
         self._run(
             str(self.bindir / "pg_ctl"),
             "-D",
@@ -147,6 +151,17 @@ def postgres():
         cluster.start()
     except subprocess.CalledProcessError as exc:
         need(False, f"could not start PostgreSQL: {exc.stderr.decode(errors='replace')[-500:]}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def own_postgres(postgres):
+    """A PostgreSQL server of the test's own, for tests that stop it under a live session (the session's
+    ``postgres`` stays up for the others)."""
+    cluster = PostgresCluster()
+    need(cluster.error is None, cluster.error or "")
+    cluster.start()
     yield cluster
     cluster.stop()
 

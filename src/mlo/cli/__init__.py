@@ -2,7 +2,8 @@
 
 Every command takes ``--format json`` (and ``table``/``csv`` where it lists); what it prints goes through
 :mod:`mlo.cli.output`. Exit codes: 0 success, 1 a gate failed (validation, drift, an alert, a reproduction that
-differs), 2 bad usage or input, 3 a store fault (corrupt, unreachable, full, read-only).
+differs), 2 bad usage or input, 3 a store fault (the database or the blob store is corrupt, unreachable, full or
+read-only, or its schema is newer than this mlo).
 """
 
 from __future__ import annotations
@@ -23,6 +24,19 @@ class _Group(click.Group):
         except MloError as exc:
             echo(f"mlo: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except (
+            OSError
+        ) as exc:  # a full, read-only or failing disk outside the store (an output file, a checkout)
+            import errno
+
+            from ..store.faults import os_fault
+
+            disk = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EIO, getattr(errno, "EDQUOT", -1)}
+            err = os_fault(exc, exc.filename or "a file", "writing") if exc.errno in disk else None
+            if err is None:
+                raise
+            click.echo(f"mlo: {err}", err=True)
+            sys.exit(err.exit_code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,7 +89,7 @@ def demo(directory: str, notebooks: str | None, fmt: str) -> None:
 
 
 # Command groups of the other capabilities live in their own modules, each adding to ``main``.
-from . import data, drift, models, monitor, pipeline, runs, serve  # noqa: E402,F401
+from . import data, drift, models, monitor, pipeline, runs, serve, store  # noqa: E402,F401
 
 if __name__ == "__main__":  # python -m mlo.cli
     main()

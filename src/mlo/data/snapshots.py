@@ -230,8 +230,10 @@ def snapshot(
     Snapshot
     """
     check_name(name)
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise InvalidInput(f"role must be 'input' or 'output', not {role!r}")
+    if run is not None and not isinstance(run, session.Run):
+        raise InvalidInput(f"run= takes a Run (from mlo.start_run or mlo.get_run), got {type(run).__name__}")
     ws = workspace.current()
     run = run or session.active_run()
     if isinstance(obj, (str, os.PathLike)):
@@ -378,6 +380,8 @@ def _load(ws: workspace.Workspace, row: SnapshotRow, to: str | os.PathLike | Non
 
 def snapshots(name: str | None = None) -> pd.DataFrame:
     """Every snapshot version (or those of ``name``) as a DataFrame, oldest first per name."""
+    if name is not None:
+        check_name(name)
     ws = workspace.current(create=False)
     rows = ws.snapshots.list(name)
     cols = ["name", "version", "digest", "kind", "rows", "columns", "size", "created_at", "run_id", "id"]

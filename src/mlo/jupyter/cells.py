@@ -179,10 +179,15 @@ class CellRecorder:
                 if not session.is_live(run.id) or session.is_attached(run):
                     self.save(run, cell.seq)
                 self.warn(run, cell)
-        except Exception as exc:  # capture must never break the user's notebook
-            print(f"mlo: could not record the cell: {type(exc).__name__}: {exc}", file=sys.stderr)
+        except (
+            Exception
+        ) as exc:  # the cell ran; only its record failed (a store fault): one line, no traceback
+            print(f"mlo: this cell was not recorded: {_one_line(exc)}", file=sys.stderr)
         finally:
-            session.flush()
+            try:
+                session.flush()
+            except Exception as exc:
+                print(f"mlo: metrics were not written: {_one_line(exc)}", file=sys.stderr)
 
     def on_run_start(self, ws, run) -> None:
         """A top-level run started inside a cell (``with mlo.start_run(): …``) owns that cell."""
@@ -316,6 +321,13 @@ class CellRecorder:
                 continue
             self.warned.add(hz.key)
             print(f"mlo: ⚠ {hz.message}\n     fix: {hz.fix}", file=sys.stderr)
+
+
+def _one_line(exc: BaseException) -> str:
+    from ..errors import MloError
+
+    text = str(exc) if isinstance(exc, MloError) else f"{type(exc).__name__}: {exc}"
+    return (text.strip().splitlines() or [""])[0]
 
 
 def _random_state() -> tuple:

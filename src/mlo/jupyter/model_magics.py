@@ -7,11 +7,12 @@ from IPython.core.error import UsageError
 from .. import registry
 
 USAGE = """\
-  %mlo register VAR --name N [--alias A] [--example VAR2] [--flavor F] [--run RUN]
+  %mlo register VAR --name N [--alias A] [--example VAR2] [--flavor F] [--run RUN] [--trust]
                                          register the model in VAR as the next version of N
                                          (VAR2: an input example, for the signature; RUN: the
                                          run it came from, by default the run whose cell
-                                         trained it)
+                                         trained it; --trust: keep a pipeline with a custom
+                                         step in skops)
   %mlo models [NAME] [--table]           browse model versions, aliases, validation verdicts and
                                          model cards (--table: a plain table)
   %mlo promote NAME VERSION ALIAS [--reason R] [--force]
@@ -30,6 +31,7 @@ def _register(magics, args, cell):
         (("--example", "-x"), {}),
         (("--flavor",), {"choices": ["skops", "cloudpickle", "joblib"]}),
         (("--run", "-r"), {}),
+        (("--trust",), {"action": "store_true"}),
     ).parse_args(args)
     ns = magics.shell.user_ns
     if a.var not in ns:
@@ -40,7 +42,13 @@ def _register(magics, args, cell):
             raise UsageError(f"%mlo register: no variable named {a.example!r} for --example")
         example = ns[a.example]
     mv = registry.register_model(
-        ns[a.var], a.name, input_example=example, alias=a.alias, flavor=a.flavor, run=a.run
+        ns[a.var],
+        a.name,
+        input_example=example,
+        alias=a.alias,
+        flavor=a.flavor,
+        run=a.run,
+        trust=a.trust,
     )
     at = f" as @{a.alias}" if a.alias else ""
     run = f" from run {mv.run_id}" if mv.run_id else ""

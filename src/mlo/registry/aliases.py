@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .. import workspace
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from .errors import PromotionRefused
 from .policy import evaluate, policy_for
 from .versions import ModelVersion, check_alias, check_name, resolve, who
@@ -244,10 +244,14 @@ def audit(name: str | None = None, *, limit: int | None = None) -> pd.DataFrame:
     to_version, user, reason, forced, evidence, missing, id."""
     import pandas as pd
 
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InvalidInput(f"limit must be a whole number >= 1, got {limit!r}")
     ws = workspace.current(create=False)
     if name is not None and name != "*":
         check_name(name)
     events = [AuditEvent.from_row(r) for r in ws.models.events(name, limit=limit)]
+    if name is not None and name != "*" and not events and not ws.models.model_exists(name):
+        raise NotFound(ws.models._no_model(name))
     cols = [
         "time",
         "name",

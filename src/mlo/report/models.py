@@ -344,7 +344,21 @@ def card_page(d: dict) -> str:
 
 
 def _md(text: Any) -> str:
-    return str("" if text is None else text).replace("|", "\\|").replace("\n", " ")
+    """Text for Markdown, inline: no raw HTML (``<`` and ``&`` as entities, so a renderer shows them as text), no
+    line breaks, no table pipes."""
+    text = str("" if text is None else text)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.splitlines()).replace("|", "\\|")
+
+
+def _md_code(text: Any) -> str:
+    """A code span: Markdown shows its content literally, as long as no backtick or line break ends it early."""
+    return "`" + " ".join(str("" if text is None else text).replace("`", "'").splitlines()) + "`"
+
+
+def _md_block(text: Any) -> str:
+    """Free Markdown from the user (a description): its formatting is kept, raw HTML is not."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;")
 
 
 def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -354,34 +368,41 @@ def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def card_markdown(d: dict) -> str:
+    """The card as Markdown. Every value comes from records that users and models wrote (names, reasons, column
+    names, class names), so each is escaped: the Markdown carries no raw HTML for a renderer to run."""
     from ..registry.signature import describe_outputs
 
-    aliases = " ".join(f"`@{a}`" for a in d["aliases"])
+    aliases = " ".join(_md_code(f"@{a}") for a in d["aliases"])
     out = [
-        f"# {d['name']} v{d['version']} {aliases}".rstrip(),
+        f"# {_md(d['name'])} v{d['version']} {aliases}".rstrip(),
         "",
-        f"- class: `{d['model_class']}`",
-        f"- stored as: {d['flavor']}, {size_text(d['size'])}, sha256 `{d['digest']}`",
-        f"- registered: {d['created_at']} by {d['created_by'] or '?'}",
-        f"- uri: `{d['uri']}`",
+        f"- class: {_md_code(d['model_class'])}",
+        f"- stored as: {_md(d['flavor'])}, {size_text(d['size'])}, sha256 {_md_code(d['digest'])}",
+        f"- registered: {_md(d['created_at'])} by {_md(d['created_by'] or '?')}",
+        f"- uri: {_md_code(d['uri'])}",
     ]
     if d.get("description"):
-        out += ["", d["description"]]
+        out += ["", _md_block(d["description"])]
     lin = d["lineage"]
     out += ["", "## Lineage", ""]
     if lin["run"]:
         r = lin["run"]
         git = (
-            f", git `{r['git_commit'][:10]}`{' (dirty)' if r['git_dirty'] else ''}" if r["git_commit"] else ""
+            f", git {_md_code(r['git_commit'][:10])}{' (dirty)' if r['git_dirty'] else ''}"
+            if r["git_commit"]
+            else ""
         )
-        out.append(f"- run: {r['name']} (`{r['id']}`), experiment {r['experiment']}, {r['status']}{git}")
+        out.append(
+            f"- run: {_md(r['name'])} ({_md_code(r['id'])}), experiment {_md(r['experiment'])}, "
+            f"{_md(r['status'])}{git}"
+        )
     else:
         out.append("- run: none recorded")
     if lin["code"]:
-        out.append(f"- code: {lin['code']['cells']} cell(s), sha256 `{lin['code']['digest']}`")
+        out.append(f"- code: {lin['code']['cells']} cell(s), sha256 {_md_code(lin['code']['digest'])}")
     for s in lin["data"]:
         shape = f"{s['rows']:,} rows, " if s.get("rows") is not None else ""
-        out.append(f"- data: {s['ref']}, {shape}digest `{s.get('digest') or '?'}`")
+        out.append(f"- data: {_md(s['ref'])}, {shape}digest {_md_code(s.get('digest') or '?')}")
     if d["metrics"]:
         out += [
             "",
@@ -392,7 +413,7 @@ def card_markdown(d: dict) -> str:
     out += ["", "## Signature", ""]
     if d["signature"]:
         out.append(_md_table(["input", "dtype", "kind"], signature_rows(d["signature"])))
-        out += ["", f"Output: {describe_outputs(d['signature'].get('outputs') or {})}."]
+        out += ["", f"Output: {_md(describe_outputs(d['signature'].get('outputs') or {}))}."]
     else:
         out.append("None (inputs are not checked).")
     for title, key in (("Validation", "validation"), ("Drift", "drift")):
@@ -444,5 +465,5 @@ def card_markdown(d: dict) -> str:
     env = d.get("env") or {}
     if env:
         pk = ", ".join(f"{k} {v}" for k, v in (env.get("packages") or {}).items())
-        out += ["", f"Environment: Python {env.get('python')}; {pk}."]
+        out += ["", f"Environment: Python {_md(env.get('python'))}; {_md(pk)}."]
     return "\n".join(out) + "\n"

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
@@ -217,6 +216,10 @@ class RunStore:
             return [tuple(r) for r in conn.execute(q)]
 
     def mark_killed(self, ends: Mapping[str, int]) -> None:
+        """Mark runs of dead processes killed (best effort: a read-only workspace keeps them as they are)."""
+        if self.db.read_only:
+            return
+
         def mark(conn: Connection) -> None:
             for run_id, end in ends.items():
                 conn.execute(
@@ -564,18 +567,9 @@ class RunStore:
                     values[kind] = _text_grid(texts)
         return RunListing(columns[:_RUN_FIELDS], values)
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[Connection]:
-        """A read transaction in which every statement sees the same data. A SQLite read transaction in WAL
-        mode is one already; PostgreSQL's default (READ COMMITTED) takes a new snapshot per statement."""
-        if self.db.dialect != "postgresql":
-            with self.db.read() as conn:
-                yield conn
-            return
-        with self.db.engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
-                yield conn
+    def _snapshot(self):
+        """A read transaction in which every statement sees the same data (see :meth:`Database.snapshot`)."""
+        return self.db.snapshot()
 
     def _json_aggregates(self) -> bool:
         """Whether the database has JSON aggregates: PostgreSQL always; SQLite built in since 3.38 and as the

@@ -18,8 +18,8 @@ from .ids import new_id
 from .lineage import Edge, LineageStore
 from .runs import now_us
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}$")
-_ID_RE = re.compile(r"^[0-9a-hjkmnp-tv-z]{26}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}\Z")
+_ID_RE = re.compile(r"^[0-9a-hjkmnp-tv-z]{26}\Z")
 
 
 def check_name(name: object) -> str:

@@ -66,6 +66,7 @@ def runs(
     experiment = _alias("experiment", experiment, "experiment_names", experiment_names)
     where = _alias("where", where, "filter_string", filter_string)
     limit = _alias("limit", limit, "max_results", max_results)
+    _check_args(experiment, where, columns, order_by)
     from ..store.lifecycle import check_include, hidden_condition
 
     ws = workspace.current()
@@ -78,7 +79,9 @@ def runs(
     orders = where_mod.parse_order(order_by)
     order_cols = [c for c, _ in orders]
     for name, value in (("limit", limit), ("offset", offset)):
-        if value is not None and (not isinstance(value, (int, np.integer)) or value < 0):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0
+        ):
             raise InvalidInput(f"{name} must be a non-negative integer, got {value!r}")
 
     if experiment is None:
@@ -186,6 +189,25 @@ def _frame(store, exp_ids, run_ids, wanted: dict, columns, tree, order_cols, sho
             names, grid = listing.values[kind]
             frames.append(_wide(kind, names, grid, shown))
     return pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
+
+
+def _check_args(experiment, where, columns, order_by) -> None:
+    """One-line errors for arguments of the wrong type (before anything is read)."""
+    if experiment is not None and not isinstance(experiment, str):
+        if not isinstance(experiment, (list, tuple, set)) or not all(isinstance(e, str) for e in experiment):
+            raise InvalidInput(
+                f"experiment must be a name or a list of names, got {type(experiment).__name__} {experiment!r}"
+            )
+    if where is not None and not isinstance(where, str):
+        raise InvalidInput(f"where must be a string, got {type(where).__name__} {where!r}")
+    if order_by is not None and not isinstance(order_by, str):
+        if not isinstance(order_by, (list, tuple)) or not all(isinstance(o, str) for o in order_by):
+            raise InvalidInput(
+                f"order_by must be a column or a list of them, e.g. ['metrics.acc desc'], got {order_by!r}"
+            )
+    if columns is not None and not isinstance(columns, str):
+        if not isinstance(columns, (list, tuple)) or not all(isinstance(c, str) for c in columns):
+            raise InvalidInput("columns must be a list of column names, e.g. ['metrics.acc', 'params.C']")
 
 
 def _wanted_keys(columns, tree, order_cols) -> dict:

@@ -124,6 +124,9 @@ class Run:
         """Every logged point of metric ``key``: a DataFrame with ``step``, ``value``, ``timestamp`` (UTC)."""
         import pandas as pd
 
+        from .metrics import check_key
+
+        check_key(key)
         self._flush()
         series = self._ws.runs.metric_series(self.id, key)
         if series is None:
