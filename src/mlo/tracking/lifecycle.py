@@ -185,12 +185,12 @@ def purge_step(ws, *, dry_run: bool = False) -> dict:
     """``mlo gc``'s first step: purge what was deleted over 30 days ago, so its blobs go in the same sweep."""
     from ..store.lifecycle import LifecycleStore
 
-    result = LifecycleStore(ws.db).purge(now_us() - int(DEFAULT_GRACE * 1_000_000), dry_run=dry_run)
+    cutoff = now_us() - int(grace_seconds(DEFAULT_GRACE) * 1_000_000)
+    result = LifecycleStore(ws.db).purge(cutoff, dry_run=dry_run)
     note = f"{len(result.experiments)} experiments" if result.experiments else ""
     if result.kept:
         note += (", " if note else "") + f"{len(result.kept)} deleted runs kept (something refers to them)"
     return {
-        "name": "deleted runs",
         "found": len(result.runs) + len(result.kept),
         "removed": len(result.runs),
         "kept": len(result.kept),
