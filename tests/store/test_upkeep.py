@@ -389,3 +389,35 @@ def test_threads_sweeping_while_one_writes(sqlite_ws):
         for t in sweepers:
             t.join()
     assert all(sqlite_ws.blobs.exists(d) for d in digests)
+
+
+def test_gc_purges_runs_deleted_over_30_days_ago_and_frees_their_blobs(sqlite_ws, tmp_path):
+    """The run lifecycle's purge is gc's first step: a run deleted long ago goes, with the blob only it used;
+    a run deleted yesterday and a run a model version refers to stay."""
+    from sqlalchemy import update
+
+    from mlo.store import schema as s
+
+    (tmp_path / "old.txt").write_text("only the old run logged this")
+    with mlo.start_run("old") as old:
+        mlo.log_artifact(tmp_path / "old.txt")
+    with mlo.start_run("recent") as recent:
+        mlo.log_metric("m", 1.0)
+    with mlo.start_run("trained") as trained:
+        mlo.register_model(lambda rows: rows, "identity", run=trained)
+    for r in (old, recent, trained):
+        mlo.delete_run(r.id)
+    month_ago = (time.time() - 31 * 86400) * 1e6
+    sqlite_ws.db.write(
+        lambda c: c.execute(
+            update(s.runs).where(s.runs.c.id.in_([old.id, trained.id])).values(deleted_at=int(month_ago))
+        )
+    )
+    blob = mlo.get_run(old.id).artifacts[0].digest
+    age(sqlite_ws, blob)
+    report = collect(sqlite_ws)
+    step = report.step("deleted runs")
+    assert (step.removed, step.kept) == (1, 1)
+    left = set(mlo.runs(include="deleted").run_id)
+    assert old.id not in left and {recent.id, trained.id} <= left
+    assert not sqlite_ws.blobs.exists(blob)
