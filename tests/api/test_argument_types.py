@@ -79,6 +79,8 @@ def valid_arguments(name: str, w: dict) -> dict:
         "log_metrics": dict(metrics={}),
         "set_tags": dict(tags={}),
         "init": dict(path="."),
+        "set_note": dict(text="a note", run=w["run"].id),
+        "note": dict(run=w["run"].id),
         "set_experiment": dict(name="e"),
     }.get(name, {})
 

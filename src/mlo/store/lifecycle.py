@@ -56,6 +56,10 @@ def check_include(include: str | Iterable[str] | None) -> frozenset[str]:
     """``include=`` of a listing as a set of :data:`HIDDEN` words; ``"all"`` names every one."""
     if include is None:
         return frozenset()
+    if not isinstance(include, (str, list, tuple, set, frozenset)):
+        raise InvalidInput(
+            f"include= takes a word or a list of them ({', '.join([*HIDDEN, 'all'])}), got {include!r}"
+        )
     words = [include] if isinstance(include, str) else list(include)
     out = set()
     for word in words:

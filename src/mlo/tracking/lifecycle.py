@@ -20,11 +20,10 @@ from ..errors import InvalidInput
 from ..store.lifecycle import LifecycleStore, PurgeResult, check_include
 from ..store.runs import now_us
 from . import session
+from .run import Run
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from .run import Run
 
 DEFAULT_GRACE = timedelta(days=30)
 
@@ -35,7 +34,14 @@ def _store() -> tuple[workspace.Workspace, LifecycleStore]:
 
 
 def _run_ids(ws: workspace.Workspace, runs: str | Run | Iterable[str | Run]) -> list[str]:
-    items = [runs] if isinstance(runs, str) or hasattr(runs, "id") else list(runs)
+    if isinstance(runs, str) or isinstance(runs, Run):
+        items = [runs]
+    elif isinstance(runs, (list, tuple, set, frozenset)):
+        items = list(runs)
+    else:
+        raise InvalidInput(
+            f"name runs by id, unique id prefix or Run (or a list of them), got {type(runs).__name__} {runs!r:.40}"
+        )
     if not items:
         raise InvalidInput("name at least one run (an id or a unique id prefix)")
     session.reap(ws)  # a run left "running" by a dead process reads killed, and may then be deleted

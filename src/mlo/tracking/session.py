@@ -473,8 +473,9 @@ def log_artifact(
 
 def log_bytes(data: bytes, path: str, *, run: Run | None = None) -> str:
     """Store ``data`` as the artifact ``path`` of the active run."""
+    rel = artifact_path(path)  # refused before a run is started for it
     w = writer(run)
-    return store_bytes(w.ws, w.run_id, data, path)
+    return store_bytes(w.ws, w.run_id, data, rel)
 
 
 def store_bytes(ws: workspace.Workspace, run_id: str, data: bytes, path: str) -> str:
