@@ -16,29 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from mlo_state import reset as _reset_mlo
 from strict import STRICT, need  # noqa: F401  (STRICT is read by other fixtures' modules)
-
-
-def _reset_mlo() -> None:
-    from mlo import workspace
-    from mlo.tracking import session
-
-    state = session._state
-    for w in list(state.writers.values()):
-        w.metrics.discard()
-    for job in list(state.captures.values()):
-        try:
-            job.result(timeout=30)
-        except Exception:
-            pass
-    state.stop.set()
-    if state.executor is not None:
-        state.executor.shutdown(wait=True)
-    session._state = session._State()
-    from mlo.data import snapshots
-
-    snapshots.clear_scope()
-    workspace.reset_cache()
 
 
 @pytest.fixture(autouse=True)

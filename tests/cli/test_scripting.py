@@ -41,11 +41,23 @@ def test_every_command_takes_format_json_and_listings_take_table_and_csv():
 
 @pytest.fixture
 def hostile(sqlite_ws):
-    """Runs whose name, tag and param carry terminal escape sequences."""
-    with mlo.start_run("evil\x1b]0;pwned\x07\x1b[2J", experiment="e\x1b[31mx") as r:
-        mlo.log_params({"p\x1b[1m": "v\x1b[0m\r"})
+    """Runs whose name, tag and param carry terminal escape sequences. mlo refuses such names now, so they are
+    written as a store filled by an older version (or another writer) would hold them."""
+    from sqlalchemy import update
+
+    from mlo.store import schema as s
+
+    with mlo.start_run("evil", experiment="e") as r:
+        mlo.log_params({"p": "v\x1b[0m\r"})
         mlo.set_tags({"t": "\x9b31m"})
         mlo.log_metric("acc", 0.5)
+
+    def older_writer(c):
+        c.execute(update(s.runs).where(s.runs.c.id == r.id).values(name="evil\x1b]0;pwned\x07\x1b[2J"))
+        c.execute(update(s.experiments).where(s.experiments.c.name == "e").values(name="e\x1b[31mx"))
+        c.execute(update(s.params).where(s.params.c.run_id == r.id).values(key="p\x1b[1m"))
+
+    sqlite_ws.db.write(older_writer)
     return r
 
 

@@ -56,7 +56,7 @@ def _run_bash(block, cwd: Path) -> None:
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
 def test_every_block_of_the_page_runs(page, tmp_path, monkeypatch):
-    from conftest import _reset_mlo
+    from mlo_state import reset as _reset_mlo
 
     for var in ("MLO_HOME", "MLO_STORE", "MLO_ARTIFACTS", "MLO_EXPERIMENT"):
         monkeypatch.delenv(var, raising=False)

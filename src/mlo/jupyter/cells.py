@@ -25,6 +25,7 @@ from ..tracking.fingerprint import fingerprint
 from ..tracking.history import CAPTURE_ARTIFACT, Execution, FileState, History, Pin
 
 MAX_MODULE_BYTES = 4 << 20
+_MARK = "__mlo_history__"
 
 # per shell: the history and the hazards already shown, kept across %reload_ext (this module is not reloaded)
 _HISTORIES: dict[int, History] = {}
@@ -65,6 +66,7 @@ class CellRecorder:
     # -- life cycle -----------------------------------------------------------------------------------------
     def register(self) -> None:
         self.recover()
+        self._mark_namespace()
         access.install()
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
         self.shell.events.register("post_run_cell", self.post_run_cell)
@@ -128,8 +130,20 @@ class CellRecorder:
             session.record_cell(**cell)
 
     # -- events ---------------------------------------------------------------------------------------------
+    def _mark_namespace(self) -> None:
+        """A hidden name in the namespace: when it is gone, the namespace was reset (``%reset``)."""
+        self.shell.user_ns[_MARK] = True
+        self.shell.user_ns_hidden[_MARK] = True
+
     def pre_run_cell(self, info=None) -> None:
         self.depth += 1
+        if self.depth == 1 and self.history.cells and _MARK not in self.shell.user_ns:
+            # %reset emptied the namespace: nothing bound before it can reach the cells after it
+            self.history = _HISTORIES[id(self.shell)] = History(
+                cwd=os.getcwd(), notebook=_notebook_path(self.shell)
+            )
+            self._checked.clear()
+            self._mark_namespace()
         if self.depth == 1:
             self._pending = (time.time(), session.active_run(), _random_state())
             if getattr(info, "store_history", True):

@@ -203,7 +203,7 @@ def _check_args(experiment, where, columns, order_by) -> None:
     if order_by is not None and not isinstance(order_by, str):
         if not isinstance(order_by, (list, tuple)) or not all(isinstance(o, str) for o in order_by):
             raise InvalidInput(
-                f"order_by must be a column or a list of them, e.g. ['metrics.acc desc'], got {order_by!r}"
+                f"order_by must be a string or a list of them, e.g. ['metrics.acc desc'], got {order_by!r}"
             )
     if columns is not None and not isinstance(columns, str):
         if not isinstance(columns, (list, tuple)) or not all(isinstance(c, str) for c in columns):
