@@ -201,3 +201,6 @@ def shell(sqlite_ws):
     while mlo.active_run() is not None:
         mlo.end_run()
     sh.ip.run_cell("%unload_ext mlo")
+    from mlo.jupyter import cells
+
+    cells.forget(sh.ip)  # the next test's shell starts a history of its own

@@ -52,6 +52,7 @@ class CellRecorder:
         self.shell = shell
         self.history = history_of(shell)
         self.warned = _WARNED.setdefault(id(shell), set())
+        self._since = 0  # execution count of the last reset: earlier cells are not recovered
         self.depth = 0
         self.suspended = 0
         self._pending: tuple[float, Any, Any] | None = None  # (started, active run, random state)
@@ -65,6 +66,7 @@ class CellRecorder:
 
     # -- life cycle -----------------------------------------------------------------------------------------
     def register(self) -> None:
+        self._restart_if_reset()
         self.recover()
         self._mark_namespace()
         access.install()
@@ -91,7 +93,7 @@ class CellRecorder:
         raw = getattr(hm, "input_hist_raw", None) or []
         current = getattr(self.shell, "execution_count", 0) or 0
         known = [c.execution_count for c in self.history.cells if c.execution_count is not None]
-        for n in range(max(known, default=0) + 1, min(current, len(raw))):
+        for n in range(max([*known, self._since], default=0) + 1, min(current, len(raw))):
             source = raw[n]
             if source.strip():
                 cell = Execution(len(self.history.cells), source, n, success=None, recovered=True)
@@ -135,15 +137,25 @@ class CellRecorder:
         self.shell.user_ns[_MARK] = True
         self.shell.user_ns_hidden[_MARK] = True
 
-    def pre_run_cell(self, info=None) -> None:
-        self.depth += 1
-        if self.depth == 1 and self.history.cells and _MARK not in self.shell.user_ns:
-            # %reset emptied the namespace: nothing bound before it can reach the cells after it
+    def _restart_if_reset(self) -> None:
+        """``%reset`` emptied the namespace (while mlo was loaded or not): nothing bound before it can reach the
+        cells after it, so the history starts again."""
+        if self.history.cells and _MARK not in self.shell.user_ns:
             self.history = _HISTORIES[id(self.shell)] = History(
                 cwd=os.getcwd(), notebook=_notebook_path(self.shell)
             )
+            # the cells IPython ran before the reset are not recovered into the new history; when mlo was
+            # unloaded meanwhile, the reset came after the unload: the cells since then are recovered (those
+            # before the reset bind nothing the cells after it can use)
+            now = (getattr(self.shell, "execution_count", 1) or 1) - 1
+            self._since = _UNLOADED_AT.pop(id(self.shell), now)
             self._checked.clear()
             self._mark_namespace()
+
+    def pre_run_cell(self, info=None) -> None:
+        self.depth += 1
+        if self.depth == 1:
+            self._restart_if_reset()
         if self.depth == 1:
             self._pending = (time.time(), session.active_run(), _random_state())
             if getattr(info, "store_history", True):
@@ -419,10 +431,20 @@ def install(shell) -> CellRecorder:
     return rec
 
 
+def forget(shell) -> None:
+    """Drop the history of ``shell`` (and the hazards shown), as a new kernel would start."""
+    uninstall(shell)
+    for table in (_HISTORIES, _WARNED, _UNLOADED_AT):
+        table.pop(id(shell), None)
+
+
 def uninstall(shell) -> None:
     rec = _RECORDERS.pop(id(shell), None)
     if rec is not None:
         rec.unregister()
+        raw = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None) or [""]
+        _UNLOADED_AT[id(shell)] = len(raw) - 1  # the last cell IPython has stored
 
 
 _RECORDERS: dict[int, CellRecorder] = {}
+_UNLOADED_AT: dict[int, int] = {}  # shell -> execution count when mlo was unloaded
