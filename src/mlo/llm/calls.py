@@ -140,12 +140,12 @@ class LLMCall:
                     span.attributes["mlo.response.text"] = ans.text[:2000]
                 if self.status is not None and self.status >= 400:
                     span.record_error(f"HTTP {self.status}: {ans.error or _reason(self.status)}")
-                elif ans.error is not None:
-                    span.record_error(ans.error)
-                elif cut_short and ans.usage.output is None and ans.text is None:
+                elif cut_short and (ans.error is not None or (ans.usage.output is None and ans.text is None)):
                     span.record_error(
                         f"closed by the caller after {self.size:,} bytes, before the answer ended"
                     )
+                elif ans.error is not None:
+                    span.record_error(ans.error)
             else:
                 span.attributes["mlo.response.bytes"] = self.size
                 if self.status is not None and self.status >= 400:

@@ -53,7 +53,7 @@ class FakeEndpoint:
         self._faults: deque[dict[str, Any]] = deque()
         self._prefixes: set[str] = set()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _Server(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="mlo-fake-llm", daemon=True)
         self._thread.start()
@@ -141,6 +141,13 @@ class FakeEndpoint:
             "prompt_tokens_details": {"cached_tokens": self._cached(messages)},
         }
         return " ".join(words), usage, finish
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:  # a client that hung up: not worth a traceback
+        pass
 
 
 def _handler(ep: FakeEndpoint):

@@ -64,13 +64,13 @@ _limiters: dict[str, RateLimiter] = {}
 _limits_lock = threading.Lock()
 
 
-def set_rate_limit(endpoint: str, per_minute: float | None) -> None:
+def set_rate_limit(endpoint: str, per_minute: float | None, burst: int | None = None) -> None:
     """Limit the requests to ``endpoint`` (``host:port``, or ``*`` for every endpoint); None removes the limit."""
     with _limits_lock:
         if per_minute is None:
             _limiters.pop(endpoint, None)
         else:
-            _limiters[endpoint] = RateLimiter(per_minute)
+            _limiters[endpoint] = RateLimiter(per_minute, burst)
 
 
 def limiter_for(endpoint: str) -> RateLimiter | None:
