@@ -243,6 +243,9 @@ def chat(
         raise InvalidInput(
             "chat answers whole replies; for a stream use the openai client after mlo.llm.autolog()"
         )
+    from .spending import WATCH
+
+    WATCH.refuse_if_spent(workspace.current())
     client = _client(base_url, api_key, timeout)
     headers = {calls.TRACE_HEADER: "1"}
     if prompt_ref:

@@ -270,6 +270,7 @@ class _Watch:
         self.lock = threading.Lock()
         self.warned: set[tuple[str, str]] = set()
         self.spent: dict[tuple[str, str], float] = {}
+        self.checked: set[str] = set()
 
     def after_call(self, ws, model: str | None, usage: Usage, when_us: int, run_id: str | None) -> None:
         try:
@@ -317,22 +318,27 @@ class _Watch:
                 )
 
     def refuse_if_spent(self, ws) -> None:
-        """With ``action = "fail"``, refuse a call once a budget of the period is spent."""
+        """With ``action = "fail"``, refuse a call (:class:`BudgetExceeded`) once a budget is spent: the first
+        call of a day asks the store, later ones what the calls since added up to."""
         try:
             cfg = budget_settings(ws.config)
         except MloError:
             return
-        if cfg["action"] != "fail":
+        if cfg["action"] != "fail" or not any(cfg.get(p) is not None for p in PERIODS):
             return
+        today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
         with self.lock:
-            spent = [k for k in self.warned]
-        if spent:
+            spent = any(k[1] in (today, today[:7]) or k[0] == "run" for k in self.warned)
+            checked = today in self.checked
+            self.checked.add(today)
+        if spent or not checked:
             budget(gate=True)
 
     def reset(self) -> None:
         with self.lock:
             self.warned.clear()
             self.spent.clear()
+            self.checked.clear()
 
 
 WATCH = _Watch()

@@ -61,10 +61,13 @@ def _replayed(hx, call, request, tee):
     if rp is None:
         return None
     call.span.attributes["mlo.replayed"] = True
+    call.span.request_key = None  # an answer from the record is not a record of its own
+    call.span.attributes["mlo.request_key"] = call.key
     recorded = rp.answer(call.key)
     if recorded is None:
         if not rp.strict:
             call.span.attributes["mlo.replayed"] = False
+            call.span.request_key = call.key
             return None
         import json
 
