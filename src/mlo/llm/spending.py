@@ -105,6 +105,8 @@ def priced_calls(*, run: Any = None, since: Any = None, until: Any = None, promp
         "output_tokens", "reasoning_tokens", "cost_usd", "priced",
     ]  # fmt: skip
     df = pd.DataFrame.from_records(records, columns=cols)
+    df["time"] = pd.to_datetime(df["time"], utc=True)  # a datetime column even when there is no call
+    df["cost_usd"] = df["cost_usd"].astype(float)
     df.attrs["price_version"] = table.version
     return df
 
