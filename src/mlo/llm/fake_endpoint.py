@@ -153,6 +153,7 @@ class _Server(ThreadingHTTPServer):
 def _handler(ep: FakeEndpoint):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body in separate writes must not wait for a delayed ACK
 
         def log_message(self, *args):  # quiet
             pass

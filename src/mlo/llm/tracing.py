@@ -51,12 +51,11 @@ class _Trace:
     __slots__ = ("id", "name", "ws", "run_id", "notebook", "cell", "start_time", "spans", "open", "started")
 
     def __init__(self, name: str):
-        from .. import workspace
         from ..store.ids import new_id
 
         self.id = new_id()
         self.name = name
-        self.ws = workspace.current()
+        self.ws = _workspace()
         self.run_id, self.notebook, self.cell = _context()
         self.start_time = _now_us()
         self.spans: list[Span] = []
@@ -124,6 +123,28 @@ class _Trace:
             self.ws.traces.finish(trace, rows, started=self.started)
         except Exception as exc:
             log.warning("mlo: could not record trace %r (%d spans): %s", self.name, len(rows), exc)
+
+
+_ws_memo: list = [None, None]  # (key, workspace): the workspace of the last trace, while it is still open
+
+
+def _workspace():
+    """The workspace in force (``mlo.workspace.current()``), remembered while the environment and the folder stay
+    the same and nothing reset the open workspaces: a trace starts in microseconds, not a config read."""
+    from .. import workspace
+
+    key = (
+        os.environ.get("MLO_HOME"),
+        os.environ.get("MLO_STORE"),
+        os.environ.get("MLO_ARTIFACTS"),
+        os.getcwd(),
+    )
+    memo_key, ws = _ws_memo
+    if memo_key == key and ws is not None and any(w is ws for w in workspace._cache.values()):
+        return ws
+    ws = workspace.current()
+    _ws_memo[:] = [key, ws]
+    return ws
 
 
 def _context() -> tuple[str | None, str | None, int | None]:
@@ -245,10 +266,11 @@ class Span:
             self.attributes["error.type"] = type(exc).__qualname__
 
     def _store(self, what: str, value: Any) -> None:
-        text = json.dumps(_jsonable(value), ensure_ascii=False, default=str)
+        plain = _jsonable(value)
+        text = json.dumps(plain, ensure_ascii=False, default=str)
         data = text.encode("utf-8")
         if len(data) <= INLINE_BYTES:
-            self.attributes[f"mlo.{what}"] = json.loads(text)
+            self.attributes[f"mlo.{what}"] = plain
             return
         try:
             digest = self._trace.ws.blobs.put_bytes(data)

@@ -11,13 +11,16 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.engine import Connection
 
 from . import schema as s
 from .db import Database
 
 TRACE_TOTALS = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")
+_INSERT_TRACE = s.llm_traces.insert()
+_INSERT_SPANS = s.llm_spans.insert()
+_DELETE_TRACE = delete(s.llm_traces).where(s.llm_traces.c.id == bindparam("trace_id"))
 
 
 class TraceStore:
@@ -31,29 +34,29 @@ class TraceStore:
         """Record a trace that has just started (status ``running``)."""
         values = {
             "status": "running",
+            "end_time": None,
             "spans": 0,
             "llm_calls": 0,
             "replayed": False,
+            "models": None,
+            "prompts": None,
+            "error": None,
             **{k: 0 for k in TRACE_TOTALS},
             **row,
         }
-        self.db.write(lambda conn: conn.execute(s.llm_traces.insert().values(**values)))
+        # statements with bound parameters only: compiled once, cached by SQLAlchemy (tracing is a hot path)
+        self.db.write(lambda conn: conn.execute(_INSERT_TRACE, [values]))
 
     def finish(self, trace: dict[str, Any], spans: Sequence[dict[str, Any]], *, started: bool) -> None:
         """Write a finished trace: its totals and all its spans, in one transaction. ``started`` says whether
-        :meth:`start` wrote its running row."""
-        t = s.llm_traces
+        :meth:`start` wrote its running row (which the finished row replaces)."""
 
         def write(conn: Connection) -> None:
             if started:
-                values = {k: v for k, v in trace.items() if k != "id"}
-                done = conn.execute(update(t).where(t.c.id == trace["id"]).values(**values)).rowcount
-                if not done:  # its running row was removed meanwhile (a purge): write it whole
-                    conn.execute(t.insert().values(**trace))
-            else:
-                conn.execute(t.insert().values(**trace))
+                conn.execute(_DELETE_TRACE, {"trace_id": trace["id"]})
+            conn.execute(_INSERT_TRACE, [trace])
             if spans:
-                conn.execute(s.llm_spans.insert(), list(spans))
+                conn.execute(_INSERT_SPANS, list(spans))
 
         self.db.write(write)
 
