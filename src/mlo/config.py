@@ -125,8 +125,10 @@ def read(path: Path) -> dict:
     """One ``mlo.toml``, checked; {} when there is none."""
     if not path.is_file():
         return {}
+    from .tracking.access import unobserved
+
     try:
-        with path.open("rb") as fh:
+        with unobserved(), path.open("rb") as fh:  # mlo's own settings are not data a cell read
             doc = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(f"{path} is not valid TOML ({exc}); fix or delete it") from None
