@@ -320,7 +320,7 @@ llm_traces = Table(
     Column("run_id", ID),  # the run active when the trace started
     Column("notebook", Text),  # the notebook and the cell (execution count) that made it, when known
     Column("cell", Integer),
-    Column("status", String(16), nullable=False),  # running | ok | error | unfinished (its process ended first)
+    Column("status", String(16), nullable=False),  # running | ok | error | unfinished (process ended)
     Column("start_time", BigInteger, nullable=False),
     Column("end_time", BigInteger),
     Column("spans", Integer, nullable=False),
