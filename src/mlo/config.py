@@ -54,11 +54,37 @@ def _flavors(value: Any, where: str) -> None:
             )
 
 
+def _number(value: Any, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise InvalidInput(f"{where} must be a number >= 0, got {value!r}")
+
+
+def _whole(value: Any, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInput(f"{where} must be a whole number >= 0, got {value!r}")
+
+
+def _llm_prices(value: Any, where: str) -> None:
+    from .llm.pricing import parse_prices
+
+    parse_prices(value, where)
+
+
 SCHEMA: dict[str, Any] = {
     "store": {"url": _text, "artifacts": _text},
     "registry": {"trusted_types": _text_list, "trusted_flavors": _flavors},
     "policy": {ANY_NAME: {"validation": _any, "drift": _any, "models": _any}},
     "monitor": {"window": _any, "rules": _any},
+    "llm": {
+        "base_url": _text,
+        "model": _text,
+        "api_key_env": _text,
+        "timeout": _number,
+        "retries": _whole,
+        "requests_per_minute": _number,
+        "prices": _llm_prices,
+        "budget": {"daily": _number, "monthly": _number, "run": _number, "action": _text},
+    },
 }
 
 
@@ -99,8 +125,10 @@ def read(path: Path) -> dict:
     """One ``mlo.toml``, checked; {} when there is none."""
     if not path.is_file():
         return {}
+    from .tracking.access import unobserved
+
     try:
-        with path.open("rb") as fh:
+        with unobserved(), path.open("rb") as fh:  # mlo's own settings are not data a cell read
             doc = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(f"{path} is not valid TOML ({exc}); fix or delete it") from None

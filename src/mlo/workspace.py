@@ -124,6 +124,12 @@ class Workspace:
         return StageCache(self.db)
 
     @cached_property
+    def traces(self):
+        from .store.traces import TraceStore
+
+        return TraceStore(self.db)
+
+    @cached_property
     def lineage(self):
         from .store.lineage import LineageStore
 

@@ -47,6 +47,7 @@ def world(sqlite_ws):
     model = LogisticRegression().fit(X, y)
     mv = mlo.register_model(model, "lr", input_example=X.head())
     mlo.snapshot(X, "x")
+    mlo.prompts.register("p", "Hello {{ who }}")
     return {"X": X, "y": y, "run": run, "model": model, "mv": mv}
 
 
@@ -82,6 +83,9 @@ def valid_arguments(name: str, w: dict) -> dict:
         "set_note": dict(text="a note", run=w["run"].id),
         "note": dict(run=w["run"].id),
         "set_experiment": dict(name="e"),
+        "load_prompt": dict(ref="p"),
+        "traces": dict(where="status = 'ok'"),
+        "trace": dict(name="t"),
     }.get(name, {})
 
 

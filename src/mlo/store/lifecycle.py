@@ -19,6 +19,7 @@ from ..errors import InvalidInput, NotFound
 from . import schema as s
 from .db import Database
 from .runs import now_us
+from .traces import TraceStore
 
 REPRODUCES_TAG = "mlo.reproduces"
 
@@ -342,4 +343,5 @@ class LifecycleStore:
             conn.execute(delete(s.lineage).where(or_(s.lineage.c.src.in_(nodes), s.lineage.c.dst.in_(nodes))))
             conn.execute(delete(s.stage_cache).where(s.stage_cache.c.run_id.in_(part)))
             conn.execute(delete(s.reports).where(s.reports.c.run_id.in_(part)))
+            TraceStore.remove_runs(conn, part)
             conn.execute(delete(s.runs).where(s.runs.c.id.in_(part)))

@@ -46,6 +46,7 @@ def _add_lifecycle(conn: Connection) -> None:
 STEPS: dict[int, Callable[[Connection], None]] = {
     2: _add_missing_tables,  # snapshots, lineage, reports, file_digests
     3: _add_lifecycle,  # runs and experiments: lifecycle, deleted_at; runs: note
+    4: _add_missing_tables,  # llm_traces, llm_spans
 }
 
 

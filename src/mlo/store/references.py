@@ -2,7 +2,7 @@
 
 Records name blobs in these places: run artifacts, a run's environment and ``git diff``, snapshots (and, for a
 folder snapshot, every file its manifest lists), report payloads, model versions, and the pipeline stage cache
-(the outs it restores and the executed notebook). A module that stores a blob digest anywhere else must add it
+(the outs it restores and the executed notebook), and LLM trace spans (what a call sent and received). A module that stores a blob digest anywhere else must add it
 here, or ``mlo gc`` will take the blob for garbage.
 """
 
@@ -57,6 +57,12 @@ def references(
     if "reports" in tables:
         for report_id, kind, digest in _rows(conn, s.reports.c.id, s.reports.c.kind, s.reports.c.payload):
             add(digest, f"{kind} report {report_id}")
+    if "llm_spans" in tables:
+        t = s.llm_spans
+        for trace_id, name, digest in _rows(conn, t.c.trace_id, t.c.name, t.c.input_blob):
+            add(digest, f"input of span {name} in trace {trace_id}")
+        for trace_id, name, digest in _rows(conn, t.c.trace_id, t.c.name, t.c.output_blob):
+            add(digest, f"output of span {name} in trace {trace_id}")
     manifests: list[tuple[str, str]] = []
     if "snapshots" in tables:
         t = s.snapshots

@@ -130,8 +130,9 @@ def column_name(ident: str) -> str:
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, column=column_name):
         self.text = text
+        self.column = column
         self.toks = _tokens(text)
         self.i = 0
 
@@ -188,7 +189,7 @@ class _Parser:
     def compare(self):
         if not self.peek("ident"):
             self.fail("expected a field such as metrics.acc")
-        col = column_name(self.take("ident")[1])
+        col = self.column(self.take("ident")[1])
         negate = False
         if self.peek("kw", "is"):
             self.i += 1
@@ -261,11 +262,13 @@ def _lower(value):
     return value.lower() if isinstance(value, str) else value
 
 
-def parse(text: str):
-    """Parse a filter into a tree of :class:`Compare`, :class:`BoolOp` and :class:`Not`."""
+def parse(text: str, column=column_name):
+    """Parse a filter into a tree of :class:`Compare`, :class:`BoolOp` and :class:`Not`. ``column`` maps an
+    identifier to a column name (or raises InvalidInput); run columns by default (other listings, such as LLM
+    traces, pass their own)."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("the filter is empty")
-    return _Parser(text).parse()
+    return _Parser(text, column).parse()
 
 
 def columns_of(node) -> set[str]:
