@@ -229,3 +229,22 @@ def test_edited_module_and_data_in_one_history(sqlite_ws, tmp_path):
 
     out = play(Scenario("both", "", steps, "fit", "different", {"input"}), tmp_path)
     assert out.status == "different" and "input" in out.causes and "code" not in out.causes, out.summary
+
+
+def test_llm_calls_are_replayed_from_the_record_when_the_endpoint_is_gone(sqlite_ws, tmp_path):
+    """A run that asked an LLM reproduces without the endpoint: the replay answers from what the run recorded,
+    byte for byte (mlo.llm's record/replay), so the metric comes out the same."""
+    from mlo.llm.fake_endpoint import FakeEndpoint
+
+    with FakeEndpoint() as endpoint, KernelSession(tmp_path) as k:
+        k.ok("%load_ext mlo\nimport mlo.llm")
+        k.ok(f"URL = {endpoint.url!r}")
+        k.ok(
+            "%%mlo run ask\nreply = mlo.llm.chat('Say hi', base_url=URL, model='fake-model', api_key='k')\n"
+            "n = len(reply.text)\n%mlo metric chars=$n"
+        )
+        asked = len(endpoint.requests)
+    assert asked == 1
+    rep = reproduce(find_run("ask"))  # the endpoint is closed: a live call would fail
+    assert rep.reproduced, rep.explain()
+    assert [c.key for c in rep.checks] == ["chars"]
