@@ -16,29 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from mlo_state import reset as _reset_mlo
 from strict import STRICT, need  # noqa: F401  (STRICT is read by other fixtures' modules)
-
-
-def _reset_mlo() -> None:
-    from mlo import workspace
-    from mlo.tracking import session
-
-    state = session._state
-    for w in list(state.writers.values()):
-        w.metrics.discard()
-    for job in list(state.captures.values()):
-        try:
-            job.result(timeout=30)
-        except Exception:
-            pass
-    state.stop.set()
-    if state.executor is not None:
-        state.executor.shutdown(wait=True)
-    session._state = session._State()
-    from mlo.data import snapshots
-
-    snapshots.clear_scope()
-    workspace.reset_cache()
 
 
 @pytest.fixture(autouse=True)
@@ -95,6 +74,10 @@ class PostgresCluster:
             "-E",
             "UTF8",
         )
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server of an initialized cluster (again, after a stop)."""
         self._run(
             str(self.bindir / "pg_ctl"),
             "-D",
@@ -147,6 +130,17 @@ def postgres():
         cluster.start()
     except subprocess.CalledProcessError as exc:
         need(False, f"could not start PostgreSQL: {exc.stderr.decode(errors='replace')[-500:]}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def own_postgres(postgres):
+    """A PostgreSQL server of the test's own, for tests that stop it under a live session (the session's
+    ``postgres`` stays up for the others)."""
+    cluster = PostgresCluster()
+    need(cluster.error is None, cluster.error or "")
+    cluster.start()
     yield cluster
     cluster.stop()
 
@@ -207,3 +201,6 @@ def shell(sqlite_ws):
     while mlo.active_run() is not None:
         mlo.end_run()
     sh.ip.run_cell("%unload_ext mlo")
+    from mlo.jupyter import cells
+
+    cells.forget(sh.ip)  # the next test's shell starts a history of its own

@@ -24,6 +24,9 @@ _API: dict[str, str] = {
     "snapshots": "mlo.data.snapshots",
     "DriftReport": "mlo.drift",
     "drift": "mlo.drift",
+    "load_prompt": "mlo.llm.prompts",
+    "trace": "mlo.llm.tracing",
+    "traces": "mlo.llm.query",
     "ModelVersion": "mlo.registry",
     "audit": "mlo.registry",
     "delete_alias": "mlo.registry",
@@ -42,6 +45,14 @@ _API: dict[str, str] = {
     "browse_models": "mlo.jupyter.widgets",
     "autolog": "mlo.tracking.autolog",
     "runs": "mlo.tracking.query",
+    "archive_experiment": "mlo.tracking.lifecycle",
+    "archive_run": "mlo.tracking.lifecycle",
+    "delete_experiment": "mlo.tracking.lifecycle",
+    "delete_run": "mlo.tracking.lifecycle",
+    "experiments": "mlo.tracking.lifecycle",
+    "restore_experiment": "mlo.tracking.lifecycle",
+    "restore_run": "mlo.tracking.lifecycle",
+    "set_note": "mlo.tracking.lifecycle",
     "Run": "mlo.tracking.run",
     "active_run": "mlo.tracking.session",
     "end_run": "mlo.tracking.session",
@@ -72,13 +83,17 @@ __all__ = sorted(
 )
 
 
-# subpackages used as namespaces: mlo.pipeline.run(...), mlo.data.snapshots, mlo.monitor.log(...)
-_SUBPACKAGES = {"pipeline", "data", "monitor"}
+# subpackages used as namespaces: mlo.pipeline.run(...), mlo.data.snapshots, mlo.monitor.log(...),
+# mlo.workspace.current(), mlo.llm.chat(...); and mlo.prompts.register(...), which is mlo.llm.prompts
+_SUBPACKAGES = {"pipeline", "data", "monitor", "workspace", "llm"}
+_NAMESPACES = {"prompts": "mlo.llm.prompts"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _SUBPACKAGES:
         return importlib.import_module(f"mlo.{name}")
+    if name in _NAMESPACES:
+        return importlib.import_module(_NAMESPACES[name])
     module = _API.get(name)
     if module is None:
         raise AttributeError(f"module 'mlo' has no attribute {name!r}")
@@ -96,6 +111,9 @@ if TYPE_CHECKING:  # what __getattr__ provides, for type checkers and editors
     from .data.snapshots import Snapshot, get_snapshot, load_snapshot, snapshot, snapshots
     from .drift import DriftReport, drift
     from .jupyter.widgets import browse_models, compare
+    from .llm.prompts import load_prompt
+    from .llm.query import traces
+    from .llm.tracing import trace
     from .pipeline.reproduce import reproduce
     from .registry import (
         ModelVersion,
@@ -113,6 +131,16 @@ if TYPE_CHECKING:  # what __getattr__ provides, for type checkers and editors
     )
     from .serve import serve
     from .tracking.autolog import autolog
+    from .tracking.lifecycle import (
+        archive_experiment,
+        archive_run,
+        delete_experiment,
+        delete_run,
+        experiments,
+        restore_experiment,
+        restore_run,
+        set_note,
+    )
     from .tracking.query import runs
     from .tracking.run import Run
     from .tracking.session import (

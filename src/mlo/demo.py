@@ -1,5 +1,8 @@
 """``mlo demo``: the example pipeline (prepare → train → validate → promote → monitor) end to end on the embedded
-store, in a folder of its own; run it again and the unchanged stages come from the cache."""
+store, in a folder of its own; run it again and the unchanged stages come from the cache.
+
+The example notebooks ship inside the package (``mlo/examples`` in the wheel), so the demo runs after
+``pip install mlo-workbench`` anywhere; in a source checkout they are the repository's ``notebooks/``."""
 
 from __future__ import annotations
 
@@ -13,9 +16,23 @@ PIPELINE = "pipeline.yaml"
 PROJECT_FILES = ("pipeline.yaml", "mlo.toml")
 
 
-def run_demo(directory: Path, notebooks: Path, log=print, jobs: int = 2) -> int:
-    """Copy the demo pipeline from ``notebooks`` into ``directory``, run it there with a workspace of its own, and
-    print where the results are. Returns the pipeline's exit code."""
+def examples_dir() -> Path:
+    """The example notebooks: installed with the package, or the ``notebooks/`` folder of a source checkout."""
+    installed = Path(__file__).parent / "examples"
+    if (installed / PIPELINE).is_file():
+        return installed
+    checkout = Path(__file__).resolve().parents[2] / "notebooks"  # src/mlo/demo.py → the repository
+    if (checkout / PIPELINE).is_file():
+        return checkout
+    raise InvalidInput(
+        "the example notebooks are not installed with this mlo (a wheel built without them?): pass --notebooks"
+    )
+
+
+def run_demo(directory: Path, notebooks: Path | None = None, log=print, jobs: int = 2) -> int:
+    """Copy the demo pipeline from ``notebooks`` (default: :func:`examples_dir`) into ``directory``, run it there
+    with a workspace of its own, and print where the results are. Returns the pipeline's exit code."""
+    notebooks = examples_dir() if notebooks is None else notebooks
     source = notebooks / PIPELINE
     if not source.is_file():
         raise InvalidInput(
@@ -57,16 +74,15 @@ def run_demo(directory: Path, notebooks: Path, log=print, jobs: int = 2) -> int:
     production = versions[versions["aliases"].astype(str).str.contains("production")]
     if len(production):
         log(f"\nchurn@production is version {int(production.iloc[-1]['version'])}")
-    env = f"MLO_HOME={home}"
     log(
         "\nWhere the results are:\n"
         f"  executed notebooks  {home / 'executions'}\n"
         f"  workspace           {home}  (metadata {home / 'mlo.db'}, blobs {home / 'blobs'})\n"
-        "Try:\n"
-        f"  {env} .venv/bin/mlo runs --experiment churn --order-by 'metrics.auc desc'\n"
-        f"  {env} .venv/bin/mlo models churn\n"
-        f"  {env} .venv/bin/mlo lineage model:churn@production\n"
-        f"  {env} .venv/bin/mlo audit churn\n"
-        f"  cd {directory} && {env} ../../.venv/bin/mlo pipeline run -j 2   # again: every stage from the cache"
+        f"Try, in {directory} (the workspace is found from there, like git's):\n"
+        "  mlo runs --experiment churn --order-by 'metrics.auc desc'\n"
+        "  mlo models churn\n"
+        "  mlo lineage model:churn@production\n"
+        "  mlo audit churn\n"
+        "  mlo pipeline run -j 2   # again: every stage from the cache"
     )
     return 0

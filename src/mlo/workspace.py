@@ -1,11 +1,16 @@
 """Finding and creating the workspace: the nearest ``.mlo/`` upward (like git), or ``MLO_HOME``.
 
-Configuration comes from the environment (``MLO_HOME``, ``MLO_STORE``, ``MLO_ARTIFACTS``) and from an optional
-``mlo.toml`` in the workspace folder, with the environment winning.
+Configuration comes from the environment (``MLO_HOME``, ``MLO_STORE``, ``MLO_ARTIFACTS``) and from the
+``mlo.toml`` files of the project and the workspace (see :mod:`mlo.config`), with the environment winning.
+
+Opening a workspace checks it: a database with no records next to a blob store that holds blobs is refused
+(its records were lost; creating an empty one would orphan every blob), and the temp files of writes that a
+killed process left in the blob store are removed.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -15,15 +20,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from . import config as _config
 from .errors import InvalidInput
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
-
 DIRNAME = ".mlo"
-CONFIG_NAME = "mlo.toml"
+CONFIG_NAME = _config.CONFIG_NAME
+
+log = logging.getLogger("mlo")
 
 _lock = threading.Lock()
 _cache: dict[tuple, Workspace] = {}
@@ -42,14 +45,56 @@ class Workspace:
     def reread_config(self) -> dict:
         """Read the mlo.toml files again (``config`` is read once, when the workspace is opened); for long-lived
         processes that act on settings edited meanwhile, such as alert rules."""
-        self.config = _load_config(self.home) if self.home.is_dir() else {}
+        self.config = _config.load(self.home, DIRNAME) if self.home.is_dir() else {}
         return self.config
 
     @cached_property
     def db(self):
         from .store.db import Database
 
-        return Database(self.store_url)
+        db = Database(self.store_url, on_empty=self._refuse_empty_next_to_blobs)
+        if not db.read_only:
+            self._sweep_temp_files()
+        return db
+
+    def _sweep_temp_files(self) -> None:
+        """Remove the temp files that writes cut short (a killed process) left in the blob store."""
+        from .store.blobs import open_blob_store
+
+        removed = open_blob_store(self.artifacts_url).sweep_temp()
+        if removed:
+            log.info(
+                "mlo: removed %d temp file(s) (%d bytes) left by writes that were cut short",
+                len(removed),
+                sum(t.size for t in removed),
+            )
+
+    def _refuse_empty_next_to_blobs(self, db) -> None:
+        """Called before a schema is created: refuse when blobs exist, for then the records were lost."""
+        from .store.blobs import open_blob_store
+        from .store.faults import EMPTY, fault, redact
+
+        blobs = open_blob_store(self.artifacts_url)
+        if not blobs.has_blobs():
+            return
+        if db.path is not None:
+            size = db.path.stat().st_size if db.path.exists() else None
+            state = (
+                "is missing"
+                if size is None
+                else "is empty (0 bytes)"
+                if size == 0
+                else f"has no tables ({size} bytes)"
+            )
+            where = str(db.path)
+        else:
+            state, where = "has no tables", redact(self.store_url)
+        raise fault(
+            EMPTY,
+            f"the metadata database {where} {state}, but the blob store {blobs.root} holds blobs: the records "
+            "of this workspace were lost. Restore the database from a backup; mlo will not create an empty one "
+            f"over existing data (to start afresh all the same, move {blobs.root} away)",
+        )
 
     @cached_property
     def runs(self):
@@ -61,6 +106,7 @@ class Workspace:
     def blobs(self):
         from .store.blobs import open_blob_store
 
+        self.db  # noqa: B018 - the database is checked first: a blob is never written next to lost records
         return open_blob_store(self.artifacts_url)
 
     @cached_property
@@ -82,10 +128,16 @@ class Workspace:
         return StageCache(self.db)
 
     @cached_property
+    def traces(self):
+        from .store.traces import TraceStore
+
+        return TraceStore(self.db)
+
+    @cached_property
     def lineage(self):
         from .store.lineage import LineageStore
 
-        return LineageStore(self.db)
+        return LineageStore(self.db, paused=reproducing() is not None)
 
     @cached_property
     def models(self):
@@ -99,13 +151,19 @@ class Workspace:
 
 def _redact(url: str) -> str:
     """Hide a password in a database URL before showing it."""
-    if "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        if ":" in creds:
-            creds = creds.split(":", 1)[0] + ":***"
-        return f"{scheme}://{creds}@{host}"
-    return url
+    from .store.faults import redact
+
+    return redact(url)
+
+
+def reproducing() -> str | None:
+    """The id of the run this process replays for ``mlo reproduce`` (``MLO_REPRODUCTION``), else None.
+
+    A reproduction never changes what the shared workspace means: it registers no model versions, moves no
+    aliases, adds no snapshot versions and no lineage, and starts no reproduction of its own; its runs are
+    tagged ``mlo.reproduces`` and kept out of default listings.
+    """
+    return os.environ.get("MLO_REPRODUCTION") or None
 
 
 @contextmanager
@@ -137,33 +195,18 @@ def find_home(start: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
-def _read_toml(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{path} is not valid TOML ({exc}); fix or delete it") from None
-
-
-def _load_config(home: Path) -> dict:
-    """``mlo.toml`` of the project (the folder holding ``.mlo/``, checked into git: policies, trusted types) and of
-    the workspace itself (``.mlo/mlo.toml``: local settings such as the store); the workspace's wins, per table."""
-    config = _read_toml(home.parent / CONFIG_NAME) if home.name == DIRNAME else {}
-    for key, value in _read_toml(home / CONFIG_NAME).items():
-        if isinstance(value, dict) and isinstance(config.get(key), dict):
-            config[key] = {**config[key], **value}
-        else:
-            config[key] = value
-    return config
-
-
-def _resolve(home: Path) -> Workspace:
-    config = _load_config(home) if home.is_dir() else {}
+def store_urls(home: Path, config: dict) -> tuple[str, str]:
+    """``(metadata URL, blob store URL)`` of the workspace at ``home``: the environment, else ``[store]``, else
+    the defaults inside ``home``."""
     store_cfg = config.get("store", {}) if isinstance(config.get("store"), dict) else {}
     store_url = os.environ.get("MLO_STORE") or store_cfg.get("url") or f"sqlite:///{home / 'mlo.db'}"
     artifacts = os.environ.get("MLO_ARTIFACTS") or store_cfg.get("artifacts") or str(home / "blobs")
+    return store_url, artifacts
+
+
+def _resolve(home: Path) -> Workspace:
+    config = _config.load(home, DIRNAME) if home.is_dir() else {}
+    store_url, artifacts = store_urls(home, config)
     key = (str(home), store_url, artifacts)
     with _lock:
         ws = _cache.get(key)
@@ -181,10 +224,15 @@ def init(path: str | os.PathLike = ".") -> Workspace:
     home = Path(env).expanduser().resolve() if env else Path(path).expanduser().resolve() / DIRNAME
     if home.exists() and not home.is_dir():
         raise InvalidInput(f"{home} exists and is not a folder; move it away or set MLO_HOME")
-    home.mkdir(parents=True, exist_ok=True)
-    gitignore = home / ".gitignore"
-    if not gitignore.exists():
-        gitignore.write_text("# mlo workspace data: runs, blobs\n*\n!.gitignore\n!mlo.toml\n")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        gitignore = home / ".gitignore"
+        if not gitignore.exists():
+            gitignore.write_text("# mlo workspace data: runs, blobs\n*\n!.gitignore\n!mlo.toml\n")
+    except OSError as exc:
+        from .store.faults import os_fault
+
+        raise os_fault(exc, home, "creating the workspace") or exc from None
     ws = _resolve(home)
     ws.db  # noqa: B018  (create the schema now so `mlo init` leaves a usable store)
     return ws

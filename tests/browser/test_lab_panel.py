@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 import textwrap
-from pathlib import Path
 
 import pytest
+from screenshots import docs_screenshot
 
 try:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -123,7 +123,7 @@ def test_clicking_a_run_opens_its_tab_with_params_metrics_cells_and_artifacts(pa
     assert response.ok and response.text() == "trained on the March extract"
     tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="logreg-C1.0")
     expect(tab).to_have_count(1)
-    page.screenshot(path=str(_artifacts() / ARTIFACTS_SHOT))
+    docs_screenshot(page, ARTIFACTS_SHOT)
 
     # a second click re-focuses the same tab instead of opening another
     churn.locator(f'.mlo-run-name[data-run-id="{lab.runs["logreg-C10.0"]}"]').click()
@@ -233,9 +233,3 @@ def test_api_errors_show_as_one_line_and_clear_on_the_next_refresh(page, lab):
     panel.locator(".mlo-refresh").click()
     expect(panel.locator(".mlo-experiment")).to_have_count(3)
     expect(line).to_be_hidden()
-
-
-def _artifacts() -> Path:
-    path = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
-    path.mkdir(parents=True, exist_ok=True)
-    return path

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-from pathlib import Path
 
 import pytest
+from screenshots import docs_screenshot
 
 try:
     from playwright.sync_api import expect
@@ -144,7 +144,7 @@ def test_compare_widget_renders_sorts_pages_ticks_and_filters(page, notebooks):
     histories = widget.locator(".widget-tab-contents > .widget-html").first
     expect(histories.locator("svg")).to_have_count(1)
     expect(histories).to_be_visible()
-    widget.screenshot(path=str(_artifacts() / SHOT))
+    docs_screenshot(widget, SHOT)
 
     tabs.nth(1).click()  # a tab is drawn when opened: the click reaches Python too
     diff = widget.locator(".widget-tab-contents > .widget-html").nth(1)
@@ -180,7 +180,8 @@ def test_models_widget_lists_versions_and_shows_the_picked_card(page, notebooks)
     expect(older.locator("td").nth(aliases)).to_have_text("staging")
     newer = table.locator('tbody tr[data-id="churn@v2"]')
     expect(newer.locator("td").nth(column(table, "run_id"))).to_have_text("")  # registered without a run
-    expect(older.locator("td").nth(column(table, "run_id"))).to_have_text(notebooks.runs["g39"][-8:])
+    short = re.compile("^" + notebooks.runs["g39"][:8] + "[0-9a-z]*$")  # a unique prefix of the run id
+    expect(older.locator("td").nth(column(table, "run_id"))).to_have_text(short)
     card = widget.get_by_text(re.compile(r"^Model card: churn v\d"))
     expect(card).to_have_text(re.compile(r"^Model card: churn v2\b"))
     expect(newer.locator("input[type=radio]")).to_be_checked()
@@ -189,9 +190,4 @@ def test_models_widget_lists_versions_and_shows_the_picked_card(page, notebooks)
     expect(card).to_have_text(re.compile(r"^Model card: churn v1\b"))
     expect(table.locator("tbody input[type=radio]:checked")).to_have_count(1)
     expect(widget).to_contain_text("staging")
-
-
-def _artifacts() -> Path:
-    path = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    docs_screenshot(widget, "models-widget.png")

@@ -91,13 +91,15 @@ def test_runs_table_lists_runs_with_params_and_metrics(three_runs):
     body = lines[2:]
     assert len(body) == 3
     newest_first = [three_runs["c"], three_runs["b"], three_runs["a"]]
-    assert [line.split()[0] for line in body] == newest_first
+    shown = [line.split()[0] for line in body]  # short ids: prefixes of the ids, one length
+    assert [full.startswith(short) for short, full in zip(shown, newest_first, strict=True)] == [True] * 3
+    assert len({len(s) for s in shown}) == 1 and len(shown[0]) < len(newest_first[0])
     assert all("finished" in line for line in body)
 
     result = cli("runs", "--experiment", "e")
     assert result.exit_code == 0
     body = result.stdout.strip().splitlines()[2:]
-    assert {line.split()[0] for line in body} == {three_runs["a"], three_runs["b"]}
+    assert {line.split()[0][:8] for line in body} == {three_runs["a"][:8], three_runs["b"][:8]}
 
 
 def test_runs_csv_with_experiment_where_and_columns(three_runs):

@@ -176,7 +176,8 @@ def test_check_from_the_command_line(trained):
     assert mlo.monitor.alerts().empty  # a dry run stores nothing
     result = cli("monitor", "check", "--window", "1h")
     assert result.exit_code == 1 and "ALERT 'drift' on churn" in result.output
-    assert "drift: dataset_drift on the latest window" in cli("monitor", "alerts").output
+    table = cli("monitor", "alerts").output  # the one table printer: time, model, rule, message, actions
+    assert "churn  drift  dataset_drift on the latest window" in table
     report = cli("monitor", "churn", "--window", "1h", "--format", "csv")
     frame = pd.read_csv(__import__("io").StringIO(report.output))
     assert frame["dataset_drift"].tolist() == [False, False, True]

@@ -36,7 +36,7 @@ def test_an_interactive_run_reproduces_and_a_data_change_is_caught(interactive_r
     new = mlo.get_run(rep.reproduction)
     assert new.tags["mlo.reproduces"] == interactive_run
     assert mlo.get_run(rep.compared).name == "fit" and mlo.get_run(rep.compared).parent_id == new.id
-    assert "1 metrics match" in rep._repr_html_()
+    assert "1 value matches" in rep._repr_html_()
 
     # the source file changed since: the reproduction still reads the version the run read
     (tmp_path / "raw.csv").write_text("x\n" + "".join(f"{i * 10}\n" for i in range(100)))
@@ -45,7 +45,7 @@ def test_an_interactive_run_reproduces_and_a_data_change_is_caught(interactive_r
     mlo.snapshot(tmp_path / "raw.csv", "raw")
     rep = reproduce(interactive_run, data={"raw": "raw@2"})
     assert not rep.reproduced and rep.exit_code == 1
-    assert rep.checks[0].reproduced == 990.0 and "mean differ" in rep.summary()
+    assert rep.checks[0].reproduced == 990.0 and "mean differs" in rep.summary()
     with pytest.raises(mlo.GateFailed, match="did not reproduce"):
         rep.raise_for_mismatch()
     with pytest.raises(mlo.InvalidInput, match="read no snapshot named 'other'; it read: raw"):

@@ -49,6 +49,13 @@ def test_order_follows_needs_and_deps(project):
         ("stages: [1, 2]", "needs a 'stages:' mapping"),
         ("stages: {a: {notebook: nb/prepare.ipynb}\n", "not valid YAML"),
         ("stage: {}", "needs a 'stages:' mapping"),
+        ("stages: {a: {notebook: nb/prepare.ipynb, outs: [../outside.csv]}}", "leaves the project folder"),
+        ("stages: {a: {notebook: nb/prepare.ipynb, outs: [data/../../x]}}", "leaves the project folder"),
+        ("stages: {a: {notebook: nb/prepare.ipynb, outs: [/etc/cron.d/x]}}", "must be a path relative"),
+        ("stages: {a: {notebook: nb/prepare.ipynb, outs: ['~/.bashrc']}}", "must be a path relative"),
+        ("stages: {a: {notebook: nb/prepare.ipynb, outs: [data/..]}}", "names the project folder itself"),
+        ('stages: {a: {notebook: nb/prepare.ipynb, outs: ["x\\ny"]}}', "control character"),
+        ('stages: {"a\\n": {notebook: nb/prepare.ipynb}}', "stage names"),
     ],
 )
 def test_bad_pipeline_files_are_refused_with_what_to_fix(project, text, error):

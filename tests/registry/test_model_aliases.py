@@ -117,3 +117,15 @@ def test_lineage_reaches_the_model_through_its_run(ws, data, pipeline):
     up = {n.id for n in g.upstream()}
     assert {f"run:{run.id}", snap.node} <= up
     assert any(n.id == "model:churn/1" for n in mlo.lineage(f"run:{run.id}").downstream())
+
+
+def test_a_policy_change_for_an_alias_is_not_a_version_to_roll_back_to(ws, logreg):
+    import mlo
+
+    for _ in range(2):
+        mlo.register_model(logreg, "churn")
+    mlo.promote("churn", 1, "production")
+    mlo.set_policy("production", model="churn", validation=True)  # an audit event for churn@production
+    mlo.promote("churn", 2, "production", force=True, reason="hotfix")
+    event = mlo.rollback("churn", "production")
+    assert (event.from_version, event.to_version) == (2, 1)

@@ -102,3 +102,31 @@ def test_registry_objects_render_html_and_json(churn):
         json.dumps(obj.to_dict())
     assert str(policy) == "staging (every model, from store): a passed validation of the version"
     assert str(event) == "churn@staging: none → v1 (set_alias) by ana — <b>escaped</b>"
+
+
+def test_markdown_cards_carry_no_raw_html(sqlite_ws, data, monkeypatch):
+    """Every value in a card comes from users or models: none of it may reach a Markdown renderer as HTML."""
+    import re
+
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    monkeypatch.setenv("MLO_USER", "<img src=x onerror=alert(1)>")
+    X = pd.DataFrame({"<svg onload=alert(1)>": [0.0, 1.0, 2.0, 3.0], "b`<i>": [1.0, 0.0, 1.0, 0.0]})
+    y = [0, 1, 0, 1]
+    with mlo.start_run("<b>bold run</b>", experiment="<script>x</script>"):
+        mlo.log_metric("<iframe>", 0.5)
+        mv = mlo.register_model(
+            LogisticRegression().fit(X, y),
+            "html",
+            input_example=X,
+            description="**Monthly** churn <script>alert(1)</script> & more",
+        )
+    mlo.set_alias("html", "staging", mv.version, reason="<a href=javascript:alert(1)>why</a>\nsecond line")
+    md = mlo.model_card("html", 1).to_markdown()
+    assert re.search(r"<[A-Za-z/!?]", md) is None, md
+    assert "**Monthly** churn &lt;script>alert(1)&lt;/script> &amp; more" in md  # Markdown kept, HTML not
+    assert "&lt;img src=x onerror=alert(1)&gt;" in md and "&lt;iframe&gt;" in md
+    assert "&lt;a href=javascript:alert(1)&gt;why&lt;/a&gt; second line" in md  # one table row
+    html = mlo.model_card("html", 1).to_html()
+    assert "<script>alert" not in html and "<img src=x" not in html

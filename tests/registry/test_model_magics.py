@@ -84,3 +84,27 @@ def test_magic_usage_errors(with_model):
     )
     err = sh.fails("%mlo register model --name 'bad name'")
     assert isinstance(err, UsageError) and "not valid" in str(err)
+
+
+def test_a_pipeline_with_a_step_defined_in_the_notebook_needs_trust(shell, capsys):
+    shell.run(
+        "import numpy as np\n"
+        "from sklearn.base import BaseEstimator, TransformerMixin\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.pipeline import make_pipeline\n"
+        "class Halver(TransformerMixin, BaseEstimator):\n"
+        "    def fit(self, X, y=None):\n"
+        "        return self\n"
+        "    def transform(self, X):\n"
+        "        return np.asarray(X, dtype=float) / 2\n"
+        "X = np.arange(20.0).reshape(10, 2)\n"
+        "pipe = make_pipeline(Halver(), LogisticRegression()).fit(X, [0, 1] * 5)\n"
+    )
+    err = shell.fails("%mlo register pipe --name halved")
+    assert isinstance(err, UsageError) and "\n" not in str(err)
+    assert "__main__.Halver is defined in the notebook or script itself" in str(err) and "trust=True" in str(
+        err
+    )
+    shell.run("%mlo register pipe --name halved --trust")
+    assert "registered halved/1 (cloudpickle," in capsys.readouterr().out
+    assert "__main__.Halver" in mlo.get_model_version("halved/1").details["skops_fallback"]

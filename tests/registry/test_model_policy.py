@@ -193,10 +193,18 @@ def test_toml_policy_can_name_its_models_and_bad_policies_are_explained(ws, lr, 
         mlo.promote("other", 1, "production")
     (ws.home / "mlo.toml").write_text("[policy.production]\nvalidaton = true\n")
     workspace.reset_cache()
+    # the file is checked when the workspace is opened, before any policy is read
     with pytest.raises(
-        mlo.InvalidInput, match=r"mlo.toml \[policy.production\]: unknown requirement 'validaton'"
+        mlo.InvalidInput,
+        match=r"mlo.toml: unknown key 'validaton' in \[policy.production\] — did you mean 'validation'\?",
     ):
         mlo.promote("other", 1, "production")
+    (ws.home / "mlo.toml").write_text("[policy.production]\nvalidation = { max_age = 3 }\n")
+    workspace.reset_cache()
+    with pytest.raises(mlo.InvalidInput, match=r"\[policy.production\].validation: unknown option"):
+        mlo.promote("other", 1, "production")
+    (ws.home / "mlo.toml").unlink()
+    workspace.reset_cache()
     with pytest.raises(mlo.InvalidInput, match="max_age_days must be a positive number"):
         mlo.set_policy("production", validation={"max_age_days": -1})
     with pytest.raises(mlo.InvalidInput, match="unknown option"):

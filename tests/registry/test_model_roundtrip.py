@@ -1,4 +1,5 @@
-"""Register → load round trips for every flavor, and what loading refuses (changed bytes, untrusted types)."""
+"""Register → load round trips for every flavor, and what loading refuses (changed bytes, untrusted types and
+pickles, changed version records)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sklearn.pipeline import make_pipeline
 
 import mlo
 from mlo import workspace
-from mlo.registry import ModelIntegrityError
+from mlo.registry import ModelIntegrityError, UntrustedModel
 
 
 class Doubler(TransformerMixin, BaseEstimator):
@@ -74,8 +75,9 @@ def test_plain_callable_round_trips_through_cloudpickle(ws):
     model = lambda X: np.asarray(X).sum(axis=1) + offset  # noqa: E731 - a closure pickled by value
     mv = mlo.register_model(model, "summer", input_example=np.ones((3, 4)))
     assert mv.flavor == "cloudpickle"
+    assert "not a scikit-learn estimator" in mv.details["pickle_reason"]
     assert mv.signature.type == "array" and mv.signature.shape == (-1, 4)
-    h = mlo.load_model("summer/1")
+    h = mlo.load_model("summer/1", trust=True)
     np.testing.assert_array_equal(h.predict(np.ones((2, 4))), [14.0, 14.0])
     assert not hasattr(h, "predict_proba")
 
@@ -95,7 +97,7 @@ def test_function_defined_in_a_script_loads_in_another_process(sqlite_ws):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "scorer/1"
     # this process never saw `score`: it comes back by value
-    assert mlo.load_model("scorer/1").predict(["a", "abc"]) == [1, 3]
+    assert mlo.load_model("scorer/1", trust=True).predict(["a", "abc"]) == [1, 3]
 
 
 def test_tampered_pickle_is_refused_before_it_is_unpickled(ws, tmp_path):
@@ -108,7 +110,7 @@ def test_tampered_pickle_is_refused_before_it_is_unpickled(ws, tmp_path):
 
     _tamper(ws, mv.digest, pickle.dumps(Exploit()))
     with pytest.raises(ModelIntegrityError, match="no longer matches the digest"):
-        mlo.load_model("identity/1")
+        mlo.load_model("identity/1", trust=True)  # trusted as registered, not as changed since
     assert not marker.exists()
 
 
@@ -130,16 +132,30 @@ def test_missing_blob_is_a_clear_not_found(ws, logreg):
         mlo.load_model("lr/1")
 
 
-def test_untrusted_custom_class_falls_back_to_cloudpickle(ws, data):
+def test_pipeline_with_a_custom_step_is_not_silently_pickled(ws, data):
     X, y = data
     model = make_pipeline(Doubler(), LogisticRegression()).fit(X[["tenure", "spend"]], y)
-    mv = mlo.register_model(model, "doubled")
-    assert mv.flavor == "cloudpickle"
-    assert "Doubler" in mv.details["skops_fallback"]
-    h = mlo.load_model("doubled/1")
-    np.testing.assert_array_equal(h.predict(X[["tenure", "spend"]]), model.predict(X[["tenure", "spend"]]))
+    name = f"{Doubler.__module__}.{Doubler.__qualname__}"
+    with pytest.raises(UntrustedModel, match=rf"types that skops does not trust: {name}.*trust=True"):
+        mlo.register_model(model, "doubled")
     with pytest.raises(mlo.InvalidInput, match="trusted_types"):
         mlo.register_model(model, "doubled", flavor="skops")
+    assert "doubled" not in set(mlo.models().name)  # nothing registered by the refusals
+
+    # trusting it at registration keeps skops, with the custom type allowed for this model only
+    mv = mlo.register_model(model, "doubled", trust=True)
+    assert mv.flavor == "skops" and mv.details["trusted_at_registration"] == [name]
+    with pytest.raises(UntrustedModel, match=rf"types that are not trusted: {name}"):
+        mlo.load_model("doubled/1")
+    h = mlo.load_model("doubled/1", trust=True)
+    np.testing.assert_array_equal(h.predict(X[["tenure", "spend"]]), model.predict(X[["tenure", "spend"]]))
+
+    # a pickle only when asked for, and then it loads only with trust
+    mv = mlo.register_model(model, "doubled", flavor="cloudpickle")
+    assert mv.flavor == "cloudpickle" and "was asked for" in mv.details["pickle_reason"]
+    with pytest.raises(UntrustedModel, match="cloudpickle pickle, and loading a pickle runs any code"):
+        mlo.load_model("doubled/2")
+    assert isinstance(mlo.load_model("doubled/2", trust=True).raw[0], Doubler)
 
 
 def test_trusted_types_in_mlo_toml_let_skops_store_a_custom_class(ws, data):
@@ -156,7 +172,7 @@ def test_trusted_types_in_mlo_toml_let_skops_store_a_custom_class(ws, data):
     # trust withdrawn: the stored file is refused instead of constructing the type
     (ws.home / "mlo.toml").write_text("")
     workspace.reset_cache()
-    with pytest.raises(ModelIntegrityError, match="not trusted"):
+    with pytest.raises(UntrustedModel, match="not trusted"):
         mlo.load_model("doubled/1")
 
 

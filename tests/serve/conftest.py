@@ -23,6 +23,13 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: E402
 import mlo  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _trusted_test_functions(tmp_path):
+    """Several tests serve functions they define themselves, which are stored as pickles: the project trusts
+    them as an operator would, in mlo.toml (written before the workspace is opened)."""
+    (tmp_path / "mlo.toml").write_text('[registry]\ntrusted_flavors = ["cloudpickle"]\n')
+
+
 def churn_frame(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     """An int, a float and a text column; y follows spend and plan."""
     rng = np.random.default_rng(seed)

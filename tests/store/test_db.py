@@ -127,3 +127,48 @@ def test_postgres_processes_racing_on_a_fresh_store(postgres):
     name = postgres.new_database()
     _race_on_fresh_store(postgres.url(name), processes=6)
     postgres.drop_database(name)
+
+
+def _columns(url: str) -> dict[str, set[str]]:
+    from sqlalchemy import create_engine, inspect
+
+    raw = create_engine(url)
+    found = {t: {c["name"] for c in inspect(raw).get_columns(t)} for t in inspect(raw).get_table_names()}
+    indexes = {t: {i["name"] for i in inspect(raw).get_indexes(t)} for t in found}
+    raw.dispose()
+    return {**found, **{f"{t}:indexes": i for t, i in indexes.items()}}
+
+
+def test_a_version_2_store_gains_lifecycles_and_notes_in_the_shape_of_a_fresh_one(tmp_path):
+    """Version 3 adds lifecycle columns to runs and experiments and a note to runs; existing runs stay active."""
+    from mlo.store.runs import RunStore
+
+    fresh_url = f"sqlite:///{tmp_path}/fresh.db"
+    Database(fresh_url).dispose()
+    url = f"sqlite:///{tmp_path}/v2.db"
+    db = Database(url)
+    store = RunStore(db)
+    store.create_run(
+        run_id=new_id(), experiment_id=store.experiment_id("old"), name="kept", start_time=1, owner=None,
+        user=None, source=None, parent_id=None, params={}, tags={},
+    )  # fmt: skip
+
+    def make_v2(conn):
+        conn.exec_driver_sql("DROP INDEX ix_runs_lifecycle")
+        for table, column in (("runs", "lifecycle"), ("runs", "deleted_at"), ("runs", "note"),
+                              ("experiments", "lifecycle"), ("experiments", "deleted_at")):  # fmt: skip
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.execute(schema.meta.update().values(value="2"))
+
+    db.write(make_v2)
+    db.dispose()
+    assert "lifecycle" not in _columns(url)["runs"]
+
+    db = Database(url)
+    assert db.schema_version() == schema.SCHEMA_VERSION
+    assert _columns(url) == _columns(fresh_url)
+    with db.read() as conn:
+        rows = conn.execute(select(schema.runs.c.name, schema.runs.c.lifecycle, schema.runs.c.note)).all()
+        assert [tuple(r) for r in rows] == [("kept", "active", None)]
+        assert conn.execute(select(schema.experiments.c.lifecycle)).scalars().all() == ["active"]
+    db.dispose()

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from . import main
+from .output import echo, emit_frame, emit_json, format_option
 
 
 def _open():
@@ -18,42 +19,50 @@ def _open():
 @main.command("snapshot")
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--name", "-n", help="Snapshot name (default: the file or folder name).")
-def snapshot_cmd(path: str, name: str | None) -> None:
+@format_option("text", "json")
+def snapshot_cmd(path: str, name: str | None, fmt: str) -> None:
     """Snapshot a file or folder (a data file, a directory of images, …) as a new version."""
     from ..data.snapshots import snapshot
 
     snap = snapshot(path, name or Path(path).resolve().name.replace(" ", "_"))
-    click.echo(f"{snap.ref}  {snap.kind}  {snap.digest[:12]}  {snap.nbytes:,} bytes")
+    if fmt == "json":
+        emit_json(snap.to_dict())
+    else:
+        echo(f"{snap.ref}  {snap.kind}  {snap.digest[:12]}  {snap.nbytes:,} bytes")
 
 
 @main.command("snapshots")
 @click.argument("name", required=False)
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
-)
+@format_option("table", "csv", "json")
 def snapshots_cmd(name: str | None, fmt: str) -> None:
     """List snapshot versions (of NAME)."""
     from ..data.snapshots import snapshots
+    from ..report.text import frame_text
 
     _open()
     df = snapshots(name)
-    if fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
-    elif fmt == "json":
-        click.echo(df.to_json(orient="records", date_format="iso", indent=2))
-    elif df.empty:
-        click.echo("no snapshots yet: mlo.snapshot(df, 'name') in Python, or mlo snapshot PATH")
-    else:
+
+    def text(df):
+        if df.empty:
+            return "no snapshots yet: mlo.snapshot(df, 'name') in Python, or mlo snapshot PATH"
         show = df.assign(
             digest=df["digest"].str[:12], created_at=df["created_at"].dt.strftime("%Y-%m-%d %H:%M")
         )
-        click.echo(show.drop(columns=["id"]).to_string(index=False, na_rep=""))
+        if "run_id" in show.columns:
+            from ..tracking.short_ids import short_ids
+
+            short = short_ids(show["run_id"])
+            show["run_id"] = [short.get(r, "") if isinstance(r, str) else "" for r in show["run_id"]]
+        return frame_text(show, [c for c in show.columns if c != "id"])
+
+    emit_frame(df, fmt, text)
 
 
 @main.command("restore")
 @click.argument("ref")
 @click.option("--to", "dest", type=click.Path(), help="Where to write it (default: .mlo/checkouts/NAME@V).")
-def restore_cmd(ref: str, dest: str | None) -> None:
+@format_option("text", "json")
+def restore_cmd(ref: str, dest: str | None, fmt: str) -> None:
     """Write a snapshot back to disk: a file or folder as it was, a table as Parquet."""
     from ..data.snapshots import get_snapshot
 
@@ -68,7 +77,10 @@ def restore_cmd(ref: str, dest: str | None) -> None:
         ext = ".npy" if snap.format == "npy" else ".parquet"
         out = Path(dest) if dest else ws.home / "checkouts" / f"{snap.name}@{snap.version}{ext}"
         ws.blobs.copy_to(snap.blob, out)
-    click.echo(str(out))
+    if fmt == "json":
+        emit_json({"snapshot": snap.ref, "path": str(out)})
+    else:
+        echo(str(out))
 
 
 @main.command("lineage")
@@ -99,6 +111,6 @@ def lineage_cmd(ref: str, depth: int | None, fmt: str, output: str | None) -> No
     }[fmt]()
     if output:
         Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-        click.echo(f"wrote {output}")
+        echo(f"wrote {output}")
     else:
-        click.echo(text)
+        echo(text)

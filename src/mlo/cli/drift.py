@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
 from . import main
+from .output import echo, emit_json, format_option
 
 
 @main.command("drift")
@@ -36,7 +36,8 @@ from . import main
     "--profile", is_flag=True, help="Compare with REF's stored profile instead of loading its rows."
 )
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write the report as HTML.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of text.")
+@format_option("text", "json")
+@click.option("--json", "as_json", is_flag=True, hidden=True, help="Same as --format json.")
 @click.option("--no-save", is_flag=True, help="Do not store the report in the workspace.")
 def drift_cmd(
     reference,
@@ -50,6 +51,7 @@ def drift_cmd(
     drift_share,
     profile,
     html_path,
+    fmt,
     as_json,
     no_save,
 ) -> None:
@@ -74,12 +76,12 @@ def drift_cmd(
     )
     if html_path:
         report.to_html(html_path)
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    if as_json or fmt == "json":
+        emit_json(report.to_dict())
     else:
-        click.echo(report.to_text())
+        echo(report.to_text())
         if html_path:
-            click.echo(f"html       {html_path}")
+            echo(f"html       {html_path}")
     if not report.passed:
         from ..errors import GateFailed
 

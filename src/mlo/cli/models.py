@@ -5,11 +5,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from . import main
+from .output import echo, emit_frame, emit_json, format_option
 
 
 def _open():
@@ -18,18 +17,7 @@ def _open():
     workspace.current(create=False)
 
 
-def _frame_out(df, fmt: str, text) -> None:
-    if fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
-    elif fmt == "json":
-        click.echo(df.to_json(orient="records", date_format="iso", indent=2))
-    else:
-        click.echo(text(df))
-
-
-_FORMAT = click.option(
-    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
-)
+_FORMAT = format_option("table", "csv", "json")
 
 
 @main.command("models")
@@ -41,7 +29,7 @@ def models_cmd(name: str | None, fmt: str) -> None:
     from ..report.models import models_text
 
     _open()
-    _frame_out(models(name), fmt, models_text)
+    emit_frame(models(name), fmt, models_text)
 
 
 @main.command("promote")
@@ -52,7 +40,8 @@ def models_cmd(name: str | None, fmt: str) -> None:
 @click.option(
     "--force", is_flag=True, help="Promote although the policy is not met (recorded as an override)."
 )
-def promote_cmd(name: str, version: str, alias: str, reason: str | None, force: bool) -> None:
+@format_option("text", "json")
+def promote_cmd(name: str, version: str, alias: str, reason: str | None, force: bool, fmt: str) -> None:
     """Point ALIAS of model NAME at VERSION (a number or another alias) if the alias's policy is met.
 
     Exits with 1 when the policy refuses, listing the missing evidence.
@@ -61,29 +50,36 @@ def promote_cmd(name: str, version: str, alias: str, reason: str | None, force: 
 
     _open()
     event = promote(name, version, alias, reason=reason, force=force)
+    if fmt == "json":
+        emit_json({"changed": event is not None, "event": event.to_dict() if event is not None else None})
+        return
     if event is None:
-        click.echo(f"{name}@{alias} already points at version {version}")
+        echo(f"{name}@{alias} already points at version {version}")
         return
     if event.forced:
-        click.echo(f"{name}@{alias} → v{event.to_version} (forced; overridden: {'; '.join(event.missing)})")
+        echo(f"{name}@{alias} → v{event.to_version} (forced; overridden: {'; '.join(event.missing)})")
     else:
         evidence = f" (evidence: {', '.join(event.evidence)})" if event.evidence else ""
-        click.echo(f"{name}@{alias} → v{event.to_version}{evidence}")
+        echo(f"{name}@{alias} → v{event.to_version}{evidence}")
 
 
 @main.command("rollback")
 @click.argument("name")
 @click.argument("alias")
 @click.option("--reason", "-r", help="Why, for the audit log.")
-def rollback_cmd(name: str, alias: str, reason: str | None) -> None:
+@format_option("text", "json")
+def rollback_cmd(name: str, alias: str, reason: str | None, fmt: str) -> None:
     """Point ALIAS of model NAME back at the version it held before its latest change."""
     from ..registry import rollback
 
     _open()
     event = rollback(name, alias, reason=reason)
+    if fmt == "json":
+        emit_json(event.to_dict())
+        return
     target = "removed" if event.to_version is None else f"v{event.to_version}"
     was = "none" if event.from_version is None else f"v{event.from_version}"
-    click.echo(f"{name}@{alias}: {was} → {target}")
+    echo(f"{name}@{alias}: {was} → {target}")
 
 
 @main.command("audit")
@@ -96,7 +92,7 @@ def audit_cmd(name: str | None, limit: int | None, fmt: str) -> None:
     from ..report.models import audit_text
 
     _open()
-    _frame_out(audit(name, limit=limit), fmt, audit_text)
+    emit_frame(audit(name, limit=limit), fmt, audit_text)
 
 
 @main.command("card")
@@ -119,11 +115,11 @@ def card_cmd(name: str, version: str | None, output: str | None, fmt: str | None
     card = model_card(name, version)
     if output:
         path = card.save(output)
-        click.echo(f"wrote {path}")
+        echo(f"wrote {path}")
         return
     if fmt == "html":
-        click.echo(card.to_html(), nl=False)
+        echo(card.to_html(), nl=False)
     elif fmt == "json":
-        click.echo(json.dumps(card.to_dict(), indent=2, default=str))
+        emit_json(card.to_dict())
     else:
-        click.echo(card.to_markdown(), nl=False)
+        echo(card.to_markdown(), nl=False)

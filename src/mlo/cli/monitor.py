@@ -9,6 +9,7 @@ import sys
 import click
 
 from . import main
+from .output import echo, emit_frame, emit_json, format_option
 
 
 class _MonitorGroup(click.Group):
@@ -65,13 +66,13 @@ def report_cmd(name, window, since, until, version, reference, html_path, fmt, n
     if html_path:
         rep.to_html(html_path)
     if fmt == "json":
-        click.echo(json.dumps(rep.to_dict(), indent=2, default=str))
+        emit_json(rep.to_dict())
     elif fmt == "csv":
-        click.echo(rep.windows.to_csv(index=False), nl=False)
+        echo(rep.windows.to_csv(index=False), nl=False)
     else:
-        click.echo(rep.to_text())
+        echo(rep.to_text())
         if html_path:
-            click.echo(f"report written to {html_path}")
+            echo(f"report written to {html_path}")
 
 
 @monitor_group.command("check")
@@ -79,40 +80,39 @@ def report_cmd(name, window, since, until, version, reference, html_path, fmt, n
 @_window
 @_since_opt
 @click.option("--dry-run", "-n", is_flag=True, help="Say what would fire; run no action, store no alert.")
-def check_cmd(names, window, since, dry_run) -> None:
+@format_option("text", "json")
+def check_cmd(names, window, since, dry_run, fmt) -> None:
     """Run the alert rules of mlo.toml once (for cron or CI). Exit code 1 when an alert fires, 0 otherwise."""
     from ..monitor.alerts import check
     from ..monitor.windows import parse_since
 
     fired = check(list(names) or None, window=window, since=parse_since(since), dry_run=dry_run)
-    for alert in fired:
-        click.echo(("would fire: " if dry_run else "") + str(alert))
-    if not fired:
-        click.echo("no alert")
+    if fmt == "json":
+        emit_json({"dry_run": dry_run, "fired": [alert.to_dict() for alert in fired]})
+    else:
+        for alert in fired:
+            echo(("would fire: " if dry_run else "") + str(alert))
+        if not fired:
+            echo("no alert")
     sys.exit(1 if fired else 0)
 
 
 @monitor_group.command("alerts")
 @click.argument("name", required=False)
 @click.option("--limit", "-n", type=int, default=50, show_default=True)
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
-)
+@format_option("table", "csv", "json")
 def alerts_cmd(name, limit, fmt) -> None:
     """Alerts that fired, newest first, with what their actions did."""
     from ..monitor.alerts import alerts
+    from ..report.text import table
 
-    df = alerts(name, limit=limit)
-    if fmt == "json":
-        click.echo(df.to_json(orient="records", date_format="iso", indent=2))
-    elif fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
-    elif df.empty:
-        click.echo("no alerts")
-    else:
+    def text(df):
+        if df.empty:
+            return "no alerts"
+        rows = []
         for r in df.itertuples():
             done = ", ".join(f"{a['type']} {'ok' if a['ok'] else 'FAILED'}" for a in json.loads(r.actions))
-            click.echo(
-                f"{r.time:%Y-%m-%d %H:%M:%S}  {r.model}  {r.rule}: {r.message}"
-                + (f"  [{done}]" if done else "")
-            )
+            rows.append([f"{r.time:%Y-%m-%d %H:%M:%S}", r.model, r.rule, r.message, done])
+        return table(["time", "model", "rule", "message", "actions"], rows)
+
+    emit_frame(alerts(name, limit=limit), fmt, text)

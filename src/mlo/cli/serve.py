@@ -11,6 +11,7 @@ import logging
 import click
 
 from . import main
+from .output import format_option
 
 
 @main.command("serve")
@@ -90,6 +91,7 @@ from . import main
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds an idle kept-alive connection stays open.",
 )
+@format_option("text", "json", help="json: print one JSON line with the URL when the server listens.")
 def serve_cmd(
     ref: str,
     host: str,
@@ -108,6 +110,7 @@ def serve_cmd(
     header_timeout: float,
     body_timeout: float,
     keep_alive: float,
+    fmt: str,
 ) -> None:
     """Serve model NAME@ALIAS (or NAME@vN) over HTTP: POST /predict, POST /labels, GET /health, GET /metadata.
 
@@ -146,6 +149,12 @@ def serve_cmd(
     except BaseException:
         service.close()
         raise
+    if fmt == "json":
+        import json
+        import sys
+
+        click.echo(json.dumps({"url": server.url, "serving": service.describe()}))
+        sys.stdout.flush()
     guard = "token required" if auth.enabled else "no token"
     click.echo(f"mlo: serving {service.describe()} at {server.url} ({guard}; Ctrl-C to stop)", err=True)
     server.run()

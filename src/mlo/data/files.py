@@ -70,7 +70,9 @@ def snapshot_path(ws: Workspace, path: str | os.PathLike, *, store: bool = True)
                         "digest": digest,
                     }
                 )
-        if store and not ws.blobs.exists(digest):
+        if store and not ws.blobs.claim(
+            digest
+        ):  # claim: a concurrent `mlo gc` keeps a blob about to be named
             stored = ws.blobs.put_file(f)
             if stored != digest:
                 raise InvalidInput(f"{f} changed while it was being snapshotted; try again")

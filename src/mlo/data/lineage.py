@@ -40,7 +40,7 @@ def _load_provider(kind: str) -> None:
             pass
 
 
-_ID_CHARS = re.compile(r"^[0-9a-hjkmnp-tv-z]{4,26}$")
+_ID_CHARS = re.compile(r"^[0-9a-hjkmnp-tv-z]{4,26}\Z")
 
 
 def register_kind(kind: str, *, resolve: Resolve | None = None, describe: Describe | None = None) -> None:

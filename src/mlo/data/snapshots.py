@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from .. import workspace
 from ..errors import InvalidInput
 from ..store.snapshots import SnapshotRow, check_name, parse_ref
-from ..tracking import capture, session
+from ..tracking import capture, provenance, session
 from . import codec, files
 from .digest import digest as digest_of
 from .profile import profile_frame
@@ -230,8 +230,10 @@ def snapshot(
     Snapshot
     """
     check_name(name)
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise InvalidInput(f"role must be 'input' or 'output', not {role!r}")
+    if run is not None and not isinstance(run, session.Run):
+        raise InvalidInput(f"run= takes a Run (from mlo.start_run or mlo.get_run), got {type(run).__name__}")
     ws = workspace.current()
     run = run or session.active_run()
     if isinstance(obj, (str, os.PathLike)):
@@ -294,13 +296,26 @@ def snapshot(
             return [(f"snapshot:{snapshot_id}", f"run:{run.id}", "input")]
         return [(f"run:{run.id}", f"snapshot:{snapshot_id}", "output")]
 
-    row, _created = ws.snapshots.add(name=name, fields=fields, edges=edges)
+    if workspace.reproducing():  # a replay adds no version: the same content's version, or one kept aside
+        row = ws.snapshots.with_digest(name, fields["digest"]) or _scratch_row(name, fields)
+    else:
+        row, _created = ws.snapshots.add(name=name, fields=fields, edges=edges)
+    if not isinstance(obj, (str, os.PathLike)):
+        provenance.note_snapshot(obj, row.id, row.name, row.version)  # the cell that made it can be replaced
     if role == "input":
         if run is None or session.is_attached(run):
             _enter_scope(ws, row)  # held in memory for the runs started later in this notebook
         if run is not None:
             _mark_explicit(run.id)
     return Snapshot(ws, row)
+
+
+def _scratch_row(name: str, fields: dict) -> SnapshotRow:
+    """A snapshot that is not recorded (version 0): a reproduction's data that no version holds."""
+    from ..store.ids import new_id
+    from ..store.runs import now_us
+
+    return SnapshotRow(id=new_id(), name=name, version=0, created_at=now_us(), **fields)
 
 
 # -- reading --------------------------------------------------------------------------------------------------------
@@ -365,6 +380,8 @@ def _load(ws: workspace.Workspace, row: SnapshotRow, to: str | os.PathLike | Non
 
 def snapshots(name: str | None = None) -> pd.DataFrame:
     """Every snapshot version (or those of ``name``) as a DataFrame, oldest first per name."""
+    if name is not None:
+        check_name(name)
     ws = workspace.current(create=False)
     rows = ws.snapshots.list(name)
     cols = ["name", "version", "digest", "kind", "rows", "columns", "size", "created_at", "run_id", "id"]

@@ -150,16 +150,20 @@ def _check_args(method, threshold, correction, mode, drift_share, missing_thresh
         threshold = {k: float(v) for k, v in threshold.items()}
     elif threshold is not None and not isinstance(threshold, (int, float)):
         raise InvalidInput("threshold must be a number or a dict {column: number}")
-    if correction is not None and correction not in CORRECTIONS:
+    if correction is not None and (not isinstance(correction, str) or correction not in CORRECTIONS):
         raise InvalidInput(
             f"unknown correction {correction!r}; use one of: {', '.join(CORRECTIONS)} (or None)"
         )
-    if mode not in MODES:
+    if not isinstance(mode, str) or mode not in MODES:
         raise InvalidInput(f"unknown mode {mode!r}; use 'exact' or 'profile'")
-    if not 0 < drift_share <= 1:
-        raise InvalidInput(f"drift_share must be in (0, 1], got {drift_share}")
-    if missing_threshold is not None and not 0 <= missing_threshold <= 1:
-        raise InvalidInput(f"missing_threshold must be in [0, 1] or None, got {missing_threshold}")
+    if isinstance(drift_share, bool) or not isinstance(drift_share, (int, float)) or not 0 < drift_share <= 1:
+        raise InvalidInput(f"drift_share must be in (0, 1], got {drift_share!r}")
+    if missing_threshold is not None and (
+        isinstance(missing_threshold, bool)
+        or not isinstance(missing_threshold, (int, float))
+        or not 0 <= missing_threshold <= 1
+    ):
+        raise InvalidInput(f"missing_threshold must be in [0, 1] or None, got {missing_threshold!r}")
     return Spec(method=method, threshold=threshold, missing_threshold=missing_threshold)
 
 
@@ -168,6 +172,13 @@ def _plan(ref: inputs.Source, cur: pd.DataFrame, columns, prediction, target, mo
     :class:`ColumnResult` of a column whose outcome is known up front (absent on one side)."""
     ref_cols = ref.columns
     cur_cols = [str(c) for c in cur.columns]
+    if target is not None and not isinstance(target, str):
+        raise InvalidInput(f"target must be a column name, got {type(target).__name__} {target!r:.40}")
+    if columns is not None and not isinstance(columns, str):
+        if not isinstance(columns, (list, tuple, pd.Index)) or not all(
+            isinstance(c, (str, int)) and not isinstance(c, bool) for c in columns
+        ):
+            raise InvalidInput(f"columns must be a list of column names, got {columns!r:.60}")
     profiles = {p["name"]: p for p in ref.profile or []}
     special = {x for x in (target, prediction if isinstance(prediction, str) else None) if x is not None}
 

@@ -16,6 +16,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from .. import workspace
 from ..errors import GateFailed, MloError
 from ..tracking import session
+from . import cells
 from .cells import CellRecorder
 
 USAGE = """\
@@ -30,8 +31,10 @@ USAGE = """\
                                          assignments (C = 1.0) are logged as params
   %mlo param k=v [k=v …]                 log params (values read as Python literals, else text)
   %mlo metric k=v [k=v …] [--step N]     log metrics (numbers only)
-  %mlo runs [--experiment E] [--where FILTER] [--limit N]
-                                         show runs, e.g. --where "metrics.acc > 0.8"
+  %mlo runs [--experiment E | --all] [--where FILTER] [--order-by COL] [--limit N] [--include archived|deleted|all]
+                                         show the runs of the current experiment (the one
+                                         %mlo experiment set; every one with --all),
+                                         e.g. --where "metrics.acc > 0.8"
 {extra}  %mlo help                              this text
 
 Python API: import mlo; mlo.runs(), mlo.get_run(id).cells, mlo.log_metric(...). Docs: docs/magics.md
@@ -48,6 +51,8 @@ SUBCOMMAND_MODULES = (
     "mlo.jupyter.pipeline_magics",
     "mlo.jupyter.compare_magics",
     "mlo.jupyter.production_magics",
+    "mlo.jupyter.lifecycle_magics",
+    "mlo.jupyter.llm_magics",
 )
 
 
@@ -77,7 +82,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message or f"%mlo {self.prog}: see %mlo help")
 
 
-CELL_COMMANDS = {"run"}
+CELL_COMMANDS = {"run", "note", "prompt"}
 
 
 def _parser(name: str, *args: tuple[tuple, dict]) -> _Parser:
@@ -102,6 +107,33 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
             raise UsageError(f"%mlo {what}: expected key=value, got {item!r}")
         out[key] = value
     return out
+
+
+def strip_comment(line: str) -> str:
+    """The line without a trailing ``# comment`` (a ``#`` after whitespace, outside quotes), as in Python code:
+    ``%mlo drift train live  # the new batch``. A ``#`` inside a word (``tag=#1``) stays."""
+    quote = None
+    for i, ch in enumerate(line):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i]
+    return line
+
+
+def scope(a) -> str | list[str] | None:
+    """The experiments a listing magic shows: ``--experiment``, else every one with ``--all``, else the
+    current experiment (``%mlo experiment``), else every one."""
+    if a.experiment:
+        if getattr(a, "all", False):
+            raise UsageError("give --experiment or --all, not both")
+        return a.experiment[0] if len(a.experiment) == 1 else a.experiment
+    if getattr(a, "all", False):
+        return None
+    return session.chosen_experiment()
 
 
 def literal_assignments(code: str) -> dict[str, Any]:
@@ -150,7 +182,7 @@ class MloMagics(Magics):
     @line_cell_magic
     def mlo(self, line: str = "", cell: str | None = None):
         try:
-            words = shlex.split(line)
+            words = shlex.split(strip_comment(line))
         except ValueError as exc:
             raise UsageError(f"%mlo: cannot read the arguments ({exc})") from None
         if not words:
@@ -162,7 +194,9 @@ class MloMagics(Magics):
             hint = f" — did you mean {close[0]!r}?" if close else ""
             raise UsageError(f"%mlo: unknown command {command!r}{hint} See %mlo help")
         if cell is not None and command not in CELL_COMMANDS:
-            raise UsageError(f"%%mlo {command} does not take a cell body; only %%mlo run does")
+            raise UsageError(
+                f"%%mlo {command} does not take a cell body; only %%mlo run, %%mlo note and %%mlo prompt do"
+            )
         try:
             return handler(rest, cell)
         except GateFailed:
@@ -273,11 +307,15 @@ class MloMagics(Magics):
 
         a = _parser(
             "runs",
-            (("--experiment", "-e"), {}),
+            (("--experiment", "-e"), {"action": "append"}),
+            (("--all", "-a"), {"action": "store_true"}),
             (("--where", "-w"), {}),
+            (("--order-by", "-o"), {"action": "append"}),
             (("--limit", "-n"), {"type": int, "default": 50}),
+            (("--include",), {"action": "append"}),
         ).parse_args(args)
-        return RunsView(runs(experiment=a.experiment, where=a.where), max_rows=a.limit)
+        df = runs(experiment=scope(a), where=a.where, order_by=a.order_by, include=a.include)
+        return RunsView(df, max_rows=a.limit)
 
     def _require_run(self, what: str):
         run = session.active_run()
@@ -286,23 +324,17 @@ class MloMagics(Magics):
         return run
 
 
-_RECORDERS: dict[int, CellRecorder] = {}
-
-
 def load_ipython_extension(shell) -> None:
-    """Register the magics and the cell recorder; loading again replaces them (``%reload_ext mlo``)."""
-    unload_ipython_extension(shell)
-    recorder = CellRecorder(shell)
-    recorder.register()
-    _RECORDERS[id(shell)] = recorder
-    MloMagics.mlo.__doc__ = usage()
-    shell.register_magics(MloMagics(shell, recorder))
+    """Register the magics and the cell recorder; loading again replaces them (``%reload_ext mlo``). The kernel's
+    execution history is kept across reloads, and cells run before the first load are recovered."""
     notebook = shell.user_ns.get("__session__")
     if notebook and not os.environ.get("MLO_NOTEBOOK"):
         os.environ["MLO_NOTEBOOK"] = str(notebook)
+    cells.uninstall(shell)
+    recorder = cells.install(shell)
+    MloMagics.mlo.__doc__ = usage()
+    shell.register_magics(MloMagics(shell, recorder))
 
 
 def unload_ipython_extension(shell) -> None:
-    recorder = _RECORDERS.pop(id(shell), None)
-    if recorder is not None:
-        recorder.unregister()
+    cells.uninstall(shell)

@@ -7,9 +7,12 @@ from IPython.core.error import UsageError
 from .. import registry
 
 USAGE = """\
-  %mlo register VAR --name N [--alias A] [--example VAR2] [--flavor F]
+  %mlo register VAR --name N [--alias A] [--example VAR2] [--flavor F] [--run RUN] [--trust]
                                          register the model in VAR as the next version of N
-                                         (VAR2: an input example, for the signature)
+                                         (VAR2: an input example, for the signature; RUN: the
+                                         run it came from, by default the run whose cell
+                                         trained it; --trust: keep a pipeline with a custom
+                                         step in skops)
   %mlo models [NAME] [--table]           browse model versions, aliases, validation verdicts and
                                          model cards (--table: a plain table)
   %mlo promote NAME VERSION ALIAS [--reason R] [--force]
@@ -27,6 +30,8 @@ def _register(magics, args, cell):
         (("--alias", "-a"), {}),
         (("--example", "-x"), {}),
         (("--flavor",), {"choices": ["skops", "cloudpickle", "joblib"]}),
+        (("--run", "-r"), {}),
+        (("--trust",), {"action": "store_true"}),
     ).parse_args(args)
     ns = magics.shell.user_ns
     if a.var not in ns:
@@ -36,7 +41,15 @@ def _register(magics, args, cell):
         if a.example not in ns:
             raise UsageError(f"%mlo register: no variable named {a.example!r} for --example")
         example = ns[a.example]
-    mv = registry.register_model(ns[a.var], a.name, input_example=example, alias=a.alias, flavor=a.flavor)
+    mv = registry.register_model(
+        ns[a.var],
+        a.name,
+        input_example=example,
+        alias=a.alias,
+        flavor=a.flavor,
+        run=a.run,
+        trust=a.trust,
+    )
     at = f" as @{a.alias}" if a.alias else ""
     run = f" from run {mv.run_id}" if mv.run_id else ""
     print(f"registered {mv.ref}{at} ({mv.flavor}, {mv.size:,} bytes){run}")

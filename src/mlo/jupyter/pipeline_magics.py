@@ -1,13 +1,14 @@
-"""``%mlo reproduce RUN``: re-execute the notebook behind a run and compare its metrics."""
+"""``%mlo reproduce RUN``: replay what made a run and show the verdict, where it diverged and the fix."""
 
 from __future__ import annotations
 
 from ..pipeline import reproduce as reproduce_api
 
 USAGE = """\
-  %mlo reproduce RUN [--rtol R] [--data NAME=REF]
-                                         re-run RUN's notebook in a fresh kernel on the same
-                                         data and compare its metrics
+  %mlo reproduce RUN [--rtol R] [--data NAME=REF] [--runs N]
+                                         replay what made RUN in a fresh kernel on the same
+                                         data; compare status, params and metrics, and say
+                                         why when they differ (--runs 2: nondeterminism)
 """
 
 
@@ -22,6 +23,8 @@ def _reproduce(magics, args, cell):
         (("--rtol",), {"type": float, "default": 1e-6}),
         (("--atol",), {"type": float, "default": 1e-9}),
         (("--data",), {"action": "append", "default": []}),
+        (("--runs",), {"type": int, "default": 1}),
+        (("--timeout",), {"type": float}),
     ).parse_args(args)
     swaps = {}
     for item in a.data:
@@ -29,7 +32,9 @@ def _reproduce(magics, args, cell):
         if not sep:
             raise UsageError(f"%mlo reproduce: --data {item!r}: write NAME=REF")
         swaps[name] = ref
-    return reproduce_api.reproduce(a.run, rtol=a.rtol, atol=a.atol, data=swaps)
+    return reproduce_api.reproduce(
+        a.run, rtol=a.rtol, atol=a.atol, data=swaps, runs=a.runs, timeout=a.timeout
+    )
 
 
 COMMANDS = {"reproduce": _reproduce}

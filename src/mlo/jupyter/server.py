@@ -8,7 +8,8 @@ sandbox (``Content-Security-Policy: sandbox``: an HTML or SVG artifact runs no s
 with ``X-Content-Type-Options: nosniff``.
 
     GET /mlo/api/experiments
-    GET /mlo/api/runs?experiment=&where=&columns=a,b&order_by=&offset=0&limit=100
+    GET /mlo/api/runs?experiment=&where=&columns=a,b&order_by=&include=&offset=0&limit=100
+        (experiment, order_by and include may repeat)
     GET /mlo/api/runs/<id>                         params, metrics, tags, artifacts, captured cells
     GET /mlo/api/runs/<id>/artifacts/<path>        one artifact's bytes (only paths the run recorded)
     GET /mlo/api/models[/<name>]                   versions, aliases (and a model's audit trail)
@@ -114,7 +115,8 @@ class RunsHandler(_MloHandler):
             experiment=experiments,
             where=arg("where", None) or None,
             columns=columns,
-            order_by=arg("order_by", None) or "start_time desc",
+            order_by=[o for o in self.get_arguments("order_by") if o.strip()] or "start_time desc",
+            include=self.get_arguments("include") or None,
             limit=limit,
             offset=offset,
         )

@@ -1,5 +1,7 @@
-"""Loaded into the kernel of a pipeline stage (``--IPKernelApp.exec_lines``): metrics logged by the notebook are
-written at the end of every cell, so a kernel that has to be stopped hard at shutdown loses nothing."""
+"""Loaded into the kernel of a pipeline stage or a reproduction (``--IPKernelApp.exec_lines``): every cell joins
+the kernel's history and is recorded on the stage's run (see :mod:`mlo.jupyter.cells`), and metrics logged by
+the notebook are written at the end of every cell, so a kernel that has to be stopped hard at shutdown loses
+nothing."""
 
 from __future__ import annotations
 
@@ -18,3 +20,6 @@ def _flush(*_args) -> None:
 _shell = get_ipython()
 if _shell is not None:
     _shell.events.register("post_execute", _flush)
+    from .cells import install
+
+    install(_shell)

@@ -32,6 +32,7 @@ from ..report.compare import (
 )
 from ..report.html import STYLE
 from ..tracking.compare import Comparison
+from ..tracking.short_ids import short_ids
 
 STATIC = Path(__file__).parent / "static"
 
@@ -131,8 +132,9 @@ class CompareWidget(_StaticFallback, w.VBox):
             }
             for c in page.columns
         ]
+        short = short_ids(page["run_id"])
         self.table.rows = [
-            {"id": rec["run_id"], "cells": [cell_text(c, rec[c]) for c in page.columns]}
+            {"id": rec["run_id"], "cells": [cell_text(c, rec[c], short) for c in page.columns]}
             for rec in page.to_dict("records")
         ]
         self.table.sort = {"column": cmp.sort_column, "ascending": cmp.ascending}
@@ -247,9 +249,10 @@ class CompareWidget(_StaticFallback, w.VBox):
         self._draw_table()
         if best.run_id not in self.table.selected:
             self.table.selected = [*self.table.selected, best.run_id]
+        short = short_ids([best.run_id])[best.run_id]
         self.best_result.value = (
             f"best by {escape(column_label(metric))} ({'lowest' if best.mode == 'min' else 'highest'}): "
-            f"<b>{escape(best.name or best.run_id[-8:])}</b> <code>{best.run_id[-8:]}</code> = {best.value:.6g}"
+            f"<b>{escape(best.name or short)}</b> <code>{escape(short)}</code> = {best.value:.6g}"
         )
         self.best = best
 
@@ -263,7 +266,7 @@ def compare(
     *,
     experiment: str | Sequence[str] | None = None,
     where: str | None = None,
-    order_by: str | None = None,
+    order_by: str | Sequence[str] | None = None,
     page_size: int = 25,
 ) -> CompareWidget:
     """Compare runs in the notebook: a widget with a filter box (the ``where`` syntax of :func:`mlo.runs`), a
@@ -344,8 +347,12 @@ class ModelsWidget(_StaticFallback, w.VBox):
             {"key": c, "label": "class" if c == "model_class" else c, "numeric": c == "version"}
             for c in MODEL_COLUMNS
         ]
+        short = short_ids(v["run_id"] for v in shown)
         self.table.rows = [
-            {"id": v["id"], "cells": ["" if v[c] is None else cell_text(c, v[c]) for c in MODEL_COLUMNS]}
+            {
+                "id": v["id"],
+                "cells": ["" if v[c] is None else cell_text(c, v[c], short) for c in MODEL_COLUMNS],
+            }
             for v in shown
         ]
         self.table.sort = {"column": self._sort[0], "ascending": self._sort[1]}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -67,8 +68,15 @@ def _kernel_manager(env: dict[str, str], cwd: str, log):
 
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
+            self._socket_dir = None
             if self.transport == "ipc":
-                self.ip = os.path.join(tempfile.mkdtemp(prefix="mlo-kernel-"), "k")
+                self._socket_dir = tempfile.mkdtemp(prefix="mlo-kernel-")
+                self.ip = os.path.join(self._socket_dir, "k")
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            await super()._async_cleanup_resources(restart=restart)
+            if self._socket_dir and not restart:  # the folder of the kernel's sockets
+                shutil.rmtree(self._socket_dir, ignore_errors=True)
 
         async def start_kernel(self, **kw):  # type: ignore[override]
             kw["env"] = {**os.environ, **kw.get("env", {}), **env}
@@ -113,7 +121,9 @@ def cached(ws: workspace.Workspace, root: Path, task: Task, key: str) -> TaskRes
         return None
     t0 = time.perf_counter()
     n = restore(ws, root, entry.outs)
-    note = f"cached (run {entry.run_id[:10]})" + (f", restored {n} out{'s' * (n != 1)}" if n else "")
+    from ..tracking.short_ids import short_id
+
+    note = f"cached (run {short_id(entry.run_id)})" + (f", restored {n} out{'s' * (n != 1)}" if n else "")
     return TaskResult(
         task.name, task.stage.name, "cached", time.perf_counter() - t0, entry.run_id, note, key=key
     )
@@ -128,8 +138,10 @@ def execute(
     experiment: str,
     parent_id: str | None,
     extra_tags: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
 ) -> TaskResult:
-    """Execute the task's notebook as a run (child of ``parent_id``); snapshot deps and outs; fill the cache."""
+    """Execute the task's notebook as a run (child of ``parent_id``); snapshot deps and outs; fill the cache.
+    ``env`` adds variables to the kernel's environment."""
     from ..data.snapshots import snapshot
 
     t0 = time.perf_counter()
@@ -159,7 +171,7 @@ def execute(
         out_dir.mkdir(parents=True, exist_ok=True)
         output = out_dir / (re.sub(r"[^A-Za-z0-9_.=,\-]", "_", task.name) + ".ipynb")
         result.notebook = str(output)
-        _run_papermill(ws, root, task, run.id, experiment, output, result)
+        _run_papermill(ws, root, task, run.id, experiment, output, result, env or {})
         if output.is_file():
             session.log_bytes(output.read_bytes(), "notebook.ipynb", run=run)
         if result.status == "ok":
@@ -207,6 +219,7 @@ def _run_papermill(
     experiment: str,
     output: Path,
     result: TaskResult,
+    extra_env: dict[str, str],
 ) -> None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -221,6 +234,7 @@ def _run_papermill(
     for var in ("MLO_STORE", "MLO_ARTIFACTS"):
         if os.environ.get(var):
             env[var] = os.environ[var]
+    env.update(extra_env)
     # what the kernel process prints outside cells (warnings, crashes) goes next to the executed notebook
     with open(output.with_suffix(".kernel.log"), "wb") as log:
         _attempts(papermill, PapermillExecutionError, task, env, root, output, result, log)

@@ -19,6 +19,7 @@ from .. import workspace
 from ..data import files
 from ..errors import InvalidInput
 from ..tracking import session
+from ..tracking.short_ids import short_id
 from . import execute as ex
 from . import plan, spec
 from .execute import TaskResult
@@ -118,7 +119,7 @@ class _Printer:
 
     def task(self, r: TaskResult) -> None:
         if self.log is not None:
-            detail = r.message or (f"{r.seconds:.1f} s" + (f"  run {r.run_id[:10]}" if r.run_id else ""))
+            detail = r.message or (f"{r.seconds:.1f} s" + (f"  run {short_id(r.run_id)}" if r.run_id else ""))
             line = f"  {SYMBOLS[r.status]} {r.name:<30} {detail}"
             if self.bar is not None:
                 self.bar.write(line)
@@ -280,7 +281,9 @@ def run(
     )
     result.run_id = prun.id
     if log:
-        log(f"pipeline {pipeline.path.name}: {len(tasks)} task{'s' * (len(tasks) != 1)}, run {prun.id[:10]}")
+        log(
+            f"pipeline {pipeline.path.name}: {len(tasks)} task{'s' * (len(tasks) != 1)}, run {short_id(prun.id)}"
+        )
     printer = _Printer(log, len(tasks), progress)
     pool = _executor(executor, jobs)
     done: dict[str, TaskResult] = {}

@@ -18,16 +18,17 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import yaml
 
 from ..errors import InvalidInput, NotFound
+from ..names import control_character
 
 STAGE_KEYS = {"notebook", "params", "deps", "outs", "needs", "matrix", "kernel", "timeout", "retries"}
 TOP_KEYS = {"stages", "experiment"}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
 
 
 @dataclass
@@ -113,6 +114,27 @@ def _list_of_str(value: Any, where: str) -> list[str]:
     return list(value)
 
 
+def _inside(out: str, where: str) -> str:
+    """An out as a path relative to the project, refused when it would leave the project folder: a restored out
+    is written there, so ``../../.bashrc`` or ``/etc/cron.d/x`` must never be one."""
+    bad = control_character(out)
+    if bad is not None:
+        raise InvalidInput(f"{where}: out {out!r} holds the control character {bad!r}")
+    p = PurePosixPath(out.replace("\\", "/"))
+    if not out.strip() or p.is_absolute() or out.startswith("~") or PureWindowsPath(out).drive:
+        raise InvalidInput(f"{where}: out {out!r} must be a path relative to the pipeline's folder")
+    depth = 0
+    for part in p.parts:
+        depth += -1 if part == ".." else 0 if part == "." else 1
+        if depth < 0:
+            raise InvalidInput(f"{where}: out {out!r} leaves the project folder; outs stay inside it")
+    if depth == 0:
+        raise InvalidInput(
+            f"{where}: out {out!r} names the project folder itself, not a file or folder in it"
+        )
+    return out
+
+
 def load(path: str | Path = "pipeline.yaml") -> Pipeline:
     """Read and check a pipeline file."""
     path = Path(path)
@@ -166,7 +188,7 @@ def load(path: str | Path = "pipeline.yaml") -> Pipeline:
             notebook=(root / nb).resolve(),
             params={str(k): v for k, v in params.items()},
             deps=_list_of_str(body.get("deps"), f"{where}: deps"),
-            outs=_list_of_str(body.get("outs"), f"{where}: outs"),
+            outs=[_inside(o, where) for o in _list_of_str(body.get("outs"), f"{where}: outs")],
             needs=_list_of_str(body.get("needs"), f"{where}: needs"),
             matrix={str(k): list(v) for k, v in matrix.items()},
             kernel=kernel,

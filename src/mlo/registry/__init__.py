@@ -11,7 +11,7 @@ from . import lineage_kind  # noqa: F401 - registers the model kind of lineage n
 from .aliases import AuditEvent, audit, delete_alias, promote, rollback, set_alias
 from .api import get_model_version, load_model, models, register_model
 from .card import ModelCard, model_card
-from .errors import ModelIntegrityError, PromotionRefused, SignatureError
+from .errors import ModelIntegrityError, PromotionRefused, SignatureError, UntrustedModel
 from .handle import LoadedModel
 from .policy import Policy, set_policy
 from .signature import ColumnSpec, Signature
@@ -28,6 +28,7 @@ __all__ = [
     "PromotionRefused",
     "Signature",
     "SignatureError",
+    "UntrustedModel",
     "audit",
     "delete_alias",
     "get_model_version",

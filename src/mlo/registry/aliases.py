@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .. import workspace
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from .errors import PromotionRefused
 from .policy import evaluate, policy_for
 from .versions import ModelVersion, check_alias, check_name, resolve, who
@@ -107,6 +107,14 @@ class AuditEvent:
         return audit_html([self])
 
 
+def skipped_in_reproduction(call: str) -> None:
+    """A registry change asked for while replaying a run for ``mlo reproduce``: not made, and said so."""
+    import sys
+
+    print(f"mlo: {call} skipped: a reproduction does not change the registry", file=sys.stderr)
+    return None
+
+
 def _version_number(ws, name: str, version: Any) -> int:
     """A version number from a number, ``"3"``, an alias (``"staging"``) or ``"latest"``."""
     if isinstance(version, ModelVersion):
@@ -124,6 +132,8 @@ def set_alias(name: str, alias: str, version: Any, *, reason: str | None = None)
     """
     check_name(name)
     check_alias(alias)
+    if workspace.reproducing():
+        return skipped_in_reproduction(f"set_alias({name!r}, {alias!r}, {version!r})")
     ws = workspace.current(create=False)
     number = _version_number(ws, name, version)
     policy = policy_for(ws, name, alias)
@@ -140,6 +150,8 @@ def delete_alias(name: str, alias: str, *, reason: str | None = None) -> AuditEv
     """Remove ``alias`` from model ``name`` (recorded; :func:`rollback` can restore it)."""
     check_name(name)
     check_alias(alias)
+    if workspace.reproducing():
+        return skipped_in_reproduction(f"delete_alias({name!r}, {alias!r})")
     ws = workspace.current(create=False)
     if ws.models.alias_version(name, alias) is None:
         resolve(ws, name, alias)  # raises the helpful NotFound
@@ -178,6 +190,8 @@ def promote(
     """
     check_name(name)
     check_alias(alias)
+    if workspace.reproducing():
+        return skipped_in_reproduction(f"promote({name!r}, {version!r}, {alias!r})")
     ws = workspace.current(create=False)
     mv = ModelVersion(
         ws, resolve(ws, name, version if not isinstance(version, ModelVersion) else version.version)
@@ -218,6 +232,8 @@ def rollback(name: str, alias: str, *, reason: str | None = None) -> AuditEvent:
     """
     check_name(name)
     check_alias(alias)
+    if workspace.reproducing():
+        return skipped_in_reproduction(f"rollback({name!r}, {alias!r})")
     ws = workspace.current(create=False)
     row = ws.models.rollback(name, alias, user=who(), reason=reason, details={"policy_checked": False})
     return AuditEvent.from_row(row)
@@ -228,10 +244,14 @@ def audit(name: str | None = None, *, limit: int | None = None) -> pd.DataFrame:
     to_version, user, reason, forced, evidence, missing, id."""
     import pandas as pd
 
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InvalidInput(f"limit must be a whole number >= 1, got {limit!r}")
     ws = workspace.current(create=False)
     if name is not None and name != "*":
         check_name(name)
     events = [AuditEvent.from_row(r) for r in ws.models.events(name, limit=limit)]
+    if name is not None and name != "*" and not events and not ws.models.model_exists(name):
+        raise NotFound(ws.models._no_model(name))
     cols = [
         "time",
         "name",

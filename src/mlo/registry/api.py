@@ -9,7 +9,7 @@ from .. import workspace
 from ..errors import InvalidInput
 from . import flavors
 from . import signature as sig
-from .errors import PromotionRefused
+from .errors import ModelIntegrityError, PromotionRefused
 from .handle import LoadedModel
 from .versions import ModelVersion, check_alias, check_name, resolve, who
 
@@ -33,6 +33,7 @@ def register_model(
     run: Run | str | None = None,
     flavor: str | None = None,
     description: str | None = None,
+    trust: bool = False,
 ) -> ModelVersion:
     """Store ``model`` as the next version of ``name``.
 
@@ -53,18 +54,33 @@ def register_model(
     tags : dict, optional
         Free-form labels (values are stored as text).
     run : Run or str, optional
-        The run the model came from. Default: the active run, else the latest run of this process in which
-        ``mlo.autolog()`` recorded the fit of this very model.
+        The run the model came from. Default: the active run, else the run whose notebook cell last bound or
+        changed this very object (a ``%%mlo run`` cell that trained it), else the latest run of this process in
+        which ``mlo.autolog()`` recorded the fit of this very model.
     flavor : {"skops", "cloudpickle", "joblib"}, optional
         How to store it; chosen automatically by default.
     description : str, optional
+    trust : bool
+        Vouch for the model's own types: a scikit-learn pipeline with a custom step is stored with skops,
+        trusting the step's type, and one that skops cannot hold at all is stored as a pickle (the reason is kept
+        in ``details``). Without it, such a model is refused with what to do, never silently pickled.
 
     Returns
     -------
     ModelVersion
     """
     check_name(name)
+    if model is None:
+        raise InvalidInput("register_model needs a model: got None (pass the fitted estimator or function)")
+    if not isinstance(trust, bool):
+        raise InvalidInput(f"trust must be True or False, got {trust!r}")
+    for label, value in (("description", description), ("flavor", flavor)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"{label} must be a string, got {type(value).__name__}")
     ws = workspace.current()
+    latest = ws.models.versions(name)[:1]
+    if latest and latest[0].flavor == "prompt":
+        raise InvalidInput(f"{name!r} is a registered prompt (mlo.load_prompt): give the model another name")
     if isinstance(model, LoadedModel):
         model = model.raw
     if isinstance(model, ModelVersion):
@@ -111,7 +127,7 @@ def register_model(
                     "input_example (or signature) with every feature column"
                 )
 
-    stored = flavors.store(ws, model, flavor)
+    stored = flavors.store(ws, model, flavor, trust=trust)
     values = {
         "run_id": run_id,
         "flavor": stored.flavor,
@@ -130,7 +146,34 @@ def register_model(
         if run_id:
             ws.lineage.link([(f"run:{run_id}", f"model:{name}/{version}", "model")], conn=conn)
 
+    if workspace.reproducing():  # a replay registers nothing: the version is kept with its run instead
+        return _scratch_version(ws, name, values)
     row = ws.models.add_version(name, values, user=who(), alias=alias, link=link)
+    return ModelVersion(ws, row)
+
+
+def _scratch_version(ws, name: str, values: dict[str, Any]) -> ModelVersion:
+    """A version that is not registered (number 0), its model stored and described on the reproduction's run
+    (artifact ``mlo/models/<name>.json``) so the verdict can compare it with what the original registered."""
+    import json
+
+    from ..store.ids import new_id
+    from ..store.models import VersionRow
+    from ..store.runs import now_us
+
+    row = VersionRow(
+        id=new_id(),
+        name=name,
+        version=0,
+        created_at=now_us(),
+        created_by=who(),
+        **{k: values.get(k) for k in VersionRow.__dataclass_fields__ if k in values},
+    )
+    if values.get("run_id"):
+        from ..tracking import session
+
+        record = {k: values[k] for k in ("flavor", "blob", "size", "model_class")}
+        session.store_bytes(ws, values["run_id"], json.dumps(record).encode(), f"mlo/models/{name}.json")
     return ModelVersion(ws, row)
 
 
@@ -153,6 +196,12 @@ def _run_id(ws, model: Any, run: Any) -> str | None:
     active = session.active_run()
     if active is not None:
         return active.id
+    # the run whose notebook cell last bound or changed this very object (a model trained in a %%mlo run cell)
+    from ..tracking import provenance
+
+    bound = provenance.run_of(model)
+    if bound is not None:
+        return bound
     # the latest run of this process in which autolog recorded fitting this model (same class, same params)
     cls = flavors.class_name(model)
     candidates = ws.models.runs_with_tag("estimator_class", cls, owner=capture.owner())
@@ -183,9 +232,10 @@ def _from_example(model: Any, example: Any) -> sig.Signature:
         try:
             out = fn(data)
         except Exception as exc:
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
             raise InvalidInput(
-                f"the model failed on its input_example ({type(exc).__name__}: {exc}); pass an example the model "
-                "takes, e.g. X_train.head()"
+                f"the model failed on its input_example ({type(exc).__name__}: {first}); pass an example the "
+                "model takes, e.g. X_train.head()"
             ) from None
     return sig.Signature(
         signature_obj.type,
@@ -233,7 +283,7 @@ def get_model_version(ref: Any, version: Any = None) -> ModelVersion:
     return ModelVersion(ws, resolve(ws, ref, version))
 
 
-def load_model(uri: Any, *, enforce: bool = True) -> LoadedModel:
+def load_model(uri: Any, *, enforce: bool = True, trust: bool = False) -> LoadedModel:
     """Load a registered model.
 
     Parameters
@@ -243,6 +293,11 @@ def load_model(uri: Any, *, enforce: bool = True) -> LoadedModel:
         ``"churn@latest"``.
     enforce : bool
         Check inputs against the signature (default). With False, inputs go to the model as given.
+    trust : bool
+        Load it although loading runs code or constructs types nobody trusted: a pickle (cloudpickle, joblib)
+        or a skops file with custom types. Without it, such a model loads only when ``mlo.toml`` ``[registry]``
+        trusts its flavor (``trusted_flavors``) or types (``trusted_types``); otherwise
+        :class:`~mlo.registry.UntrustedModel` says why, before a byte of it is read.
 
     Returns
     -------
@@ -250,14 +305,36 @@ def load_model(uri: Any, *, enforce: bool = True) -> LoadedModel:
         ``.predict``, ``.predict_proba`` (when the model has it), ``.raw`` (the model), ``.model_version``.
     """
     ws = workspace.current(create=False)
-    return load_version(ws, resolve(ws, uri), enforce=enforce)
+    return load_version(ws, resolve(ws, uri), enforce=enforce, trust=trust)
 
 
-def load_version(ws, row: VersionRow, *, enforce: bool = True) -> LoadedModel:
+def load_version(ws, row: VersionRow, *, enforce: bool = True, trust: bool = False) -> LoadedModel:
+    """The model of a stored version, once its record matches its audited registration and it is trusted: the
+    one way every loader (``load_model``, ``mlo serve``, validation) takes, so they share the trust rule."""
+    if not isinstance(trust, bool):
+        raise InvalidInput(f"trust must be True or False, got {trust!r}")
+    if not isinstance(enforce, bool):
+        raise InvalidInput(f"enforce must be True or False, got {enforce!r}")
+    from ..store.models import record_mismatch
+
     label = f"{row.name}/{row.version}"
-    raw = flavors.load(ws, row.flavor, row.blob, row.details, label)
+    if row.flavor == "prompt":
+        raise InvalidInput(f"{label} is a prompt, not a model: load it with mlo.load_prompt('{label}')")
+    changed = record_mismatch(row, ws.models.registration(row.name, row.version))
+    if changed is not None:
+        raise ModelIntegrityError(
+            f"model {label}: its version record does not match its registration in the audit log ({changed}); "
+            "refusing to load it. The database was changed outside mlo: restore it from a backup, or register "
+            "the model again"
+        )
+    registered = ModelVersion(ws, row)
+    who = f"by {row.created_by or 'an unknown user'} on {registered.created_at:%Y-%m-%d %H:%M} UTC"
+    if row.run_id:
+        who += f" from run {row.run_id}"
+    flavors.check_trusted(ws, row.flavor, row.details, label, who, trust)
+    raw = flavors.load(ws, row.flavor, row.blob, row.details, label, trust=trust)
     flavors.check_environment(row.env, label)
-    return LoadedModel(raw, ModelVersion(ws, row), enforce=enforce)
+    return LoadedModel(raw, registered, enforce=enforce)
 
 
 def models(name: str | None = None) -> pd.DataFrame:
@@ -269,7 +346,7 @@ def models(name: str | None = None) -> pd.DataFrame:
     if name is not None:
         check_name(name)
     store = ws.models
-    rows = store.versions(name)
+    rows = [r for r in store.versions(name) if r.flavor != "prompt"]  # prompts: mlo.prompts.versions()
     if name is not None and not rows and not store.model_exists(name):
         from ..errors import NotFound
 

@@ -92,6 +92,8 @@ class ModelCard:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the card to ``path``: HTML for ``.html``/``.htm``, Markdown for ``.md``/``.markdown``."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidInput(f"save takes a file path (card.md or card.html), got {type(path).__name__}")
         p = Path(path)
         suffix = p.suffix.lower()
         if suffix in (".html", ".htm"):

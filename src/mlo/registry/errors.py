@@ -10,7 +10,13 @@ class SignatureError(InvalidInput):
 
 
 class ModelIntegrityError(CorruptBlob):
-    """A stored model that cannot be loaded safely: its bytes changed, or it holds types nobody trusted."""
+    """A stored model that cannot be loaded safely: its bytes or its version record changed after registration."""
+
+
+class UntrustedModel(InvalidInput):
+    """A model whose loading would run code or construct types that nobody trusted: a pickle (cloudpickle,
+    joblib) or a skops file with types beyond the safe defaults. Load it with ``trust=True``, or trust its flavor or
+    types in ``mlo.toml`` ``[registry]``, only when you trust where it came from."""
 
 
 class PromotionRefused(GateFailed):

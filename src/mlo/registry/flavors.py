@@ -2,24 +2,27 @@
 
 * ``skops`` — scikit-learn estimators and pipelines. A skops file is a zip of arrays and a JSON schema, loaded
   without pickle: only types that skops trusts by default, or that the allowlist names, can be constructed.
-* ``cloudpickle`` — any other Python object (and estimators that skops cannot hold safely). Functions and classes
-  defined in a notebook are stored by value, so they load in another process; importable ones by reference.
+* ``cloudpickle`` — any other Python object (a function, a custom model class). Functions and classes defined in a
+  notebook are stored by value, so they load in another process; importable ones by reference.
 * ``joblib`` — on request (``flavor="joblib"``), for files that other tools read with ``joblib.load``.
 
 Every flavor is written to the content-addressed blob store, and its SHA-256 is checked before loading: a pickle
 whose bytes changed after registration is refused before a byte of it is unpickled.
 
-The allowlist: skops refuses some scikit-learn internals by default (tree node arrays, KD-trees, kernels, …)
-because a crafted file could hold out-of-range indices. mlo only loads files it wrote and whose digest still
-matches, so it trusts these named internals (:data:`DEFAULT_TRUSTED`); any other type must be named in
-``mlo.toml`` (``[registry] trusted_types = ["mypkg.MyTransformer"]``), or the estimator is stored with
-cloudpickle instead.
+Trust. Loading a pickle (cloudpickle, joblib) runs whatever code it holds, so it needs an explicit opt-in:
+``trust=True``, or the flavor named in ``mlo.toml`` ``[registry] trusted_flavors``. A skops file constructs only
+the types it is allowed to: the safe defaults (:data:`DEFAULT_TRUSTED`: scikit-learn internals that skops refuses
+only because a crafted file could hold out-of-range indices, and mlo loads only files whose digest it recorded),
+the types ``[registry] trusted_types`` names, and, with ``trust=True``, the types of that one model. A
+scikit-learn pipeline with a custom step is stored with skops when its step's type is trusted (``trust=True`` at
+registration, or ``trusted_types``); it never falls back to a pickle without being told to.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import functools
+import inspect
 import io
 import pickle
 import platform
@@ -29,10 +32,11 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
-from ..errors import CorruptBlob, InvalidInput, NotFound
-from .errors import ModelIntegrityError
+from ..errors import CorruptBlob, InvalidInput, MissingBlob, MloError, NotFound
+from .errors import ModelIntegrityError, UntrustedModel
 
 FLAVORS = ("skops", "cloudpickle", "joblib")
+PICKLE_FLAVORS = ("cloudpickle", "joblib")  # loading runs code: needs trust
 
 DEFAULT_TRUSTED = (
     "sklearn.tree._tree.Tree",
@@ -101,41 +105,78 @@ def class_name(obj: Any) -> str:
     return f"{t.__module__}.{t.__qualname__}"
 
 
+def trusted_flavors(config: dict | None) -> tuple[str, ...]:
+    """The pickle flavors that ``mlo.toml`` ``[registry] trusted_flavors`` lets load without ``trust=True``."""
+    return tuple((((config or {}).get("registry") or {}).get("trusted_flavors")) or ())
+
+
 # -- writing ----------------------------------------------------------------------------------------------------
-def store(ws, model: Any, flavor: str | None = None) -> Stored:
-    """Serialize ``model`` into the blob store in the requested flavor, or the best one for it."""
+def _skops_dump(model: Any) -> tuple[bytes | None, list[str], str | None]:
+    """``(bytes, types skops does not trust by default, None)``, or ``(None, [], why skops cannot hold it)``."""
+    try:
+        import skops.io as sio
+    except ImportError:
+        return None, [], "skops is not installed (pip install skops)"
+    try:
+        data = sio.dumps(model)
+    except Exception as exc:  # skops does not support every object (e.g. Birch, lambdas in params)
+        return None, [], f"skops cannot serialize it ({type(exc).__name__}: {exc})"
+    return data, sio.get_untrusted_types(data=data), None
+
+
+def store(ws, model: Any, flavor: str | None = None, *, trust: bool = False) -> Stored:
+    """Serialize ``model`` into the blob store in the requested flavor, or the best one for it.
+
+    A scikit-learn estimator goes to skops. If it holds types beyond the allowlist (a custom step), they are
+    trusted for this model with ``trust=True``; without it, the registration is refused with what to do, rather
+    than falling back to a pickle that would run code when loaded. With ``trust=True``, an estimator that skops
+    cannot hold at all (or whose custom type lives in ``__main__``, which another process cannot import) is
+    stored with cloudpickle, and the reason is recorded."""
     if flavor is not None and flavor not in FLAVORS:
         raise InvalidInput(f"flavor must be one of {', '.join(FLAVORS)} (or None to choose), got {flavor!r}")
+    cls = class_name(model)
     details: dict[str, Any] = {}
     if flavor == "skops" or (flavor is None and is_sklearn(model)):
-        reason = None
-        try:
-            import skops.io as sio
-        except ImportError:
-            reason = "skops is not installed (pip install skops)"
-        if reason is None:
-            try:
-                data = sio.dumps(model)
-            except Exception as exc:  # skops does not support every object (e.g. Birch, lambdas in params)
-                reason = f"skops cannot serialize it ({type(exc).__name__}: {exc})"
+        data, untrusted, problem = _skops_dump(model)
+        hint = ""
+        if data is not None:
+            unknown = [t for t in untrusted if not _allowed(t, trusted_patterns(ws.config))]
+            local = [t for t in unknown if t.split(".", 1)[0] == "__main__"]
+            if not unknown or (trust and not local):
+                digest = ws.blobs.put_bytes(data)
+                details = {"trusted_types": untrusted, "blake3": _blake3(data).hexdigest()}
+                if unknown:
+                    details["trusted_at_registration"] = unknown
+                return Stored("skops", digest, len(data), details)
+            if local:
+                problem = (
+                    f"{', '.join(local)} is defined in the notebook or script itself (__main__), which skops "
+                    "stores by name and another process cannot import"
+                )
+                hint = "move the class into a module to keep skops, or "
             else:
-                untrusted = sio.get_untrusted_types(data=data)
-                patterns = trusted_patterns(ws.config)
-                unknown = [t for t in untrusted if not _allowed(t, patterns)]
-                if not unknown:
-                    digest = ws.blobs.put_bytes(data)
-                    details = {"trusted_types": untrusted, "blake3": _blake3(data).hexdigest()}
-                    return Stored("skops", digest, len(data), details)
-                reason = (
-                    f"types not on the trusted list: {', '.join(unknown)} (name them in mlo.toml "
-                    "[registry] trusted_types to store this estimator with skops)"
+                problem = f"it holds types that skops does not trust: {', '.join(unknown)}"
+                hint = (
+                    "pass trust=True to store it with skops trusting them (or name them in mlo.toml [registry] "
+                    "trusted_types), or "
                 )
         if flavor == "skops":
-            raise InvalidInput(f"cannot store {class_name(model)} with skops: {reason}")
-        details["skops_fallback"] = reason
+            raise InvalidInput(
+                f"cannot store {cls} with skops: {problem}; {hint}or register it with flavor='cloudpickle'"
+            )
+        if not trust:
+            raise UntrustedModel(
+                f"{cls} cannot be stored safely with skops: {problem}. To register it, {hint}pass "
+                "flavor='cloudpickle' (or trust=True) to store it as a pickle, which loads only with trust"
+            )
+        details["skops_fallback"] = problem
         flavor = "cloudpickle"
-    if flavor is None:
+    elif flavor is None:
+        what = "a function" if inspect.isroutine(model) else cls
+        details["pickle_reason"] = f"{what} is not a scikit-learn estimator: only a pickle can hold it"
         flavor = "cloudpickle"
+    else:
+        details["pickle_reason"] = f"flavor={flavor!r} was asked for at registration"
     content = _blake3()
     # pickle writes the objects' own memory, so the SHA-256 of the blob can be computed on a second thread
     with ws.blobs.writer(also=content, background=True) as w:
@@ -149,9 +190,9 @@ def store(ws, model: Any, flavor: str | None = None) -> Stored:
 
                 cloudpickle.dump(model, w, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
-            raise InvalidInput(
-                f"cannot serialize {class_name(model)} with {flavor}: {type(exc).__name__}: {exc}"
-            ) from None
+            if isinstance(exc, MloError):
+                raise
+            raise InvalidInput(f"cannot serialize {cls} with {flavor}: {type(exc).__name__}: {exc}") from None
     details["blake3"] = content.hexdigest()
     return Stored(flavor, w.digest, w.size, details)
 
@@ -163,9 +204,24 @@ def _blake3(data: bytes = b""):
 
 
 # -- reading ----------------------------------------------------------------------------------------------------
-def load(ws, flavor: str, digest: str, details: dict, label: str) -> Any:
+def check_trusted(ws, flavor: str, details: dict, label: str, who: str, trust: bool) -> None:
+    """Refuse, before a byte is read, a pickle that neither ``trust=True`` nor ``[registry] trusted_flavors``
+    lets load. ``who`` says who registered it, when and from which run (for the message)."""
+    if flavor not in PICKLE_FLAVORS or trust or flavor in trusted_flavors(ws.config):
+        return
+    why = details.get("skops_fallback") or details.get("pickle_reason")
+    because = f"; it is one because {why}" if why else ""
+    raise UntrustedModel(
+        f"model {label} is a {flavor} pickle, and loading a pickle runs any code it holds{because}. "
+        f"It was registered {who}. Only if you trust that source, load it with trust=True "
+        f'(mlo.load_model("{label}", trust=True)) or add "{flavor}" to [registry] trusted_flavors in mlo.toml'
+    )
+
+
+def load(ws, flavor: str, digest: str, details: dict, label: str, *, trust: bool = False) -> Any:
     """The model stored in blob ``digest``, after checking the bytes against the digest (and, for skops, every
-    type against the allowlist). ``label`` names the version in errors."""
+    type against the allowlist; ``trust`` adds the types of this model). ``label`` names the version in errors.
+    Pickles are loaded here as they are: :func:`check_trusted` decides before."""
     recorded = details.get("blake3")
     if flavor == "cloudpickle" and recorded is not None:
         # unpickle straight from the mapped file: no copy of the bytes, and BLAKE3 checks them on all cores first
@@ -178,9 +234,7 @@ def load(ws, flavor: str, digest: str, details: dict, label: str) -> Any:
                     )
                 return pickle.loads(view)  # noqa: S301 - digest-verified bytes that this registry wrote
         except NotFound:
-            raise NotFound(
-                f"model {label}: its file (blob {digest[:12]}) is missing from the blob store"
-            ) from None
+            raise _missing(label, digest) from None
     try:
         # a BLAKE3 digest recorded with the version is checked on all cores, ~4x faster than the blob's SHA-256
         data = ws.blobs.get_bytes(digest, verify=recorded is None)
@@ -192,22 +246,20 @@ def load(ws, flavor: str, digest: str, details: dict, label: str) -> Any:
             "refusing to load it (restore the blob from a backup or register the model again)"
         ) from None
     except NotFound:
-        raise NotFound(
-            f"model {label}: its file (blob {digest[:12]}) is missing from the blob store"
-        ) from None
+        raise _missing(label, digest) from None
     if flavor == "skops":
         import skops.io as sio
 
         patterns = trusted_patterns(ws.config)
-        trusted = [t for t in details.get("trusted_types", []) if _allowed(t, patterns)]
-        try:
-            return sio.loads(data, trusted=trusted)
-        except sio.exceptions.UntrustedTypesFoundException:
-            found = [t for t in sio.get_untrusted_types(data=data) if t not in trusted]
-            raise ModelIntegrityError(
-                f"model {label} holds types that are not trusted: {', '.join(found)}; name them in mlo.toml "
-                "[registry] trusted_types only if you trust where this model came from"
-            ) from None
+        found = sio.get_untrusted_types(data=data)
+        untrusted = [] if trust else [t for t in found if not _allowed(t, patterns)]
+        if untrusted:
+            raise UntrustedModel(
+                f"model {label} holds types that are not trusted: {', '.join(untrusted)}; loading it constructs "
+                f'them. Only if you trust where it came from, load it with trust=True (mlo.load_model("{label}", '
+                "trust=True)) or name the types in mlo.toml [registry] trusted_types"
+            )
+        return sio.loads(data, trusted=found)
     if flavor == "cloudpickle":
         return pickle.loads(data)  # noqa: S301 - digest-verified bytes that this registry wrote
     if flavor == "joblib":
@@ -216,6 +268,13 @@ def load(ws, flavor: str, digest: str, details: dict, label: str) -> Any:
         return joblib.load(io.BytesIO(data))
     raise ModelIntegrityError(
         f"model {label} has flavor {flavor!r}, which this mlo cannot load; upgrade mlo-workbench"
+    )
+
+
+def _missing(label: str, digest: str) -> MissingBlob:
+    return MissingBlob(
+        f"model {label}: its file (blob {digest[:12]}) is missing from the blob store; restore it from a backup "
+        "(`mlo doctor` lists every missing blob)"
     )
 
 

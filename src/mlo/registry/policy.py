@@ -223,6 +223,10 @@ def set_policy(
     """
     check_alias(alias)
     scope = check_name(model) if model is not None else "*"
+    if workspace.reproducing():
+        from .aliases import skipped_in_reproduction
+
+        return skipped_in_reproduction(f"set_policy({alias!r})")
     ws = workspace.current()
     if clear:
         rules = None

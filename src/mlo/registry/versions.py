@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from ..store.models import VersionRow
     from ..workspace import Workspace
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}$")
-ALIAS_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}\Z")
+ALIAS_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,63}\Z")
 RESERVED_ALIASES = {"latest"}
 
 
@@ -63,6 +63,7 @@ def parse_ref(ref: str) -> tuple[str, int | str]:
     elif "/" in text:
         name, _, sel = text.rpartition("/")
     else:
+        check_name(text)
         raise InvalidInput(f"{ref!r} names no version: use {text}/<version>, {text}@<alias> or {text}@latest")
     check_name(name)
     if sel.isdigit():
@@ -182,11 +183,11 @@ class ModelVersion:
             return {}
         return self._ws.models.run_metrics([self.run_id])[self.run_id]
 
-    def load(self, *, enforce: bool = True):
-        """The model, ready to predict (see :func:`mlo.load_model`)."""
+    def load(self, *, enforce: bool = True, trust: bool = False):
+        """The model, ready to predict (see :func:`mlo.load_model`, and its ``trust``)."""
         from .api import load_version
 
-        return load_version(self._ws, self._row, enforce=enforce)
+        return load_version(self._ws, self._row, enforce=enforce, trust=trust)
 
     def card(self):
         """The model card of this version (see :func:`mlo.model_card`)."""

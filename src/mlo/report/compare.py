@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..tracking.short_ids import short_ids
 from .html import STYLE, badge, fmt, fmt_duration
 
 if TYPE_CHECKING:
@@ -24,12 +25,13 @@ def column_label(column: str) -> str:
     return column.split(".", 1)[1] if column.startswith(("params.", "metrics.", "tags.")) else column
 
 
-def cell_text(column: str, value: Any) -> str:
-    """A table cell's text (no HTML)."""
+def cell_text(column: str, value: Any, short: dict[str, str] | None = None) -> str:
+    """A table cell's text (no HTML); ``short`` maps run ids to their short ids (see
+    :mod:`mlo.tracking.short_ids`)."""
     if column == "duration":
         return fmt_duration(value)
     if column == "run_id":
-        return str(value)[-8:]  # ids start with their time: the end tells runs apart
+        return "" if not isinstance(value, str) else (short or {}).get(value, value)
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return ""
     return fmt(value)
@@ -47,6 +49,7 @@ def page_html(cmp: Comparison) -> str:
         for c in cols
     ]
     body = []
+    short = short_ids(page["run_id"])
     selected = set(cmp.selected)
     for rec in page.to_dict("records"):
         tick = "☑" if rec["run_id"] in selected else "☐"
@@ -54,7 +57,7 @@ def page_html(cmp: Comparison) -> str:
         for c in cols:
             v = rec[c]
             cls = ' class="d"' if c in differing else (' class="n"' if c.startswith("metrics.") else "")
-            text = badge(v) if c == "status" else escape(cell_text(c, v))
+            text = badge(v) if c == "status" else escape(cell_text(c, v, short))
             if c == "run_id":
                 text = f"<code title='{escape(v)}'>{text}</code>"
             cells.append(f"<td{cls}>{text}</td>")

@@ -16,6 +16,8 @@ STATUS_COLORS = {
     "killed": "#9a6700",
     "cached": "#0969da",
     "gate": "#cf222e",
+    "same": "#1a7f37",
+    "differs": "#cf222e",
 }
 
 STYLE = (

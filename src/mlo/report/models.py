@@ -6,6 +6,7 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from ..tracking.short_ids import short_ids
 from .html import STYLE, badge, fmt, page, table
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def version_html(mv: ModelVersion) -> str:
         f"<code>{escape(mv.digest[:12])}</code> · {escape(fmt(mv.created_at))} by {escape(mv.created_by or '?')}"
     )
     if mv.run_id:
-        head += f" · run <code>{escape(mv.run_id[-8:])}</code>"
+        head += f" · run <code title='{escape(mv.run_id)}'>{escape(short_ids([mv.run_id])[mv.run_id])}</code>"
     head += "</div>"
     parts = [STYLE, head]
     metrics = mv.metrics
@@ -92,6 +93,7 @@ def models_table_html(df: pd.DataFrame, max_rows: int = 50) -> str:
             STYLE + "<div class='mlo-m'>No models registered yet (mlo.register_model or %mlo register).</div>"
         )
     metrics = [c for c in df.columns if c.startswith("metrics.")][:MAX_METRIC_COLUMNS]
+    short = short_ids(df.head(max_rows)["run_id"])
     rows = []
     for rec in df.head(max_rows).to_dict("records"):
         aliases = [a.strip() for a in (rec["aliases"] or "").split(",") if a.strip()]
@@ -103,7 +105,7 @@ def models_table_html(df: pd.DataFrame, max_rows: int = 50) -> str:
                 rec["model_class"],
                 rec["flavor"],
                 size_text(rec["size"]),
-                f"<code title='{escape(str(rec['run_id'] or ''))}'>{escape(str(rec['run_id'] or '')[-8:])}</code>",
+                f"<code title='{escape(str(rec['run_id'] or ''))}'>{escape(short.get(rec['run_id'], ''))}</code>",
                 rec["created_at"],
                 rec["created_by"],
                 *[rec[m] for m in metrics],
@@ -132,6 +134,7 @@ def models_text(df: pd.DataFrame, max_rows: int | None = None) -> str:
     metrics = [c for c in df.columns if c.startswith("metrics.")][:MAX_METRIC_COLUMNS]
     cols = ["name", "version", "aliases", "model_class", "flavor", "size", "run_id", "created_at"] + metrics
     shown = df if max_rows is None else df.head(max_rows)
+    short = short_ids(shown["run_id"])
     rows = []
     for rec in shown[cols].to_dict("records"):
         row = []
@@ -140,7 +143,7 @@ def models_text(df: pd.DataFrame, max_rows: int | None = None) -> str:
             if c == "size":
                 row.append(size_text(v))
             elif c == "run_id":
-                row.append("" if _na(v) else str(v)[-8:])
+                row.append("" if _na(v) else short.get(v, str(v)))
             elif _na(v):
                 row.append("")
             else:
@@ -223,16 +226,9 @@ def _na(v: Any) -> bool:
 
 
 def _fixed(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
-    right = right or set()
-    widths = [max(len(h), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    from .text import table
 
-    def line(cells):
-        return "  ".join(
-            str(c).rjust(w) if i in right else str(c).ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+    return table(headers, rows, right)
 
 
 # -- model cards -------------------------------------------------------------------------------------------------
@@ -348,7 +344,21 @@ def card_page(d: dict) -> str:
 
 
 def _md(text: Any) -> str:
-    return str("" if text is None else text).replace("|", "\\|").replace("\n", " ")
+    """Text for Markdown, inline: no raw HTML (``<`` and ``&`` as entities, so a renderer shows them as text), no
+    line breaks, no table pipes."""
+    text = str("" if text is None else text)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.splitlines()).replace("|", "\\|")
+
+
+def _md_code(text: Any) -> str:
+    """A code span: Markdown shows its content literally, as long as no backtick or line break ends it early."""
+    return "`" + " ".join(str("" if text is None else text).replace("`", "'").splitlines()) + "`"
+
+
+def _md_block(text: Any) -> str:
+    """Free Markdown from the user (a description): its formatting is kept, raw HTML is not."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;")
 
 
 def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -358,34 +368,41 @@ def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def card_markdown(d: dict) -> str:
+    """The card as Markdown. Every value comes from records that users and models wrote (names, reasons, column
+    names, class names), so each is escaped: the Markdown carries no raw HTML for a renderer to run."""
     from ..registry.signature import describe_outputs
 
-    aliases = " ".join(f"`@{a}`" for a in d["aliases"])
+    aliases = " ".join(_md_code(f"@{a}") for a in d["aliases"])
     out = [
-        f"# {d['name']} v{d['version']} {aliases}".rstrip(),
+        f"# {_md(d['name'])} v{d['version']} {aliases}".rstrip(),
         "",
-        f"- class: `{d['model_class']}`",
-        f"- stored as: {d['flavor']}, {size_text(d['size'])}, sha256 `{d['digest']}`",
-        f"- registered: {d['created_at']} by {d['created_by'] or '?'}",
-        f"- uri: `{d['uri']}`",
+        f"- class: {_md_code(d['model_class'])}",
+        f"- stored as: {_md(d['flavor'])}, {size_text(d['size'])}, sha256 {_md_code(d['digest'])}",
+        f"- registered: {_md(d['created_at'])} by {_md(d['created_by'] or '?')}",
+        f"- uri: {_md_code(d['uri'])}",
     ]
     if d.get("description"):
-        out += ["", d["description"]]
+        out += ["", _md_block(d["description"])]
     lin = d["lineage"]
     out += ["", "## Lineage", ""]
     if lin["run"]:
         r = lin["run"]
         git = (
-            f", git `{r['git_commit'][:10]}`{' (dirty)' if r['git_dirty'] else ''}" if r["git_commit"] else ""
+            f", git {_md_code(r['git_commit'][:10])}{' (dirty)' if r['git_dirty'] else ''}"
+            if r["git_commit"]
+            else ""
         )
-        out.append(f"- run: {r['name']} (`{r['id']}`), experiment {r['experiment']}, {r['status']}{git}")
+        out.append(
+            f"- run: {_md(r['name'])} ({_md_code(r['id'])}), experiment {_md(r['experiment'])}, "
+            f"{_md(r['status'])}{git}"
+        )
     else:
         out.append("- run: none recorded")
     if lin["code"]:
-        out.append(f"- code: {lin['code']['cells']} cell(s), sha256 `{lin['code']['digest']}`")
+        out.append(f"- code: {lin['code']['cells']} cell(s), sha256 {_md_code(lin['code']['digest'])}")
     for s in lin["data"]:
         shape = f"{s['rows']:,} rows, " if s.get("rows") is not None else ""
-        out.append(f"- data: {s['ref']}, {shape}digest `{s.get('digest') or '?'}`")
+        out.append(f"- data: {_md(s['ref'])}, {shape}digest {_md_code(s.get('digest') or '?')}")
     if d["metrics"]:
         out += [
             "",
@@ -396,7 +413,7 @@ def card_markdown(d: dict) -> str:
     out += ["", "## Signature", ""]
     if d["signature"]:
         out.append(_md_table(["input", "dtype", "kind"], signature_rows(d["signature"])))
-        out += ["", f"Output: {describe_outputs(d['signature'].get('outputs') or {})}."]
+        out += ["", f"Output: {_md(describe_outputs(d['signature'].get('outputs') or {}))}."]
     else:
         out.append("None (inputs are not checked).")
     for title, key in (("Validation", "validation"), ("Drift", "drift")):
@@ -448,5 +465,5 @@ def card_markdown(d: dict) -> str:
     env = d.get("env") or {}
     if env:
         pk = ", ".join(f"{k} {v}" for k, v in (env.get("packages") or {}).items())
-        out += ["", f"Environment: Python {env.get('python')}; {pk}."]
+        out += ["", f"Environment: Python {_md(env.get('python'))}; {_md(pk)}."]
     return "\n".join(out) + "\n"

@@ -14,41 +14,18 @@ _STATUS = {"ok": "finished", "cached": "cached", "gate": "failed", "error": "fai
 
 
 def pipeline_html(result: PipelineResult) -> str:
+    from ..tracking.short_ids import short_ids
+
+    short = short_ids(t.run_id for t in result.tasks)
     rows = [
         [
             badge(_STATUS[t.status] if t.status != "gate" else "gate"),
             t.name,
             fmt_duration(t.seconds),
-            (t.run_id or "")[:10],
+            short.get(t.run_id or "", ""),
             t.message,
         ]
         for t in result.tasks
     ]
     head = f'<div class="mlo-h">{escape(result.summary())}</div>'
     return f"{STYLE}<div>{head}{table(['', 'task', 'time', 'run', 'detail'], rows, {2}, {0})}</div>"
-
-
-def reproduction_html(rep) -> str:
-    color = "#1a7f37" if rep.reproduced else "#cf222e"
-    head = f'<div class="mlo-h" style="color:{color}">{escape(rep.summary())}</div>'
-    meta = []
-    if rep.reproduction:
-        meta.append(f"new run <code>{escape(rep.reproduction)}</code>")
-    if rep.inputs:
-        meta.append("data " + ", ".join(f"{escape(k)} = {escape(v)}" for k, v in rep.inputs.items()))
-    if rep.notebook:
-        meta.append(f"notebook <code>{escape(rep.notebook)}</code>")
-    rows = [
-        [
-            badge("finished" if c.match else "failed"),
-            c.key,
-            c.original,
-            c.reproduced,
-            None if c.reproduced is None else abs(c.reproduced - c.original),
-        ]
-        for c in rep.checks
-    ]
-    body = (
-        table(["", "metric", "original", "reproduced", "|difference|"], rows, {2, 3, 4}, {0}) if rows else ""
-    )
-    return f'{STYLE}<div>{head}<div class="mlo-m">{" · ".join(meta)}</div>{body}</div>'

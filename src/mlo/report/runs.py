@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
+from ..tracking.short_ids import short_ids
 from .html import STYLE, badge, fmt, fmt_duration, table
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ def runs_table_html(df: pd.DataFrame, max_rows: int = 50) -> str:
         if c in df.columns
     ]
     cols = base + params + metrics
+    short = short_ids(shown["run_id"]) if "run_id" in cols else {}
     headers = [c.replace("params.", "").replace("metrics.", "") if c in params + metrics else c for c in cols]
     rows = []
     for rec in shown[cols].to_dict("records"):
@@ -36,7 +38,7 @@ def runs_table_html(df: pd.DataFrame, max_rows: int = 50) -> str:
             elif c == "duration":
                 v = fmt_duration(v)
             elif c == "run_id":
-                v = f"<code title='{escape(v)}'>{escape(v[-8:])}</code>"
+                v = f"<code title='{escape(v)}'>{escape(short.get(v, v))}</code>"
             elif c == "git_commit" and isinstance(v, str):
                 v = v[:8]
             row.append(v)
@@ -79,8 +81,12 @@ def run_html(run) -> str:
     if d["git"]:
         dirty = " (dirty)" if d["git"]["dirty"] else ""
         head += f" · git {escape(d['git']['commit'][:8])}{dirty}"
+    if d.get("lifecycle") and d["lifecycle"] != "active":
+        head += f" · <b>{escape(d['lifecycle'])}</b>"
     head += "</div>"
     parts = [STYLE, head]
+    if d.get("note"):
+        parts.append(f"<div class='mlo-note'>{markdown_html(d['note'])}</div>")
     if d["params"] or d["metrics"]:
         keys = [("param", k, v) for k, v in d["params"].items()] + [
             ("metric", k, v) for k, v in d["metrics"].items()
@@ -103,6 +109,13 @@ def run_html(run) -> str:
                 f"<pre class='mlo-c'>{escape(c['source'])}</pre>"
             )
     return "".join(parts)
+
+
+def markdown_html(text: str) -> str:
+    """A note's Markdown as HTML (CommonMark and tables; raw HTML in the note is shown as text, not run)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").render(text)
 
 
 class RunsView:

@@ -6,6 +6,15 @@ the same content is stored once; reads verify the digest unless told otherwise.
 Blobs are not flushed to the disk one by one (``MLO_FSYNC=1`` does it): after a power cut a blob that did not reach
 the disk fails its digest check on read (``CorruptBlob``) instead of returning wrong bytes, which is the same
 promise the metadata store makes (SQLite in WAL mode with ``synchronous=NORMAL``), at a fraction of the cost.
+
+A writer holds an exclusive ``flock`` on its temporary file until the blob is renamed into place, so the temp files
+of a killed writer are told apart from those of live ones: :meth:`LocalBlobStore.sweep_temp` (run when a
+workspace is opened) removes only files nobody holds. A writer that stores content already present refreshes the
+blob's modification time (:meth:`LocalBlobStore.claim`), which is how ``mlo gc`` knows a blob is about to be
+referenced although no record names it yet (see :mod:`mlo.store.gc`).
+
+Faults of the disk (full, read-only, failing) are one :class:`~mlo.errors.StoreError` line; a blob that a record
+names and that is not there is a :class:`~mlo.errors.MissingBlob`.
 """
 
 from __future__ import annotations
@@ -16,14 +25,26 @@ import os
 import queue
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import CorruptBlob, InvalidInput, NotFound
+from ..errors import CorruptBlob, InvalidInput, MissingBlob, NotFound
+from .faults import blob_fault
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: temp files are judged by age alone
+    fcntl = None  # type: ignore[assignment]
 
 CHUNK = 1 << 20
+TEMP_PREFIX = "put-"
+# Where a lock cannot be taken (no flock on the file system), a temp file this old is taken for a leftover.
+STALE_TEMP_SECONDS = 24 * 3600
+_HEX = frozenset("0123456789abcdef")
 
 
 def _fsync(fh) -> None:
@@ -32,7 +53,7 @@ def _fsync(fh) -> None:
 
 
 def _check_digest(digest: str) -> str:
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+    if not isinstance(digest, str) or len(digest) != 64 or any(c not in _HEX for c in digest):
         raise InvalidInput(f"{digest!r} is not a SHA-256 hex digest")
     return digest
 
@@ -49,6 +70,38 @@ def hash_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def _try_lock(fd: int) -> bool | None:
+    """Take an exclusive lock on ``fd`` without waiting: True when taken, False when another open file holds it,
+    None when the file system cannot lock."""
+    if fcntl is None:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    except OSError:  # ENOLCK, EOPNOTSUPP: no locks here
+        return None
+
+
+@dataclass(frozen=True)
+class TempFile:
+    """A temporary file in the blob store: ``live`` when a writer holds it now."""
+
+    path: Path
+    size: int
+    mtime: float
+    live: bool
+
+
+@dataclass(frozen=True)
+class BlobFile:
+    digest: str
+    path: str  # a str, not a Path: listing 10,000 blobs should not cost 10,000 Path objects
+    size: int
+    mtime: float
+
+
 class LocalBlobStore:
     """Blobs as files ``<root>/<d[:2]>/<d[2:]>`` on the local file system."""
 
@@ -63,37 +116,86 @@ class LocalBlobStore:
     def exists(self, digest: str) -> bool:
         return self.path(digest).is_file()
 
+    def claim(self, digest: str) -> bool:
+        """Whether the blob is here; if it is, mark it as just used (its modification time), so that a ``mlo gc``
+        running meanwhile keeps it until the record that will refer to it is committed. Writers that reuse a
+        stored blob instead of putting it call this."""
+        path = self.path(digest)
+        try:
+            os.utime(path)
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError:  # another user's blob in a shared store, or a read-only one: it is here all the same
+            return path.is_file()
+
+    # -- faults -------------------------------------------------------------------------------------------------
+    @contextmanager
+    def _faults(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            err = blob_fault(exc, self.root, action)
+            if err is None:
+                raise
+            raise err from None
+
+    def _missing(self, digest: str) -> MissingBlob:
+        return MissingBlob(
+            f"blob {digest[:12]} is missing from {self.root}: restore it from a backup (`mlo doctor` lists what "
+            "refers to missing blobs)"
+        )
+
+    # -- writing --------------------------------------------------------------------------------------------
     def _commit(self, tmp: Path, digest: str) -> None:
         final = self.path(digest)
-        if final.is_file():  # dedup: the content is already here
+        if self.claim(digest):  # dedup: the content is already here
             tmp.unlink(missing_ok=True)
             return
         final.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(tmp, 0o444)
         os.replace(tmp, final)  # atomic; a concurrent writer of the same content renames identical bytes
 
+    def _new_temp(self) -> tuple[int, Path]:
+        """A new temp file, created and locked. A sweep may take the file in the instant between its creation and
+        its lock (it holds the lock, or has already unlinked the file); then another is made."""
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        for _ in range(100):
+            fd, name = tempfile.mkstemp(dir=self._tmp, prefix=TEMP_PREFIX)
+            if _try_lock(fd) is not False and os.fstat(fd).st_nlink > 0:
+                return fd, Path(name)
+            os.close(fd)
+            Path(name).unlink(missing_ok=True)
+        raise OSError(f"could not create a temp file in {self._tmp}")  # pragma: no cover
+
     @contextmanager
     def _tempfile(self) -> Iterator[tuple[BinaryIO, Path]]:
-        self._tmp.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
-        tmp = Path(name)
+        """A locked temp file to write a blob into; commit it (rename) before the block ends, while it is locked."""
+        with self._faults("creating a temp file"):
+            fd, tmp = self._new_temp()
+        fh = os.fdopen(fd, "wb")
         try:
-            with os.fdopen(fd, "wb") as fh:
-                yield fh, tmp
+            yield fh, tmp
         except BaseException:
+            try:
+                fh.close()  # with a full disk, closing fails too (its buffer cannot be written): the first error wins
+            except OSError:
+                pass
             tmp.unlink(missing_ok=True)
             raise
+        with self._faults("storing a blob"):
+            fh.close()
 
     def put_bytes(self, data: bytes) -> str:
         """Store ``data``; return its digest. Storing the same bytes again writes nothing."""
         digest = hash_bytes(data)
-        if self.exists(digest):
+        if self.claim(digest):
             return digest
-        with self._tempfile() as (fh, tmp):
+        with self._tempfile() as (fh, tmp), self._faults("storing a blob"):
             fh.write(data)
             fh.flush()
             _fsync(fh)
-        self._commit(tmp, digest)
+            self._commit(tmp, digest)
         return digest
 
     def put_file(self, path: str | os.PathLike) -> str:
@@ -105,11 +207,13 @@ class LocalBlobStore:
         with self._tempfile() as (fh, tmp), src.open("rb") as inp:
             while chunk := inp.read(CHUNK):
                 h.update(chunk)
-                fh.write(chunk)
-            fh.flush()
-            _fsync(fh)
-        digest = h.hexdigest()
-        self._commit(tmp, digest)
+                with self._faults("storing a blob"):
+                    fh.write(chunk)
+            digest = h.hexdigest()
+            with self._faults("storing a blob"):
+                fh.flush()
+                _fsync(fh)
+                self._commit(tmp, digest)
         return digest
 
     @contextmanager
@@ -121,23 +225,34 @@ class LocalBlobStore:
         ``background=True`` hashes on a second thread while the producer goes on writing; only for producers that
         never change a buffer after handing it to ``write`` (pickle's, which write the objects' own memory)."""
         with self._tempfile() as (fh, tmp):
-            w = BlobWriter(fh, also=also, background=background)
+            w = BlobWriter(fh, also=also, background=background, store=self)
             try:
                 yield w
-            finally:
+            except BaseException:
                 w._finish()
-            fh.flush()
-            _fsync(fh)
-        w.digest = w._hash.hexdigest()
-        w.closed = True
-        self._commit(tmp, w.digest)
+                if w._fault is not None:  # the producer wrapped the disk's error in one of its own
+                    raise w._fault from None
+                raise
+            w._finish()
+            if w._fault is not None:  # the producer swallowed the write error: do not commit a partial blob
+                raise w._fault
+            w.digest = w._hash.hexdigest()
+            w.closed = True
+            with self._faults("storing a blob"):
+                fh.flush()
+                _fsync(fh)
+                self._commit(tmp, w.digest)
 
+    # -- reading --------------------------------------------------------------------------------------------
     def verify(self, digest: str) -> Path:
         """The path of a blob after checking its bytes against the digest (for readers that open the file)."""
         p = self.path(digest)
-        if not p.is_file():
-            raise NotFound(f"blob {digest[:12]} is missing from {self.root}")
-        if hash_file(p) != digest:
+        try:
+            with self._faults("reading a blob"):
+                actual = hash_file(p)
+        except FileNotFoundError:
+            raise self._missing(digest) from None
+        if actual != digest:
             raise CorruptBlob(
                 f"blob {digest[:12]} in {self.root} does not match its digest; restore it from a backup"
             )
@@ -149,9 +264,10 @@ class LocalBlobStore:
         their own and must not pay for a copy)."""
         p = self.path(digest)
         try:
-            fh = p.open("rb")
+            with self._faults("reading a blob"):
+                fh = p.open("rb")
         except FileNotFoundError:
-            raise NotFound(f"blob {digest[:12]} is missing from {self.root}") from None
+            raise self._missing(digest) from None
         with fh:
             if p.stat().st_size == 0:
                 yield memoryview(b"")
@@ -167,9 +283,10 @@ class LocalBlobStore:
         """The bytes of a blob, checked against its digest."""
         p = self.path(digest)
         try:
-            data = p.read_bytes()
+            with self._faults("reading a blob"):
+                data = p.read_bytes()
         except FileNotFoundError:
-            raise NotFound(f"blob {digest[:12]} is missing from {self.root}") from None
+            raise self._missing(digest) from None
         if verify and hash_bytes(data) != digest:
             raise CorruptBlob(
                 f"blob {digest[:12]} in {self.root} does not match its digest; restore it from a backup"
@@ -180,7 +297,7 @@ class LocalBlobStore:
         """Write a blob to ``dest`` (atomically), verifying the digest while copying."""
         src = self.path(digest)
         if not src.is_file():
-            raise NotFound(f"blob {digest[:12]} is missing from {self.root}")
+            raise self._missing(digest)
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}-")
@@ -201,6 +318,70 @@ class LocalBlobStore:
     def size(self, digest: str) -> int:
         return self.path(digest).stat().st_size
 
+    # -- upkeep (doctor, gc, and the sweep when a workspace is opened) -------------------------------------------
+    def iter_blobs(self) -> Iterator[BlobFile]:
+        """Every blob file in the store (not the temp files), in no particular order."""
+        try:
+            tops = [e for e in os.scandir(self.root) if len(e.name) == 2 and e.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            return
+        for top in tops:
+            if not _HEX.issuperset(top.name):
+                continue
+            for e in os.scandir(top.path):
+                if len(e.name) == 62 and _HEX.issuperset(e.name):
+                    try:
+                        st = e.stat(follow_symlinks=False)
+                    except FileNotFoundError:  # removed meanwhile
+                        continue
+                    yield BlobFile(top.name + e.name, e.path, st.st_size, st.st_mtime)
+
+    def has_blobs(self) -> bool:
+        """Whether the store holds at least one blob (stops at the first)."""
+        return next(self.iter_blobs(), None) is not None
+
+    def temp_files(self) -> list[TempFile]:
+        """The temp files of writes: live ones (a writer holds them now) and leftovers of writers that died."""
+        out = []
+        try:
+            entries = [e for e in os.scandir(self._tmp) if e.name.startswith(TEMP_PREFIX)]
+        except (FileNotFoundError, NotADirectoryError):
+            return out
+        for e in entries:
+            path = Path(e.path)
+            try:
+                st = e.stat(follow_symlinks=False)
+                with open(path, "rb") as fh:
+                    held = _try_lock(fh.fileno())
+            except FileNotFoundError:  # committed or removed meanwhile
+                continue
+            except OSError:  # unreadable: say it is live, never remove what cannot be looked at
+                held = False
+            live = held is False or (held is None and time.time() - st.st_mtime < STALE_TEMP_SECONDS)
+            out.append(TempFile(path, st.st_size, st.st_mtime, live))
+        return out
+
+    def sweep_temp(self) -> list[TempFile]:
+        """Remove the temp files of writes that were cut short (a killed process: nobody holds their lock).
+        Returns what was removed. Best effort: a read-only store is left as it is."""
+        removed = []
+        for t in self.temp_files():
+            if t.live:
+                continue
+            try:
+                with open(t.path, "rb") as fh:
+                    if (
+                        _try_lock(fh.fileno()) is False
+                    ):  # a writer appeared under this name: not ours to remove
+                        continue
+                    t.path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError:  # read-only: nothing can be removed now
+                break
+            removed.append(t)
+        return removed
+
     def __repr__(self) -> str:
         return f"LocalBlobStore({str(self.root)!r})"
 
@@ -210,8 +391,12 @@ class BlobWriter:
 
     _BIG = 1 << 20  # in background mode, smaller pieces are copied (the producer may reuse small buffers)
 
-    def __init__(self, fh: BinaryIO, also=None, background: bool = False):
+    def __init__(
+        self, fh: BinaryIO, also=None, background: bool = False, store: LocalBlobStore | None = None
+    ):
         self._fh = fh
+        self._store = store
+        self._fault: Exception | None = None
         self._hash = hashlib.sha256()
         self._also = also
         self._pos = 0
@@ -240,7 +425,14 @@ class BlobWriter:
             self._thread = None
 
     def write(self, data) -> int:
-        n = self._fh.write(data)
+        try:
+            n = self._fh.write(data)
+        except OSError as exc:
+            root = self._store.root if self._store is not None else "the blob store"
+            self._fault = blob_fault(exc, root, "storing a blob")
+            if self._fault is None:
+                raise
+            raise self._fault from None
         view = memoryview(data).cast("B")
         self._pos += len(view)
         if self._queue is None:

@@ -2,12 +2,17 @@
 
 SQLite (the default) runs in WAL mode with a busy timeout; write transactions start with ``BEGIN IMMEDIATE``
 so that two writers queue on the lock instead of failing on a lock upgrade. PostgreSQL takes the same code.
+
+Faults of the database (a corrupt or truncated file, a full or read-only disk, a server that is down) leave every
+transaction as one :class:`~mlo.errors.StoreError` line (see :mod:`mlo.store.faults`). A SQLite file that this
+user cannot write is opened read-only: reading works, a write says why it cannot.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import sqlite3
 import threading
 import time
 import weakref
@@ -15,18 +20,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from ..errors import InvalidInput, StoreError
-from . import migrations, schema
+from . import faults, migrations, schema
 
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 30_000
 RETRY_SECONDS = 120.0
+CONNECT_TIMEOUT_S = 10  # PostgreSQL: how long to wait for an unreachable server before saying so
 _MIGRATION_LOCK_KEY = 0x6D6C6F  # "mlo": PostgreSQL advisory lock id for schema changes
 
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -51,10 +58,28 @@ def _is_transient(exc: BaseException) -> bool:
     return False
 
 
-class Database:
-    """A metadata store at a SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://…``)."""
+def read_only_uri(path: Path) -> str:
+    """A SQLite URI that opens ``path`` read-only. Without a write-ahead log to read, the file is all there is:
+    ``immutable`` then lets SQLite read it without the shared-memory file it could not create in a read-only
+    folder."""
+    wal = path.with_name(path.name + "-wal")
+    immutable = not os.access(path.parent, os.W_OK) and not (wal.exists() and wal.stat().st_size > 0)
+    return f"file:{quote(str(path))}?mode=ro" + ("&immutable=1" if immutable else "")
 
-    def __init__(self, url: str):
+
+def _is_driver_error(exc: BaseException) -> bool:
+    return isinstance(exc, (DBAPIError, sqlite3.Error)) or type(exc).__module__.startswith("psycopg")
+
+
+class Database:
+    """A metadata store at a SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://…``).
+
+    ``on_empty(db)``, when given, is called before the schema is created in a database that has none (a new
+    file, a zero-length one, an empty PostgreSQL database): it may refuse by raising (see
+    :meth:`mlo.workspace.Workspace.db`, which refuses when blobs already exist beside it).
+    """
+
+    def __init__(self, url: str, *, on_empty: Callable[[Database], None] | None = None):
         self.url = url
         try:
             parsed = make_url(url)
@@ -65,6 +90,9 @@ class Database:
         self.dialect = parsed.get_backend_name()
         if self.dialect == "postgresql" and parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
+        self.path: Path | None = None  # the SQLite file
+        self.read_only = False
+        self._on_empty = on_empty
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         self.engine = self._create_engine(parsed)
         _engines.add(self.engine)
@@ -73,19 +101,24 @@ class Database:
     # -- engine ---------------------------------------------------------------------------------------------
     def _create_engine(self, url) -> Engine:
         if self.dialect == "sqlite":
-            if url.database and url.database != ":memory:":
-                Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+                self.path = Path(url.database).expanduser().absolute()
+                if self._on_empty is not None and (not self.path.exists() or self.path.stat().st_size == 0):
+                    self._on_empty(self)  # before SQLite writes a header into it
+                url = self._open_sqlite_file(url)
             engine = create_engine(
                 url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
             )
+            read_only = self.read_only
 
             @event.listens_for(engine, "connect")
             def _on_connect(dbapi_conn, _record):
                 dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
                 cur = dbapi_conn.cursor()
                 cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-                _retry(lambda: cur.execute("PRAGMA journal_mode=WAL"))
-                cur.execute("PRAGMA synchronous=NORMAL")
+                if not read_only:
+                    _retry(lambda: cur.execute("PRAGMA journal_mode=WAL"))
+                    cur.execute("PRAGMA synchronous=NORMAL")
                 cur.close()
 
             @event.listens_for(engine, "begin")
@@ -95,26 +128,89 @@ class Database:
 
             return engine
         if self.dialect == "postgresql":
+            args = {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT_S}
             try:
-                return create_engine(url, pool_pre_ping=True)
+                return create_engine(url, pool_pre_ping=True, connect_args=args)
             except ModuleNotFoundError:
                 raise StoreError(
                     "PostgreSQL needs the psycopg driver: pip install 'mlo-workbench[postgres]'"
                 ) from None
         raise InvalidInput(f"unsupported store {self.dialect!r}: use sqlite:/// or postgresql:// URLs")
 
+    def _open_sqlite_file(self, url):
+        """The URL to open the SQLite file with: read-only (``mode=ro``) when this user cannot write the file or
+        its folder, so that a read-only workspace can still be read."""
+        path = self.path
+        assert path is not None
+        folder = path.parent
+        if not folder.exists():
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise faults.blob_fault(exc, folder, "creating the workspace folder") or exc from None
+        writable_folder = os.access(folder, os.W_OK)
+        if path.exists() and writable_folder and os.access(path, os.W_OK):
+            return url
+        if not path.exists():
+            if writable_folder:
+                return url
+            raise faults.fault(
+                faults.READ_ONLY,
+                f"cannot create the metadata database {path}: its folder is read-only for this user; get write "
+                "access to it or set MLO_HOME to a writable workspace",
+            )
+        self.read_only = True
+        return make_url(f"sqlite:///{read_only_uri(path)}&uri=true")
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def _fault(self, exc: BaseException) -> StoreError | None:
+        return faults.database_fault(exc, self.url, self.dialect)
+
+    def _refuse_write(self) -> None:
+        raise faults.fault(
+            faults.READ_ONLY,
+            f"the metadata database {self.path} is read-only for this user: this workspace can be read but not "
+            "written; get write access to it or set MLO_HOME to a writable workspace",
+        )
 
     # -- transactions -----------------------------------------------------------------------------------------
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read transaction (a consistent snapshot under WAL)."""
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except Exception as exc:
+            err = self._fault(exc) if _is_driver_error(exc) else None
+            if err is None:
+                raise
+            raise err from None
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read transaction in which every statement sees the same data. A SQLite read transaction in WAL
+        mode is one already; PostgreSQL's default (READ COMMITTED) takes a new snapshot per statement."""
+        if self.dialect != "postgresql":
+            with self.read() as conn:
+                yield conn
+            return
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin():
+                    yield conn
+        except Exception as exc:
+            err = self._fault(exc) if _is_driver_error(exc) else None
+            if err is None:
+                raise
+            raise err from None
 
     def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` in one write transaction, retrying it whole when the database is busy."""
+        if self.read_only:
+            self._refuse_write()
 
         def attempt() -> T:
             with self.engine.connect() as conn:
@@ -122,11 +218,19 @@ class Database:
                 with conn.begin():
                     return fn(conn)
 
-        if self._write_lock is not None:
-            # threads of one process queue here, cheaper than on SQLite's file lock
-            with self._write_lock:
-                return _retry(attempt)
-        return _retry(attempt)
+        try:
+            if self._write_lock is not None:
+                # threads of one process queue here, cheaper than on SQLite's file lock
+                with self._write_lock:
+                    return _retry(attempt)
+            return _retry(attempt)
+        except Exception as exc:
+            err = self._fault(exc) if _is_driver_error(exc) else None
+            if err is None and _is_driver_error(exc) and _is_transient(exc):
+                err = faults.busy_fault(exc, self.url, RETRY_SECONDS)  # retried until the deadline, in vain
+            if err is None:
+                raise
+            raise err from None
 
     def insert(self, table):
         """A dialect insert that supports ``on_conflict_do_update`` / ``on_conflict_do_nothing``."""
@@ -153,14 +257,31 @@ class Database:
         try:
             version = _retry(self.schema_version)
         except OperationalError as exc:
-            raise StoreError(f"cannot open the store at {self.url}: {exc.orig}") from None
+            err = self._fault(exc)
+            if err is not None:
+                raise err from None
+            raise StoreError(f"cannot open the store at {faults.redact(self.url)}: {exc.orig}") from None
         if version == schema.SCHEMA_VERSION:
             return
+        where = self.path or faults.redact(self.url)
         if version is not None and version > schema.SCHEMA_VERSION:
-            raise StoreError(
-                f"this store has schema version {version}, newer than this mlo knows "
-                f"({schema.SCHEMA_VERSION}): upgrade mlo-workbench"
+            raise faults.fault(
+                faults.SCHEMA,
+                f"the metadata database {where} has schema version {version}, newer than this mlo knows "
+                f"({schema.SCHEMA_VERSION}): a newer mlo wrote it; upgrade mlo-workbench "
+                "(pip install -U mlo-workbench) to use it",
             )
+        if self.read_only:
+            state = (
+                "has no schema yet" if version is None else f"needs an upgrade from schema version {version}"
+            )
+            raise faults.fault(
+                faults.READ_ONLY,
+                f"the metadata database {where} {state}, and it is read-only for this user: open it once with "
+                "write access",
+            )
+        if version is None and self._on_empty is not None:
+            self._on_empty(self)
         self.write(self._migrate)
 
     def _migrate(self, conn: Connection) -> None:

@@ -25,3 +25,13 @@ def id_time(id_: str) -> float:
     for ch in id_[:10]:
         value = (value << 5) | _ALPHABET.index(ch)
     return value / 1000.0
+
+
+def common_prefix(a: str, b: str) -> int:
+    """How many leading characters two ids share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -18,11 +18,15 @@ Edge = tuple[str, str, str]  # (src, dst, relation)
 
 
 class LineageStore:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, *, paused: bool = False):
         self.db = db
+        self.paused = paused
 
     def link(self, edges: Iterable[Edge], conn: Connection | None = None) -> None:
-        """Record edges (idempotent: an edge recorded twice is kept once)."""
+        """Record edges (idempotent: an edge recorded twice is kept once). A paused store (a reproduction's
+        replay) records none."""
+        if self.paused:
+            return
         ts = now_us()
         rows = [{"src": a, "dst": b, "relation": r, "created_at": ts} for a, b, r in edges]
         if not rows:

@@ -20,9 +20,33 @@ def _add_missing_tables(conn: Connection) -> None:
     schema.metadata.create_all(conn, checkfirst=True)
 
 
+def _add_lifecycle(conn: Connection) -> None:
+    """Version 3: runs and experiments get a lifecycle (active, archived, deleted); runs get a note; tags are
+    indexed by key."""
+    from sqlalchemy import inspect
+
+    from . import schema
+
+    active = "VARCHAR(16) NOT NULL DEFAULT 'active'"
+    have = {t: {c["name"] for c in inspect(conn).get_columns(t)} for t in ("experiments", "runs")}
+    for table, column, sql_type in (
+        ("experiments", "lifecycle", active),
+        ("experiments", "deleted_at", "BIGINT"),
+        ("runs", "lifecycle", active),
+        ("runs", "deleted_at", "BIGINT"),
+        ("runs", "note", "TEXT"),
+    ):
+        if column not in have[table]:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+    next(i for i in schema.runs.indexes if i.name == "ix_runs_lifecycle").create(conn, checkfirst=True)
+    next(i for i in schema.tags.indexes if i.name == "ix_tags_key").create(conn, checkfirst=True)
+
+
 # version reached -> step from the version before it
 STEPS: dict[int, Callable[[Connection], None]] = {
     2: _add_missing_tables,  # snapshots, lineage, reports, file_digests
+    3: _add_lifecycle,  # runs and experiments: lifecycle, deleted_at; runs: note
+    4: _add_missing_tables,  # llm_traces, llm_spans
 }
 
 

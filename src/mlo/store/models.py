@@ -9,6 +9,7 @@ Alias changes take the same row lock, so the "from" version recorded in the audi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
@@ -99,6 +100,48 @@ class AuditRow:
         return cls(**m)
 
 
+# The fields of a version that decide which bytes are loaded and how: covered by the record digest that the
+# registration's audit event keeps, so a version whose flavor, blob or checks were changed afterwards is refused.
+RECORD_FIELDS = ("name", "version", "flavor", "blob", "size", "model_class", "signature", "details")
+
+
+def record_digest(values: dict[str, Any]) -> str:
+    """SHA-256 over the :data:`RECORD_FIELDS` of a version (as stored: JSON fields decoded)."""
+    doc = {k: values.get(k) for k in RECORD_FIELDS}
+    return hashlib.sha256(_dumps(doc).encode()).hexdigest()
+
+
+def record_mismatch(row: VersionRow, audited: dict[str, Any] | None) -> str | None:
+    """What differs between a version and the details its registration event recorded, or None when they agree.
+    Events written before record digests existed hold the digest and flavor only; those are compared."""
+    if audited is None:
+        return "it has no registration event in the audit log"
+    for key, field_name in (("flavor", "flavor"), ("digest", "blob")):
+        was, now = audited.get(key), getattr(row, field_name)
+        if was is not None and was != now:
+            return f"its {key} was {was} at registration and is {now} now"
+    expected = audited.get("record")
+    if expected is not None and expected != record_digest(row.__dict__):
+        return "its stored fields (signature, checks or size) changed after registration"
+    return None
+
+
+def unmatched_versions(conn: Connection) -> list[tuple[str, int, str]]:
+    """``(name, version, what differs)`` of every version that no longer matches its registration event."""
+    v, e = s.model_versions, s.audit_events
+    registrations = (
+        select(e.c.name, e.c.version, e.c.details).where(e.c.action == "register").order_by(e.c.seq.desc())
+    )
+    events = {(n, ver): _loads(d, {}) for n, ver, d in conn.execute(registrations)}  # the first one wins
+    out = []
+    for r in conn.execute(select(v)):
+        row = VersionRow.from_row(r)
+        why = record_mismatch(row, events.get((row.name, row.version)))
+        if why is not None:
+            out.append((row.name, row.version, why))
+    return out
+
+
 def _is_unique_collision(exc: IntegrityError) -> bool:
     """A violation of one of the registry's allocation keys (not of any other constraint)."""
     orig = exc.orig
@@ -140,6 +183,11 @@ class ModelStore:
         return row is not None
 
     def _append_event(self, conn: Connection, name: str, action: str, **values: Any) -> AuditRow:
+        reason = values.get("reason")
+        if reason is not None and (not isinstance(reason, str) or "\x00" in reason):
+            raise InvalidInput(
+                f"reason must be text (for the audit log), got {type(reason).__name__} {reason!r:.40}"
+            )
         seq = conn.execute(
             select(func.coalesce(func.max(s.audit_events.c.seq), 0)).where(s.audit_events.c.name == name)
         ).scalar_one()
@@ -208,6 +256,7 @@ class ModelStore:
                 "created_by": user,
             }
             conn.execute(s.model_versions.insert().values(**row))
+            stored = VersionRow.from_row(_Row(row))
             self._append_event(
                 conn,
                 name,
@@ -215,13 +264,18 @@ class ModelStore:
                 version=version,
                 to_version=version,
                 user=user,
-                details={"run_id": row["run_id"], "digest": row["blob"], "flavor": row["flavor"]},
+                details={
+                    "run_id": row["run_id"],
+                    "digest": row["blob"],
+                    "flavor": row["flavor"],
+                    "record": record_digest(stored.__dict__),
+                },
             )
             if alias is not None:
                 self._set_alias(conn, name, alias, version, "set_alias", user=user)
             if link is not None:
                 link(conn, version)
-            return VersionRow.from_row(_Row(row))
+            return stored
 
         return self._write(register)
 
@@ -259,8 +313,23 @@ class ModelStore:
         return self._first(q) is not None
 
     def model_names(self) -> list[str]:
+        """Names of the registered models (not of the prompts, which share the registry: flavor ``prompt``)."""
+        prompts = select(s.model_versions.c.name).where(s.model_versions.c.flavor == "prompt")
+        q = select(s.registered_models.c.name).where(s.registered_models.c.name.not_in(prompts)).order_by("name")
         with self.db.read() as conn:
-            return [r[0] for r in conn.execute(select(s.registered_models.c.name).order_by("name"))]
+            return [r[0] for r in conn.execute(q)]
+
+    def registration(self, name: str, version: int) -> dict[str, Any] | None:
+        """The details that the registration event of a version recorded (digest, flavor, record digest)."""
+        t = s.audit_events
+        q = (
+            select(t.c.details)
+            .where(and_(t.c.name == name, t.c.action == "register", t.c.version == int(version)))
+            .order_by(t.c.seq)
+            .limit(1)
+        )
+        row = self._first(q)
+        return None if row is None else _loads(row[0], {})
 
     # -- aliases ----------------------------------------------------------------------------------------------
     def aliases(self, name: str | None = None) -> dict[str, dict[str, int]]:
@@ -378,11 +447,12 @@ class ModelStore:
         return self._write(roll)
 
     def _alias_stack(self, conn: Connection, name: str, alias: str) -> list[int | None]:
-        """The values the alias held, oldest first, with rolled-back changes popped off."""
+        """The values the alias held, oldest first, with rolled-back changes popped off. A policy change for the
+        alias is in the same log but moves nothing."""
         t = s.audit_events
         q = (
             select(t.c.action, t.c.to_version)
-            .where(and_(t.c.name == name, t.c.alias == alias))
+            .where(and_(t.c.name == name, t.c.alias == alias, t.c.action != "set_policy"))
             .order_by(t.c.seq)
         )
         stack: list[int | None] = [None]  # before its first change the alias did not exist

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
@@ -18,10 +17,10 @@ from sqlalchemy import Text, and_, bindparam, case, cast, delete, func, or_, sel
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from ..errors import AmbiguousRef, NotFound
+from ..errors import AmbiguousRef, InvalidInput, NotFound
 from . import schema as s
 from .db import Database
-from .ids import new_id
+from .ids import common_prefix, new_id
 
 
 def now_us() -> int:
@@ -66,6 +65,9 @@ _CHUNK_SEQS = (
     select(s.metric_chunks.c.key, func.max(s.metric_chunks.c.seq))
     .where(s.metric_chunks.c.run_id == bindparam("rid"))
     .group_by(s.metric_chunks.c.key)
+)
+_EXPERIMENT_STATE = select(s.experiments.c.name, s.experiments.c.lifecycle).where(
+    s.experiments.c.id == bindparam("eid")
 )
 _FINISH_RUN = (
     update(s.runs)
@@ -122,21 +124,11 @@ class RunStore:
         self._experiment_ids[name] = exp_id
         return exp_id
 
-    def experiments(self) -> list[dict]:
-        q = (
-            select(
-                s.experiments.c.id,
-                s.experiments.c.name,
-                s.experiments.c.created_at,
-                func.count(s.runs.c.id).label("runs"),
-                func.max(s.runs.c.start_time).label("last_run"),
-            )
-            .select_from(s.experiments.outerjoin(s.runs, s.runs.c.experiment_id == s.experiments.c.id))
-            .group_by(s.experiments.c.id, s.experiments.c.name, s.experiments.c.created_at)
-            .order_by(s.experiments.c.name)
-        )
-        with self.db.read() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+    def experiments(self, include: frozenset[str] = frozenset()) -> list[dict]:
+        """Experiments with their run counts (see :meth:`mlo.store.lifecycle.LifecycleStore.experiments`)."""
+        from .lifecycle import LifecycleStore
+
+        return LifecycleStore(self.db).experiments(include)
 
     # -- runs -------------------------------------------------------------------------------------------------
     def create_run(
@@ -167,6 +159,12 @@ class RunStore:
         }
 
         def create(conn: Connection) -> None:
+            name, lifecycle = conn.execute(_EXPERIMENT_STATE, {"eid": experiment_id}).one()
+            if lifecycle != "active":
+                raise InvalidInput(
+                    f"experiment {name!r} is {lifecycle}: restore it first (mlo.restore_experiment({name!r}) or "
+                    f"`mlo experiments restore {name}`), or start the run in another experiment"
+                )
             conn.execute(_INSERT_RUN, row)
             self._upsert(conn, s.params, run_id, params)
             self._upsert(conn, s.tags, run_id, tags)
@@ -218,6 +216,10 @@ class RunStore:
             return [tuple(r) for r in conn.execute(q)]
 
     def mark_killed(self, ends: Mapping[str, int]) -> None:
+        """Mark runs of dead processes killed (best effort: a read-only workspace keeps them as they are)."""
+        if self.db.read_only:
+            return
+
         def mark(conn: Connection) -> None:
             for run_id, end in ends.items():
                 conn.execute(
@@ -245,6 +247,24 @@ class RunStore:
                 if len(rows) > 1:
                     raise AmbiguousRef(f"run id prefix {ref!r} matches several runs; give more characters")
         raise NotFound(f"no run with id {ref!r}; `mlo runs` lists the runs there are")
+
+    def prefix_length(self, run_ids: Sequence[str], minimum: int) -> int:
+        """The shortest length (at least ``minimum``) at which the prefix of every run in ``run_ids`` names only
+        that run in the whole store: one more character than each shares with its neighbours in id order."""
+        r = s.runs
+        other = r.alias("other")
+        before = select(func.max(other.c.id)).where(other.c.id < r.c.id).scalar_subquery()
+        after = select(func.min(other.c.id)).where(other.c.id > r.c.id).scalar_subquery()
+        length = minimum
+        ids = sorted(set(run_ids))
+        with self.db.read() as conn:
+            for i in range(0, len(ids), 500):
+                q = select(r.c.id, before, after).where(r.c.id.in_(ids[i : i + 500]))
+                for rid, prev, nxt in conn.execute(q):
+                    for neighbour in (prev, nxt):
+                        if neighbour:
+                            length = max(length, common_prefix(rid, neighbour) + 1)
+        return length
 
     def run_row(self, run_id: str) -> dict:
         q = (
@@ -379,7 +399,9 @@ class RunStore:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     # -- tables for run listings ------------------------------------------------------------------------------
-    def _run_rows_query(self, experiment_ids: Sequence[str] | None, run_ids: Sequence[str] | None = None):
+    def _run_rows_query(
+        self, experiment_ids: Sequence[str] | None, run_ids: Sequence[str] | None = None, shown: Any = None
+    ):
         r, e = s.runs, s.experiments
         q = select(
             r.c.id,
@@ -392,11 +414,14 @@ class RunStore:
             r.c.parent_id,
             r.c.user,
             r.c.source,
+            r.c.lifecycle,
         ).select_from(r.join(e, r.c.experiment_id == e.c.id))
         if experiment_ids is not None:
             q = q.where(r.c.experiment_id.in_(list(experiment_ids)))
         if run_ids is not None:
             q = q.where(r.c.id.in_(list(run_ids)))
+        if shown is not None:
+            q = q.where(shown)
         return q.order_by(r.c.start_time.desc(), r.c.id.desc())
 
     # run columns a page can be ordered by in SQL (as runs() orders them: nulls last, then newest first)
@@ -415,33 +440,39 @@ class RunStore:
     def page_ids(
         self,
         experiment_ids: Sequence[str] | None,
-        order: str | None,
-        ascending: bool,
+        orders: Sequence[tuple[str, bool]],
         offset: int,
         limit: int,
         where: Any = None,
+        shown: Any = None,
     ) -> tuple[int, list[str]]:
-        """How many runs there are, and the ids of one page of them ordered by a run column or a metric
-        (default: newest first), in one snapshot."""
+        """How many runs there are, and the ids of one page of them ordered by run columns or metrics, each
+        ``(column, ascending)`` (then newest first), in one snapshot. ``shown`` keeps the runs to list (see
+        :func:`mlo.store.lifecycle.hidden_condition`)."""
         r, e = s.runs, s.experiments
         q = select(r.c.id).select_from(r.join(e, r.c.experiment_id == e.c.id))
         count = select(func.count()).select_from(r)
+        if shown is not None:
+            count = count.select_from(r.join(e, r.c.experiment_id == e.c.id))
+            q, count = q.where(shown), count.where(shown)
         if experiment_ids is not None:
             q = q.where(r.c.experiment_id.in_(list(experiment_ids)))
             count = count.where(r.c.experiment_id.in_(list(experiment_ids)))
         if where is not None:  # from metric_filter
             q, count = q.where(where), count.where(where)
         keys = []
-        if order is not None and order.startswith("metrics."):
-            value = self._metric_value(order[len("metrics.") :])  # NaN is stored as NULL: last, like missing
-            keys = [value.is_(None), value.asc() if ascending else value.desc()]
-        elif order is not None:
-            column = {"run_id": r.c.id, "experiment": e.c.name}.get(
-                order, r.c[order] if order in r.c else None
-            )
-            if self.db.dialect == "postgresql" and order not in ("start_time", "end_time"):
-                column = column.collate("C")  # code point order, as pandas sorts strings
-            keys = [column.is_(None), column.asc() if ascending else column.desc()]
+        for order, ascending in orders:
+            if order.startswith("metrics."):
+                column = self._metric_value(
+                    order[len("metrics.") :]
+                )  # NaN is stored as NULL: last, like missing
+            else:
+                column = {"run_id": r.c.id, "experiment": e.c.name}.get(
+                    order, r.c[order] if order in r.c else None
+                )
+                if self.db.dialect == "postgresql" and order not in ("start_time", "end_time"):
+                    column = column.collate("C")  # code point order, as pandas sorts strings
+            keys += [column.is_(None), column.asc() if ascending else column.desc()]
         q = q.order_by(*keys, r.c.start_time.desc(), r.c.id.desc()).offset(offset).limit(limit)
         with self._snapshot() as conn:
             total = conn.execute(count).scalar_one()
@@ -490,8 +521,8 @@ class RunStore:
         return None if compare is None else compare(tree.value)
 
     def run_rows(self, experiment_ids: Sequence[str] | None) -> list[tuple]:
-        """(id, experiment, name, status, start_time, end_time, git_commit, parent_id, user, source) per run,
-        newest first."""
+        """(id, experiment, name, status, start_time, end_time, git_commit, parent_id, user, source, lifecycle)
+        per run, newest first."""
         with self.db.read() as conn:
             return conn.execute(self._run_rows_query(experiment_ids)).all()
 
@@ -500,6 +531,7 @@ class RunStore:
         experiment_ids: Sequence[str] | None,
         keys: Mapping[str, Sequence[str] | None],
         run_ids: Sequence[str] | None = None,
+        shown: Any = None,
     ) -> RunListing:
         """Runs and their params, metrics and tags for a run table, read in one snapshot.
 
@@ -508,9 +540,10 @@ class RunStore:
         tags and a JSON list of its metric keys, returned with the run's row; the metric values follow as a
         bare column of floats. Listing 10,000 runs then moves 10,000 rows through the driver (plus one float
         per metric value) instead of 200,000 (run, key, value) rows. ``run_ids`` narrows the listing to those
-        runs (a page of a run table).
+        runs (a page of a run table); ``shown`` keeps the runs to list (see
+        :func:`mlo.store.lifecycle.hidden_condition`).
         """
-        scope = (experiment_ids, None if run_ids is None else list(run_ids))
+        scope = (experiment_ids, None if run_ids is None else list(run_ids), shown)
         json_aggregates = self._json_aggregates()
         with self._snapshot() as conn:
             if not json_aggregates:
@@ -534,18 +567,9 @@ class RunStore:
                     values[kind] = _text_grid(texts)
         return RunListing(columns[:_RUN_FIELDS], values)
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[Connection]:
-        """A read transaction in which every statement sees the same data. A SQLite read transaction in WAL
-        mode is one already; PostgreSQL's default (READ COMMITTED) takes a new snapshot per statement."""
-        if self.db.dialect != "postgresql":
-            with self.db.read() as conn:
-                yield conn
-            return
-        with self.db.engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
-                yield conn
+    def _snapshot(self):
+        """A read transaction in which every statement sees the same data (see :meth:`Database.snapshot`)."""
+        return self.db.snapshot()
 
     def _json_aggregates(self) -> bool:
         """Whether the database has JSON aggregates: PostgreSQL always; SQLite built in since 3.38 and as the
@@ -573,10 +597,18 @@ class RunStore:
         return func.json_group_array(column)
 
     def _where_listed(self, q, table, scope: tuple, keys: Sequence[str] | None):
-        """Rows of ``table`` for the runs in ``scope`` (experiment ids or None, run ids or None)."""
-        experiment_ids, run_ids = scope
+        """Rows of ``table`` for the runs in ``scope`` (experiment ids or None, run ids or None, the condition
+        keeping shown runs or None)."""
+        experiment_ids, run_ids, shown = scope
         if run_ids is not None:
             q = q.where(table.c.run_id.in_(run_ids))
+        if shown is not None and run_ids is None:
+            r, e = s.runs, s.experiments
+            q = q.where(
+                table.c.run_id.in_(
+                    select(r.c.id).select_from(r.join(e, r.c.experiment_id == e.c.id)).where(shown)
+                )
+            )
         if experiment_ids is not None:
             q = q.where(
                 table.c.run_id.in_(
@@ -641,7 +673,7 @@ class RunStore:
 
 
 _LISTING_TABLES = {"params": s.params, "metrics": s.latest_metrics, "tags": s.tags}
-_RUN_FIELDS = 10  # the columns of RunStore.run_rows
+_RUN_FIELDS = 11  # the columns of RunStore.run_rows
 
 
 @dataclass

@@ -20,9 +20,14 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
+
+# Lifecycle of runs and experiments (schema version 3): "active", "archived" (kept, out of default listings) or
+# "deleted" (out of default listings, restorable until purged after a grace period).
+LIFECYCLES = ("active", "archived", "deleted")
 
 metadata = MetaData()
 
@@ -41,6 +46,9 @@ experiments = Table(
     Column("id", ID, primary_key=True),
     Column("name", String(255), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
+    # version 3: lifecycle (see LIFECYCLES) and when it was deleted or archived
+    Column("lifecycle", String(16), nullable=False, server_default=text("'active'")),
+    Column("deleted_at", BigInteger),
 )
 
 runs = Table(
@@ -63,8 +71,13 @@ runs = Table(
     Column("git_dirty", Boolean),
     Column("git_diff_digest", String(64)),  # blob holding `git diff HEAD` when dirty
     Column("env_digest", String(64)),  # blob holding the environment JSON (python, platform, packages)
+    # version 3: lifecycle (see LIFECYCLES), when it was deleted or archived, and a Markdown note
+    Column("lifecycle", String(16), nullable=False, server_default=text("'active'")),
+    Column("deleted_at", BigInteger),
+    Column("note", Text),
     Index("ix_runs_experiment_start", "experiment_id", "start_time"),
     Index("ix_runs_status", "status"),
+    Index("ix_runs_lifecycle", "lifecycle"),
 )
 
 params = Table(
@@ -81,6 +94,7 @@ tags = Table(
     Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("value", Text, nullable=False),
+    Index("ix_tags_key", "key", "run_id"),  # runs by tag (the replays of mlo reproduce, hidden from listings)
 )
 
 # The latest value of each metric: what run tables and `where` filters read.
@@ -291,4 +305,63 @@ stage_cache = Table(
     Column("outs", Text, nullable=False),  # JSON: [{"path", "kind", "digest", "blob", "snapshot_id"}]
     Column("notebook", String(64)),  # blob of the executed notebook
     Column("created_at", BigInteger, nullable=False),
+)
+
+
+# -- LLM traces (schema version 4): span trees of LLM calls, tools, retrieval and custom steps ----------------------
+# Every table below was added in version 4; the migration to 4 creates them. Prompts and responses are blobs
+# (content-addressed: the same text is stored once); spans keep their digests.
+
+llm_traces = Table(
+    "llm_traces",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("run_id", ID),  # the run active when the trace started
+    Column("notebook", Text),  # the notebook and the cell (execution count) that made it, when known
+    Column("cell", Integer),
+    Column("status", String(16), nullable=False),  # running | ok | error | unfinished (process ended)
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger),
+    Column("spans", Integer, nullable=False),
+    Column("llm_calls", Integer, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cached_tokens", BigInteger, nullable=False),
+    Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("models", Text),  # the models its LLM calls named, comma-separated
+    Column("prompts", Text),  # the prompt versions its spans used ("support/3"), comma-separated
+    Column("replayed", Boolean, nullable=False),  # answered from a record, not by the endpoint
+    Column("error", Text),
+    Index("ix_llm_traces_start", "start_time"),
+    Index("ix_llm_traces_run", "run_id", "start_time"),
+)
+
+llm_spans = Table(
+    "llm_spans",
+    metadata,
+    Column("trace_id", ID, primary_key=True),
+    Column("span_id", String(16), primary_key=True),
+    Column("parent_id", String(16)),
+    Column("seq", Integer, nullable=False),  # order of start within the trace
+    Column("name", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),  # llm | embedding | tool | retrieval | chain | custom
+    Column("status", String(16), nullable=False),  # ok | error | unfinished
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger),
+    Column("run_id", ID),
+    Column("model", String(255)),  # gen_ai.request.model
+    Column("input_tokens", BigInteger),
+    Column("output_tokens", BigInteger),
+    Column("cached_tokens", BigInteger),
+    Column("reasoning_tokens", BigInteger),
+    Column("prompt", String(320)),  # the prompt version it used: "support/3"
+    Column("request_key", String(64)),  # digest of the request as the endpoint saw it (record / replay)
+    Column("input_blob", String(64)),  # request body (LLM calls) or inputs (other spans, when large)
+    Column("output_blob", String(64)),  # response body, as received
+    Column("attributes", Text, nullable=False),  # JSON: OpenTelemetry GenAI attributes and the rest
+    Column("error", Text),
+    Index("ix_llm_spans_run", "run_id"),
+    Index("ix_llm_spans_request", "request_key"),
+    Index("ix_llm_spans_prompt", "prompt"),
 )

@@ -18,8 +18,8 @@ from .ids import new_id
 from .lineage import Edge, LineageStore
 from .runs import now_us
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}$")
-_ID_RE = re.compile(r"^[0-9a-hjkmnp-tv-z]{26}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}\Z")
+_ID_RE = re.compile(r"^[0-9a-hjkmnp-tv-z]{26}\Z")
 
 
 def check_name(name: object) -> str:
@@ -90,6 +90,14 @@ class SnapshotStore:
             return read(conn)
         with self.db.read() as c:
             return read(c)
+
+    def with_digest(self, name: str, digest: str) -> SnapshotRow | None:
+        """The newest version of ``name`` holding exactly this content."""
+        t = s.snapshots
+        q = select(t).where(t.c.name == name, t.c.digest == digest).order_by(t.c.version.desc()).limit(1)
+        with self.db.read() as c:
+            row = c.execute(q).first()
+        return SnapshotRow.from_row(row) if row else None
 
     def by_digest(self, digest: str) -> SnapshotRow | None:
         """The newest snapshot holding exactly this content, under any name."""

@@ -57,6 +57,8 @@ class Comparison:
         Run ids (or unique prefixes) selected to start with.
     page_size : int
         Rows per page of the run table.
+    order_by : str or list of str, optional
+        The order of the table, e.g. ``"metrics.acc desc"`` or ``["params.model", "metrics.acc desc"]``.
     """
 
     def __init__(
@@ -65,7 +67,7 @@ class Comparison:
         where: str | None = None,
         selected: Iterable[str] = (),
         page_size: int = 25,
-        order_by: str | None = None,
+        order_by: str | Sequence[str] | None = None,
     ):
         if not isinstance(page_size, int) or page_size < 1:
             raise InvalidInput(f"page_size must be a positive integer, got {page_size!r}")
@@ -74,6 +76,7 @@ class Comparison:
         self.where: str | None = None
         self.sort_column = "start_time"
         self.ascending = False
+        self.then: list[tuple[str, bool]] = []  # further keys of order_by, after the sort column
         self.page = 0
         self._all = self._read()
         self.frame = self._all
@@ -81,9 +84,14 @@ class Comparison:
         self.selected: list[str] = []
         if where:
             self.filter(where)
-        if order_by:
-            col, asc = _order(order_by)
-            self.sort(col, asc)
+        orders = where_mod.parse_order(order_by)
+        if orders:
+            self.sort(*orders[0])
+            missing = [c for c, _ in orders[1:] if c not in self.frame.columns]
+            if missing:
+                raise InvalidInput(f"cannot sort by {missing[0]!r}: no such column")
+            self.then = orders[1:]
+            self.frame = self._sorted(self.frame)
         self.select(selected)
 
     # -- reading ---------------------------------------------------------------------------------------------
@@ -135,8 +143,10 @@ class Comparison:
     def _sorted(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.sort_column not in frame.columns:
             return frame
+        keys = [(self.sort_column, self.ascending)]
+        keys += [(c, a) for c, a in self.then if c in frame.columns and c != self.sort_column]
         return frame.sort_values(
-            self.sort_column, ascending=self.ascending, na_position="last", kind="stable"
+            [c for c, _ in keys], ascending=[a for _, a in keys], na_position="last", kind="stable"
         )
 
     @property
@@ -302,21 +312,17 @@ def _differing(frame: pd.DataFrame) -> list[str]:
 
 def _labels(rows: pd.DataFrame) -> list[str]:
     """Column labels for runs: their names, with a short id where names repeat or are missing."""
+    from .short_ids import short_ids
+
+    short = short_ids(rows["run_id"])
     names = [
-        n if isinstance(n, str) and n else r[-8:] for n, r in zip(rows["name"], rows["run_id"], strict=True)
+        n if isinstance(n, str) and n else short[r] for n, r in zip(rows["name"], rows["run_id"], strict=True)
     ]
     counts = pd.Series(names).value_counts()
-    return [f"{n} ({r[-6:]})" if counts[n] > 1 else n for n, r in zip(names, rows["run_id"], strict=True)]
+    return [f"{n} ({short[r]})" if counts[n] > 1 else n for n, r in zip(names, rows["run_id"], strict=True)]
 
 
 def _metric_column(metric: str) -> str:
     if not isinstance(metric, str) or not metric.strip():
         raise InvalidInput("name a metric, e.g. 'acc' or 'metrics.acc'")
     return metric if metric.startswith("metrics.") else f"metrics.{metric}"
-
-
-def _order(order_by: str) -> tuple[str, bool]:
-    parts = order_by.split()
-    if len(parts) > 1 and parts[-1].lower() in ("asc", "desc"):
-        return where_mod.column_name(" ".join(parts[:-1])), parts[-1].lower() == "asc"
-    return where_mod.column_name(order_by), True

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import InvalidInput
+from ..names import control_character
 
 MAX_KEY_LENGTH = 255
 
@@ -22,6 +23,11 @@ MAX_KEY_LENGTH = 255
 def check_key(key: object, what: str = "metric") -> str:
     if not isinstance(key, str) or not key.strip():
         raise InvalidInput(f"{what} name must be a non-empty string, got {key!r}")
+    bad = control_character(key)
+    if bad is not None:
+        raise InvalidInput(
+            f"{what} name {key[:40]!r} holds the control character {bad!r}: use printable characters"
+        )
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidInput(f"{what} name {key[:40]!r}… is longer than {MAX_KEY_LENGTH} characters")
     return key
@@ -46,7 +52,7 @@ class MetricBuffer:
             value = _as_float(key, value)
         if step is not None and step.__class__ is not int:
             step = _as_step(step)
-        t = time.time() if timestamp is None else timestamp
+        t = time.time() if timestamp is None else _as_timestamp(timestamp)
         with self._lock:
             series = self._series.get(key)
             if series is None:
@@ -64,7 +70,9 @@ class MetricBuffer:
             self.flush()
 
     def add_many(self, values: dict, step: int | None = None, timestamp: float | None = None) -> None:
-        t = time.time() if timestamp is None else timestamp
+        if not isinstance(values, dict):
+            raise InvalidInput(f"metrics must be a dict of name: number, got {type(values).__name__}")
+        t = time.time() if timestamp is None else _as_timestamp(timestamp)
         # validate everything first: a bad value must not leave half the dict logged
         clean = {check_key(k): _as_float(k, v) for k, v in values.items()}
         for key, value in clean.items():
@@ -109,6 +117,12 @@ class MetricBuffer:
     def discard(self) -> None:
         with self._lock:
             self._series, self._pending = {}, 0
+
+
+def _as_timestamp(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidInput(f"timestamp must be seconds since the epoch (a number), got {value!r:.40}")
+    return float(value)
 
 
 def _as_float(key: str, value: object) -> float:

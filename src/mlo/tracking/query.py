@@ -22,16 +22,21 @@ from . import where as where_mod
 
 BASE_COLUMNS = where_mod.BASE_COLUMNS
 KINDS = ("params", "metrics", "tags")
-_RUN_ROW_COLUMNS = [c for c in BASE_COLUMNS if c != "duration"]  # the order of RunStore.run_rows
+_RUN_ROW_COLUMNS = [*(c for c in BASE_COLUMNS if c != "duration"), "lifecycle"]  # as RunStore.run_rows
 
 
 def runs(
     experiment: str | Sequence[str] | None = None,
     where: str | None = None,
     columns: Sequence[str] | None = None,
-    order_by: str | None = None,
+    order_by: str | Sequence[str] | None = None,
     limit: int | None = None,
     offset: int = 0,
+    *,
+    include: str | Sequence[str] | None = None,
+    experiment_names: Sequence[str] | None = None,
+    filter_string: str | None = None,
+    max_results: int | None = None,
 ) -> pd.DataFrame:
     """Runs as a DataFrame: ``run_id, experiment, name, status, start_time, end_time, duration, …, params.*,
     metrics.*, tags.*``, newest first.
@@ -42,24 +47,41 @@ def runs(
         Only runs of these experiments (all experiments by default).
     where : str, optional
         A filter such as ``"metrics.acc > 0.8 or params.model = 'rf'"`` (see :mod:`mlo.tracking.where`).
+        Statuses compare in any case: ``status = 'FINISHED'`` finds finished runs.
     columns : list of str, optional
         Project to these columns (``run_id`` is always kept); shell patterns such as ``"metrics.*"`` work.
-    order_by : str, optional
-        A column, optionally followed by ``asc`` (the default) or ``desc`` (``"metrics.acc desc"``).
+    order_by : str or list of str, optional
+        Columns, each optionally followed by ``asc`` (the default) or ``desc``: ``"metrics.acc desc"`` or
+        ``["metrics.acc desc", "start_time"]``.
     limit, offset : int, optional
         A page: at most ``limit`` rows after skipping ``offset`` (after filtering and ordering). The number of
         runs that matched is in ``df.attrs["total"]``. Only the keys the filter and the order need are read
         for every run; the page's runs alone are read in full.
+    include : str or list of str, optional
+        Runs that listings leave out unless asked: ``"archived"``, ``"deleted"`` or ``"all"``. With it the
+        frame gains a ``lifecycle`` column (``active``, ``archived`` or ``deleted``).
+    experiment_names, filter_string, max_results
+        MLflow's ``search_runs`` spellings of ``experiment``, ``where`` and ``limit``.
     """
+    experiment = _alias("experiment", experiment, "experiment_names", experiment_names)
+    where = _alias("where", where, "filter_string", filter_string)
+    limit = _alias("limit", limit, "max_results", max_results)
+    _check_args(experiment, where, columns, order_by)
+    from ..store.lifecycle import check_include, hidden_condition
+
     ws = workspace.current()
     session.flush()
     session.wait_for_capture()
     session.reap(ws)
     store = ws.runs
+    included = check_include(include)
     tree = where_mod.parse(where) if where else None
-    order_col, ascending = _order(order_by)
+    orders = where_mod.parse_order(order_by)
+    order_cols = [c for c, _ in orders]
     for name, value in (("limit", limit), ("offset", offset)):
-        if value is not None and (not isinstance(value, (int, np.integer)) or value < 0):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0
+        ):
             raise InvalidInput(f"{name} must be a non-negative integer, got {value!r}")
 
     if experiment is None:
@@ -67,47 +89,41 @@ def runs(
     else:
         names = [experiment] if isinstance(experiment, str) else list(experiment)
         exp_ids = [store.experiment_id(n, create=False) for n in names]
+    shown = hidden_condition(store.db, included)
+    read = _Reader(store, exp_ids, shown, columns, tree, order_cols)
 
     paged = limit is not None and limit <= PAGE_READ_LIMIT
-    in_sql = order_col is None or order_col in store.ORDERABLE or order_col.startswith("metrics.")
+    in_sql = all(c in store.ORDERABLE or c.startswith("metrics.") for c in order_cols)
     in_sql_where = None if tree is None or not paged else store.metric_filter(tree)
     if paged and in_sql and (tree is None or in_sql_where is not None):
-        if (
-            order_col
-            and order_col.startswith("metrics.")
-            and not store.has_metric(order_col[len("metrics.") :])
-        ):
-            raise InvalidInput(f"cannot order by {order_col!r}: no such column")
-        # a page in the order of a run column or a metric, filtered on metrics if at all: the database
+        for c in order_cols:
+            if c.startswith("metrics.") and not store.has_metric(c[len("metrics.") :]):
+                raise InvalidInput(f"cannot order by {c!r}: no such column")
+        # a page in the order of run columns or metrics, filtered on metrics if at all: the database
         # filters, orders, counts and slices
-        total, ids = store.page_ids(exp_ids, order_col, ascending, offset, limit, where=in_sql_where)
+        total, ids = store.page_ids(exp_ids, orders, offset, limit, where=in_sql_where, shown=shown)
     else:
         # a page: order and filter every run on the few keys that takes, then read the page's runs in full
-        df = _frame(
-            store,
-            exp_ids,
-            None,
-            _wanted_keys([] if paged else columns, tree, order_col),
-            columns,
-            tree,
-            order_col,
-        )
+        df = read(None, _wanted_keys([] if paged else columns, tree, order_cols))
         if tree is not None:
             df = df[where_mod.evaluate(tree, df).to_numpy()]
-        if order_col:
-            if order_col not in df.columns:
-                raise InvalidInput(f"cannot order by {order_col!r}: no such column")
-            df = df.sort_values(order_col, ascending=ascending, na_position="last", kind="stable")
+        if orders:
+            missing = [c for c in order_cols if c not in df.columns]
+            if missing:
+                raise InvalidInput(f"cannot order by {missing[0]!r}: no such column")
+            df = df.sort_values(
+                order_cols, ascending=[a for _, a in orders], na_position="last", kind="stable"
+            )
         total = len(df)
         if limit is not None or offset:
             df = df.iloc[offset : None if limit is None else offset + limit]
         ids = df["run_id"].tolist()
     if paged:
         # (an empty page reads every run, so its columns are those of the whole listing)
-        page = _frame(
-            store, exp_ids, ids or None, _wanted_keys(columns, tree, order_col), columns, tree, order_col
-        )
+        page = read(ids or None, _wanted_keys(columns, tree, order_cols))
         df = page.set_index("run_id").loc[ids].reset_index() if ids else page.iloc[0:0]
+    if not included:
+        df = df.drop(columns="lifecycle")
     if columns is not None:
         df = df[_project(df.columns, columns)]
     elif tree is not None or limit is not None or offset:
@@ -121,17 +137,39 @@ def runs(
     return df
 
 
+def _alias(name: str, value, alias: str, alias_value):
+    if alias_value is None:
+        return value
+    if value is not None:
+        raise InvalidInput(f"give {name}= or {alias}= (its MLflow spelling), not both")
+    return alias_value
+
+
+class _Reader:
+    """Reads the base columns and chosen ``kind.key`` columns of the listed runs."""
+
+    def __init__(self, store, exp_ids, shown, columns, tree, order_cols):
+        self.store, self.exp_ids, self.shown = store, exp_ids, shown
+        self.columns, self.tree, self.order_cols = columns, tree, order_cols
+
+    def __call__(self, run_ids, wanted: dict) -> pd.DataFrame:
+        return _frame(
+            self.store, self.exp_ids, run_ids, wanted, self.columns, self.tree, self.order_cols, self.shown
+        )
+
+
 PAGE_READ_LIMIT = 2000  # pages up to this many runs are read by run id (an IN list) in a second query
 
 
-def _frame(store, exp_ids, run_ids, wanted: dict, columns, tree, order_col) -> pd.DataFrame:
-    """The base columns and the ``kind.key`` columns ``wanted`` (see :func:`_wanted_keys`) of the runs."""
+def _frame(store, exp_ids, run_ids, wanted: dict, columns, tree, order_cols, shown=None) -> pd.DataFrame:
+    """The base columns (and ``lifecycle``) and the ``kind.key`` columns ``wanted`` (see :func:`_wanted_keys`)
+    of the runs."""
     read = {}
     for kind in KINDS:
         keys = wanted.get(kind, "all")
         if keys != ():
             read[kind] = None if keys == "all" else list(keys)
-    listing = store.listing(exp_ids, read, run_ids=run_ids)
+    listing = store.listing(exp_ids, read, run_ids=run_ids, shown=shown)
     base = pd.DataFrame(
         dict(zip(_RUN_ROW_COLUMNS, listing.columns, strict=True))
         if listing.columns[0]
@@ -142,9 +180,9 @@ def _frame(store, exp_ids, run_ids, wanted: dict, columns, tree, order_col) -> p
     base["duration"] = (end.fillna(now_us) - base["start_time"].astype("float64")) / 1e6
     for c in ("start_time", "end_time"):
         base[c] = pd.to_datetime(base[c].astype("float64"), unit="us", utc=True)
-    base = base[BASE_COLUMNS]
+    base = base[[*BASE_COLUMNS, "lifecycle"]]
 
-    shown = _shown(columns, tree, order_col)
+    shown = _shown(columns, tree, order_cols)
     frames = [base]
     for kind in KINDS:
         if kind in listing.values:
@@ -153,24 +191,32 @@ def _frame(store, exp_ids, run_ids, wanted: dict, columns, tree, order_col) -> p
     return pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
 
 
-def _order(order_by: str | None) -> tuple[str | None, bool]:
-    if not order_by:
-        return None, False
-    parts = order_by.split()
-    direction = parts[-1].lower() if len(parts) > 1 and parts[-1].lower() in ("asc", "desc") else None
-    name = " ".join(parts[:-1] if direction else parts)
-    return where_mod.column_name(name), direction != "desc"  # ascending unless told, as in SQL
+def _check_args(experiment, where, columns, order_by) -> None:
+    """One-line errors for arguments of the wrong type (before anything is read)."""
+    if experiment is not None and not isinstance(experiment, str):
+        if not isinstance(experiment, (list, tuple, set)) or not all(isinstance(e, str) for e in experiment):
+            raise InvalidInput(
+                f"experiment must be a name or a list of names, got {type(experiment).__name__} {experiment!r}"
+            )
+    if where is not None and not isinstance(where, str):
+        raise InvalidInput(f"where must be a string, got {type(where).__name__} {where!r}")
+    if order_by is not None and not isinstance(order_by, str):
+        if not isinstance(order_by, (list, tuple)) or not all(isinstance(o, str) for o in order_by):
+            raise InvalidInput(
+                f"order_by must be a string or a list of them, e.g. ['metrics.acc desc'], got {order_by!r}"
+            )
+    if columns is not None and not isinstance(columns, str):
+        if not isinstance(columns, (list, tuple)) or not all(isinstance(c, str) for c in columns):
+            raise InvalidInput("columns must be a list of column names, e.g. ['metrics.acc', 'params.C']")
 
 
-def _wanted_keys(columns, tree, order_col) -> dict:
+def _wanted_keys(columns, tree, order_cols) -> dict:
     """Per kind: "all", or a tuple of keys to read (empty: skip the table)."""
     if columns is None:
         return {}
     if isinstance(columns, str):
         raise InvalidInput("columns must be a list of column names, e.g. ['metrics.acc', 'params.C']")
-    needed = set(columns) | (where_mod.columns_of(tree) if tree is not None else set())
-    if order_col:
-        needed.add(order_col)
+    needed = set(columns) | (where_mod.columns_of(tree) if tree is not None else set()) | set(order_cols)
     out: dict = {}
     for kind in KINDS:
         pats = [c[len(kind) + 1 :] for c in needed if c.startswith(kind + ".")]
@@ -187,7 +233,7 @@ def _project(available, columns) -> list[str]:
         matches = [c for c in available if fnmatch.fnmatchcase(c, pattern)]
         if not matches and not any(ch in pattern for ch in "*?["):
             kind = pattern.split(".", 1)[0]
-            if kind not in KINDS and pattern not in BASE_COLUMNS:
+            if kind not in KINDS and pattern not in (*BASE_COLUMNS, "lifecycle"):
                 raise InvalidInput(
                     f"unknown column {pattern!r}: use params.<key>, metrics.<key>, tags.<key> or one of "
                     f"{', '.join(BASE_COLUMNS)}"
@@ -197,12 +243,12 @@ def _project(available, columns) -> list[str]:
     return chosen
 
 
-def _shown(columns, tree, order_col):
+def _shown(columns, tree, order_cols):
     """A test for the ``kind.key`` columns worth building: those the projection keeps, the filter reads or the
     order uses (all of them when there is no projection)."""
     if columns is None:
         return None
-    needed = (where_mod.columns_of(tree) if tree is not None else set()) | {order_col}
+    needed = (where_mod.columns_of(tree) if tree is not None else set()) | set(order_cols)
     return lambda name: name in needed or any(fnmatch.fnmatchcase(name, p) for p in columns)
 
 

@@ -51,6 +51,22 @@ class Run:
         return self._row(fresh=True)["status"]
 
     @property
+    def lifecycle(self) -> str:
+        """``active``, ``archived`` or ``deleted`` (see :func:`mlo.delete_run`)."""
+        return self._row(fresh=True)["lifecycle"]
+
+    @property
+    def note(self) -> str | None:
+        """The run's Markdown note (:meth:`set_note`), or None."""
+        return self._row(fresh=True)["note"]
+
+    def set_note(self, text: str) -> None:
+        """Replace the run's Markdown note (an empty text removes it)."""
+        from .lifecycle import set_note
+
+        set_note(text, run=self)
+
+    @property
     def parent_id(self) -> str | None:
         return self._row()["parent_id"]
 
@@ -108,6 +124,9 @@ class Run:
         """Every logged point of metric ``key``: a DataFrame with ``step``, ``value``, ``timestamp`` (UTC)."""
         import pandas as pd
 
+        from .metrics import check_key
+
+        check_key(key)
         self._flush()
         series = self._ws.runs.metric_series(self.id, key)
         if series is None:
@@ -238,6 +257,8 @@ class Run:
             "name": row["name"],
             "experiment": row["experiment"],
             "status": row["status"],
+            "lifecycle": row["lifecycle"],
+            "note": row["note"],
             "start_time": to_datetime(row["start_time"]).isoformat(),
             "end_time": row["end_time"] and to_datetime(row["end_time"]).isoformat(),
             "duration": self.duration,
@@ -269,6 +290,8 @@ class Run:
 
 
 def check_status(status: str) -> str:
-    if status not in TERMINAL:
+    """A final run status in mlo's lower-case spelling (``"FINISHED"``, as MLflow writes it, is ``"finished"``)."""
+    word = status.strip().lower() if isinstance(status, str) else status
+    if word not in TERMINAL:
         raise InvalidInput(f"run status must be one of {', '.join(TERMINAL)}, got {status!r}")
-    return status
+    return word

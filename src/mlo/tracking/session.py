@@ -18,10 +18,12 @@ from typing import Any
 
 from .. import workspace
 from ..errors import InvalidInput
+from ..names import check_label, check_text, control_character
 from ..store.ids import new_id
+from ..store.lifecycle import REPRODUCES_TAG  # on every run of a reproduction: the run it reproduces
 from ..store.runs import now_us
 from . import capture
-from .metrics import MetricBuffer, check_key
+from .metrics import MetricBuffer, _as_float, check_key
 from .run import Run, check_status
 
 log = logging.getLogger("mlo")
@@ -90,14 +92,18 @@ os.register_at_fork(after_in_child=_reset_after_fork)
 # -- experiments ------------------------------------------------------------------------------------------------
 def set_experiment(name: str) -> str:
     """Make ``name`` the experiment of runs started from now on (created on first use)."""
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInput("experiment name must be a non-empty string")
-    _state.experiment = name.strip()
+    _state.experiment = check_label(name, "experiment name")
     return _state.experiment
 
 
 def current_experiment() -> str:
     return _state.experiment or os.environ.get("MLO_EXPERIMENT") or "default"
+
+
+def chosen_experiment() -> str | None:
+    """The experiment set with :func:`set_experiment` (``%mlo experiment``) or ``MLO_EXPERIMENT``; None when
+    neither was, and listings then show every experiment."""
+    return _state.experiment or os.environ.get("MLO_EXPERIMENT") or None
 
 
 # -- run lifecycle ----------------------------------------------------------------------------------------------
@@ -111,13 +117,16 @@ def start_run(
     parent: str | Run | None = None,
     run_id: str | None = None,
     activate: bool = True,
+    run_name: str | None = None,
+    description: str | None = None,
+    parent_run_id: str | None = None,
 ) -> Run:
     """Start a run and make it the active one.
 
     Parameters
     ----------
     name : str, optional
-        A readable name; defaults to ``run-<id suffix>``.
+        A readable name; defaults to ``run-<UTC date>-<time>``. ``run_name=`` (MLflow's spelling) works too.
     experiment : str, optional
         The experiment to file it under; defaults to the one set with :func:`set_experiment`,
         ``MLO_EXPERIMENT`` or ``"default"``.
@@ -133,12 +142,30 @@ def start_run(
         Make it the active run (default). ``False`` starts a run that this process owns and must end with
         ``end_run(run=...)`` but that does not become the active one (for runs started on behalf of others,
         such as pipeline stages running side by side).
+    run_name, description, parent_run_id : optional
+        MLflow's spellings: ``run_name`` is ``name``, ``description`` becomes the run's Markdown note,
+        ``parent_run_id`` is ``parent``.
 
     Returns
     -------
     Run
         Usable as a context manager: the run ends when the block exits (``failed`` on an exception).
     """
+    if run_name is not None:
+        if name is not None and name != run_name:
+            raise InvalidInput("give the run's name once: name= or run_name=, not both")
+        name = run_name
+    if parent_run_id is not None:
+        if parent is not None:
+            raise InvalidInput("give the parent once: parent= or parent_run_id=, not both")
+        parent = parent_run_id
+    if description is not None and not isinstance(description, str):
+        raise InvalidInput(f"description must be Markdown text, got {type(description).__name__}")
+    for label, value in (("run_id", run_id), ("parent", parent)):
+        if value is not None and not isinstance(value, (str, Run) if label == "parent" else str):
+            raise InvalidInput(
+                f"{label} must be a run id{' or a Run' if label == 'parent' else ''}, got {value!r:.40}"
+            )
     ws = workspace.current()
     _attach_from_env()
     with _state.lock:
@@ -160,18 +187,28 @@ def start_run(
                 set_tags(tags, run=run)
         else:
             parent_id = parent.id if isinstance(parent, Run) else parent
+            if isinstance(parent_id, str):
+                parent_id = store.resolve_run_id(parent_id)  # a full id or a unique prefix
             if parent_id is None:
                 parent_id = active.id if (nested and active is not None) else os.environ.get("MLO_PARENT_RUN")
             rid = new_id()
-            exp_name = (experiment or current_experiment()).strip()
-            if not exp_name:
-                raise InvalidInput("experiment name must be a non-empty string")
-            if name is not None and (not isinstance(name, str) or not name.strip()):
-                raise InvalidInput("run name must be a non-empty string")
+            reproduces = workspace.reproducing()
+            if (
+                reproduces is not None
+            ):  # every run of a replay is part of the reproduction, hidden from listings
+                tags = {**(tags or {}), REPRODUCES_TAG: reproduces}
+            exp_name = check_label(
+                current_experiment() if experiment is None else experiment, "experiment name"
+            )
+            label = (
+                time.strftime("run-%Y%m%d-%H%M%S", time.gmtime())
+                if name is None
+                else check_label(name, "run name")
+            )
             store.create_run(
                 run_id=rid,
                 experiment_id=store.experiment_id(exp_name),
-                name=(name or f"run-{rid[-6:]}").strip(),
+                name=label,
                 start_time=now_us(),
                 owner=capture.owner(),
                 user=capture.user(),
@@ -187,14 +224,20 @@ def start_run(
             _state.stack.append(run)
         _schedule_capture(ws, run.id)
         _ensure_heartbeat()
+    if description and description.strip():
+        from ..store.lifecycle import LifecycleStore
+
+        LifecycleStore(ws.db).set_note(run.id, description.strip())
     for hook in RUN_START_HOOKS:
         hook(ws, run)
     return run
 
 
 def end_run(status: str = "finished", *, run: Run | None = None) -> None:
-    """End the active run (or ``run``) with ``status``: ``finished``, ``failed`` or ``killed``."""
-    check_status(status)
+    """End the active run (or ``run``) with ``status``: ``finished``, ``failed`` or ``killed`` (in any case:
+    MLflow's ``"FINISHED"`` works)."""
+    status = check_status(status)
+    _check_run(run)
     with _state.lock:
         if run is None:
             if not _state.stack:
@@ -273,8 +316,16 @@ def get_run(ref: str) -> Run:
     return Run(ws, ws.runs.resolve_run_id(ref))
 
 
+def _check_run(run: Any) -> None:
+    if run is not None and not isinstance(run, Run):
+        raise InvalidInput(
+            f"run= takes a Run (from mlo.start_run or mlo.get_run), got {type(run).__name__} {run!r:.40}"
+        )
+
+
 def writer(run: Run | None = None) -> RunWriter:
     """The writer of ``run`` or of the active run; starts a run when none is active (like MLflow)."""
+    _check_run(run)
     if run is None:
         _attach_from_env()
         stack = _state.stack
@@ -318,12 +369,12 @@ def _encode_params(params: dict[str, Any]) -> dict[str, str]:
 def _encode_tags(tags: dict[str, Any]) -> dict[str, str]:
     if not isinstance(tags, dict):
         raise InvalidInput(f"tags must be a dict, got {type(tags).__name__}")
-    return {check_key(k, "tag"): str(v) for k, v in tags.items()}
+    return {check_key(k, "tag"): check_text(str(v), f"tag {k!r}") for k, v in tags.items()}
 
 
 def log_param(key: str, value: Any) -> None:
     """Log one parameter of the active run (any JSON-able value; others are stored as text)."""
-    log_params({key: value})
+    log_params({check_key(key, "param"): value})
 
 
 def log_params(params: dict[str, Any], *, run: Run | None = None) -> None:
@@ -336,6 +387,9 @@ def log_params(params: dict[str, Any], *, run: Run | None = None) -> None:
 def log_metric(key: str, value: float, step: int | None = None, *, timestamp: float | None = None) -> None:
     """Log one metric point. ``step`` defaults to the key's previous step + 1 (0 at first). Buffered."""
     stack = _state.stack
+    if key.__class__ is not str or not stack:  # checked before a run is started for it
+        check_key(key)
+        _as_float(key, value)
     w = _state.writers[stack[-1].id] if stack else writer()
     w.metrics.add(key, value, step, timestamp)
 
@@ -354,7 +408,7 @@ def log_metrics(
 
 
 def set_tag(key: str, value: Any) -> None:
-    set_tags({key: value})
+    set_tags({check_key(key, "tag"): value})
 
 
 def set_tags(tags: dict[str, Any], *, run: Run | None = None) -> None:
@@ -366,7 +420,12 @@ def set_tags(tags: dict[str, Any], *, run: Run | None = None) -> None:
 
 def artifact_path(path: str | os.PathLike) -> str:
     """Normalize a run-relative artifact path; refuse one that would escape the run's artifact root."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidInput(f"artifact path must be a string or path, got {type(path).__name__}")
     text = str(path).replace("\\", "/")
+    bad = control_character(text)
+    if bad is not None:
+        raise InvalidInput(f"artifact path {text[:40]!r} holds the control character {bad!r}")
     p = PurePosixPath(text)
     if not text or p.is_absolute() or ".." in p.parts or text.startswith("~"):
         raise InvalidInput(
@@ -390,6 +449,10 @@ def log_artifact(
     The file is kept under ``artifact_path_/<name>`` (or ``<name>``) in the run; content is deduplicated.
     Returns the artifact paths written.
     """
+    if not isinstance(local_path, (str, os.PathLike)):
+        raise InvalidInput(f"log_artifact takes a file or folder path, got {type(local_path).__name__}")
+    if artifact_path_ is not None and not isinstance(artifact_path_, (str, os.PathLike)):
+        raise InvalidInput(f"the artifact path must be a string, got {type(artifact_path_).__name__}")
     src = Path(local_path)
     if not src.exists():
         raise InvalidInput(f"no file or folder at {str(local_path)!r} to log as an artifact")
@@ -410,11 +473,17 @@ def log_artifact(
 
 def log_bytes(data: bytes, path: str, *, run: Run | None = None) -> str:
     """Store ``data`` as the artifact ``path`` of the active run."""
-    rel = artifact_path(path)
+    rel = artifact_path(path)  # refused before a run is started for it
     w = writer(run)
-    digest = w.ws.blobs.put_bytes(data)
-    w.ws.runs.add_artifacts(
-        w.run_id, [{"path": rel, "digest": digest, "size": len(data), "media_type": _media_type(rel)}]
+    return store_bytes(w.ws, w.run_id, data, rel)
+
+
+def store_bytes(ws: workspace.Workspace, run_id: str, data: bytes, path: str) -> str:
+    """Store ``data`` as the artifact ``path`` of ``run_id``, also of a run that has ended (no writer is kept)."""
+    rel = artifact_path(path)
+    digest = ws.blobs.put_bytes(data)
+    ws.runs.add_artifacts(
+        run_id, [{"path": rel, "digest": digest, "size": len(data), "media_type": _media_type(rel)}]
     )
     return rel
 
@@ -428,6 +497,7 @@ def log_text(text: str, path: str, *, run: Run | None = None) -> str:
 
 def log_dict(data: dict, path: str, *, run: Run | None = None) -> str:
     """Store ``data`` as JSON (or YAML when ``path`` ends in .yaml/.yml)."""
+    path = artifact_path(path)
     if path.lower().endswith((".yaml", ".yml")):
         import yaml
 

@@ -32,7 +32,11 @@ PREFIXES = {
 # the run attributes, in the order of the runs DataFrame
 BASE_COLUMNS = ["run_id", "experiment", "name", "status", "start_time", "end_time", "duration", "git_commit",
                 "parent_id", "user", "source"]  # fmt: skip
-ATTRIBUTES = {*BASE_COLUMNS, "id"}
+# MLflow's spellings of run attributes
+ALIASES = {"id": "run_id", "run_name": "name", "lifecycle_stage": "lifecycle"}
+ATTRIBUTES = {*BASE_COLUMNS, "lifecycle", *ALIASES}
+# attributes whose values are lower-case words: compared case-insensitively (status = 'FINISHED' works)
+CASELESS = {"status", "lifecycle"}
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -112,7 +116,7 @@ def column_name(ident: str) -> str:
                 f"unknown field {name!r} in the filter: use metrics.<key>, params.<key>, tags.<key> "
                 f"or one of {', '.join(sorted(ATTRIBUTES))}"
             )
-        return "run_id" if name == "id" else name
+        return ALIASES.get(name, name)
     kind = PREFIXES.get(prefix.lower())
     if kind is None:
         raise InvalidInput(
@@ -121,13 +125,14 @@ def column_name(ident: str) -> str:
     if kind == "attributes":
         if key not in ATTRIBUTES:
             raise InvalidInput(f"unknown attribute {key!r}; attributes are {', '.join(sorted(ATTRIBUTES))}")
-        return "run_id" if key == "id" else key
+        return ALIASES.get(key, key)
     return f"{kind}.{key}"
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, column=column_name):
         self.text = text
+        self.column = column
         self.toks = _tokens(text)
         self.i = 0
 
@@ -184,7 +189,7 @@ class _Parser:
     def compare(self):
         if not self.peek("ident"):
             self.fail("expected a field such as metrics.acc")
-        col = column_name(self.take("ident")[1])
+        col = self.column(self.take("ident")[1])
         negate = False
         if self.peek("kw", "is"):
             self.i += 1
@@ -218,6 +223,8 @@ class _Parser:
             op = self.take("op")[1]
             op = {"==": "=", "<>": "!="}.get(op, op)
             node = Compare(col, op, self.literal())
+        if col in CASELESS:
+            node = Compare(node.column, node.op, _lower(node.value))
         return Not(node) if negate else node
 
     def literal(self):
@@ -228,11 +235,40 @@ class _Parser:
         self.fail("expected a number or a quoted string")
 
 
-def parse(text: str):
-    """Parse a filter into a tree of :class:`Compare`, :class:`BoolOp` and :class:`Not`."""
+def parse_order(order_by) -> list[tuple[str, bool]]:
+    """``order_by`` as ``[(column, ascending), …]``: a string (``"metrics.acc desc"``, or several keys joined by
+    commas) or a list of such strings, as MLflow's ``search_runs`` takes it. Ascending unless told, as in SQL."""
+    if order_by is None:
+        return []
+    if isinstance(order_by, str):
+        items = [part for part in order_by.split(",") if part.strip()]
+    elif isinstance(order_by, (list, tuple)):
+        items = list(order_by)
+    else:
+        raise InvalidInput(f"order_by must be a string or a list of strings, got {type(order_by).__name__}")
+    out = []
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise InvalidInput(f"order_by: {item!r} is not a column, e.g. 'metrics.acc desc'")
+        parts = item.split()
+        direction = parts[-1].lower() if len(parts) > 1 and parts[-1].lower() in ("asc", "desc") else None
+        out.append((column_name(" ".join(parts[:-1] if direction else parts)), direction != "desc"))
+    return out
+
+
+def _lower(value):
+    if isinstance(value, tuple):
+        return tuple(_lower(v) for v in value)
+    return value.lower() if isinstance(value, str) else value
+
+
+def parse(text: str, column=column_name):
+    """Parse a filter into a tree of :class:`Compare`, :class:`BoolOp` and :class:`Not`. ``column`` maps an
+    identifier to a column name (or raises InvalidInput); run columns by default (other listings, such as LLM
+    traces, pass their own)."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("the filter is empty")
-    return _Parser(text).parse()
+    return _Parser(text, column).parse()
 
 
 def columns_of(node) -> set[str]:

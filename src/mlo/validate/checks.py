@@ -384,6 +384,8 @@ def data(
     reference=None,
     *,
     columns=None,
+    label=None,
+    exclude=None,
     null_tolerance=0.05,
     max_out_of_range=0.01,
     max_unseen=0.01,
@@ -391,11 +393,19 @@ def data(
 ) -> DataCheck:
     """The data against the model's signature or a reference: schema, null rates, ranges, unseen categories.
 
+    Only the model's features are checked. A reference snapshot or DataFrame usually holds more (the label, ids,
+    timestamps): those are left out by what the model says it takes (the signature of the version being
+    validated, else the model's ``feature_names_in_``), by the name of ``y``, and by ``label``/``exclude``.
+
     Parameters
     ----------
     reference : Snapshot, DataFrame, str, signature, or None
         What the data should look like: a snapshot (or its ref, loaded with ``mlo.get_snapshot``), a DataFrame,
         or None for the signature of the model version being validated.
+    columns : list of str, optional
+        Check only these columns.
+    label, exclude : str or list of str, optional
+        The label column(s) and other columns of the reference that are not model inputs.
     null_tolerance : float
         How much a column's share of missing values may exceed the reference's.
     max_out_of_range : float
@@ -406,6 +416,8 @@ def data(
     return DataCheck(
         reference,
         columns=columns,
+        label=label,
+        exclude=exclude,
         null_tolerance=null_tolerance,
         max_out_of_range=max_out_of_range,
         max_unseen=max_unseen,

@@ -202,9 +202,14 @@ class Context:
         if self.n_rows == 0:
             raise InvalidInput("X has no rows: validate needs data to measure the model on")
         self.y = None
+        self.y_name = getattr(y, "name", None) if isinstance(getattr(y, "name", None), str) else None
         if y is not None:
             self.y = _as_1d(y.to_numpy() if hasattr(y, "to_numpy") else y)
-            if self.y.ndim != 1 or len(self.y) != self.n_rows:
+            if self.y.ndim != 1:
+                raise InvalidInput(
+                    f"y must be one target per row of X (a Series or 1-D array), got {y!r:.40}"
+                )
+            if len(self.y) != self.n_rows:
                 raise InvalidInput(
                     f"y has {len(self.y)} values for {self.n_rows} rows of X; pass one target per row"
                 )

@@ -171,6 +171,27 @@ def _source_profile(source: Any, where: str) -> tuple[dict[str, dict], str]:
     return {str(p.get("name")): p for p in _profile_list(snap.profile)}, f"{where} ({source})"
 
 
+def _names(value: Any) -> list:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _features(ctx: Context) -> set[str] | None:
+    """The model's input columns: from the signature of the version being validated, else from the model's
+    ``feature_names_in_`` (scikit-learn); None when neither says."""
+    if ctx.signature is not None:
+        try:
+            specs, _ = resolve_reference(ctx.signature)
+        except InvalidInput:
+            specs = []
+        if specs:
+            return {s.name for s in specs}
+    model = getattr(ctx.model, "raw", ctx.model)
+    names = getattr(model, "feature_names_in_", None)
+    return {str(n) for n in names} if names is not None else None
+
+
 def _worst(values: dict[str, float]) -> tuple[str, float]:
     k = max(values, key=values.get)
     return k, values[k]
@@ -186,6 +207,8 @@ class DataCheck(Check):
         reference=None,
         *,
         columns=None,
+        label=None,
+        exclude=None,
         null_tolerance=0.05,
         max_out_of_range=0.01,
         max_unseen=0.01,
@@ -194,6 +217,8 @@ class DataCheck(Check):
         super().__init__(name)
         self.reference = reference
         self.columns = None if columns is None else [str(c) for c in columns]
+        self.exclude = {str(c) for c in _names(label) + _names(exclude)}
+        self.left_out_: list[str] = []
         self.null_tolerance = number(null_tolerance, "data null_tolerance", low=0.0, high=1.0)
         self.max_out_of_range = number(max_out_of_range, "data max_out_of_range", low=0.0, high=1.0)
         self.max_unseen = number(max_unseen, "data max_unseen", low=0.0, high=1.0)
@@ -221,8 +246,13 @@ class DataCheck(Check):
                 "model version (model_version=...) whose signature it can read"
             )
         if self.columns is not None:
-            specs = [s for s in specs if s.name in self.columns]
-        return specs, source
+            return [s for s in specs if s.name in self.columns], source
+        left_out = {s.name for s in specs if s.name in self.exclude or s.name == ctx.y_name}
+        features = _features(ctx) if self.specs_ is not None else None  # a reference holds more than inputs
+        if features is not None:
+            left_out |= {s.name for s in specs if s.name not in features}
+        self.left_out_ = sorted(left_out)
+        return [s for s in specs if s.name not in left_out], source
 
     def evaluate(self, ctx: Context) -> list[CheckResult]:
         if not isinstance(ctx.X, pd.DataFrame):
@@ -253,6 +283,9 @@ class DataCheck(Check):
             detail = f"{len(specs)} columns as in {source}"
         if extra:
             detail += f" (extra columns not checked: {', '.join(extra[:5])}{', …' if len(extra) > 5 else ''})"
+        if getattr(self, "left_out_", None):
+            shown = ", ".join(self.left_out_[:5]) + (", …" if len(self.left_out_) > 5 else "")
+            detail += f" (not model inputs, left out: {shown})"
         rows = [
             self.row(
                 self.row_name("data.schema", "schema"),

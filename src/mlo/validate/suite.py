@@ -69,6 +69,8 @@ def _checks(checks: Any) -> list[Check]:
         )
     if isinstance(checks, Check) or callable(checks) and not isinstance(checks, Sequence):
         checks = [checks]
+    if isinstance(checks, (str, bytes)) or not isinstance(checks, (Sequence, set, tuple)):
+        raise InvalidInput(f"checks must be a list of mlo checks, got {type(checks).__name__} {checks!r:.40}")
     out = []
     for c in checks:
         if isinstance(c, Check):

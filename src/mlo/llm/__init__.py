@@ -1,0 +1,66 @@
+"""LLMOps: every LLM call traced, every prompt versioned, every token priced — offline, in the notebook.
+
+* Client layer — :func:`autolog` traces the official ``openai`` client against any OpenAI-compatible endpoint;
+  :func:`chat` is a thin call with retries, backoff, a timeout and a rate limit (:mod:`.client`, :mod:`.limits`,
+  :mod:`.transport`, :mod:`.calls`).
+* Traces — ``mlo.trace`` builds span trees with OpenTelemetry GenAI attributes, written synchronously
+  (:mod:`.tracing`); ``mlo.traces(where=…)`` and :func:`get_trace` read them (:mod:`.query`).
+* Record / replay — :func:`replay` (or ``MLO_LLM_REPLAY=1``) answers calls from the record (:mod:`.record`).
+* Prompts — versioned through the model registry (:mod:`.prompts`): ``mlo.prompts.register``,
+  ``mlo.load_prompt("support@production")``, ``render(**vars)``, diffs.
+* Tokens and cost — a date-effective price table (:mod:`.pricing`), costs and budgets (:mod:`.spending`), estimates
+  from a tokenizer (:mod:`.tokens`).
+* A real model offline — :func:`serve_gguf` runs a GGUF model with llama.cpp (:mod:`.local_model`), and
+  :class:`FakeEndpoint` is an OpenAI-compatible test server that injects faults (:mod:`.fake_endpoint`).
+"""
+
+from __future__ import annotations
+
+from .client import LLMCallFailed, Reply, autolog, chat
+from .fake_endpoint import FakeEndpoint
+from .genai import Usage
+from .local_model import LocalModel, serve_gguf
+from .pricing import Cost, Price, PriceTable, price_table, prices
+from .prompts import Prompt, PromptDiff, load_prompt
+from .query import Trace, get_trace, traces
+from .record import Replay, ReplayMiss, replay
+from .spending import BudgetExceeded, BudgetStatus, BudgetWarning, budget, costs, priced_calls
+from .tokens import Estimate, count_tokens, estimate
+from .tracing import Span, current_span, trace
+
+__all__ = [
+    "BudgetExceeded",
+    "BudgetStatus",
+    "BudgetWarning",
+    "Cost",
+    "Estimate",
+    "FakeEndpoint",
+    "LLMCallFailed",
+    "LocalModel",
+    "Price",
+    "PriceTable",
+    "Prompt",
+    "PromptDiff",
+    "Replay",
+    "ReplayMiss",
+    "Reply",
+    "Span",
+    "Trace",
+    "Usage",
+    "autolog",
+    "budget",
+    "chat",
+    "costs",
+    "count_tokens",
+    "current_span",
+    "estimate",
+    "get_trace",
+    "load_prompt",
+    "price_table",
+    "priced_calls",
+    "prices",
+    "replay",
+    "serve_gguf",
+    "trace",
+    "traces",
+]
