@@ -8,11 +8,18 @@ What it measures, in a temporary workspace (``MLO_HOME``) holding a LogisticRegr
    model. Each server is its own process, as in production; the rounds take turns between them so that load
    from other work hits all of them alike. p50, p95 and mean; the server's CPU time per request (psutil,
    process and children); logging overhead = p50 with the log / p50 without − 1 (and the same in CPU time).
-2. Throughput: 4 client threads, each with its own connection, against each server for a fixed time, in 8
-   alternating turns of 1 s (4 in --quick).
+2. Throughput: 4 client threads, each with its own connection, against each server for a fixed time, in 16
+   alternating turns of 0.5 s (4 of 1 s in --quick).
 3. The prediction log: 1,000,000 rows × 10 features written with ``mlo.monitor.log`` in batches of 100,000,
    then ``mlo.monitor.read_log`` of everything (first call, then the median of repeats), of the last tenth by
    ``since=`` and of three columns.
+4. What the door costs and what it holds: ``mlo serve`` as deployed (a bearer token from ``--token-file`` and the
+   default limits) against the same command with no token and every limit off (``mlo-open``: ``mlo serve`` whose
+   server is given ``Auth()`` and ``Limits.unlimited()``), in the same alternating rounds: p50
+   and throughput side by side, cost = on / off − 1. Then, on the deployed server: its memory (RSS) before, at
+   the peak of and after requests at the row cap (10,000 rows, about 2.4 MB of JSON each), and after a 50 MB body
+   (announced: refused before it is read; streamed without a length: cut at the 4 MiB cap); and /health while
+   2,000 idle connections are open (latency against none open, and how many the header timeout closed).
 
 MLflow runs only when ``.venv-anchors/bin/python`` imports mlflow: the model is written with joblib here,
 saved by ``mlflow.sklearn.save_model`` there, and served by its CLI. Its body is ``{"dataframe_records":
@@ -23,7 +30,9 @@ on uvicorn (h11).
     .venv/bin/python benchmarks/serve.py --quick    # fewer requests, about a minute
     .venv/bin/python benchmarks/serve.py --no-mlflow --json out.json
 
-Targets: single-row p50 ≤ 5 ms with logging on; logging overhead ≤ 10%; read_log of 1M rows well under 1 s.
+Targets: single-row p50 ≤ 5 ms with logging on; logging overhead ≤ 10%; read_log of 1M rows well under 1 s;
+auth and limits cost ≤ 5% of p50 and of throughput; memory back within 10% of its baseline after large requests;
+/health answered, every time, while 2,000 idle connections are open.
 """
 
 from __future__ import annotations
@@ -55,6 +64,11 @@ START_TIMEOUT = 180.0
 TARGET_P50_MS = 5.0
 TARGET_OVERHEAD = 0.10
 TARGET_READ_S = 1.0
+TARGET_GUARD_COST = 0.05
+TARGET_MEMORY_BACK = 0.10
+TOKEN = "bench-token-0123456789abcdefghijklmnop"
+IDLE_CONNECTIONS = 2000
+CAP_ROWS = 10_000
 
 SIZES = {
     "full": {
@@ -102,14 +116,26 @@ def make_model(folder: Path):
     mlo.init(folder)
     mlo.register_model(model, "bench", input_example=X.head(), alias="production")
     joblib.dump(model, folder / "model.joblib")
+    tokens = folder / "tokens"
+    tokens.write_text(f"{TOKEN}\n")
+    tokens.chmod(0o600)
     return model, X
 
 
 class Proc:
     """A server process started here (its own session, so it and its children stop together)."""
 
-    def __init__(self, name: str, cmd: list[str], env: dict, url_from_stderr: bool, port: int | None = None):
+    def __init__(
+        self,
+        name: str,
+        cmd: list[str],
+        env: dict,
+        url_from_stderr: bool,
+        port: int | None = None,
+        token: str | None = None,
+    ):
         self.name = name
+        self.token = token
         self.popen = subprocess.Popen(
             cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
         )
@@ -151,6 +177,14 @@ class Proc:
             f"{self.name} did not start in {START_TIMEOUT:.0f} s: {''.join(self.stderr)[-2000:]}"
         )
 
+    def rss_mb(self) -> float:
+        import psutil
+
+        try:
+            return psutil.Process(self.popen.pid).memory_info().rss / 1e6
+        except psutil.Error:
+            return float("nan")
+
     def cpu_seconds(self) -> float:
         import psutil
 
@@ -178,9 +212,41 @@ def free_port() -> int:
 
 
 def start_mlo(folder: Path, log_on: bool) -> Proc:
+    """``mlo serve`` as deployed: a token from ``--token-file`` and the default limits."""
     env = {**os.environ, "MLO_HOME": str(folder / ".mlo")}
+    env.pop("MLO_SERVE_TOKEN", None)
     cmd = [sys.executable, "-m", "mlo", "serve", "bench@production", "--port", "0"]
-    return Proc("mlo" if log_on else "mlo-nolog", cmd + ([] if log_on else ["--no-log"]), env, True)
+    cmd += ["--token-file", str(folder / "tokens")]
+    return Proc(
+        "mlo" if log_on else "mlo-nolog", cmd + ([] if log_on else ["--no-log"]), env, True, token=TOKEN
+    )
+
+
+OPEN_SERVER = """
+from mlo.cli import main
+from mlo.serve.auth import Auth
+from mlo.serve.limits import Limits
+from mlo.serve.server import Server
+
+deployed = Server.__init__
+
+
+def open_server(self, *args, **kwargs):
+    deployed(self, *args, **{**kwargs, "auth": Auth(), "limits": Limits.unlimited()})
+
+
+Server.__init__ = open_server  # no token, every limit off; the command as it is in all else
+main(["serve", "bench@production", "--port", "0"], prog_name="mlo")
+"""
+
+
+def start_open(folder: Path) -> Proc:
+    """The same command with no token and every limit off (the server is given ``Auth()`` and
+    ``Limits.unlimited()``; the process is the same in all else: the same modules, the same logging): the
+    baseline of what the door costs."""
+    env = {**os.environ, "MLO_HOME": str(folder / ".mlo")}
+    env.pop("MLO_SERVE_TOKEN", None)
+    return Proc("mlo-open", [sys.executable, "-c", OPEN_SERVER], env, True)
 
 
 def start_mlflow(folder: Path) -> tuple[Proc | None, str]:
@@ -225,11 +291,13 @@ def start_mlflow(folder: Path) -> tuple[Proc | None, str]:
 class Client:
     """One keep-alive connection (reopened when a server closed it after its keep-alive timeout)."""
 
-    def __init__(self, port: int, path: str, body_key: str):
+    def __init__(self, port: int, path: str, body_key: str, token: str | None = None):
         self.port = port
         self.path = path
         self.key = body_key
         self.headers = {"Content-Type": "application/json"}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
         self.reconnects = 0
         self._connect()
 
@@ -263,7 +331,7 @@ class Client:
 def client_for(p: Proc) -> Client:
     if p.name == "mlflow":
         return Client(p.port, "/invocations", "dataframe_records")
-    return Client(p.port, "/predict", "records")
+    return Client(p.port, "/predict", "records", p.token)
 
 
 def predictions(p: Proc, records: list[dict]) -> list:
@@ -315,6 +383,8 @@ def latency_rounds(procs: list[Proc], records: list[dict], size: dict) -> dict:
     # logging overhead from pairs of adjacent rounds (load from other work moves both alike)
     pairs = zip(round_p50["mlo"], round_p50["mlo-nolog"], strict=True)
     result["paired_overhead"] = statistics.median(a / b - 1 for a, b in pairs)
+    pairs = zip(round_p50["mlo"], round_p50["mlo-open"], strict=True)
+    result["paired_guard_cost"] = statistics.median(a / b - 1 for a, b in pairs)
     return result
 
 
@@ -355,16 +425,246 @@ def throughput(p: Proc, records: list[dict], seconds: float, threads: int = 4) -
 def throughput_rounds(procs: list[Proc], records: list[dict], seconds: float, slices: int = 8) -> dict:
     """:func:`throughput` in ``slices`` turns per server, alternating, ``seconds`` per server in all."""
     runs: dict[str, list[dict]] = {p.name: [] for p in procs}
+    cpu: dict[str, float] = {p.name: 0.0 for p in procs}
     for s in range(slices):
         for p in procs if s % 2 == 0 else procs[::-1]:
+            cpu0 = p.cpu_seconds()
             runs[p.name].append(throughput(p, records, seconds / slices))
+            cpu[p.name] += p.cpu_seconds() - cpu0
     out = {}
     for name, rs in runs.items():
         n, secs = sum(r["requests"] for r in rs), sum(r["seconds"] for r in rs)
-        out[name] = {"requests": n, "seconds": secs, "rps": n / secs, "rps_each": [r["rps"] for r in rs]}
+        out[name] = {
+            "requests": n,
+            "seconds": secs,
+            "rps": n / secs,
+            "rps_each": [r["rps"] for r in rs],
+            "server_cpu_ms": cpu[name] / n * 1e3,
+        }
     pairs = zip(out["mlo"]["rps_each"], out["mlo-nolog"]["rps_each"], strict=True)
     out["paired_ratio"] = statistics.median(a / b for a, b in pairs)
+    pairs = zip(out["mlo"]["rps_each"], out["mlo-open"]["rps_each"], strict=True)
+    out["paired_guard_ratio"] = statistics.median(a / b for a, b in pairs)
     return out
+
+
+# -- the door: memory after large requests, idle connections ----------------------------------------------
+def _status(sock: socket.socket) -> int | None:
+    try:
+        head = sock.recv(4096)
+    except OSError:
+        return None
+    return int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else None
+
+
+def memory_figures(p: Proc, rounds: int = 5) -> dict:
+    """RSS of the server before, at the peak of and after requests at the row cap, then after a 50 MB body."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    big = pd.DataFrame(rng.normal(size=(CAP_ROWS, 10)), columns=FEATURES)
+    body = json.dumps({"records": json.loads(big.to_json(orient="records", double_precision=15))}).encode()
+    time.sleep(1.5)  # the log's flush of the rounds before
+    base = p.rss_mb()
+    peak = [base]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak.append(p.rss_mb())
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    c = client_for(p)
+    t0 = now()
+    for _ in range(rounds):
+        c.call(body)
+    per_request = (now() - t0) / rounds
+    c.close()
+    time.sleep(2.0)  # the log's flush of those rows
+    done.set()
+    sampler.join()
+    after = p.rss_mb()
+    auth = f"Authorization: Bearer {p.token}\r\n".encode() if p.token else b""
+    # 50 MB announced by Content-Length: refused on the headers
+    with socket.create_connection(("127.0.0.1", p.port), timeout=30) as sock:
+        t0 = now()
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: b\r\nContent-Length: 52428800\r\n" + auth + b"\r\n")
+        announced = _status(sock)
+        announced_ms = (now() - t0) * 1e3
+    # 50 MB streamed without a length: cut at the cap
+    sent = 0
+    chunk = b" " * (1 << 20)
+    with socket.create_connection(("127.0.0.1", p.port), timeout=30) as sock:
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n" + auth + b"\r\n")
+        try:
+            while sent < 50 << 20:
+                sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                sent += len(chunk)
+        except OSError:
+            pass
+        streamed = _status(sock)
+    time.sleep(0.5)
+    return {
+        "body_mb": len(body) / 1e6,
+        "rounds": rounds,
+        "rows": rounds * CAP_ROWS,
+        "request_s": per_request,
+        "rss_base_mb": base,
+        "rss_peak_mb": max(peak),
+        "rss_after_mb": after,
+        "announced_status": announced,
+        "announced_ms": announced_ms,
+        "streamed_status": streamed,
+        "streamed_sent_mb": sent / 1e6,
+        "rss_after_50mb": p.rss_mb(),
+    }
+
+
+DOOR_APP_CALLS = 20_000
+
+
+def door_in_process(model, X) -> dict:
+    """What the door costs per single-row request, measured in this process (free of the load that moves the
+    HTTP figures by ±10% here): the guard (token check, concurrency count, capped body read under a timer) against
+    a guard with no token and no limit, the check of the values against the signature, and signing the id."""
+    import asyncio
+
+    from mlo.monitor.log import new_ids
+    from mlo.serve.auth import Auth
+    from mlo.serve.guard import Guard
+    from mlo.serve.inputs import check_values, parse_body
+    from mlo.serve.limits import Limits
+    from mlo.serve.service import Service
+
+    body = json.dumps({"records": [{f: 0.1 for f in FEATURES}]}).encode()
+
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        pass
+
+    headers = [
+        (b"host", b"b"),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"authorization", f"Bearer {TOKEN}".encode()),
+    ]
+
+    async def per_call(guard: Guard) -> float:
+        t0 = now()
+        for _ in range(DOOR_APP_CALLS):
+            await guard(
+                {"type": "http", "path": "/predict", "method": "POST", "headers": headers}, receive, send
+            )
+        return (now() - t0) / DOOR_APP_CALLS
+
+    on = Guard(app, Auth.from_tokens([(TOKEN, ["predict", "labels"])]), Limits())
+    off = Guard(app, Auth(), Limits.unlimited())
+
+    async def rounds() -> tuple[float, float]:
+        a, b = [], []
+        for _ in range(5):
+            a.append(await per_call(on))
+            b.append(await per_call(off))
+        return statistics.median(a), statistics.median(b)
+
+    guard_on, guard_off = asyncio.run(rounds())
+    service = Service("bench@production", log=False)
+    try:
+        dep = service.stable.current
+        kind, data, _ = parse_body(json.loads(body))
+
+        def each(fn, n: int = 20_000) -> float:
+            t0 = now()
+            for _ in range(n):
+                fn()
+            return (now() - t0) / n
+
+        checks = statistics.median(each(lambda: check_values(dep, kind, data)) for _ in range(5))
+        signed = statistics.median(each(lambda: service.signer.new(1)) for _ in range(5))
+        plain = statistics.median(each(lambda: new_ids(1)) for _ in range(5))
+    finally:
+        service.close()
+    total = guard_on - guard_off + checks + signed - plain
+    return {
+        "guard_us": (guard_on - guard_off) * 1e6,
+        "checks_us": checks * 1e6,
+        "signing_us": (signed - plain) * 1e6,
+        "total_us": total * 1e6,
+    }
+
+
+def _health_latencies(p: Proc, n: int) -> tuple[list[float], int]:
+    conn = http.client.HTTPConnection("127.0.0.1", p.port, timeout=30)
+    times, failed = [], 0
+    for _ in range(n):
+        t0 = now()
+        try:
+            conn.request("GET", "/health")
+            resp = conn.getresponse()
+            resp.read()
+            failed += resp.status != 200
+        except OSError:
+            failed += 1
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", p.port, timeout=30)
+        times.append(now() - t0)
+    conn.close()
+    return times, failed
+
+
+def idle_figures(p: Proc, header_timeout: float = 10.0) -> dict:
+    """/health while IDLE_CONNECTIONS connections are open and idle, and how many the header timeout closed."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = IDLE_CONNECTIONS + 256
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+    before, _ = _health_latencies(p, 200)
+    t0 = now()
+    socks = []
+    for _ in range(IDLE_CONNECTIONS):
+        socks.append(socket.create_connection(("127.0.0.1", p.port), timeout=30))
+    opened_s = now() - t0
+    try:
+        during, failed = _health_latencies(p, 200)
+        c = client_for(p)
+        c.call(c.body({f: 0.1 for f in FEATURES}))
+        c.close()
+        time.sleep(max(0.0, header_timeout + 1.5 - (now() - t0)))
+        closed = 0
+        for sock in socks:
+            sock.setblocking(False)
+            try:
+                closed += sock.recv(1) == b""
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed += 1
+    finally:
+        for sock in socks:
+            sock.close()
+    return {
+        "connections": IDLE_CONNECTIONS,
+        "opened_s": opened_s,
+        "health_p50_before_ms": statistics.median(before) * 1e3,
+        "health_p50_ms": statistics.median(during) * 1e3,
+        "health_p99_ms": sorted(during)[int(0.99 * (len(during) - 1))] * 1e3,
+        "health_failed": failed,
+        "health_checks": len(during),
+        "closed_by_header_timeout": closed,
+        "header_timeout_s": header_timeout,
+    }
 
 
 # -- the prediction log --------------------------------------------------------------------------------------
@@ -520,9 +820,10 @@ def report(f: dict) -> None:
         + f"; {on['requests']} requests per server in {f['rounds']} alternating rounds."
     )
     print(
-        f"the log server wrote {f['logged']} records for the {f['sent_to_log_server']} rows it answered "
+        f"the logging servers wrote {f['logged']} records for the {f['sent_to_log_server']} rows they answered "
         f"({'none lost' if f['logged'] == f['sent_to_log_server'] else 'RECORDS MISSING'})"
     )
+    door(f)
     lg = f["log"]
     print(
         f"\nprediction log: {lg['rows']:,} rows × 10 features ({lg['columns']} columns), "
@@ -548,6 +849,119 @@ def report(f: dict) -> None:
     )
 
 
+def door(f: dict) -> None:
+    lat, tp = f["latency"], f["throughput"]
+    on, off = lat["mlo"], lat["mlo-open"]
+    cost = on["p50_ms"] / off["p50_ms"] - 1
+    paired = lat["paired_guard_cost"]
+    tp_cost = 1 - tp["paired_guard_ratio"]
+    d = f["door"]
+    share = d["total_us"] / 1e3 / off["server_cpu_ms"]
+    print("\nauth and limits: mlo serve as deployed (token + default limits) vs no token and every limit off")
+    print_table(
+        ["figure", "on", "off", "cost (on / off − 1)", "target"],
+        [
+            ["single row p50", ms(on["p50_ms"]), ms(off["p50_ms"]), f"{cost:+.1%}", "—"],
+            [
+                f"  median over {len(on['round_p50_ms'])} pairs of adjacent rounds",
+                "",
+                "",
+                f"{paired:+.1%}",
+                f"≤ {TARGET_GUARD_COST:.0%} {verdict(paired <= TARGET_GUARD_COST)}",
+            ],
+            ["single row p95", ms(on["p95_ms"]), ms(off["p95_ms"]), "", "—"],
+            [
+                "server CPU per request",
+                ms(on["server_cpu_ms"]),
+                ms(off["server_cpu_ms"]),
+                f"{on['server_cpu_ms'] / off['server_cpu_ms'] - 1:+.1%}",
+                "—",
+            ],
+            [
+                "throughput, 4 client threads",
+                f"{tp['mlo']['rps']:.0f} req/s",
+                f"{tp['mlo-open']['rps']:.0f} req/s",
+                f"{tp['mlo']['rps'] / tp['mlo-open']['rps'] - 1:+.1%}",
+                "—",
+            ],
+            [
+                f"  median over {len(tp['mlo']['rps_each'])} pairs of adjacent turns",
+                "",
+                "",
+                f"{-tp_cost:+.1%}",
+                f"≥ −{TARGET_GUARD_COST:.0%} {verdict(tp_cost <= TARGET_GUARD_COST)}",
+            ],
+            [
+                "  server CPU per request, 4 client threads",
+                ms(tp["mlo"]["server_cpu_ms"]),
+                ms(tp["mlo-open"]["server_cpu_ms"]),
+                f"{tp['mlo']['server_cpu_ms'] / tp['mlo-open']['server_cpu_ms'] - 1:+.1%}",
+                "—",
+            ],
+            [
+                "in process: guard + value checks + id signing",
+                f"{d['total_us']:.1f} µs",
+                "",
+                f"{share:+.1%} of the CPU per request",
+                f"≤ {TARGET_GUARD_COST:.0%} {verdict(share <= TARGET_GUARD_COST)}",
+            ],
+        ],
+    )
+    print(
+        f"  (in process, per single-row request: the guard {d['guard_us']:.1f} µs, the value checks "
+        f"{d['checks_us']:.1f} µs, signing the id {d['signing_us']:.1f} µs)"
+    )
+    m, idle = f["memory"], f["idle"]
+    back = m["rss_after_mb"] / m["rss_base_mb"] - 1
+    print(
+        f"\nmemory of the deployed server (RSS): {m['rounds']} requests at the row cap ({CAP_ROWS:,} rows, "
+        f"{m['body_mb']:.1f} MB of JSON each, {secs(m['request_s'])} each)"
+    )
+    print_table(
+        ["figure", "value", "target"],
+        [
+            ["before", f"{m['rss_base_mb']:.0f} MB", "—"],
+            ["peak during", f"{m['rss_peak_mb']:.0f} MB", "—"],
+            [
+                "after (2 s later)",
+                f"{m['rss_after_mb']:.0f} MB ({back:+.1%})",
+                f"within {TARGET_MEMORY_BACK:.0%} {verdict(back <= TARGET_MEMORY_BACK)}",
+            ],
+            [
+                "50 MB body, announced",
+                f"{m['announced_status']} in {m['announced_ms']:.1f} ms, nothing read",
+                "413",
+            ],
+            [
+                "50 MB body, streamed without a length",
+                f"{m['streamed_status']} after {m['streamed_sent_mb']:.0f} MB sent",
+                "413",
+            ],
+            ["after both", f"{m['rss_after_50mb']:.0f} MB", "—"],
+        ],
+    )
+    ok = idle["health_failed"] == 0
+    print(f"\n{idle['connections']:,} idle connections (opened in {secs(idle['opened_s'])}), deployed server")
+    print_table(
+        ["figure", "value", "target"],
+        [
+            ["/health p50, none open", ms(idle["health_p50_before_ms"]), "—"],
+            [f"/health p50, {idle['connections']:,} open", ms(idle["health_p50_ms"]), "—"],
+            [f"/health p99, {idle['connections']:,} open", ms(idle["health_p99_ms"]), "—"],
+            [
+                "/health answered",
+                f"{idle['health_checks'] - idle['health_failed']} of {idle['health_checks']}",
+                f"all {verdict(ok)}",
+            ],
+            [
+                f"closed by the {idle['header_timeout_s']:g} s header timeout",
+                f"{idle['closed_by_header_timeout']:,} of {idle['connections']:,}",
+                "all",
+            ],
+        ],
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description="Serving latency and throughput of mlo (and MLflow), read_log speed."
@@ -569,7 +983,7 @@ def main(argv: list[str] | None = None) -> int:
         records = json.loads(X.head(500).to_json(orient="records"))
         figures["model_alone_ms"] = model_alone(model, X) * 1e3
         log("starting servers…")
-        procs = [start_mlo(folder, True), start_mlo(folder, False)]
+        procs = [start_mlo(folder, True), start_open(folder), start_mlo(folder, False)]
         mlflow, why = (None, "--no-mlflow") if args.no_mlflow else start_mlflow(folder)
         if mlflow is not None:
             procs.append(mlflow)
@@ -589,15 +1003,24 @@ def main(argv: list[str] | None = None) -> int:
         figures["latency"] = latency_rounds(procs, records, size)
         log("throughput…")
         figures["throughput"] = throughput_rounds(
-            procs, records, size["throughput_s"], 8 if mode == "full" else 4
+            procs, records, size["throughput_s"], 16 if mode == "full" else 4
         )
-        # records the log server answered: the 50-row check, the warm-up, the rounds, the throughput run
-        sent = (
+        log("the door's cost in process…")
+        figures["door"] = door_in_process(model, X)
+        log("memory after large requests…")
+        figures["memory"] = memory_figures(procs[0])
+        log(f"{IDLE_CONNECTIONS} idle connections…")
+        figures["idle"] = idle_figures(procs[0])
+        # records the two logging servers answered (one log): the 50-row check, the warm-up, the rounds, the
+        # throughput run; and on the deployed one the requests at the row cap and the one among idle connections
+        sent = sum(
             50
             + size["warmup"]
-            + figures["latency"]["mlo"]["requests"]
-            + figures["throughput"]["mlo"]["requests"]
+            + figures["latency"][name]["requests"]
+            + figures["throughput"][name]["requests"]
+            for name in ("mlo", "mlo-open")
         )
+        sent += figures["memory"]["rows"] + 1
         for p in procs:
             p.stop(signal.SIGINT if p.name.startswith("mlo") else signal.SIGTERM)
         import mlo

@@ -13,6 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -27,6 +30,7 @@ log = logging.getLogger("mlo")
 
 _lock = threading.Lock()
 _cache: dict[tuple, Workspace] = {}
+_home_here: ContextVar[Path | None] = ContextVar("mlo_home", default=None)
 
 
 @dataclass
@@ -162,8 +166,24 @@ def reproducing() -> str | None:
     return os.environ.get("MLO_REPRODUCTION") or None
 
 
+@contextmanager
+def using(home: str | os.PathLike) -> Iterator[Path]:
+    """Make ``home`` the workspace in force for the code running in this context only (a thread, a task, a
+    request), leaving ``MLO_HOME`` and the rest of the process alone: what a server uses to answer from the
+    workspace of its root folder without changing where later kernels write."""
+    token = _home_here.set(Path(home))
+    try:
+        yield Path(home)
+    finally:
+        _home_here.reset(token)
+
+
 def find_home(start: str | os.PathLike | None = None) -> Path | None:
-    """The workspace folder in force: ``MLO_HOME`` or the nearest ``.mlo/`` upward from ``start``."""
+    """The workspace folder in force: the one :func:`using` set for this context, ``MLO_HOME``, or the nearest
+    ``.mlo/`` upward from ``start``."""
+    here = _home_here.get()
+    if here is not None:
+        return here
     env = os.environ.get("MLO_HOME")
     if env:
         return Path(env).expanduser().resolve()

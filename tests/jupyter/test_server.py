@@ -81,3 +81,48 @@ async def test_requests_without_the_token_get_403(jp_fetch, jp_base_url, jp_http
 
 def test_the_extension_point_is_declared():
     assert mlo._jupyter_server_extension_points() == [{"module": "mlo.jupyter.server"}]
+
+
+async def test_the_api_never_sets_mlo_home_for_the_server_process(jp_fetch, jp_root_dir, monkeypatch):
+    """The probe: the first REST call set MLO_HOME inside the Jupyter server, so every kernel started later wrote
+    to the server's workspace instead of its own."""
+    import os
+
+    from mlo import workspace
+
+    monkeypatch.delenv("MLO_HOME", raising=False)
+    workspace.reset_cache()
+    mlo.init(jp_root_dir)
+    with workspace.using(jp_root_dir / ".mlo"):
+        with mlo.start_run("in-root", experiment="root"):
+            mlo.log_metric("m", 1.0)
+    assert [e["name"] for e in await get(jp_fetch, "experiments")] == ["root"]
+    assert (await get(jp_fetch, "runs"))["total"] == 1
+    assert "MLO_HOME" not in os.environ
+    assert workspace.find_home(jp_root_dir.parent) is None  # nothing in force outside a request either
+
+
+async def test_artifacts_keep_their_media_type_in_a_sandbox(jp_fetch, sqlite_ws, tmp_path):
+    files = {
+        "page.html": (b"<script>alert(document.cookie)</script>", "text/html"),
+        "plot.svg": (
+            b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+            "image/svg+xml",
+        ),
+        "notes.txt": (b"hello", "text/plain"),
+        "scores.json": (b'{"a": 1}', "application/json"),
+        "weights.bin": (b"\x00\x01", "application/octet-stream"),
+        'odd "name".txt': (b"x", "text/plain"),
+    }
+    with mlo.start_run("art") as run:
+        for name, (data, _) in files.items():
+            (tmp_path / name).write_bytes(data)
+            mlo.log_artifact(tmp_path / name)
+    for name, (data, media) in files.items():
+        response = await jp_fetch("mlo", "api", "runs", run.id, "artifacts", name)
+        assert response.body == data
+        assert response.headers["Content-Type"].split(";")[0] == media, name
+        csp = [d.strip() for d in response.headers["Content-Security-Policy"].split(";")]
+        assert "sandbox" in csp and "default-src 'none'" in csp
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "\n" not in response.headers["Content-Disposition"]

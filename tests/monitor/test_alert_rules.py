@@ -4,6 +4,7 @@ a command, a webhook (a real HTTP server on loopback), a rollback (audited), a r
 from __future__ import annotations
 
 import json
+import logging
 import textwrap
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -218,3 +219,179 @@ def test_retrain_runs_the_pipeline(trained, tmp_path):
     assert "`mlo pipeline run pipeline.yaml --quiet --stage train` exited 0" in alert.actions[0]["detail"]
     runs = mlo.runs(experiment="retrain")
     assert "finished" in set(runs.status) and any("train" in str(n) for n in runs.name)
+
+
+# -- rules that cannot sit silent, webhooks that cannot leak -------------------------------------------------------
+def test_a_misspelt_metric_is_refused_with_the_closest_name(sqlite_ws):
+    import tomllib
+
+    for when, hint in (
+        ("acuracy < 0.8", "did you mean 'accuracy'?"),
+        ("latncy_p95 > 50", "did you mean 'latency_p95'?"),
+        ("not dataset_drfit", "did you mean 'dataset_drift'?"),
+        ("canary_wrse", "did you mean 'canary_worse'?"),
+    ):
+        with pytest.raises(InvalidInput, match=f"no metric .*{hint.replace('?', '[?]')}"):
+            load_rules(tomllib.loads(f'[[monitor.rules]]\nname = "r"\nwhen = "{when}"\n'))
+    with pytest.raises(InvalidInput, match=r"no metric 'zzz' \(metrics: n, drift_share"):
+        load_rules(tomllib.loads('[[monitor.rules]]\nwhen = "zzz > 1"\n'))
+    write_rules(trained_ws(), '[[monitor.rules]]\nname = "typo"\nwhen = "acuracy < 0.8"\n')
+    result = CliRunner().invoke(main, ["monitor", "check"])
+    assert result.exit_code == 2 and "did you mean 'accuracy'" in result.stderr
+
+
+def test_every_metric_a_rule_may_name_is_one_a_report_gives(trained):
+    from mlo.monitor.rules import METRICS
+
+    mlo.register_model(trained.model, "churn")
+    mlo.promote("churn", 2, "production", force=True, reason="try v2")
+    serve_like(trained, canary_error_every=10)
+    log = mlo.monitor.read_log("churn")
+    mlo.monitor.label(log["id"], log["prediction"].fillna(0).astype(int), model="churn")
+    columns = set(mlo.monitor.report("churn", window="1h", save=False).windows.columns)
+    from sklearn.linear_model import LinearRegression
+
+    X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]})
+    mlo.register_model(LinearRegression().fit(X, [0.0, 1.0, 2.0, 3.5]), "reg", input_example=X)
+    mlo.monitor.log("reg@v1", X, [0.1, 0.9, 2.2, 3.1], labels=[0.25, 1.5, 2.75, 3.5])
+    columns |= set(mlo.monitor.report("reg", window="1h", save=False).windows.columns)
+    assert set(METRICS) - {"canary_mae", "stable_mae"} <= columns  # those two: a regression with a canary
+    text = {"start", "end", "versions", "drifted", "canary_reasons"}  # what a window says in words
+    assert columns - set(METRICS) == text
+
+
+def test_a_rule_for_a_misspelt_model_is_refused(trained):
+    write_rules(trained_ws(), '[[monitor.rules]]\nname = "r"\nmodel = "chrun"\nwhen = "dataset_drift"\n')
+    with pytest.raises(InvalidInput, match="no model 'chrun'; did you mean 'churn'"):
+        mlo.monitor.check()
+
+
+@pytest.mark.parametrize(
+    "url, fragment",
+    [
+        ("file:///etc/passwd", "got file:"),
+        ("ftp://example.com/x", "got ftp:"),
+        ("data:text/plain,hi", "got data:"),
+        ("https:///no-host", "with a host"),
+        ("hooks.example.com/x", "got no scheme:"),
+    ],
+)
+def test_webhooks_are_http_or_https_only(sqlite_ws, url, fragment):
+    import tomllib
+
+    with pytest.raises(InvalidInput, match=f"webhook url must be http:// or https://.*{fragment}"):
+        load_rules(
+            tomllib.loads(
+                f'[[monitor.rules]]\nwhen = "dataset_drift"\nactions = [{{ type = "webhook", url = "{url}" }}]\n'
+            )
+        )
+
+
+SECRET_PATH = "T000-B000-s3cr3tPathPart"
+SECRET_QUERY = "token=q5ecretQuery"
+SECRET = "hmac-secret-0123456789"
+HEADER = "Bearer header-secret-987654"
+
+
+class SignedHook(BaseHTTPRequestHandler):
+    received: list = []
+    redirect_to: str | None = None
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        SignedHook.received.append((self.path, self.headers, body))
+        if SignedHook.redirect_to:
+            self.send_response(302)
+            self.send_header("Location", SignedHook.redirect_to)
+        else:
+            self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def signed_hook():
+    SignedHook.received, SignedHook.redirect_to = [], None
+    server = HTTPServer(("127.0.0.1", 0), SignedHook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_port
+    server.shutdown()
+
+
+def test_webhook_secrets_never_reach_an_alert_record_or_a_log(trained, signed_hook, monkeypatch, caplog):
+    import hashlib
+    import hmac
+
+    monkeypatch.setenv(
+        "HOOK_URL", f"http://user:pw-secret-1@127.0.0.1:{signed_hook}/{SECRET_PATH}?{SECRET_QUERY}"
+    )
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    monkeypatch.setenv("HOOK_TOKEN", HEADER)
+    write_rules(
+        trained_ws(),
+        """
+        [[monitor.rules]]
+        name = "accuracy low"
+        when = "accuracy < 0.99"
+        actions = [
+          { type = "webhook", url = "${HOOK_URL}", secret = "${HOOK_SECRET}", headers = { Authorization = "${HOOK_TOKEN}" } },
+          { type = "webhook", url = "http://127.0.0.1:9/SECRET_PATH", timeout = 2 },
+        ]
+        """.replace("SECRET_PATH", SECRET_PATH),
+    )
+    trained.log_hours(1)
+    with caplog.at_level(logging.DEBUG):
+        (alert,) = mlo.monitor.check(window="1h")
+    path, headers, body = SignedHook.received[0]
+    assert SECRET_PATH in path and headers["Authorization"] == HEADER  # the hook itself gets what it needs
+    expected = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert headers["X-MLO-Signature"] == f"sha256={expected}"
+    assert [a["ok"] for a in alert.actions] == [True, False]
+    assert alert.actions[0]["detail"] == f"POST http://127.0.0.1:{signed_hook}/… → 200"
+    record = trained_ws().reports.list(kind="alert", limit=1)[0]
+    shown = [
+        str(alert),
+        repr(alert),
+        json.dumps(alert.to_dict()),
+        json.dumps(record.summary, default=str),
+        mlo.monitor.alerts().to_json(date_format="iso"),
+        "\n".join(r.getMessage() for r in caplog.records),
+        repr(load_rules(trained_ws().reread_config())),
+        cli("monitor", "alerts").output,
+    ]
+    for text in shown:
+        for secret in (SECRET_PATH, SECRET_QUERY, SECRET, HEADER, "pw-secret-1"):
+            assert secret not in text, (secret, text[:300])
+
+
+def test_a_webhook_redirect_to_another_scheme_is_refused(trained, signed_hook):
+    SignedHook.redirect_to = "file:///etc/passwd"
+    write_rules(
+        trained_ws(),
+        f'[[monitor.rules]]\nname = "r"\nwhen = "accuracy < 0.99"\n'
+        f'actions = [{{ type = "webhook", url = "http://127.0.0.1:{signed_hook}/hook" }}]\n',
+    )
+    trained.log_hours(1)
+    (alert,) = mlo.monitor.check(window="1h")
+    assert alert.actions[0]["ok"] is False and "302" in alert.actions[0]["detail"]
+    assert "passwd" not in alert.actions[0]["detail"]
+
+
+def test_a_mistake_in_a_webhook_action_shows_no_secret(sqlite_ws, monkeypatch):
+    import tomllib
+
+    for action, fragment in (
+        (f'{{ type = "webhok", url = "https://h.example/{SECRET_PATH}" }}', "got 'webhok'"),
+        (
+            f'{{ type = "webhook", url = "https://h.example/{SECRET_PATH}", secert = "x" }}',
+            "did you mean 'secret'",
+        ),
+        ('{ type = "webhook", url = "${NOT_SET_ANYWHERE}" }', "names ${NOT_SET_ANYWHERE}, which is not set"),
+        (f'{{ type = "webhook", url = "https://h.example/{SECRET_PATH}", timeout = 0 }}', "timeout"),
+    ):
+        with pytest.raises(InvalidInput) as exc:
+            load_rules(tomllib.loads(f'[[monitor.rules]]\nwhen = "dataset_drift"\nactions = [{action}]\n'))
+        assert fragment in str(exc.value) and SECRET_PATH not in str(exc.value), str(exc.value)

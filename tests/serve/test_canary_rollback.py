@@ -73,22 +73,35 @@ def test_canary_share_is_within_binomial_bounds_and_logged(scales, client_for):
     assert set(log.loc[log["route"] == "stable", "alias"]) == {"production"}
 
 
-def test_route_keys_are_sticky_and_routes_can_be_forced(scales, client_for):
-    with mlo.serve("m@production", canary="m@staging:30%") as srv:
+def test_route_keys_are_sticky_only_when_the_operator_names_the_header(scales, client_for):
+    with mlo.serve("m@production", canary="m@staging:30%", route_key="X-User-Id") as srv:
         c = client_for(srv)
         by_key = {}
         for k in range(200):
-            seen = {ask(c, headers={"X-MLO-Route-Key": f"user-{k}"})[2]["route"] for _ in range(3)}
+            seen = {ask(c, headers={"X-User-Id": f"user-{k}"})[2]["route"] for _ in range(3)}
             assert len(seen) == 1
             by_key[k] = seen.pop()
         assert 20 <= list(by_key.values()).count("canary") <= 100
-        assert ask(c, headers={"X-MLO-Route": "canary"})[2]["version"] == 2
-        assert ask(c, headers={"X-MLO-Route": "stable"})[2]["version"] == 1
-        status, _, doc = ask(c, headers={"X-MLO-Route": "sideways"})
-        assert status == 400 and "stable or canary" in doc["error"]
+        assert c.get("/metadata")[2]["route_key"] == "X-User-Id"
+        # the operator can force a side from Python (smoke tests); a client cannot
+        assert srv.service.predict({"records": [{"x": 1.0}]}, route="canary")["version"] == 2
+        assert srv.service.predict({"records": [{"x": 1.0}]}, route="stable")["version"] == 1
+
+
+def test_clients_cannot_steer_the_canary(scales, client_for):
+    """No header names a route, and without route_key no header is hashed: a client sending the same key or
+    asking for the canary by name gets the random split like everyone else."""
+    with mlo.serve("m@production", canary="m@staging:50", seed=3) as srv:
+        c = client_for(srv)
+        forced = [ask(c, headers={"X-MLO-Route": "canary"})[2]["route"] for _ in range(60)]
+        keyed = [ask(c, headers={"X-MLO-Route-Key": "me"})[2]["route"] for _ in range(60)]
+        assert {"stable", "canary"} <= set(forced) and {"stable", "canary"} <= set(keyed)
+        assert c.get("/metadata")[2]["route_key"] is None
     with mlo.serve("m@production") as srv:
         status, _, doc = ask(client_for(srv), headers={"X-MLO-Route": "canary"})
-        assert status == 400 and "no canary" in doc["error"]
+        assert status == 200 and doc["route"] == "stable"
+        with pytest.raises(mlo.errors.InvalidInput, match="no canary"):
+            srv.service.predict({"records": [{"x": 1.0}]}, route="canary")
 
 
 def test_rollback_under_load_fails_no_request(scales, client_for, tmp_path):
@@ -177,10 +190,10 @@ def test_pinned_versions_do_not_follow_and_the_canary_follows_its_alias(scales, 
         deadline = time.monotonic() + 10
         while srv.service.canary.current.number != 1 and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert ask(c, headers={"X-MLO-Route": "canary"})[2]["version"] == 1
+        assert srv.service.predict({"records": [{"x": 1.0}]}, route="canary")["version"] == 1
         mlo.set_alias("m", "production", 2)
         time.sleep(0.3)
-        assert ask(c, headers={"X-MLO-Route": "stable"})[2]["version"] == 1
+        assert srv.service.predict({"records": [{"x": 1.0}]}, route="stable")["version"] == 1
         meta = c.get("/metadata")[2]
         assert meta["ref"] == "m/1" and meta["alias"] is None and meta["canary"]["ref"] == "m@staging"
     assert repr(srv).startswith("<mlo Server m/1 (v1) + canary m@staging (v1) 50% at ")

@@ -265,3 +265,70 @@ def test_reading_while_a_logger_writes_and_compacts(m):
     mlo.monitor.compact("m")
     df = mlo.monitor.read_log("m")
     assert df["id"].is_unique and set(df["id"]) == set(written)
+
+
+# -- the log keeps its schema -------------------------------------------------------------------------------------
+def test_a_typed_feature_never_widens_whatever_is_appended(m, caplog):
+    """The signature's type wins: a value that does not fit is stored as null (a server refuses it before)."""
+    logger = PredictionLogger(m.home)
+    stream = logger.stream("m", 1, "production", "stable", {"age": pa.int64(), "spend": pa.float64()})
+    stream.append({"age": [31, 45], "spend": [1.0, 2.0]}, [0, 1], n=2, latency_ms=1.0)
+    with caplog.at_level("WARNING", logger="mlo.monitor"):
+        stream.append({"age": [2**64], "spend": ["lots"]}, [1], n=1, latency_ms=1.0)
+        logger.flush()
+    stream.append({"age": [50], "spend": [3.0]}, [0], n=1, latency_ms=1.0)
+    logger.close()
+    df = mlo.monitor.read_log("m")
+    assert df["f.age"].tolist()[:2] == [31, 45] and pd.isna(df["f.age"].iloc[2]) and df["f.age"].iloc[3] == 50
+    assert str(df["f.spend"].dtype) == "float64"
+    assert any("did not fit int64" in r.getMessage() for r in caplog.records)
+
+
+def poisoned_log(m) -> None:
+    """Segments as an older server wrote them after one request with an integer above 2⁶³: that second's
+    feature values as JSON text, the others as int64."""
+    folder = model_folder("m", m.home)
+    t0 = int(pd.Timestamp(T0).value // 1000)
+
+    def seg(k: int, ages: pa.Array) -> None:
+        n = len(ages)
+        ts = pa.array([t0 + k * 1_000_000 + i for i in range(n)], pa.int64()).cast(L.TS_TYPE)
+        table = pa.table(
+            {
+                "id": pa.array(L.new_ids(n, t0 + k * 1_000_000)),
+                "ts": ts,
+                "model": pa.array(["m"] * n),
+                "version": pa.array([1] * n, pa.int64()),
+                "alias": pa.array(["production"] * n),
+                "route": pa.array(["stable"] * n),
+                "latency_ms": pa.array([1.0] * n),
+                "error": pa.nulls(n, pa.string()),
+                "prediction": pa.array([0] * n, pa.int64()),
+                "f.age": ages,
+                "f.plan": pa.array(["basic"] * n),
+            }
+        )
+        L.write_segment(folder, table)
+
+    seg(0, pa.array([30, 40, 50], pa.int64()))
+    seg(1, pa.array(["31", "18446744073709551616", None, "42"], pa.string()))
+    seg(2, pa.array([60, 70], pa.int64()))
+
+
+def test_logs_poisoned_by_older_servers_read_their_numbers_back(m):
+    poisoned_log(m)
+    df = mlo.monitor.read_log("m")
+    assert df["f.age"].dtype.kind in "if"  # numbers again, not text
+    assert df["f.age"].tolist()[:3] == [30, 40, 50] and df["f.age"].tolist()[3] == 31
+    assert df["f.age"].isna().tolist() == [False] * 4 + [True, True] + [False] * 3  # 2⁶⁴ does not fit: null
+    assert mlo.monitor.read_log("m", columns=["f.age"])["f.age"].tolist()[-2:] == [60, 70]
+    tail = mlo.monitor.read_log("m", since=pd.Timestamp(T0) + pd.Timedelta(seconds=1))
+    assert len(tail) == 6 and tail["f.age"].iloc[0] == 31
+    assert mlo.monitor.compact("m")["merged"] == 3  # compaction keeps it readable
+    assert mlo.monitor.read_log("m")["f.age"].tolist()[3] == 31
+
+
+def test_a_feature_that_really_changed_to_text_still_reads_as_text(m):
+    mlo.monitor.log("m@v1", {"age": [1, 2]}, [0, 1], timestamps=T0)
+    mlo.monitor.log("m@v2", {"age": ["young", "old"]}, [0, 1], timestamps=T0 + timedelta(seconds=1))
+    assert mlo.monitor.read_log("m")["f.age"].tolist() == ["1", "2", "young", "old"]

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pandas as pd
@@ -84,3 +85,41 @@ def test_foreground_server_answers_and_flushes_its_log_when_stopped(m, sig):
     assert "5 predictions logged" in rest
     log = mlo.monitor.read_log("m")
     assert sorted(log["id"]) == sorted(ids) and set(log["version"]) == {1}
+
+
+def test_tokens_and_limits_from_the_command_line(m, tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("cli-predict-token-0123456789 predict\n")
+    tokens.chmod(0o600)
+    out = cli("serve", "m@production", "--token-file", str(tmp_path / "nope"))
+    assert out.exit_code == 2 and "no token file" in out.stderr
+    out = cli("serve", "m@production", "--max-body", "lots")
+    assert out.exit_code == 2 and "size like '4MB'" in out.stderr
+    env = {**os.environ, "MLO_HOME": str(m.home)}
+    env.pop("MLO_SERVE_TOKEN", None)
+    cmd = [sys.executable, "-m", "mlo", "serve", "m@production", "--port", "0", "--token-file", str(tokens)]
+    proc = subprocess.Popen([*cmd, "--max-rows", "2"], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stderr.readline()
+        found = re.search(r"at (http://127\.0\.0\.1:\d+) \(token required", line)
+        assert found, (line, None if found else proc.stderr.read())
+
+        def call(body: dict, token: str | None) -> int:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            req = urllib.request.Request(
+                found.group(1) + "/predict", data=json.dumps(body).encode(), method="POST", headers=headers
+            )
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    return resp.status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        one = {"records": [{"x": 1.0}]}
+        assert call(one, None) == 401 and call(one, "cli-predict-token-0123456789") == 200
+        assert call({"records": [{"x": 1.0}] * 3}, "cli-predict-token-0123456789") == 413
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

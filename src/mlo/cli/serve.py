@@ -1,4 +1,8 @@
-"""``mlo serve NAME@ALIAS``: serve a registered model over HTTP in the foreground, until Ctrl-C."""
+"""``mlo serve NAME@ALIAS``: serve a registered model over HTTP in the foreground, until Ctrl-C.
+
+Tokens (``--token-file``, ``MLO_SERVE_TOKEN``), the canary's route key and the limits one client may use are
+options here; docs/security.md says what each one protects.
+"""
 
 from __future__ import annotations
 
@@ -35,9 +39,78 @@ from .output import format_option
     help="Seconds between checks of the aliases (a moved alias is swapped in); 0: never.",
 )
 @click.option("--access-log", is_flag=True, help="Print a line per request.")
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False),
+    help="Tokens requests must send (Authorization: Bearer …), one per line with its scopes "
+    "(predict, labels). MLO_SERVE_TOKEN gives one token for every scope.",
+)
+@click.option(
+    "--route-key",
+    metavar="HEADER",
+    help="Route canary traffic by the hash of this request header (a user or session id), so one user stays "
+    "on one side. Off: each request is drawn at random.",
+)
+@click.option("--max-body", default="4MB", show_default=True, help="Largest request body (413 above).")
+@click.option(
+    "--max-rows", default=10_000, show_default=True, type=click.IntRange(min=1), help="Rows per request."
+)
+@click.option("--max-depth", default=32, show_default=True, type=click.IntRange(min=1), help="JSON nesting.")
+@click.option(
+    "--max-concurrency",
+    default=64,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Requests processed at once (503 above; /health apart).",
+)
+@click.option(
+    "--max-connections",
+    default=4096,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Open connections (the longest-idle one is closed to make room).",
+)
+@click.option(
+    "--header-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to send a request's headers.",
+)
+@click.option(
+    "--body-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to send a request's body (408 after).",
+)
+@click.option(
+    "--keep-alive",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds an idle kept-alive connection stays open.",
+)
 @format_option("text", "json", help="json: print one JSON line with the URL when the server listens.")
 def serve_cmd(
-    ref: str, host: str, port: int, canary: str | None, no_log: bool, poll: float, access_log: bool, fmt: str
+    ref: str,
+    host: str,
+    port: int,
+    canary: str | None,
+    no_log: bool,
+    poll: float,
+    access_log: bool,
+    token_file: str | None,
+    route_key: str | None,
+    max_body: str,
+    max_rows: int,
+    max_depth: int,
+    max_concurrency: int,
+    max_connections: int,
+    header_timeout: float,
+    body_timeout: float,
+    keep_alive: float,
+    fmt: str,
 ) -> None:
     """Serve model NAME@ALIAS (or NAME@vN) over HTTP: POST /predict, POST /labels, GET /health, GET /metadata.
 
@@ -45,11 +118,24 @@ def serve_cmd(
     request. Stop with Ctrl-C; the prediction log is written before exit.
     """
     from .. import workspace
+    from ..serve.auth import Auth
+    from ..serve.limits import Limits
     from ..serve.server import Server, require
     from ..serve.service import Service
 
     workspace.current(create=False)
     require()
+    auth = Auth.configure(token_file=token_file)
+    limits = Limits(
+        max_body=max_body,
+        max_rows=max_rows,
+        max_depth=max_depth,
+        max_concurrency=max_concurrency,
+        max_connections=max_connections,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        keep_alive=keep_alive,
+    )
     # in the foreground, say on stderr when a model fails or a version is swapped (a notebook's server stays quiet)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("mlo: %(message)s"))
@@ -57,7 +143,9 @@ def serve_cmd(
     logging.getLogger("mlo.serve").setLevel(logging.INFO)
     service = Service(ref, canary=canary, log=not no_log, poll=poll)
     try:
-        server = Server(service, host, port, access_log=access_log)
+        server = Server(
+            service, host, port, access_log=access_log, auth=auth, limits=limits, route_key=route_key
+        )
     except BaseException:
         service.close()
         raise
@@ -67,7 +155,8 @@ def serve_cmd(
 
         click.echo(json.dumps({"url": server.url, "serving": service.describe()}))
         sys.stdout.flush()
-    click.echo(f"mlo: serving {service.describe()} at {server.url} (Ctrl-C to stop)", err=True)
+    guard = "token required" if auth.enabled else "no token"
+    click.echo(f"mlo: serving {service.describe()} at {server.url} ({guard}; Ctrl-C to stop)", err=True)
     server.run()
     logger = service.logger
     if logger is not None:

@@ -1,7 +1,11 @@
 """The Jupyter server extension: a read-only REST API over the workspace, under ``/mlo/api/``, for the JupyterLab
 panel and anything else that speaks HTTP. Every handler requires Jupyter's authentication.
 
-The workspace is ``MLO_HOME`` or the nearest ``.mlo/`` at or above the server's root folder.
+The workspace is ``MLO_HOME`` or the nearest ``.mlo/`` at or above the server's root folder, found per request
+and in force for that request only: the API never changes the process's state (no ``MLO_HOME`` is set, so kernels
+the server starts later still find their own workspace). An artifact is served with its own media type, in a
+sandbox (``Content-Security-Policy: sandbox``: an HTML or SVG artifact runs no script and gets no origin) and
+with ``X-Content-Type-Options: nosniff``.
 
     GET /mlo/api/experiments
     GET /mlo/api/runs?experiment=&where=&columns=a,b&order_by=&include=&offset=0&limit=100
@@ -15,11 +19,14 @@ The workspace is ``MLO_HOME`` or the nearest ``.mlo/`` at or above the server's 
 
 from __future__ import annotations
 
+import functools
 import json
 import mimetypes
 import os
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import tornado
 from jupyter_server.base.handlers import APIHandler
@@ -29,6 +36,11 @@ from .. import workspace
 from ..errors import MloError, NotFound
 
 MAX_LIMIT = 1000
+# artifacts are user content: no script, no origin; inline styles and images so an HTML report still reads
+ARTIFACT_CSP = (
+    "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
+)
+_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$", re.I)
 
 
 def _frame_records(df) -> list[dict[str, Any]]:
@@ -41,11 +53,10 @@ class _MloHandler(APIHandler):
     async def prepare(self):
         await super().prepare()
         root = self.settings.get("server_root_dir") or os.getcwd()
-        if not os.environ.get("MLO_HOME"):
-            home = workspace.find_home(root)
-            if home is None:
-                raise tornado.web.HTTPError(404, f"no mlo workspace at or above {root}: run `mlo init` there")
-            os.environ["MLO_HOME"] = str(home)  # one server, one root folder, one workspace
+        home = workspace.find_home(root)
+        if home is None or not home.is_dir():
+            raise tornado.web.HTTPError(404, f"no mlo workspace at or above {root}: run `mlo init` there")
+        self.mlo_home = home
 
     def _send(self, value: Any) -> None:
         self.set_header("Content-Type", "application/json")
@@ -66,8 +77,20 @@ class _MloHandler(APIHandler):
         self.finish(json.dumps({"error": message, "status": status_code}))
 
 
+def in_workspace(method):
+    """Run a handler method with the request's workspace in force for it alone (see :func:`workspace.using`)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with workspace.using(self.mlo_home):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class ExperimentsHandler(_MloHandler):
     @tornado.web.authenticated
+    @in_workspace
     def get(self):
         ws = workspace.current(create=False)
         self._send(self._call(ws.runs.experiments))
@@ -75,6 +98,7 @@ class ExperimentsHandler(_MloHandler):
 
 class RunsHandler(_MloHandler):
     @tornado.web.authenticated
+    @in_workspace
     def get(self):
         from ..tracking.query import runs
 
@@ -101,6 +125,7 @@ class RunsHandler(_MloHandler):
 
 class RunHandler(_MloHandler):
     @tornado.web.authenticated
+    @in_workspace
     def get(self, run_id: str):
         from ..tracking.session import get_run
 
@@ -110,6 +135,7 @@ class RunHandler(_MloHandler):
 
 class ArtifactHandler(_MloHandler):
     @tornado.web.authenticated
+    @in_workspace
     def get(self, run_id: str, path: str):
         from ..tracking.session import get_run
 
@@ -120,15 +146,20 @@ class ArtifactHandler(_MloHandler):
         if artifact is None:
             raise tornado.web.HTTPError(404, f"run {run.id[:10]} has no artifact {path!r}")
         data = self._call(artifact.read_bytes)
-        self.set_header(
-            "Content-Type", artifact.media_type or mimetypes.guess_type(path)[0] or "application/octet-stream"
-        )
-        self.set_header("Content-Disposition", f'inline; filename="{Path(path).name}"')
-        self.finish(data)
+        media = artifact.media_type or mimetypes.guess_type(path)[0] or ""
+        if not _MEDIA_TYPE.match(media):
+            media = "application/octet-stream"
+        if media.startswith("text/") or media in ("image/svg+xml", "application/json"):
+            media += "; charset=utf-8"
+        self.set_header("Content-Security-Policy", ARTIFACT_CSP)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Disposition", f"inline; filename*=UTF-8''{quote(Path(path).name)}")
+        self.finish(data, set_content_type=media)
 
 
 class ModelsHandler(_MloHandler):
     @tornado.web.authenticated
+    @in_workspace
     def get(self, name: str | None = None):
         from ..registry import audit, models
 
@@ -143,6 +174,7 @@ class ModelsHandler(_MloHandler):
 
 class SnapshotsHandler(_MloHandler):
     @tornado.web.authenticated
+    @in_workspace
     def get(self):
         from ..data.snapshots import snapshots
 
@@ -151,6 +183,7 @@ class SnapshotsHandler(_MloHandler):
 
 class LineageHandler(_MloHandler):
     @tornado.web.authenticated
+    @in_workspace
     def get(self):
         from ..data.lineage import lineage
 

@@ -1,7 +1,8 @@
 """What an alert does: post to a webhook, run a command, retrain through a pipeline, or roll an alias back.
 
 Each action returns a result ``{"type", "ok", "detail"}`` that the alert record keeps, so the alert log says
-what was done and whether it worked; a rollback also writes the registry's own audit event.
+what was done and whether it worked; a rollback also writes the registry's own audit event. A webhook's detail
+shows its scheme and host only, never its path, query, headers or secret (see :mod:`.webhooks`).
 """
 
 from __future__ import annotations
@@ -10,21 +11,23 @@ import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-WEBHOOK_TIMEOUT = 10.0
+from . import webhooks
+
 COMMAND_TIMEOUT = 3600.0
 OUTPUT_TAIL = 2000
 
 
 def run_action(action: dict[str, Any], alert: dict[str, Any], project: Path) -> dict[str, Any]:
     kind = action["type"]
+    secrets: list[str] = []
     try:
         if kind == "webhook":
-            detail, ok = _webhook(action, alert)
+            hook = webhooks.resolve(action, str(alert.get("rule")))
+            secrets = hook["secrets"]
+            detail, ok = webhooks.send(hook, alert)
         elif kind == "command":
             detail, ok = _command(action["run"], alert, project, shell=True)
         elif kind == "retrain":
@@ -32,24 +35,8 @@ def run_action(action: dict[str, Any], alert: dict[str, Any], project: Path) -> 
         else:
             detail, ok = _rollback(action, alert)
     except Exception as exc:  # an action that fails is reported in the alert, never lost or raised
-        detail, ok = f"{type(exc).__name__}: {exc}", False
+        detail, ok = webhooks.scrub(f"{type(exc).__name__}: {exc}", secrets), False
     return {"type": kind, "ok": ok, "detail": detail}
-
-
-def _webhook(action: dict[str, Any], alert: dict[str, Any]) -> tuple[str, bool]:
-    body = json.dumps({"source": "mlo", **alert}, default=str).encode()
-    request = urllib.request.Request(
-        action["url"], data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(
-            request, timeout=float(action.get("timeout", WEBHOOK_TIMEOUT))
-        ) as response:
-            return f"POST {action['url']} → {response.status}", 200 <= response.status < 300
-    except urllib.error.HTTPError as exc:
-        return f"POST {action['url']} → {exc.code}", False
-    except (urllib.error.URLError, OSError) as exc:
-        return f"POST {action['url']} failed: {getattr(exc, 'reason', exc)}", False
 
 
 def _env(alert: dict[str, Any]) -> dict[str, str]:

@@ -85,6 +85,26 @@ def _already_alerted(ws, rule: Rule, model: str, incident: set[str]) -> bool:
     return False
 
 
+def _check_models(ws, rules: list[Rule], logged: list[str]) -> None:
+    """A rule naming a model that has neither a log nor a registration would never fire: say so."""
+    known = None
+    for rule in rules:
+        if rule.model is None or rule.model in logged:
+            continue
+        if known is None:
+            known = sorted(set(logged) | set(ws.models.model_names()))
+        if rule.model in known:
+            continue
+        import difflib
+
+        hint = difflib.get_close_matches(rule.model, known, 1, 0.6)
+        raise InvalidInput(
+            f"monitor rule {rule.name!r}: no model {rule.model!r}"
+            + (f"; did you mean {hint[0]!r}?" if hint else "")
+            + " (check model = in mlo.toml)"
+        )
+
+
 def check(
     models: list[str] | str | None = None,
     *,
@@ -100,6 +120,7 @@ def check(
         raise InvalidInput("no alert rules: add [[monitor.rules]] to mlo.toml (see docs/monitoring.md)")
     wanted = [models] if isinstance(models, str) else models
     logged = _models_with_logs(ws)
+    _check_models(ws, rules, logged)
     project = ws.home.parent
     alerts: list[Alert] = []
     reports: dict[str, MonitorReport] = {}

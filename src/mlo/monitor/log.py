@@ -16,11 +16,13 @@ misses one.
 Columns of a prediction file: ``id`` (a UUIDv7 as 32 hex digits: unique and sortable by time), ``ts``
 (timestamp, µs, UTC), ``model``, ``version``, ``alias`` (the alias the request came through, or null),
 ``route`` (``stable``, ``canary`` or ``batch``), ``latency_ms`` (the time of the model call, signature check
-included; null for batch records), ``error`` (why the prediction failed or the input was rejected, else null),
-``prediction`` (one value per row; a model output with several values per row — probabilities, multi-output
+included; null for batch records), ``error`` (why the model failed, else null; input a server refuses is not
+logged), ``prediction`` (one value per row; a model output with several values per row — probabilities, multi-output
 regression — is stored as a list) and ``f.<feature>`` per input column, with the signature's dtypes. Files of
 different versions may hold different features; reading unifies them (a missing column reads as null, integers
-widen to floats, clashing types become strings).
+widen to floats, clashing types become strings). A feature's type comes from the signature and never widens
+because of one record; files written by older servers that stored a feature's numbers as text read back as
+numbers.
 """
 
 from __future__ import annotations
@@ -197,14 +199,33 @@ def arrow_type(dtype: str | None, kind: str | None) -> pa.DataType | None:
     return {"boolean": pa.bool_(), "string": pa.string(), "category": pa.string()}.get(kind or "")
 
 
+_CONVERT = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError)
+
+
 def _values_array(values: Sequence[Any], type_: pa.DataType | None = None) -> pa.Array:
-    """An Arrow column from Python values; values that do not fit one type are stored as text."""
+    """An Arrow column from Python values. With ``type_`` (a feature's type, from the signature) the column
+    keeps that type whatever the values: one that does not fit is stored as null (a server refuses such values
+    before they get here, so this is a last line of defence), never widening the column. Without one, values
+    that do not fit one type are stored as text."""
     try:
         return pa.array(values, type=type_, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+    except _CONVERT:
         if type_ is not None:
-            return _values_array(values)
+            return _fitting(values, type_)
         return pa.array([None if v is None else json.dumps(v, default=str) for v in values], pa.string())
+
+
+def _fitting(values: Sequence[Any], type_: pa.DataType) -> pa.Array:
+    kept: list[Any] = []
+    for v in values:
+        try:
+            pa.scalar(v, type_, from_pandas=True)
+        except _CONVERT:
+            v = None
+        kept.append(v)
+    dropped = sum(1 for a, b in zip(values, kept, strict=True) if b is None and a is not None)
+    log_.warning("prediction log: %d value(s) did not fit %s and were stored as null", dropped, type_)
+    return pa.array(kept, type=type_, from_pandas=True)
 
 
 def _frame_column(s: pd.Series) -> pa.Array:
@@ -353,6 +374,91 @@ def _unify(schemas: list[pa.Schema]) -> pa.Schema:
     return pa.schema(out)
 
 
+def _numbers_as_text(schema: pa.Schema, schemas: list[pa.Schema], cols: list[str] | None) -> dict:
+    """Features that some files hold as numbers and others as text, read as text by the unified schema:
+    ``{name: the numbers' type}``. Older servers stored a second's worth of a feature as JSON text when one
+    request's value did not fit its type (an integer above 2⁶³); :func:`_read_repairing` reads those back."""
+    out: dict[str, pa.DataType] = {}
+    for field in schema:
+        name = field.name
+        if not name.startswith(FEATURE_PREFIX) or not pa.types.is_string(field.type):
+            continue
+        if cols is not None and name not in cols:
+            continue
+        types = [s.field(name).type for s in schemas if name in s.names]
+        numbers = [t for t in types if pa.types.is_integer(t) or pa.types.is_floating(t)]
+        others = [t for t in types if not (t in numbers or pa.types.is_string(t) or pa.types.is_null(t))]
+        if numbers and not others:
+            try:
+                merged = pa.unify_schemas(
+                    [pa.schema([(name, t)]) for t in numbers], promote_options="permissive"
+                )
+                out[name] = merged.field(name).type
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                out[name] = pa.float64()
+    return out
+
+
+def _with_types(schema: pa.Schema, types: dict) -> pa.Schema:
+    return pa.schema([pa.field(f.name, types.get(f.name, f.type)) for f in schema])
+
+
+def _numbers_from_text(column: pa.ChunkedArray | pa.Array, type_: pa.DataType) -> pa.Array | None:
+    """Numbers written as text, as ``type_`` (a value outside its range reads as null); None when a value is
+    not a number (the column is genuinely text)."""
+    integer = pa.types.is_integer(type_)
+    lo, hi = (
+        (np.iinfo(type_.to_pandas_dtype()).min, np.iinfo(type_.to_pandas_dtype()).max) if integer else (0, 0)
+    )
+    out: list[Any] = []
+    for text in column.to_pylist():
+        if text is None:
+            out.append(None)
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None
+        if value is None:
+            out.append(None)
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        elif integer:
+            out.append(int(value) if float(value).is_integer() and lo <= value <= hi else None)
+        else:
+            out.append(float(value) if abs(value) < 1.8e308 and value == value else None)
+    return pa.array(out, type_)
+
+
+def _read_repairing(
+    paths: list[Path], schema: pa.Schema, repair: dict, cols: list[str] | None, cond: Any
+) -> pa.Table | None:
+    """:func:`_read` of files some of which hold numbers as text (see :func:`_numbers_as_text`), file by file,
+    turning that text back into numbers; None when one of them holds real text (then the column stays text)."""
+    target = _with_types(schema, repair)
+    if cols is not None:
+        target = pa.schema([target.field(c) for c in cols])
+    parts = []
+    for path in paths:
+        names = pq.read_schema(path).names
+        table = ds.dataset(str(path), format="parquet").to_table(
+            columns=[c for c in target.names if c in names], filter=cond
+        )
+        arrays = []
+        for field in target:
+            if field.name not in table.column_names:
+                arrays.append(pa.nulls(table.num_rows, field.type))
+                continue
+            column = table.column(field.name)
+            if field.name in repair and pa.types.is_string(column.type):
+                column = _numbers_from_text(column, field.type)
+                if column is None:
+                    return None
+            arrays.append(column.cast(field.type))
+        parts.append(pa.Table.from_arrays(arrays, schema=target))
+    return pa.concat_tables(parts)
+
+
 def _read(
     folder: Path, prefix: str, lo: int | None, hi: int | None, columns: list[str] | None
 ) -> tuple[pa.Table | None, pa.Schema | None]:
@@ -368,13 +474,18 @@ def _read(
                 return None, None
             schema = _unify([f.schema for _, f in keep])
             cols = None if columns is None else [c for c in columns if c in schema.names]
-            dataset = ds.dataset([str(s.path) for s, _ in keep], schema=schema, format="parquet")
             cond = None
             if lo is not None:
                 cond = ds.field("ts") >= pa.scalar(lo, TS_TYPE)
             if hi is not None:
                 upper = ds.field("ts") < pa.scalar(hi, TS_TYPE)
                 cond = upper if cond is None else cond & upper
+            repair = _numbers_as_text(schema, [f.schema for _, f in keep], cols)
+            if repair:
+                table = _read_repairing([s.path for s, _ in keep], schema, repair, cols, cond)
+                if table is not None:
+                    return table, _with_types(schema, repair)
+            dataset = ds.dataset([str(s.path) for s, _ in keep], schema=schema, format="parquet")
             return dataset.to_table(columns=cols, filter=cond), schema
         except FileNotFoundError:  # a compaction replaced a file between listing and reading: list again
             if attempt == 9:
@@ -670,8 +781,12 @@ def _compact_folder(folder: Path, prefix: str, target_rows: int) -> dict[str, in
         for group in groups:
             if len(group) < 2:
                 continue
-            schema = _unify([footers[s.path.name].schema for s in group])
-            table = ds.dataset([str(s.path) for s in group], schema=schema, format="parquet").to_table()
+            schemas = [footers[s.path.name].schema for s in group]
+            schema = _unify(schemas)
+            repair = _numbers_as_text(schema, schemas, None)  # numbers an older server wrote as text
+            table = _read_repairing([s.path for s in group], schema, repair, None, None) if repair else None
+            if table is None:
+                table = ds.dataset([str(s.path) for s in group], schema=schema, format="parquet").to_table()
             write_segment(folder, _sorted_by_ts(table), prefix, replaces=[s.path.name for s in group])
             for s in group:
                 s.path.unlink(missing_ok=True)
@@ -749,12 +864,14 @@ class LogStream:
         latency_ms: float | None = None,
         error: str | None = None,
         ts_us: int | None = None,
+        ids: list[str] | None = None,
     ) -> list[str]:
-        """Add ``n`` records (one request) and return their ids. ``features`` maps a feature name to its ``n``
-        values (None: not known, e.g. input the signature rejected); ``predictions`` has ``n`` values or is
-        None."""
+        """Add ``n`` records (one request) and return their ids (``ids`` when given, else new ones).
+        ``features`` maps a feature name to its ``n`` values (None: not known); ``predictions`` has ``n`` values
+        or is None."""
         ts = now_us() if ts_us is None else ts_us
-        ids = new_ids(n, ts)
+        if ids is None:
+            ids = new_ids(n, ts)
         logger = self.logger
         with logger._lock:
             b = self._buf

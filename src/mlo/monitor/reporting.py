@@ -323,9 +323,15 @@ def report(
     win = W.parse_window(window if window is not None else config.get("window", "1h"))
 
     log = read_log(name, since=since, until=until)
+    notes: list[str] = []
+    refused = W.refused_input(log)
+    if refused.any():
+        notes.append(
+            f"{int(refused.sum())} records of input a server refused (logged by an older version) left out"
+        )
+        log = log[~refused].reset_index(drop=True)
     mv = _version_for(ws, name, log, version)
     features = W.features_of(log)
-    notes: list[str] = []
     ref = resolve_reference(ws, mv, reference, features) if features else Reference(None, None, "none", {})
     if ref.data is not None:
         dropped = [f for f in features if f not in ref.data.columns]

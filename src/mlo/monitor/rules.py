@@ -20,10 +20,15 @@ when = "canary_worse"
 actions = [{ type = "rollback", alias = "canary" }]
 ```
 
-Columns are those of :attr:`MonitorReport.windows`: ``dataset_drift``, ``prediction_drift``, ``canary_worse``
-(true/false), ``drift_share``, ``accuracy``, ``mae``, ``rmse``, ``latency_p50/p95/p99``, ``error_rate``,
-``missing_rate``, ``unseen_rate``, ``n``, ``labeled``. Operators: ``< <= > >= == !=``. A window without the value
-(no labels yet, no canary) does not satisfy the condition.
+Columns are those of :attr:`MonitorReport.windows` (:data:`METRICS`): ``dataset_drift``, ``prediction_drift``,
+``canary_worse`` (true/false), ``drift_share``, ``accuracy``, ``mae``, ``rmse``, ``latency_p50/p95/p99``,
+``error_rate``, ``missing_rate``, ``unseen_rate``, ``n``, ``labeled`` and the canary's and stable side's figures.
+A rule naming anything else is refused when the rules load, with the closest name ("did you mean"), so a
+misspelt rule never sits silent. Operators: ``< <= > >= == !=``. A window without the value (no labels yet, no
+canary) does not satisfy the condition.
+
+Webhook actions are checked as they load too (http(s) only, secrets from the environment; see
+:mod:`.webhooks`), and a mistake in an action never shows the action's URL, secret or headers.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidInput
+from . import webhooks
 
 _OPS = {
     "<": operator.lt,
@@ -47,6 +53,38 @@ _OPS = {
 _COND = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(<=|>=|==|!=|<|>)\s*(-?[0-9.]+(?:e-?[0-9]+)?)\s*(%?)\s*$", re.I)
 _FLAG = re.compile(r"^\s*(not\s+)?([a-z_][a-z0-9_]*)\s*$", re.I)
 ACTION_TYPES = ("webhook", "command", "retrain", "rollback")
+ACTION_KEYS = {
+    "command": {"type", "run"},
+    "retrain": {"type", "pipeline", "stages", "params", "force"},
+    "rollback": {"type", "alias", "model"},
+}
+# what a window measures (MonitorReport.windows), that a rule can test
+METRICS = (
+    "n",
+    "drift_share",
+    "dataset_drift",
+    "prediction_drift",
+    "missing_rate",
+    "unseen_rate",
+    "labeled",
+    "accuracy",
+    "mae",
+    "rmse",
+    "latency_p50",
+    "latency_p95",
+    "latency_p99",
+    "error_rate",
+    "canary_n",
+    "canary_worse",
+    "canary_error_rate",
+    "canary_latency_p95",
+    "canary_accuracy",
+    "canary_mae",
+    "stable_error_rate",
+    "stable_latency_p95",
+    "stable_accuracy",
+    "stable_mae",
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +93,7 @@ class Rule:
     when: str
     consecutive: int = 1
     model: str | None = None
-    actions: tuple[dict, ...] = field(default_factory=tuple)
+    actions: tuple[dict, ...] = field(default_factory=tuple, repr=False)  # may hold secrets: never shown
 
     def holds(self, window: dict[str, Any]) -> tuple[bool, Any]:
         """Whether one window satisfies the condition, and the value it read."""
@@ -75,15 +113,51 @@ def _parse(when: str, rule: str):
     if m:
         column, op, number, pct = m.groups()
         limit = float(number) / (100 if pct else 1)
-        return column.lower(), lambda v: _OPS[op](float(v), limit)
+        return _metric(column, rule), lambda v: _OPS[op](float(v), limit)
     m = _FLAG.match(when)
     if m:
         negate = bool(m.group(1))
-        return m.group(2).lower(), (lambda v: not bool(v)) if negate else (lambda v: bool(v))
+        column = _metric(m.group(2), rule)
+        return column, (lambda v: not bool(v)) if negate else (lambda v: bool(v))
     raise InvalidInput(
         f"monitor rule {rule!r}: cannot read when = {when!r}; write a window column that is true "
         "(dataset_drift, prediction_drift, canary_worse) or '<column> <op> <number>' such as 'accuracy < 0.8'"
     )
+
+
+def _metric(name: str, rule: str) -> str:
+    column = name.lower()
+    if column in METRICS:
+        return column
+    import difflib
+
+    hint = difflib.get_close_matches(column, METRICS, 1, 0.6)
+    raise InvalidInput(
+        f"monitor rule {rule!r}: no metric {name!r}"
+        + (f"; did you mean {hint[0]!r}?" if hint else "")
+        + f" (metrics: {', '.join(METRICS)})"
+    )
+
+
+def _check_action(a: Any, rule: str) -> None:
+    kind = a.get("type") if isinstance(a, dict) else None
+    if kind not in ACTION_TYPES:
+        shown = repr(kind) if isinstance(kind, str) else f"a {type(a).__name__}"  # never the action: secrets
+        raise InvalidInput(
+            f"monitor rule {rule!r}: each action needs type = one of {', '.join(ACTION_TYPES)}, got {shown}"
+        )
+    if kind == "webhook":
+        webhooks.resolve(a, rule)
+        return
+    need = {"command": "run", "retrain": "pipeline", "rollback": "alias"}[kind]
+    if not isinstance(a.get(need), str) or not a[need]:
+        raise InvalidInput(f'monitor rule {rule!r}: a {kind} action needs {need} = "…"')
+    unknown = sorted(set(a) - ACTION_KEYS[kind])
+    if unknown:
+        raise InvalidInput(
+            f"monitor rule {rule!r}: a {kind} action has no key {unknown[0]!r} "
+            f"(keys: {', '.join(sorted(ACTION_KEYS[kind] - {'type'}))})"
+        )
 
 
 def load_rules(config: dict) -> list[Rule]:
@@ -111,14 +185,10 @@ def load_rules(config: dict) -> list[Rule]:
         actions = item.get("actions", [])
         if isinstance(actions, dict):
             actions = [actions]
+        if not isinstance(actions, list):
+            raise InvalidInput(f"monitor rule {name!r}: actions = [...] is a list of tables")
         for a in actions:
-            if not isinstance(a, dict) or a.get("type") not in ACTION_TYPES:
-                raise InvalidInput(
-                    f"monitor rule {name!r}: each action needs type = one of {', '.join(ACTION_TYPES)}, got {a!r}"
-                )
-            need = {"webhook": "url", "command": "run", "retrain": "pipeline", "rollback": "alias"}[a["type"]]
-            if not isinstance(a.get(need), str) or not a[need]:
-                raise InvalidInput(f'monitor rule {name!r}: a {a["type"]} action needs {need} = "…"')
+            _check_action(a, name)
         unknown = set(item) - {"name", "when", "for", "model", "actions"}
         if unknown:
             raise InvalidInput(f"monitor rule {name!r}: unknown key(s) {', '.join(sorted(unknown))}")

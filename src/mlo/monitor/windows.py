@@ -225,6 +225,16 @@ def canary_verdict(frame: pd.DataFrame, task: str) -> dict[str, Any]:
     return out
 
 
+def refused_input(log: pd.DataFrame) -> pd.Series:
+    """Records of input a server refused (422) that older versions logged: an error without a model call
+    (no latency) on a served route. They are the client's mistakes, not the model's: monitoring leaves them out,
+    so they count neither as errors nor against a canary."""
+    if log.empty or "error" not in log or "latency_ms" not in log:
+        return pd.Series(False, index=log.index)
+    served = log["route"] != "batch" if "route" in log else True
+    return log["error"].notna() & log["latency_ms"].isna() & served
+
+
 def features_of(log: pd.DataFrame) -> list[str]:
     return [c[len(FEATURE_PREFIX) :] for c in log.columns if c.startswith(FEATURE_PREFIX)]
 

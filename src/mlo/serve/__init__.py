@@ -2,7 +2,10 @@
 
 ``mlo.serve("churn@production")`` starts a server in the background and returns a :class:`Server`;
 ``mlo serve churn@production`` runs one in the foreground. Modules: :mod:`.service` (the core: deployments,
-routing, inputs, logging), :mod:`.routing` (canary), :mod:`.app` (Starlette), :mod:`.server` (uvicorn).
+predicting, logging), :mod:`.inputs` (request bodies and their values), :mod:`.labels` (issued ids, labels once
+each), :mod:`.routing` (canary), :mod:`.app` (Starlette), :mod:`.guard` (tokens, limits: the door),
+:mod:`.auth`, :mod:`.limits`, :mod:`.connections` (header timeout, connection cap), :mod:`.ratelimit` (logs a
+client cannot flood), :mod:`.server` (uvicorn). docs/security.md tells the security model.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ def serve(
     *,
     poll: float = 1.0,
     seed: int | None = None,
+    token: str | None = None,
+    token_file: Any = None,
+    limits: Any = None,
+    route_key: str | None = None,
 ) -> Server:
     """Serve a registered model over HTTP from a background thread.
 
@@ -41,28 +48,41 @@ def serve(
         0 picks a free port (see ``.port``).
     canary : str, optional
         ``"churn@staging:10"``: 10% of requests go to ``churn@staging`` (also followed). The response header
-        ``X-MLO-Route`` says which side answered.
+        ``X-MLO-Route`` says which side answered; clients cannot choose it.
     host : str
-        The interface to listen on; ``"0.0.0.0"`` for every interface.
+        The interface to listen on; ``"0.0.0.0"`` for every interface (set a token then: it warns without).
     log : bool
         Log every prediction with its inputs and latency (read with ``mlo.monitor.read_log(name)``).
     poll : float
         Seconds between checks of the aliases (0: never re-read them).
     seed : int, optional
         Seed of the canary's random split, for reproducible tests.
+    token : str, optional
+        A bearer token every request but ``/health`` must send (``Authorization: Bearer <token>``), for every
+        scope; ``MLO_SERVE_TOKEN`` gives one too. See docs/security.md.
+    token_file : path, optional
+        A file of tokens, one per line with its scopes (``predict``, ``labels``).
+    limits : dict or Limits, optional
+        Limits to change from their defaults, e.g. ``{"max_body": "16MB", "max_rows": 50_000}`` (see
+        :class:`mlo.serve.limits.Limits`; None turns one off).
+    route_key : str, optional
+        A request header (e.g. ``"X-User-Id"``) whose value picks the canary side by its hash, so one user
+        always lands on the same side. Off by default: each request is drawn at random.
 
     Returns
     -------
     Server
         ``.url``, ``.port``, ``.stop()``; a context manager (``with mlo.serve(...) as srv:``).
     """
+    from .auth import Auth
     from .server import Server, require
     from .service import Service
 
     require()
+    auth = Auth.configure(token, token_file)
     service = Service(ref, canary=canary, log=log, poll=poll, seed=seed)
     try:
-        server = Server(service, host, port)
+        server = Server(service, host, port, auth=auth, limits=limits, route_key=route_key)
     except BaseException:
         service.close()
         raise

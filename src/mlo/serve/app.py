@@ -5,8 +5,10 @@
 ``GET /health``    → ``{"status": "ok", ...}``
 ``GET /metadata``  → what is served: versions, signatures, canary share
 
-Errors are ``{"error": "<one line>"}`` with 400 (a body that is not JSON or not a table), 422 (input that does
-not match the signature), 500 (the model raised), 404/405 (no such endpoint).
+Errors are ``{"error": "<one line>"}`` with 400 (a body that is not JSON or not a table, or nested too deeply),
+401/403 (no valid token, or one without the scope), 408 (a body too slow), 409 (a label sent twice), 413 (a body
+or a request too large), 422 (input that does not fit the signature), 500 (the model raised), 503 (too many
+requests in progress), 404/405 (no such endpoint). Client errors (4xx) are never logged as predictions.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -23,7 +25,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .service import RequestError, Service, one_line
+from .auth import Auth
+from .guard import Guard
+from .inputs import RequestError, one_line
+from .limits import Limits, json_depth_exceeds
+from .service import Service
+
+if TYPE_CHECKING:
+    from .connections import ConnectionStats
 
 log = logging.getLogger("mlo.serve")
 
@@ -58,7 +67,11 @@ def render(doc: Any) -> bytes:
     return text.encode()
 
 
+_NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+
+
 def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    headers = _NOSNIFF if headers is None else {**_NOSNIFF, **headers}
     return Response(render(doc), status_code=status, headers=headers, media_type="application/json")
 
 
@@ -66,29 +79,67 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return json_response({"error": message}, status, headers)
 
 
-async def _json_body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        raise RequestError(400, 'empty body: send JSON, e.g. {"records": [{"age": 31}]}')
+PARSE_IN_THREAD = 64 * 1024  # larger bodies are decoded in a worker thread, so /health stays quick meanwhile
+
+
+def _decode(raw: bytes, max_depth: int | None) -> Any:
+    if max_depth is not None and json_depth_exceeds(raw, max_depth):
+        raise RequestError(400, f"the JSON nests deeper than {max_depth} levels (the server's max_depth)")
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestError(400, f"the body is not valid JSON ({one_line(exc)})") from None
+    except RecursionError:
+        raise RequestError(400, "the JSON nests too deeply to read") from None
 
 
-def create_app(service: Service) -> Starlette:
-    """The ASGI app serving ``service`` (it does not own it: whoever made the service closes it)."""
+async def _json_body(request: Request, limits: Limits) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        raise RequestError(400, 'empty body: send JSON, e.g. {"records": [{"age": 31}]}')
+    if len(raw) > PARSE_IN_THREAD:
+        return await run_in_threadpool(_decode, raw, limits.max_depth)
+    return _decode(raw, limits.max_depth)
+
+
+def create_app(
+    service: Service,
+    *,
+    auth: Auth | None = None,
+    limits: Limits | None = None,
+    route_key: str | None = None,
+    connections: ConnectionStats | None = None,
+) -> Guard:
+    """The ASGI app serving ``service`` behind its :class:`~mlo.serve.guard.Guard` (it does not own the service:
+    whoever made it closes it).
+
+    Parameters
+    ----------
+    auth : Auth, optional
+        The tokens it accepts; default from ``MLO_SERVE_TOKEN`` (none: open).
+    limits : Limits, optional
+        Body, nesting, rows, concurrency and timeouts; default :class:`Limits()`.
+    route_key : str, optional
+        A request header whose value (a user or session id) picks the canary side by its hash, so one entity
+        always lands on the same side. Off by default: clients never choose a route.
+    """
+    auth = Auth.coerce(auth)
+    limits = Limits.coerce(limits)
+    key_header = route_key.lower() if route_key else None
 
     async def predict(request: Request) -> Response:
         try:
-            body = await _json_body(request)
-            route = request.headers.get("x-mlo-route")
-            key = request.headers.get("x-mlo-route-key")
+            body = await _json_body(request, limits)
+        except RequestError as exc:
+            service.refused()
+            return error_response(exc.status, exc.message)
+        try:
+            key = request.headers.get(key_header) if key_header else None
             # the model runs in a worker thread, so a slow model does not stall /health or other requests
-            result = await run_in_threadpool(service.predict, body, route=route, key=key)
+            result = await run_in_threadpool(service.predict, body, key=key, max_rows=limits.max_rows)
         except RequestError as exc:
             if exc.status >= 500:  # the model raised: the 500 answer and the prediction log both say so
-                log.info("predict failed: %s", exc.message)
+                log.warning("predict failed: %s", exc.message)
             dep = exc.deployment
             headers = (
                 {"X-MLO-Route": dep.route, "X-MLO-Version": str(dep.number)} if dep is not None else None
@@ -103,17 +154,30 @@ def create_app(service: Service) -> Starlette:
 
     async def labels(request: Request) -> Response:
         try:
-            body = await _json_body(request)
-            result = await run_in_threadpool(service.labels, body)
+            body = await _json_body(request, limits)
+            result = await run_in_threadpool(service.labels, body, max_rows=limits.max_rows)
         except RequestError as exc:
             return error_response(exc.status, exc.message)
+        except Exception as exc:
+            log.exception("labels failed")
+            return error_response(500, f"internal error: {type(exc).__name__}: {one_line(exc)}")
         return json_response(result)
 
     async def health(request: Request) -> Response:
-        return json_response(service.health())
+        if auth.enabled and request.scope.get("state", {}).get("mlo_scopes") is None:
+            return json_response({"status": "ok"})  # details only to a token holder
+        doc = service.health()
+        doc["refused"] = dict(guard.stats)
+        if connections is not None:
+            doc["connections"] = connections.to_dict()
+        return json_response(doc)
 
     async def metadata(request: Request) -> Response:
-        return json_response(service.metadata())
+        doc = service.metadata()
+        doc["auth"] = auth.enabled
+        doc["route_key"] = route_key
+        doc["limits"] = limits.to_dict()
+        return json_response(doc)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)
@@ -131,4 +195,6 @@ def create_app(service: Service) -> Starlette:
         Route("/health", health, methods=["GET"]),
         Route("/metadata", metadata, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    guard = Guard(app, auth, limits)
+    return guard

@@ -1,9 +1,10 @@
 """Canary routing: which deployment a request goes to.
 
 A request goes to the canary with probability ``percent / 100``, drawn per request from a random generator
-(seeded for reproducible tests). A request carrying ``X-MLO-Route-Key`` (a user or session id) is routed by a
-hash of the key instead, so the same key always lands on the same side; ``X-MLO-Route: stable|canary`` forces
-a side.
+(seeded for reproducible tests). When the operator names a route-key header (``route_key="X-User-Id"``), a
+request carrying it is routed by a hash of its value (an entity id) instead, so one user always lands on the
+same side, and raising the share only moves users from stable to canary. A client never names a side: only the
+operator can force one, from Python (``Service.predict(..., route="canary")``).
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ class Router:
         if self.share >= 1.0:
             return "canary"
         if key is not None:
-            h = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") / 2.0**64
+            digest = hashlib.blake2b(
+                key.encode(errors="replace"), digest_size=8, person=b"mlo-canary"
+            ).digest()
+            h = int.from_bytes(digest, "big") / 2.0**64
             return "canary" if h < self.share else "stable"
         return "canary" if self._rng.random() < self.share else "stable"

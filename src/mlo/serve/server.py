@@ -4,6 +4,7 @@ foreground (``mlo serve``), on a socket bound before uvicorn starts so ``port=0`
 from __future__ import annotations
 
 import html
+import logging
 import os
 import signal
 import socket
@@ -12,7 +13,11 @@ import time
 from typing import Any
 
 from ..errors import InvalidInput, MloError
+from .auth import Auth, is_loopback
+from .limits import Limits
 from .service import Service
+
+log = logging.getLogger("mlo.serve")
 
 STARTUP_TIMEOUT = 30.0
 
@@ -61,15 +66,46 @@ class Server:
         Where it listens (``http://127.0.0.1:8000``).
     service : Service
         What it serves; ``service.stable.current`` is the deployment taking stable traffic now.
+    auth, limits : Auth, Limits
+        Who may call it and what one client may cost it (see :mod:`mlo.serve.auth`, :mod:`mlo.serve.limits`).
     """
 
-    def __init__(self, service: Service, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = False):
+    def __init__(
+        self,
+        service: Service,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        access_log: bool = False,
+        auth: Auth | None = None,
+        limits: Any = None,
+        route_key: str | None = None,
+    ):
         require()
+        from .connections import descriptors_for, protocol_class
+        from .limits import tune_allocator
+        from .ratelimit import install
+
+        if route_key is not None and (not isinstance(route_key, str) or not route_key.strip()):
+            raise InvalidInput(f"route_key= names a request header, e.g. 'X-User-Id', got {route_key!r}")
         self.service = service
         self.host = host
+        self.auth = Auth.coerce(auth)
+        self.limits = descriptors_for(Limits.coerce(limits))
+        self.route_key = route_key.strip() if route_key else None
+        self._protocol = protocol_class(self.limits)
+        install()
+        tune_allocator()
         self._sock = bind(host, port)
         self.port = self._sock.getsockname()[1]
         self.access_log = access_log
+        if not self.auth.enabled and not is_loopback(host):
+            log.warning(
+                "serving on %s without a token: anyone who can reach port %d can predict and send labels; "
+                "set MLO_SERVE_TOKEN or --token-file (see docs/security.md)",
+                host,
+                self.port,
+            )
         self._uvicorn = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -90,12 +126,21 @@ class Server:
         from .app import create_app
 
         extra: dict[str, Any] = {"log_config": None} if threaded else {}  # leave a notebook's logging alone
+        app = create_app(
+            self.service,
+            auth=self.auth,
+            limits=self.limits,
+            route_key=self.route_key,
+            connections=self._protocol.stats,
+        )
         config = uvicorn.Config(
-            create_app(self.service),
+            app,
+            http=self._protocol,
             log_level="warning",
             access_log=self.access_log,
             lifespan="off",
             timeout_graceful_shutdown=10,
+            timeout_keep_alive=self.limits.keep_alive,
             **extra,
         )
         self._uvicorn = uvicorn.Server(config)
@@ -186,6 +231,7 @@ class Server:
             ("serves", self.service.describe()),
             ("at", f"{self.url} ({state})"),
             ("endpoints", "POST /predict, POST /labels, GET /health, GET /metadata"),
+            ("auth", self.auth.describe()),
             (
                 "log",
                 "mlo.monitor.read_log(" + repr(self.service.stable.name) + ")"

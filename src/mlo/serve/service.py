@@ -7,6 +7,10 @@ is loaded and tried on its stored input example in that thread, then swapped in 
 request reads that attribute once, so requests in flight finish on the version they started with, and none
 waits for or fails because of a swap. A version that fails to load (or to predict its example) is not swapped
 in; the old one keeps serving and the load is retried after ``RETRY_SECONDS``.
+
+A request's input is checked (:mod:`.inputs`) before the model runs; input the client got wrong is refused
+(400/413/422) and is neither logged nor counted as the model's error, so no client can make a version look
+broken or roll a canary back. Labels are taken only for ids this server issued, once each (:mod:`.labels`).
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from .. import workspace
-from ..errors import MloError
-from ..monitor.log import PredictionLogger, arrow_type, new_ids, now_us, resolve_model, write_labels
+from ..errors import InvalidInput, MloError
+from ..monitor.log import PredictionLogger, arrow_type, now_us, resolve_model, write_labels
+from .inputs import RequestError, as_list, check_values, model_input, one_line, parse_body
+from .labels import IdSigner, LabelLedger, check_labels, family, load_key
 from .routing import ROUTES, CanarySpec, Router
 
 if TYPE_CHECKING:
@@ -36,20 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("mlo.serve")
 
 RETRY_SECONDS = 30.0
-
-
-class RequestError(Exception):
-    """A request that cannot be served: ``status`` is the HTTP status, the message one line."""
-
-    def __init__(self, status: int, message: str, deployment: Deployment | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.deployment = deployment
-
-
-def one_line(exc: BaseException | str) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -217,144 +208,6 @@ class Slot:
         }
 
 
-# -- request bodies ------------------------------------------------------------------------------------------
-_BODY_HELP = 'send {"records": [{...}, ...]}, {"columns": {"a": [...], ...}} or a list of records'
-
-
-def parse_body(body: Any) -> tuple[str, Any, int]:
-    """``(kind, data, rows)`` of a decoded JSON body: ``("columns", {name: values}, n)`` for records and
-    columns, ``("rows", [[...], ...], n)`` for positional rows. Raises a 400 for anything else."""
-    data = body
-    if isinstance(body, dict):
-        keys = [
-            k
-            for k in ("records", "dataframe_records", "columns", "dataframe_split", "instances", "inputs")
-            if k in body
-        ]
-        if len(keys) != 1:
-            raise RequestError(400, f"the body must hold exactly one of records or columns: {_BODY_HELP}")
-        key = keys[0]
-        data = body[key]
-        if key == "columns":
-            return _columns(data)
-        if key == "dataframe_split":
-            if not isinstance(data, dict) or not isinstance(data.get("columns"), list) or "data" not in data:
-                raise RequestError(400, 'dataframe_split needs {"columns": [...], "data": [[...], ...]}')
-            rows = data["data"]
-            if not isinstance(rows, list) or not all(
-                isinstance(r, list) and len(r) == len(data["columns"]) for r in rows
-            ):
-                raise RequestError(
-                    400, "dataframe_split: every row of data must be a list with one value per column"
-                )
-            return _columns({str(c): [r[i] for r in rows] for i, c in enumerate(data["columns"])})
-    if not isinstance(data, list):
-        raise RequestError(400, f"cannot read a {type(body).__name__} as input: {_BODY_HELP}")
-    if not data:
-        raise RequestError(400, "no records to predict: the list is empty")
-    if all(isinstance(r, dict) for r in data):
-        keys: dict[str, None] = {}
-        for r in data:
-            keys.update(dict.fromkeys(r))
-        if len(data) == 1:
-            return "columns", {k: [v] for k, v in data[0].items()}, 1
-        return "columns", {k: [r.get(k) for r in data] for k in keys}, len(data)
-    if any(isinstance(r, dict) for r in data):
-        raise RequestError(400, "mixed records and rows: every record must be an object {column: value}")
-    return "rows", data, len(data)
-
-
-def _columns(data: Any) -> tuple[str, dict, int]:
-    if not isinstance(data, dict) or not data:
-        raise RequestError(400, 'columns must be an object of lists, e.g. {"columns": {"age": [31, 45]}}')
-    lengths = set()
-    for k, v in data.items():
-        if not isinstance(v, list):
-            raise RequestError(400, f"column {k!r} must be a list of values, got {type(v).__name__}")
-        lengths.add(len(v))
-    if len(lengths) != 1:
-        raise RequestError(
-            400, f"the columns have different lengths ({', '.join(map(str, sorted(lengths)))})"
-        )
-    n = lengths.pop()
-    if n == 0:
-        raise RequestError(400, "no records to predict: the columns are empty")
-    return "columns", data, n
-
-
-def model_input(dep: Deployment, kind: str, data: Any) -> tuple[Any, dict[str, list] | None]:
-    """What the model is given and the feature values to log (by logged feature name)."""
-    if dep.dense is not None and dep.names is not None:
-        X = _dense(dep, kind, data)
-        if X is not None:
-            if kind == "columns":
-                return X, {n: data[n] for n in dep.names}
-            return X, _logged_rows(dep, data)
-    if kind == "columns":
-        X = pd.DataFrame(data)
-        if dep.names is None:
-            return X, data
-        if dep.kind == "frame":
-            return X, {n: data.get(n) for n in dep.names}
-        return X, None
-    rows = data
-    if dep.kind == "frame":
-        X = rows
-    else:
-        try:
-            X = np.asarray(rows)
-        except ValueError as exc:
-            raise RequestError(400, f"the rows do not form a table ({one_line(exc)})", dep) from None
-    return X, _logged_rows(dep, rows)
-
-
-def _logged_rows(dep: Deployment, rows: list) -> dict[str, list] | None:
-    if dep.names is not None and all(isinstance(r, list) and len(r) == len(dep.names) for r in rows):
-        return {n: [r[i] for r in rows] for i, n in enumerate(dep.names)}
-    return None
-
-
-def _dense(dep: Deployment, kind: str, data: Any) -> pd.DataFrame | None:
-    """For a model whose inputs are all of one numeric dtype: the input as one 2-D block, which scikit-learn
-    checks much faster than a frame built column by column (about 0.8 ms less per single-row request with 10
-    float columns). None when the values do not all fit (missing columns, text, booleans, nulls, floats for an
-    integer column): the general path then builds the frame and the signature check says what is wrong."""
-    assert dep.names is not None and dep.dense is not None
-    ok = (int, float) if dep.dense.kind == "f" else (int,)
-    names = dep.names
-    if kind == "columns":
-        if any(n not in data for n in names):
-            return None
-        cols = [data[n] for n in names]
-        if not all(type(v) in ok for c in cols for v in c):
-            return None
-        try:
-            block = np.array(cols, dtype=dep.dense).T
-        except (OverflowError, ValueError, TypeError):
-            return None
-    else:
-        width = len(names)
-        if not all(type(r) is list and len(r) == width and all(type(v) in ok for v in r) for r in data):
-            return None
-        try:
-            block = np.array(data, dtype=dep.dense)
-        except (OverflowError, ValueError, TypeError):
-            return None
-    return pd.DataFrame(block, columns=list(names))
-
-
-def as_list(out: Any) -> list:
-    if isinstance(out, pd.DataFrame):
-        return out.to_numpy().tolist()
-    if isinstance(out, list):
-        return out
-    tolist = getattr(out, "tolist", None)
-    values = (
-        tolist() if callable(tolist) else list(out) if isinstance(out, tuple) else np.asarray(out).tolist()
-    )
-    return values if isinstance(values, list) else [values]
-
-
 # -- the service ---------------------------------------------------------------------------------------------
 class Service:
     """Everything a server does except HTTP.
@@ -396,7 +249,11 @@ class Service:
         self.router = Router(self.spec.percent if self.spec else 0.0, seed)
         self.poll = float(poll or 0)
         self.started = time.time()
-        self.stats = {"requests": 0, "errors": 0}
+        self.stats = {"requests": 0, "errors": 0, "rejected": 0}
+        self._stats_lock = threading.Lock()
+        self._predicted: str | None = None  # the kind of value predictions are: labels must be the same
+        self.signer = IdSigner(load_key(ws.home))
+        self.ledger = LabelLedger(ws.home, [s.name for s in self.slots])
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         if self.poll > 0 and any(s.follows for s in self.slots):
@@ -409,37 +266,57 @@ class Service:
 
     # -- requests --------------------------------------------------------------------------------------------
     def choose(self, route: str | None = None, key: str | None = None) -> Slot:
+        """The slot a request goes to: ``route`` forces a side (the operator's, from Python; never a client's),
+        else the router decides, by the hash of ``key`` when one is given."""
         if route:
             if route not in ROUTES:
-                raise RequestError(400, f"X-MLO-Route must be stable or canary, got {route!r}")
+                raise InvalidInput(f"route must be stable or canary, got {route!r}")
             if route == "canary" and self.canary is None:
-                raise RequestError(400, "X-MLO-Route: canary, but this server has no canary")
+                raise InvalidInput("route='canary', but this server has no canary")
             return self.canary if route == "canary" else self.stable  # type: ignore[return-value]
         if self.canary is None:
             return self.stable
         return self.canary if self.router.choose(key) == "canary" else self.stable
 
-    def predict(self, body: Any, *, route: str | None = None, key: str | None = None) -> dict[str, Any]:
-        """Predict for a decoded JSON body; returns the response document or raises :class:`RequestError`."""
-        self.stats["requests"] += 1
+    def _count(self, what: str) -> None:
+        with self._stats_lock:
+            self.stats[what] += 1
+
+    def refused(self) -> None:
+        """Count a request refused before it reached :meth:`predict` (a body that is not JSON)."""
+        with self._stats_lock:
+            self.stats["requests"] += 1
+            self.stats["rejected"] += 1
+
+    def predict(
+        self, body: Any, *, route: str | None = None, key: str | None = None, max_rows: int | None = None
+    ) -> dict[str, Any]:
+        """Predict for a decoded JSON body; returns the response document or raises :class:`RequestError`.
+
+        Input the client got wrong (400, 413, 422) is refused before the model runs and is neither logged
+        nor counted as an error of the model: a client cannot make a version look broken."""
+        self._count("requests")
         try:
-            return self._predict(body, route, key)
-        except RequestError:
-            self.stats["errors"] += 1
+            return self._predict(body, route, key, max_rows)
+        except RequestError as exc:
+            self._count("errors" if exc.status >= 500 else "rejected")
             raise
 
-    def _predict(self, body: Any, route: str | None, key: str | None) -> dict[str, Any]:
+    def _predict(self, body: Any, route: str | None, key: str | None, max_rows: int | None) -> dict[str, Any]:
         dep = self.choose(route, key).current
         ts = now_us()
         kind, data, n = parse_body(body)
+        if max_rows is not None and n > max_rows:
+            raise RequestError(
+                413, f"{n:,} rows in one request; the server takes at most {max_rows:,} (max_rows)"
+            )
+        check_values(dep, kind, data)
         X, logged = model_input(dep, kind, data)
         t0 = time.perf_counter()
         try:
             X = dep.model.conform(X)
         except MloError as exc:
-            msg = one_line(exc)
-            self._log(dep, None, None, n, None, msg, ts, logged)
-            raise RequestError(422, msg, dep) from None
+            raise RequestError(422, one_line(exc), dep) from None
         try:
             out = dep.fn(X)
             preds = as_list(out)
@@ -454,6 +331,8 @@ class Service:
             self._log(dep, logged, None, n, latency, msg, ts)
             raise RequestError(500, msg, dep)
         ids = self._log(dep, logged, preds, n, latency, None, ts)
+        if self._predicted is None and preds:
+            self._predicted = family(preds[0])
         return {
             "predictions": preds,
             "ids": ids,
@@ -471,23 +350,24 @@ class Service:
         latency: float | None,
         error: str | None,
         ts: int,
-        rejected: dict | None = None,
     ) -> list[str]:
+        ids = self.signer.new(n, ts)
         if self.logger is None:
-            return new_ids(n, ts)
+            return ids
         stream = dep.stream
         if stream is None:  # no named inputs in the signature: one stream per set of columns seen
-            cols = features if features is not None else rejected
-            names = dict.fromkeys(cols) if cols else {}
+            names = dict.fromkeys(features) if features else {}
             stream = self.logger.stream(dep.name, dep.number, self.slot_selector(dep), dep.route, names)
-        return stream.append(features, preds, n=n, latency_ms=latency, error=error, ts_us=ts)
+        return stream.append(features, preds, n=n, latency_ms=latency, error=error, ts_us=ts, ids=ids)
 
     def slot_selector(self, dep: Deployment) -> str | None:
         slot = self.canary if dep.route == "canary" and self.canary is not None else self.stable
         return slot.selector
 
-    def labels(self, body: Any) -> dict[str, Any]:
-        """Record labels for served predictions: ``{"ids": [...], "labels": [...]}``."""
+    def labels(self, body: Any, *, max_rows: int | None = None) -> dict[str, Any]:
+        """Record labels for served predictions: ``{"ids": [...], "labels": [...]}``. Only ids this server
+        issued (422 otherwise), each once (409 for an id labeled before), with plain values of the model's
+        output type (422); all of a request's labels are written, or none."""
         if (
             not isinstance(body, dict)
             or not isinstance(body.get("ids"), list)
@@ -499,8 +379,33 @@ class Service:
         ids, y = body["ids"], body["labels"]
         if len(ids) != len(y):
             raise RequestError(400, f"{len(ids)} ids but {len(y)} labels; send one label per id")
+        if not ids:
+            raise RequestError(400, "no ids: send one label per id returned by /predict")
+        if max_rows is not None and len(ids) > max_rows:
+            raise RequestError(
+                413, f"{len(ids):,} labels in one request; the server takes at most {max_rows:,}"
+            )
         if not all(isinstance(i, str) for i in ids):
             raise RequestError(400, "ids must be strings, as returned by /predict")
+        foreign = [i for i in ids if not self.signer.issued(i)]
+        if foreign:
+            shown = foreign[0] if len(foreign[0]) <= 40 else foreign[0][:40] + "…"
+            raise RequestError(
+                422,
+                f"{len(foreign)} of {len(ids)} ids were not issued by this server (e.g. {shown!r}); "
+                "label the ids /predict returned",
+            )
+        if len(set(ids)) != len(ids):
+            raise RequestError(422, "an id appears twice: send one label per prediction")
+        sig = self.stable.current.model.signature
+        check_labels(y, sig.outputs if sig is not None else None, self._predicted)
+        taken = self.ledger.claim(ids)
+        if taken:
+            raise RequestError(
+                409,
+                f"{len(taken)} of {len(ids)} ids already have a label (e.g. {taken[0]!r}); a prediction is "
+                "labeled once (correct a label with mlo.monitor.label in Python)",
+            )
         names = {s.name for s in self.slots}
         try:
             if len(names) == 1:
@@ -510,7 +415,11 @@ class Service:
                     self.logger.flush()
                 write_labels(self.ws.home, ids, y)
         except MloError as exc:
+            self.ledger.release(ids)
             raise RequestError(422, one_line(exc)) from None
+        except BaseException:
+            self.ledger.release(ids)
+            raise
         return {"labeled": len(ids)}
 
     # -- state -----------------------------------------------------------------------------------------------

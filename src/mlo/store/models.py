@@ -315,7 +315,11 @@ class ModelStore:
     def model_names(self) -> list[str]:
         """Names of the registered models (not of the prompts, which share the registry: flavor ``prompt``)."""
         prompts = select(s.model_versions.c.name).where(s.model_versions.c.flavor == "prompt")
-        q = select(s.registered_models.c.name).where(s.registered_models.c.name.not_in(prompts)).order_by("name")
+        q = (
+            select(s.registered_models.c.name)
+            .where(s.registered_models.c.name.not_in(prompts))
+            .order_by("name")
+        )
         with self.db.read() as conn:
             return [r[0] for r in conn.execute(q)]
 
