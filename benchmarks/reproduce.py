@@ -61,7 +61,11 @@ def _papermill(nb: Path, cwd: Path) -> float:
     t0 = time.perf_counter()
     try:
         papermill.execute_notebook(
-            str(nb), str(nb.with_suffix(".base.ipynb")), cwd=str(cwd), progress_bar=False, kernel_name="python3"
+            str(nb),
+            str(nb.with_suffix(".base.ipynb")),
+            cwd=str(cwd),
+            progress_bar=False,
+            kernel_name="python3",
         )
     except papermill.PapermillExecutionError:
         pass  # a history whose run failed on purpose: its replay fails the same way
