@@ -39,12 +39,19 @@ def _reset_mlo() -> None:
 
     snapshots.clear_scope()
     workspace.reset_cache()
+    from mlo.tracking import system_metrics
+
+    system_metrics._chosen.clear()
+    with system_metrics.SAMPLER.lock:
+        system_metrics.SAMPLER.runs.clear()
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path):
     for var in ("MLO_HOME", "MLO_STORE", "MLO_ARTIFACTS", "MLO_EXPERIMENT", "MLO_PARENT_RUN", "MLO_NOTEBOOK"):
         monkeypatch.delenv(var, raising=False)
+    # system metrics are sampled in the tests that are about them (tests/tracking/test_system_metrics.py)
+    monkeypatch.setenv("MLO_SYSTEM_METRICS", "0")
     monkeypatch.chdir(tmp_path)
     yield
     _reset_mlo()
