@@ -35,6 +35,21 @@ def _optuna():
     return optuna
 
 
+def _listed(value: Any, label: str) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise InvalidInput(f"{label} must be a list, got {type(value).__name__}")
+    return list(value)
+
+
+def _check_names(metric_names: Any) -> None:
+    from .metrics import check_key
+
+    for name in _listed(metric_names, "metric_names"):
+        check_key(name, "metric")
+
+
 def _state(trial: Any) -> str:
     return {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "fail"}.get(
         trial.state.name, trial.state.name.lower()
@@ -158,10 +173,21 @@ def sweep(
     for label, value, kind in (("n_trials", n_trials, int), ("timeout", timeout, (int, float))):
         if value is not None and (isinstance(value, bool) or not isinstance(value, kind) or value <= 0):
             raise InvalidInput(f"{label} must be a positive number, got {value!r}")
-    if metric_names is not None and (
-        isinstance(metric_names, str) or not all(isinstance(m, str) and m for m in metric_names)
+    _check_names(metric_names)
+    for label, value in (
+        ("direction", direction),
+        *((("directions", d) for d in _listed(directions, "directions"))),
     ):
-        raise InvalidInput(f"metric_names must be a list of names, got {metric_names!r}")
+        if value is not None and value not in ("minimize", "maximize"):
+            raise InvalidInput(f"{label} must be 'minimize' or 'maximize', got {value!r}")
+    for label, value, kind in (
+        ("sampler", sampler, optuna.samplers.BaseSampler),
+        ("pruner", pruner, optuna.pruners.BasePruner),
+    ):
+        if value is not None and not isinstance(value, kind):
+            raise InvalidInput(f"{label} must be an optuna {kind.__name__}, got {type(value).__name__}")
+    if not all(callable(c) for c in _listed(callbacks, "callbacks")):
+        raise InvalidInput("callbacks must be a list of functions of (study, trial)")
     created = {"direction": direction, "directions": directions, "sampler": sampler, "pruner": pruner}
     if study is None:
         try:
@@ -315,9 +341,6 @@ def optuna_callback(
         from ..names import check_label
 
         check_label(experiment, "experiment name")
-    if metric_names is not None and (
-        isinstance(metric_names, str) or not all(isinstance(m, str) and m for m in metric_names)
-    ):
-        raise InvalidInput(f"metric_names must be a list of names, got {metric_names!r}")
+    _check_names(metric_names)
     _optuna()
     return OptunaCallback(name, experiment, metric_names)
