@@ -176,7 +176,7 @@ def sweep(
     _check_names(metric_names)
     for label, value in (
         ("direction", direction),
-        *((("directions", d) for d in _listed(directions, "directions"))),
+        *(("directions", d) for d in _listed(directions, "directions")),
     ):
         if value is not None and value not in ("minimize", "maximize"):
             raise InvalidInput(f"{label} must be 'minimize' or 'maximize', got {value!r}")
