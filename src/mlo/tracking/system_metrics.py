@@ -129,19 +129,22 @@ class Sampler:
         self.limits: readings.Limits | None = None
         self.cpu_seconds = 0.0  # the sampling thread's own CPU time (its cost)
         self.ticks = 0
+        self.network: tuple[int, int] | None = None  # the machine's counters at the last sample
+        self.sleeping_until = 0.0  # when the thread wakes up next (0: it is awake, or not started)
 
     # -- runs --------------------------------------------------------------------------------------------------
     def add(self, run: Any, writer: Any, interval: float) -> None:
-        reading = self.tree.read()  # self only, children as last scanned: microseconds
-        network = readings.network() if self.last is not None else None
+        reading = self.tree.read(memory=False)  # counters of the process and its children as last scanned
         now = reading.time
         with self.lock:
             self.runs[run.id] = Sampled(
                 run, writer, interval, now, reading.cpu_seconds, now, reading.read_bytes, reading.write_bytes,
-                reading.own_peak_rss, network, reading.rss, next_due=now + interval,
+                reading.own_peak_rss, self.network, next_due=now + interval,
             )  # fmt: skip
+            sooner = now + interval < self.sleeping_until
         self._ensure_thread()
-        self.wake.set()  # the thread may be waiting on a longer interval
+        if sooner:  # the thread sleeps longer than this run's first sample is due
+            self.wake.set()
 
     def remove(self, run_id: str, final: bool = True) -> None:
         """Stop sampling ``run_id``; with a last sample if it lasted long enough."""
@@ -171,11 +174,10 @@ class Sampler:
         while not self.stop.is_set():
             with self.lock:
                 due_at = min((s.next_due for s in self.runs.values()), default=None)
-            if due_at is None:
-                self.wake.wait(60)
-            else:
-                self.wake.wait(max(0.0, due_at - time.time()))
+                self.sleeping_until = time.time() + 60 if due_at is None else due_at
+            self.wake.wait(max(0.0, self.sleeping_until - time.time()))
             self.wake.clear()
+            self.sleeping_until = 0.0
             if self.stop.is_set():
                 return
             try:
@@ -202,7 +204,7 @@ class Sampler:
         if self.limits is None:
             self.limits = readings.limits()
         limits = self.limits
-        network = readings.network()
+        network = self.network = readings.network()
         available = limits.available_memory()
         gpu = self.gpus.read() if self.gpus is not None and self.gpus.handles else {}
         self.last = reading

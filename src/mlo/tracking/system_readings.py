@@ -50,14 +50,15 @@ class ProcessTree:
             return
         self.children = {p.pid: self.children.get(p.pid, p) for p in found}
 
-    def read(self) -> Reading:
+    def read(self, memory: bool = True) -> Reading:
+        """The counters now; ``memory=False`` leaves the process's own RSS out (a cheaper baseline)."""
         now = time.time()
         own, waited = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = own.ru_utime + own.ru_stime + waited.ru_utime + waited.ru_stime
         read = (own.ru_inblock + waited.ru_inblock) * 512
         write = (own.ru_oublock + waited.ru_oublock) * 512
         try:
-            rss = self.process.memory_info().rss
+            rss = self.process.memory_info().rss if memory else 0
         except psutil.Error:
             rss = 0
         gone = []
