@@ -130,16 +130,22 @@ class Sampler:
         self.cpu_seconds = 0.0  # the sampling thread's own CPU time (its cost)
         self.ticks = 0
         self.network: tuple[int, int] | None = None  # the machine's counters at the last sample
+        self.last_cpu_clock = 0.0  # time.process_time() when self.last was read
         self.sleeping_until = 0.0  # when the thread wakes up next (0: it is awake, or not started)
 
     # -- runs --------------------------------------------------------------------------------------------------
     def add(self, run: Any, writer: Any, interval: float) -> None:
-        reading = self.tree.read(memory=False)  # counters of the process and its children as last scanned
-        now = reading.time
+        # The run's baseline: the last reading, with the process's own CPU time since then added (children's
+        # and I/O since then count for the run). No getrusage here: it waits on the kernel while another
+        # thread starts a process (the git capture of a new run does), which costs a short run ~40 µs.
+        if self.last is None:
+            self.last, self.last_cpu_clock = self.tree.read(memory=False), time.process_time()
+        last, now = self.last, time.time()
+        cpu = last.cpu_seconds + max(0.0, time.process_time() - self.last_cpu_clock)
         with self.lock:
             self.runs[run.id] = Sampled(
-                run, writer, interval, now, reading.cpu_seconds, now, reading.read_bytes, reading.write_bytes,
-                reading.own_peak_rss, self.network, next_due=now + interval,
+                run, writer, interval, now, cpu, now, last.read_bytes, last.write_bytes, last.own_peak_rss,
+                self.network, next_due=now + interval,
             )  # fmt: skip
             sooner = now + interval < self.sleeping_until
         self._ensure_thread()
@@ -207,7 +213,7 @@ class Sampler:
         network = self.network = readings.network()
         available = limits.available_memory()
         gpu = self.gpus.read() if self.gpus is not None and self.gpus.handles else {}
-        self.last = reading
+        self.last, self.last_cpu_clock = reading, time.process_time()
         for s in runs:
             if session._state.writers.get(s.run.id) is not s.writer and not s.ending:
                 with self.lock:  # the run's writer is gone (the run was ended elsewhere): stop sampling it
