@@ -136,3 +136,15 @@ def test_without_a_gpu_nvml_is_skipped_cleanly():
         assert any(k.endswith("utilization_percent") for k in gpus.read())
     else:
         assert gpus.read() == {} and "NVML" in gpus.problem
+
+
+def test_a_reproduction_compares_results_not_the_machines_system_metrics(sqlite_ws):
+    from mlo.pipeline.verdict import compare_runs
+
+    runs = []
+    for cpu in (80.0, 95.0):
+        with mlo.start_run("trained") as run:
+            mlo.log_metrics({"accuracy": 0.9, "system.cpu_percent": cpu, "system.rss_mb": cpu * 3})
+        runs.append(run)
+    verdict = compare_runs(*runs, rtol=1e-9, atol=0.0)
+    assert verdict.match and [c.key for c in verdict.checks if c.kind == "metric"] == ["accuracy"]
