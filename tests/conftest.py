@@ -24,6 +24,8 @@ from strict import STRICT, need  # noqa: F401  (STRICT is read by other fixtures
 def _isolated_env(monkeypatch, tmp_path):
     for var in ("MLO_HOME", "MLO_STORE", "MLO_ARTIFACTS", "MLO_EXPERIMENT", "MLO_PARENT_RUN", "MLO_NOTEBOOK"):
         monkeypatch.delenv(var, raising=False)
+    # system metrics are sampled in the tests that are about them (tests/tracking/test_system_metrics.py)
+    monkeypatch.setenv("MLO_SYSTEM_METRICS", "0")
     monkeypatch.chdir(tmp_path)
     yield
     _reset_mlo()

@@ -24,3 +24,12 @@ def reset() -> None:
 
     snapshots.clear_scope()
     workspace.reset_cache()
+    from mlo.tracking import autolog, system_metrics
+
+    if autolog._patched or autolog._waiting:  # a test (or a docs page) left autolog on
+        autolog.autolog(disable=True)
+    for name in [n for n in autolog._registry if n not in autolog.BUILTIN]:  # integrations a test added
+        del autolog._registry[name]
+    system_metrics._chosen.clear()
+    with system_metrics.SAMPLER.lock:
+        system_metrics.SAMPLER.runs.clear()

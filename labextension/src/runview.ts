@@ -72,7 +72,10 @@ export class RunView extends Widget {
         )
       ),
       section('Params', 'params', keyValueTable('mlo-params', run.params)),
-      section('Metrics', 'metrics', keyValueTable('mlo-metrics', run.metrics)),
+      section('Metrics', 'metrics', keyValueTable('mlo-metrics', metricsWhere(run, key => !isSystem(key)))),
+      ...(Object.keys(run.metrics ?? {}).some(isSystem)
+        ? [section('System', 'system', keyValueTable('mlo-system', metricsWhere(run, isSystem)))]
+        : []),
       section('Tags', 'tags', keyValueTable('mlo-tags', run.tags)),
       section('Artifacts', 'artifacts', this._artifacts(run)),
       section(`Cells (${run.cells.length})`, 'cells', this._cells(run))
@@ -137,6 +140,15 @@ export class RunView extends Widget {
   }
 
   private _run: IRun | null = null;
+}
+
+/** CPU, memory, I/O and GPU samples (`system.*`), shown apart from what the run itself logged. */
+function isSystem(key: string): boolean {
+  return key.startsWith('system.');
+}
+
+function metricsWhere(run: IRun, keep: (key: string) => boolean): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(run.metrics ?? {}).filter(([key]) => keep(key)));
 }
 
 function section(title: string, key: string, content: HTMLElement): HTMLElement {

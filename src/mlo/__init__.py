@@ -44,6 +44,9 @@ _API: dict[str, str] = {
     "compare": "mlo.jupyter.widgets",
     "browse_models": "mlo.jupyter.widgets",
     "autolog": "mlo.tracking.autolog",
+    "sweep": "mlo.tracking.sweep",
+    "optuna_callback": "mlo.tracking.sweep",
+    "log_system_metrics": "mlo.tracking.system_metrics",
     "runs": "mlo.tracking.query",
     "archive_experiment": "mlo.tracking.lifecycle",
     "archive_run": "mlo.tracking.lifecycle",
@@ -162,6 +165,8 @@ if TYPE_CHECKING:  # what __getattr__ provides, for type checkers and editors
         set_tags,
         start_run,
     )
+    from .tracking.sweep import optuna_callback, sweep
+    from .tracking.system_metrics import log_system_metrics
     from .validate import ValidationReport, checks, validate
     from .workspace import Workspace, init
 

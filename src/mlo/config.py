@@ -70,6 +70,21 @@ def _llm_prices(value: Any, where: str) -> None:
     parse_prices(value, where)
 
 
+def _bool(value: Any, where: str) -> None:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{where} must be true or false")
+
+
+def _seconds(value: Any, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0.05:
+        raise InvalidInput(f"{where} must be a number of seconds (at least 0.05), e.g. 5")
+
+
+def _count(value: Any, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInput(f"{where} must be a whole number of at least 0, e.g. 20")
+
+
 SCHEMA: dict[str, Any] = {
     "store": {"url": _text, "artifacts": _text},
     "registry": {"trusted_types": _text_list, "trusted_flavors": _flavors},
@@ -85,6 +100,14 @@ SCHEMA: dict[str, Any] = {
         "prices": _llm_prices,
         "budget": {"daily": _number, "monthly": _number, "run": _number, "action": _text},
     },
+    "autolog": {
+        "disable": _text_list,
+        "log_models": _bool,
+        "metrics": _bool,
+        "max_tuning_runs": _count,
+        "silent": _bool,
+    },
+    "system_metrics": {"enabled": _bool, "interval": _seconds},
 }
 
 

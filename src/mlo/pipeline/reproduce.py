@@ -662,7 +662,9 @@ def _error_of(run: Run | None) -> str | None:
 
 
 def _metrics_of(run: Run | None) -> dict[str, float]:
-    return run.metrics if run is not None else {}
+    """What a run computed: its metrics less the ``system.*`` samples of the machine that ran it."""
+    metrics = run.metrics if run is not None else {}
+    return {k: v for k, v in metrics.items() if not k.startswith("system.")}
 
 
 def _distributions_of(modules: set[str]) -> set[str]:

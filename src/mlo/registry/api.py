@@ -208,9 +208,9 @@ def _run_id(ws, model: Any, run: Any) -> str | None:
     if not candidates:
         return None
     try:
-        from ..tracking.autolog import _param_value
+        from ..tracking.fit_run import param_value
 
-        params = {k: _param_value(v) for k, v in model.get_params(deep=True).items()}
+        params = {k: param_value(v) for k, v in model.get_params(deep=True).items()}
     except Exception:
         return None
     from ..store import schema

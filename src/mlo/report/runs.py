@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MAX_KEY_COLUMNS = 8
+SYSTEM_PREFIX = "system."
 
 
 def runs_table_html(df: pd.DataFrame, max_rows: int = 50) -> str:
@@ -19,7 +20,9 @@ def runs_table_html(df: pd.DataFrame, max_rows: int = 50) -> str:
     total = len(df)
     shown = df.head(max_rows)
     params = [c for c in df.columns if c.startswith("params.")][:MAX_KEY_COLUMNS]
-    metrics = [c for c in df.columns if c.startswith("metrics.")][:MAX_KEY_COLUMNS]
+    metrics = sorted(
+        (c for c in df.columns if c.startswith("metrics.")), key=lambda c: c.startswith("metrics.system.")
+    )[:MAX_KEY_COLUMNS]
     base = [
         c
         for c in ("run_id", "experiment", "name", "status", "start_time", "duration", "git_commit")
@@ -87,11 +90,14 @@ def run_html(run) -> str:
     parts = [STYLE, head]
     if d.get("note"):
         parts.append(f"<div class='mlo-note'>{markdown_html(d['note'])}</div>")
-    if d["params"] or d["metrics"]:
+    metrics = {k: v for k, v in d["metrics"].items() if not k.startswith(SYSTEM_PREFIX)}
+    if d["params"] or metrics:
         keys = [("param", k, v) for k, v in d["params"].items()] + [
-            ("metric", k, v) for k, v in d["metrics"].items()
+            ("metric", k, v) for k, v in metrics.items()
         ]
         parts.append(table(["", "key", "value"], [list(k) for k in keys], numeric={2}))
+    if len(metrics) < len(d["metrics"]):
+        parts.append(system_html(run.system_metrics(), d["tags"]))
     if d["artifacts"]:
         parts.append(
             table(
@@ -109,6 +115,47 @@ def run_html(run) -> str:
                 f"<pre class='mlo-c'>{escape(c['source'])}</pre>"
             )
     return "".join(parts)
+
+
+def sparkline(values, width: int = 120, height: int = 18) -> str:
+    """A tiny inline SVG line of ``values`` (scaled to its own range)."""
+    points = [float(v) for v in values if v == v]
+    if len(points) < 2:
+        return ""
+    lo, hi = min(points), max(points)
+    span = (hi - lo) or 1.0
+    step = width / (len(points) - 1)
+    coords = " ".join(
+        f"{i * step:.1f},{height - 1 - (v - lo) / span * (height - 2):.1f}" for i, v in enumerate(points)
+    )
+    return (
+        f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}' style='vertical-align:middle'>"
+        f"<polyline fill='none' stroke='#1f6feb' stroke-width='1.2' points='{coords}'/></svg>"
+    )
+
+
+def system_html(frame: pd.DataFrame, tags: dict) -> str:
+    """The run's system metrics: per key the last and highest value and a sparkline over the run."""
+    limits = [
+        f"{label} {escape(str(tags[key]))}"
+        for key, label in (
+            ("system.cpu_limit", "CPU limit (cores)"),
+            ("system.memory_limit_mb", "memory limit (MB)"),
+            ("system.gpus", "GPUs"),
+        )
+        if key in tags
+    ]
+    rows = [
+        [key, frame[key].dropna().iloc[-1], frame[key].max(), sparkline(frame[key].tolist())]
+        for key in frame.columns
+        if frame[key].notna().any()
+    ]
+    note = f"<div class='mlo-m'>{len(frame)} sample(s){' · ' + ' · '.join(limits) if limits else ''}</div>"
+    return (
+        "<div class='mlo-h'>System</div>"
+        + note
+        + table(["system", "last", "max", "over the run"], rows, numeric={1, 2}, raw={3})
+    )
 
 
 def markdown_html(text: str) -> str:

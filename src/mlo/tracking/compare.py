@@ -79,7 +79,7 @@ class Comparison:
         self.then: list[tuple[str, bool]] = []  # further keys of order_by, after the sort column
         self.page = 0
         self._all = self._read()
-        self.frame = self._all
+        self.frame = self._sorted(self._all)
         self._differing: list[str] | None = None
         self.selected: list[str] = []
         if where:
@@ -98,7 +98,7 @@ class Comparison:
     def _read(self, where: str | None = None, tags: bool = False) -> pd.DataFrame:
         from .query import runs
 
-        columns = [*BASE, "params.*", "metrics.*", *(["tags.*"] if tags else [])]
+        columns = [*BASE, "parent_id", "params.*", "metrics.*", *(["tags.*"] if tags else [])]
         return runs(experiment=self.experiment, where=where, columns=columns)
 
     def refresh(self) -> None:
@@ -145,9 +145,10 @@ class Comparison:
             return frame
         keys = [(self.sort_column, self.ascending)]
         keys += [(c, a) for c, a in self.then if c in frame.columns and c != self.sort_column]
-        return frame.sort_values(
+        ordered = frame.sort_values(
             [c for c, _ in keys], ascending=[a for _, a in keys], na_position="last", kind="stable"
         )
+        return _grouped(ordered)
 
     @property
     def pages(self) -> int:
@@ -159,7 +160,16 @@ class Comparison:
     def page_frame(self) -> pd.DataFrame:
         """The rows of the current page, with the key columns."""
         start = self.page * self.page_size
-        return self.frame.iloc[start : start + self.page_size][self.key_columns()]
+        page = self.frame.iloc[start : start + self.page_size][self.key_columns()]
+        depth = self.frame.attrs.get("depth") or {}
+        if depth and "name" in page.columns:  # a child run under its parent: indented, marked
+            page = page.assign(
+                name=[
+                    f"{'  ' * (depth[r] - 1)}↳ {n}" if depth.get(r) else n
+                    for r, n in zip(page["run_id"], page["name"], strict=True)
+                ]
+            )
+        return page
 
     # -- what tells runs apart -------------------------------------------------------------------------------
     @property
@@ -168,7 +178,9 @@ class Comparison:
 
     @property
     def metrics(self) -> list[str]:
-        return [c for c in self.frame.columns if c.startswith("metrics.") and self.frame[c].notna().any()]
+        """The metric columns some shown run has; ``system.*`` ones last."""
+        found = [c for c in self.frame.columns if c.startswith("metrics.") and self.frame[c].notna().any()]
+        return sorted(found, key=lambda c: c.startswith("metrics.system."))
 
     def differing(self, frame: pd.DataFrame | None = None) -> list[str]:
         """The param columns whose value is not the same in every run of ``frame`` (the filtered runs)."""
@@ -289,6 +301,37 @@ class Comparison:
             return self.selection()
         finally:
             self.selected = saved
+
+
+def _grouped(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` in the same order, except that child runs (a sweep's trials, a search's candidates, a
+    pipeline's stages) follow their parent when it is listed too; ``attrs["depth"]`` has their depth."""
+    if "parent_id" not in frame.columns or len(frame) < 2:
+        return frame
+    ids = frame["run_id"].tolist()
+    parents = frame["parent_id"].tolist()
+    listed = set(ids)
+    children: dict[str, list[int]] = {}
+    roots = []
+    for i, parent in enumerate(parents):
+        if isinstance(parent, str) and parent in listed:
+            children.setdefault(parent, []).append(i)
+        else:
+            roots.append(i)
+    if not children:
+        return frame
+    order: list[int] = []
+    depth: dict[str, int] = {}
+    stack = [(i, 0) for i in reversed(roots)]
+    while stack:
+        i, level = stack.pop()
+        order.append(i)
+        if level:
+            depth[ids[i]] = level
+        stack.extend((c, level + 1) for c in reversed(children.get(ids[i], [])))
+    grouped = frame.iloc[order]
+    grouped.attrs["depth"] = depth
+    return grouped
 
 
 def _differing(frame: pd.DataFrame) -> list[str]:

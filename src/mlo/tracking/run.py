@@ -141,6 +141,32 @@ class Run:
             }
         )
 
+    def system_metrics(self) -> pd.DataFrame:
+        """The run's ``system.*`` samples (CPU, memory, I/O, GPUs): one row per sample (``timestamp``, UTC), one
+        column per key without its ``system.`` prefix; empty when none were taken."""
+        import pandas as pd
+
+        self._flush()
+        keys = sorted(k for k in self._ws.runs.latest_metrics(self.id) if k.startswith("system."))
+        columns = {}
+        for key in keys:
+            _steps, values, stamps = self._ws.runs.metric_series(self.id, key)
+            columns[key.removeprefix("system.")] = pd.Series(
+                values, index=pd.to_datetime(stamps, unit="us", utc=True)
+            )
+        frame = pd.DataFrame(columns)
+        frame.index.name = "timestamp"
+        return frame
+
+    def load_model(self, path: str = "model", *, trust: bool = False) -> Any:
+        """The model autolog stored with this run (``mlo.autolog(log_models=True)``, the default). A pickle (a
+        model skops cannot hold) loads only with ``trust=True``, as in the registry."""
+        from .logged_model import load_model
+
+        if not isinstance(path, str) or not path.strip():
+            raise InvalidInput(f"path must be the folder of a logged model, e.g. 'model', got {path!r}")
+        return load_model(self, path.strip("/"), trust=trust)
+
     @property
     def artifacts(self) -> list[Artifact]:
         blobs = self._ws.blobs

@@ -69,6 +69,8 @@ _state = _State()
 # came from (e.g. the data snapshots in memory become the inputs of a run that named none).
 RUN_START_HOOKS: list[Callable[[workspace.Workspace, Run], None]] = []
 RUN_END_HOOKS: list[Callable[[workspace.Workspace, Run], None]] = []
+# Called with (workspace, run) when this process attaches to the run it was started for (MLO_RUN_ID)
+RUN_ATTACH_HOOKS: list[Callable[[workspace.Workspace, Run], None]] = []
 
 
 def _reset_after_fork() -> None:
@@ -301,6 +303,8 @@ def _attach_from_env() -> None:
         _state.writers[run.id] = RunWriter(ws, run.id, owned=False)
         _state.stack.append(run)
     _ensure_heartbeat()
+    for hook in RUN_ATTACH_HOOKS:
+        hook(ws, run)
 
 
 def is_live(run_id: str) -> bool:
@@ -685,6 +689,10 @@ def _at_exit() -> None:
     state.writers.clear()
     state.stack.clear()
 
+
+from .system_metrics import install as _install_system_metrics  # noqa: E402
+
+_install_system_metrics()
 
 __all__ = [
     "active_run",
