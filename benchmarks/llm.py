@@ -152,6 +152,7 @@ def run_mlflow(size: dict, url: str) -> dict:
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     out: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)  # MLflow writes trace artifacts under ./mlruns, wherever the script was started
         mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
         mlflow.set_experiment("bench")
         client = openai.OpenAI(base_url=url, api_key="x", max_retries=0)

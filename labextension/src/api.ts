@@ -93,6 +93,84 @@ export interface IModelVersion {
   [column: string]: unknown;
 }
 
+/** One row of `GET /mlo/api/traces`: a trace's totals (cost is null when a call's model has no price). */
+export interface ITraceRow {
+  trace_id: string;
+  name: string;
+  status: string;
+  start_time: string | null;
+  duration: number | null;
+  run_id: string | null;
+  notebook: string | null;
+  cell: number | null;
+  spans: number;
+  llm_calls: number;
+  input_tokens: number;
+  cached_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  cost_usd: number | null;
+  models: string | null;
+  prompts: string | null;
+  replayed: boolean;
+  error: string | null;
+}
+
+export interface ITracesPage {
+  total: number;
+  offset: number;
+  limit: number;
+  traces: ITraceRow[];
+}
+
+export interface IUsage {
+  input: number | null;
+  output: number | null;
+  cached: number | null;
+  reasoning: number | null;
+}
+
+/** One span of `GET /mlo/api/traces/<id>`, with its children. Times are microseconds since the epoch. */
+export interface ISpan {
+  span_id: string;
+  parent_id: string | null;
+  name: string;
+  kind: string;
+  status: string;
+  start_time: number;
+  end_time: number | null;
+  duration_s: number | null;
+  model: string | null;
+  usage: IUsage;
+  prompt: string | null;
+  error: string | null;
+  cost_usd: number | null;
+  attributes: Record<string, unknown>;
+  input: string | null;
+  output: string | null;
+  content: 'full' | 'omitted';
+  content_error?: string;
+  children: ISpan[];
+}
+
+/** One trace, as `GET /mlo/api/traces/<id>` returns it. */
+export interface ITrace {
+  trace_id: string;
+  name: string;
+  status: string;
+  run_id: string | null;
+  notebook: string | null;
+  cell: number | null;
+  start_time: string;
+  duration_s: number | null;
+  usage: IUsage;
+  cost_usd: number | null;
+  replayed: boolean;
+  error: string | null;
+  span_count: number;
+  spans: ISpan[];
+}
+
 /** An error answered by the API: its one-line message and HTTP status (0 when the server was not reached). */
 export class ApiError extends Error {
   constructor(
@@ -167,5 +245,8 @@ export const api = {
   runs: (experiment: string, offset: number, limit: number) =>
     requestAPI<IRunsPage>('runs', { experiment, offset, limit }),
   run: (runId: string) => requestAPI<IRun>(`runs/${segment(runId)}`),
-  models: () => requestAPI<{ versions: IModelVersion[] }>('models')
+  models: () => requestAPI<{ versions: IModelVersion[] }>('models'),
+  traces: (offset: number, limit: number, run?: string) =>
+    requestAPI<ITracesPage>('traces', { offset, limit, run }),
+  trace: (traceId: string) => requestAPI<ITrace>(`traces/${segment(traceId)}`)
 };

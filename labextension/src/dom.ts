@@ -121,3 +121,43 @@ export function statusBadge(status: string): HTMLSpanElement {
   const known = ['running', 'finished', 'failed', 'killed'].includes(status) ? status : 'other';
   return h('span', { class: `mlo-status mlo-status-${known}`, 'data-status': status, title: status }, status);
 }
+
+/** A trace's or span's status (ok, error, running, unfinished) as the badge of the run status it means. */
+export function traceStatusBadge(status: string): HTMLSpanElement {
+  const as: Record<string, string> = { ok: 'finished', error: 'failed', running: 'running', unfinished: 'killed' };
+  const badge = statusBadge(as[status] ?? status);
+  badge.textContent = status;
+  badge.title = status;
+  badge.dataset.status = status;
+  return badge;
+}
+
+/** Token counts as "1,204 in · 300 cached · 96 out" ('' when the span made no LLM call). */
+export function formatTokens(usage: {
+  input: number | null;
+  output: number | null;
+  cached?: number | null;
+  reasoning?: number | null;
+}): string {
+  if (usage.input === null && usage.output === null) {
+    return '';
+  }
+  const n = (v: number | null | undefined) => (v ?? 0).toLocaleString('en-US');
+  const parts = [`${n(usage.input)} in`];
+  if (usage.cached) {
+    parts.push(`${n(usage.cached)} cached`);
+  }
+  parts.push(`${n(usage.output)} out`);
+  if (usage.reasoning) {
+    parts.push(`${n(usage.reasoning)} reasoning`);
+  }
+  return parts.join(' · ');
+}
+
+/** A cost in US dollars ("$0.000420", "$1.2300"); null means a call's model has no price. */
+export function formatUsd(value: number | null | undefined): string {
+  if (value === null || value === undefined || !isFinite(value)) {
+    return 'unpriced';
+  }
+  return value < 0.01 ? `$${value.toFixed(6)}` : `$${value.toFixed(4)}`;
+}

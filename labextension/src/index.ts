@@ -1,5 +1,5 @@
 /**
- * mlo in JupyterLab: the "MLO" sidebar panel (experiments, runs, models), a tab per run, and
+ * mlo in JupyterLab: the "MLO" sidebar panel (experiments, runs, models, LLM traces), a tab per run and per trace, and
  * "Compare selected runs", which writes `%mlo compare ...` into the active notebook.
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
@@ -9,18 +9,20 @@ import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { mloIcon } from './icons';
 import { COMPARE_COMMAND, MloPanel } from './panel';
 import { createRunWidget, RunView } from './runview';
+import { createTraceWidget, TraceView } from './traceview';
 
 const PLUGIN_ID = 'mlo-workbench:plugin';
 
 export namespace CommandIDs {
   export const compare = COMPARE_COMMAND;
   export const openRun = 'mlo:open-run';
+  export const openTrace = 'mlo:open-trace';
   export const refresh = 'mlo:refresh';
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'The MLO panel: experiments, runs and models of the mlo workspace.',
+  description: 'The MLO panel: experiments, runs, models and LLM traces of the mlo workspace.',
   autoStart: true,
   requires: [INotebookTracker],
   optional: [ICommandPalette, ILayoutRestorer],
@@ -32,6 +34,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const { commands, shell } = app;
     const runTabs = new WidgetTracker<MainAreaWidget<RunView>>({ namespace: 'mlo-run' });
+    const traceTabs = new WidgetTracker<MainAreaWidget<TraceView>>({ namespace: 'mlo-trace' });
 
     const openRun = (runId: string, label?: string) => {
       const open = runTabs.find(w => w.content.runId === runId);
@@ -39,14 +42,31 @@ const plugin: JupyterFrontEndPlugin<void> = {
         shell.activateById(open.id);
         return open;
       }
-      const widget = createRunWidget(runId, label || runId.slice(0, 10));
+      const widget = createRunWidget(runId, label || runId.slice(0, 10), openTrace);
       void runTabs.add(widget);
       shell.add(widget, 'main');
       shell.activateById(widget.id);
       return widget;
     };
 
-    const panel = new MloPanel({ commands, openRun: (id, label) => void openRun(id, label) });
+    function openTrace(traceId: string, label?: string) {
+      const open = traceTabs.find(w => w.content.traceId === traceId);
+      if (open && !open.isDisposed) {
+        shell.activateById(open.id);
+        return open;
+      }
+      const widget = createTraceWidget(traceId, label || traceId.slice(0, 10), (id, l) => void openRun(id, l));
+      void traceTabs.add(widget);
+      shell.add(widget, 'main');
+      shell.activateById(widget.id);
+      return widget;
+    }
+
+    const panel = new MloPanel({
+      commands,
+      openRun: (id, label) => void openRun(id, label),
+      openTrace: (id, label) => void openTrace(id, label)
+    });
     panel.title.icon = mloIcon;
     panel.title.caption = 'MLO';
     shell.add(panel, 'left', { rank: 600 });
@@ -56,6 +76,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
         command: CommandIDs.openRun,
         args: w => ({ runId: w.content.runId, label: w.title.label }),
         name: w => w.content.runId
+      });
+      void restorer.restore(traceTabs, {
+        command: CommandIDs.openTrace,
+        args: w => ({ traceId: w.content.traceId, label: w.title.label }),
+        name: w => w.content.traceId
       });
     }
 
@@ -98,6 +123,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const runId = args.runId as string | undefined;
         if (runId) {
           return openRun(runId, args.label as string | undefined);
+        }
+      }
+    });
+
+    commands.addCommand(CommandIDs.openTrace, {
+      label: args => (args.label ? `Open trace ${args.label as string}` : 'Open trace'),
+      execute: args => {
+        const traceId = args.traceId as string | undefined;
+        if (traceId) {
+          return openTrace(traceId, args.label as string | undefined);
         }
       }
     });

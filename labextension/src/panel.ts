@@ -1,6 +1,6 @@
 /**
- * The "MLO" sidebar panel: experiments (expandable to their runs, newest first, paged) and registered models,
- * refreshed every few seconds while the panel is visible. The user's state (which experiments are expanded,
+ * The "MLO" sidebar panel: experiments (expandable to their runs, newest first, paged), registered models and
+ * the newest LLM traces, refreshed every few seconds while the panel is visible. The user's state (which experiments are expanded,
  * which runs are checked, the metric shown per experiment, how many runs are loaded) lives here, apart from the
  * data, so a refresh never resets it.
  */
@@ -9,11 +9,23 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 import { caretDownIcon, caretRightIcon, refreshIcon } from '@jupyterlab/ui-components';
 
-import { api, ApiError, IExperiment, IModelVersion, IRunRow } from './api';
-import { formatTime, formatValue, h, runLabel, statusBadge } from './dom';
+import { api, ApiError, IExperiment, IModelVersion, IRunRow, ITraceRow } from './api';
+import {
+  formatDuration,
+  formatTime,
+  formatTokens,
+  formatUsd,
+  formatValue,
+  h,
+  runLabel,
+  statusBadge,
+  traceStatusBadge
+} from './dom';
 
 /** Runs fetched per page (the "more" button asks for the next page). */
 export const PAGE_SIZE = 100;
+/** Traces listed at first (the "more" button lists as many again). */
+export const TRACE_PAGE = 20;
 /** How often the visible panel refreshes itself, in milliseconds. */
 export const POLL_INTERVAL = 5000;
 const MAX_LIMIT = 1000; // the API's largest page
@@ -37,6 +49,7 @@ type StatusKind = 'error' | 'info';
 export interface IPanelOptions {
   commands: CommandRegistry;
   openRun: (runId: string, label: string) => void;
+  openTrace: (traceId: string, label: string) => void;
 }
 
 export class MloPanel extends Widget {
@@ -44,6 +57,7 @@ export class MloPanel extends Widget {
     super();
     this._commands = options.commands;
     this._openRun = options.openRun;
+    this._openTrace = options.openTrace;
     this.id = 'mlo-panel';
     this.addClass('mlo-panel');
     this.title.caption = 'MLO';
@@ -81,6 +95,7 @@ export class MloPanel extends Widget {
     this._statusLine = h('div', { class: 'mlo-status-line', role: 'status', 'aria-live': 'polite' });
     this._experimentsBody = h('div', { class: 'mlo-section-body mlo-experiments' });
     this._modelsBody = h('div', { class: 'mlo-section-body mlo-models' });
+    this._tracesBody = h('div', { class: 'mlo-section-body mlo-traces' });
 
     this.node.appendChild(
       h(
@@ -106,6 +121,12 @@ export class MloPanel extends Widget {
         { class: 'mlo-section', 'data-section': 'models' },
         h('h3', { class: 'mlo-section-title' }, 'Models'),
         this._modelsBody
+      ),
+      h(
+        'section',
+        { class: 'mlo-section', 'data-section': 'traces' },
+        h('h3', { class: 'mlo-section-title' }, 'Traces'),
+        this._tracesBody
       )
     );
     this.node.appendChild(scroller);
@@ -174,6 +195,14 @@ export class MloPanel extends Widget {
     try {
       this._models = (await api.models()).versions;
       this._modelsLoaded = true;
+    } catch (error) {
+      failure = failure ?? messageOf(error);
+    }
+    try {
+      const page = await api.traces(0, this._tracesWanted);
+      this._traces = page.traces;
+      this._tracesTotal = page.total;
+      this._tracesLoaded = true;
     } catch (error) {
       failure = failure ?? messageOf(error);
     }
@@ -286,12 +315,16 @@ export class MloPanel extends Widget {
         const exp = this._experiments.get(name)!;
         return [exp.info, exp.runs, exp.total, exp.error];
       }),
-      this._models
+      this._models,
+      this._tracesLoaded,
+      this._traces,
+      this._tracesTotal
     ]);
     if (signature !== this._signature) {
       this._signature = signature;
       this._renderExperiments();
       this._renderModels();
+      this._renderTraces();
     }
   }
 
@@ -507,6 +540,93 @@ export class MloPanel extends Widget {
     );
   }
 
+  private _renderTraces(): void {
+    const body = this._tracesBody;
+    const focusKey = (document.activeElement as HTMLElement | null)?.dataset?.focusKey;
+    body.replaceChildren();
+    if (!this._traces.length) {
+      if (this._tracesLoaded) {
+        body.appendChild(
+          h('p', { class: 'mlo-empty' }, 'No LLM traces: mlo.llm.chat, mlo.llm.autolog() or @mlo.trace record them.')
+        );
+      }
+      return;
+    }
+    body.appendChild(h('ul', { class: 'mlo-trace-list' }, this._traces.map(t => this._renderTrace(t))));
+    if (this._traces.length < this._tracesTotal) {
+      body.appendChild(
+        h(
+          'button',
+          {
+            class: 'mlo-button mlo-more mlo-traces-more',
+            'data-focus-key': 'more:traces',
+            onclick: () => void this._moreTraces()
+          },
+          `more (${this._traces.length} of ${this._tracesTotal} shown)`
+        )
+      );
+    }
+    if (focusKey) {
+      body.querySelector<HTMLElement>(`[data-focus-key="${CSS.escape(focusKey)}"]`)?.focus();
+    }
+  }
+
+  private _renderTrace(t: ITraceRow): HTMLElement {
+    const tokens = formatTokens({
+      input: t.input_tokens,
+      output: t.output_tokens,
+      cached: t.cached_tokens,
+      reasoning: t.reasoning_tokens
+    });
+    const details = [
+      `trace ${t.trace_id}`,
+      `started ${formatTime(t.start_time)}`,
+      `${t.spans} span${t.spans === 1 ? '' : 's'}, ${t.llm_calls} LLM call${t.llm_calls === 1 ? '' : 's'}`,
+      t.llm_calls ? `${tokens}, ${formatUsd(t.cost_usd)}` : null,
+      t.models ? `model ${t.models}` : null,
+      t.prompts ? `prompt ${t.prompts}` : null,
+      t.run_id ? `run ${t.run_id.slice(0, 10)}` : null,
+      t.cell !== null ? `cell In [${t.cell}]` : null,
+      t.replayed ? 'replayed' : null,
+      t.error
+    ];
+    return h(
+      'li',
+      { class: 'mlo-trace', 'data-trace-id': t.trace_id, 'data-status': t.status },
+      h(
+        'button',
+        {
+          class: 'mlo-link mlo-trace-name',
+          'data-trace-id': t.trace_id,
+          'data-focus-key': `trace:${t.trace_id}`,
+          title: details.filter(Boolean).join('\n'),
+          onclick: () => this._openTrace(t.trace_id, t.name)
+        },
+        t.name
+      ),
+      traceStatusBadge(t.status),
+      h(
+        'span',
+        { class: 'mlo-trace-figures' },
+        t.llm_calls ? formatUsd(t.cost_usd) : `${t.spans} span${t.spans === 1 ? '' : 's'}`,
+        ' · ',
+        t.status === 'running' ? 'running' : formatDuration(t.duration)
+      )
+    );
+  }
+
+  private async _moreTraces(): Promise<void> {
+    this._tracesWanted = Math.min(MAX_LIMIT, Math.max(this._tracesWanted, this._traces.length) + TRACE_PAGE);
+    try {
+      const page = await api.traces(0, this._tracesWanted);
+      this._traces = page.traces;
+      this._tracesTotal = page.total;
+    } catch (error) {
+      this.setStatus(messageOf(error), 'error');
+    }
+    this._renderIfChanged();
+  }
+
   private _renderSelection(): void {
     const count = this.selectedRunIds().length;
     this._selectionLabel.textContent = count
@@ -566,12 +686,17 @@ export class MloPanel extends Widget {
 
   private _commands: CommandRegistry;
   private _openRun: (runId: string, label: string) => void;
+  private _openTrace: (traceId: string, label: string) => void;
   private _experiments = new Map<string, IExperimentState>();
   private _order: string[] = [];
   private _selected = new Set<string>();
   private _models: IModelVersion[] = [];
   private _loaded = false;
   private _modelsLoaded = false;
+  private _traces: ITraceRow[] = [];
+  private _tracesTotal = 0;
+  private _tracesWanted = TRACE_PAGE;
+  private _tracesLoaded = false;
   private _signature = '';
   private _status: { text: string; kind: StatusKind } | null = null;
   private _statusTimer: number | undefined = undefined;
@@ -581,6 +706,7 @@ export class MloPanel extends Widget {
   private _statusLine: HTMLDivElement;
   private _experimentsBody: HTMLDivElement;
   private _modelsBody: HTMLDivElement;
+  private _tracesBody: HTMLDivElement;
 }
 
 function messageOf(error: unknown): string {

@@ -1,17 +1,34 @@
 /**
- * One run in a main-area tab: header, params, metrics, tags, artifacts (links served by the API) and the
- * captured cells in the order they ran.
+ * One run in a main-area tab: header, params, metrics, tags, artifacts (links served by the API), the LLM
+ * traces it made (each opens its trace tab) and the captured cells in the order they ran.
  */
 import { MainAreaWidget, ToolbarButton } from '@jupyterlab/apputils';
 import { refreshIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { api, artifactUrl, IRun } from './api';
-import { formatBytes, formatDuration, formatTime, formatValue, h, runLabel, statusBadge } from './dom';
+import { api, artifactUrl, IRun, ITracesPage } from './api';
+import {
+  formatBytes,
+  formatDuration,
+  formatTime,
+  formatTokens,
+  formatUsd,
+  formatValue,
+  h,
+  runLabel,
+  statusBadge,
+  traceStatusBadge
+} from './dom';
 import { mloIcon } from './icons';
 
+/** The run's traces listed in its tab (the newest ones). */
+const RUN_TRACES = 50;
+
 export class RunView extends Widget {
-  constructor(readonly runId: string) {
+  constructor(
+    readonly runId: string,
+    private readonly _openTrace: (traceId: string, label: string) => void = () => undefined
+  ) {
     super();
     this.addClass('mlo-run-view');
     this.node.dataset.runId = runId;
@@ -26,8 +43,12 @@ export class RunView extends Widget {
   async load(): Promise<IRun | null> {
     this.node.classList.add('mlo-busy');
     try {
-      this._run = await api.run(this.runId);
-      this._render(this._run);
+      const [run, traces] = await Promise.all([
+        api.run(this.runId),
+        api.traces(0, RUN_TRACES, this.runId).catch(() => null) // a store without trace tables: no section
+      ]);
+      this._run = run;
+      this._render(run, traces);
     } catch (error) {
       this.node.replaceChildren(
         h('div', { class: 'mlo-status-line', 'data-kind': 'error' }, (error as Error).message)
@@ -38,7 +59,7 @@ export class RunView extends Widget {
     return this._run;
   }
 
-  private _render(run: IRun): void {
+  private _render(run: IRun, traces: ITracesPage | null): void {
     const git = run.git;
     const gitText = git
       ? [git.commit ? String(git.commit).slice(0, 10) : null, git.branch ? `(${git.branch})` : null]
@@ -78,6 +99,7 @@ export class RunView extends Widget {
         : []),
       section('Tags', 'tags', keyValueTable('mlo-tags', run.tags)),
       section('Artifacts', 'artifacts', this._artifacts(run)),
+      ...(traces && traces.total ? [section(`Traces (${traces.total})`, 'traces', this._traces(traces))] : []),
       section(`Cells (${run.cells.length})`, 'cells', this._cells(run))
     );
   }
@@ -107,6 +129,66 @@ export class RunView extends Widget {
           h('span', { class: 'mlo-artifact-size' }, formatBytes(a.size))
         )
       )
+    );
+  }
+
+  private _traces(page: ITracesPage): HTMLElement {
+    const rows = page.traces.map(t =>
+      h(
+        'tr',
+        { class: 'mlo-run-trace', 'data-trace-id': t.trace_id, 'data-status': t.status },
+        h(
+          'td',
+          {},
+          h(
+            'button',
+            {
+              class: 'mlo-link mlo-trace-name',
+              'data-trace-id': t.trace_id,
+              title: `open trace ${t.trace_id}`,
+              onclick: () => this._openTrace(t.trace_id, t.name)
+            },
+            t.name
+          )
+        ),
+        h('td', {}, traceStatusBadge(t.status)),
+        h('td', {}, t.cell !== null ? `In [${t.cell}]` : ''),
+        h('td', {}, t.status === 'running' ? 'running' : formatDuration(t.duration)),
+        h(
+          'td',
+          { class: 'mlo-trace-tokens' },
+          formatTokens({ input: t.input_tokens, output: t.output_tokens, cached: t.cached_tokens }) || '–'
+        ),
+        h('td', { class: 'mlo-trace-cost' }, t.llm_calls ? formatUsd(t.cost_usd) : '–')
+      )
+    );
+    const more =
+      page.total > page.traces.length
+        ? h(
+            'p',
+            { class: 'mlo-empty' },
+            `${page.total - page.traces.length} older traces not shown: ` +
+              `mlo.traces(run="${this.runId.slice(0, 10)}") lists them all.`
+          )
+        : null;
+    return h(
+      'div',
+      {},
+      h(
+        'table',
+        { class: 'mlo-table mlo-run-traces' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            ['trace', 'status', 'cell', 'duration', 'tokens', 'cost'].map(c => h('th', {}, c))
+          )
+        ),
+        h('tbody', {}, rows)
+      ),
+      more
     );
   }
 
@@ -179,8 +261,12 @@ function keyValueTable(className: string, values: Record<string, unknown>): HTML
 }
 
 /** A main-area tab holding a `RunView`, with a refresh button. */
-export function createRunWidget(runId: string, label: string): MainAreaWidget<RunView> {
-  const content = new RunView(runId);
+export function createRunWidget(
+  runId: string,
+  label: string,
+  openTrace?: (traceId: string, label: string) => void
+): MainAreaWidget<RunView> {
+  const content = new RunView(runId, openTrace);
   const widget = new MainAreaWidget({ content });
   widget.id = `mlo-run-${runId}`;
   widget.addClass('mlo-run-tab');

@@ -73,7 +73,15 @@ async def test_bad_requests_and_path_escapes_are_refused(jp_fetch, recorded):
 
 async def test_requests_without_the_token_get_403(jp_fetch, jp_base_url, jp_http_port, recorded):
     client = tornado.httpclient.AsyncHTTPClient()
-    for path in ("runs", f"runs/{recorded.id}", "experiments", "models", "snapshots", "lineage?ref=train"):
+    for path in (
+        "runs",
+        f"runs/{recorded.id}",
+        "experiments",
+        "models",
+        "snapshots",
+        "lineage?ref=train",
+        "traces",
+    ):
         with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
             await client.fetch(f"http://localhost:{jp_http_port}{jp_base_url}mlo/api/{path}")
         assert exc.value.code == 403, path
@@ -126,3 +134,58 @@ async def test_artifacts_keep_their_media_type_in_a_sandbox(jp_fetch, sqlite_ws,
         assert "sandbox" in csp and "default-src 'none'" in csp
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert "\n" not in response.headers["Content-Disposition"]
+
+
+@pytest.fixture
+def traced(sqlite_ws):
+    """Two traces: an LLM call through the fake endpoint inside a run, and a failed custom span outside any."""
+    pytest.importorskip("openai")
+    from mlo.llm import FakeEndpoint, calls, chat
+
+    with FakeEndpoint() as ep, mlo.start_run("rag", experiment="llm") as run:
+        with mlo.trace("answer", kind="chain") as root:
+            root.set_inputs({"question": "capital of France?"})
+            chat("capital of France?", model="fake-model", base_url=ep.url, api_key="x")
+    calls.AUTOLOG.clear()
+    with pytest.raises(ValueError), mlo.trace("broken", kind="tool"):
+        raise ValueError("bad <tool> input")
+    return run
+
+
+async def test_traces_list_pages_filters_and_opens_one_with_its_contents(jp_fetch, traced):
+    page = await get(jp_fetch, "traces")
+    assert page["total"] == 2 and [t["name"] for t in page["traces"]] == ["broken", "answer"]
+    assert page["traces"][0]["status"] == "error" and "bad <tool> input" in page["traces"][0]["error"]
+    second = await get(jp_fetch, "traces", offset="1", limit="1")
+    assert second["total"] == 2 and [t["name"] for t in second["traces"]] == ["answer"]
+    mine = await get(jp_fetch, "traces", run=traced.id)
+    assert [t["name"] for t in mine["traces"]] == ["answer"] and mine["traces"][0]["run_id"] == traced.id
+    assert mine["traces"][0]["llm_calls"] == 1 and mine["traces"][0]["input_tokens"] > 0
+    failed = await get(jp_fetch, "traces", where="status = 'error'")
+    assert failed["total"] == 1
+
+    tid = mine["traces"][0]["trace_id"]
+    trace = await get(jp_fetch, "traces", tid[:8])
+    assert trace["trace_id"] == tid and trace["span_count"] == 2 and trace["run_id"] == traced.id
+    (root,) = trace["spans"]
+    assert root["name"] == "answer" and json.loads(root["input"]) == {"question": "capital of France?"}
+    (call,) = root["children"]
+    assert call["kind"] == "llm" and call["model"] == "fake-model" and call["usage"]["input"] > 0
+    assert "[user] capital of France?" in call["input"] and call["output"].startswith("echo:")
+    assert call["content"] == "full" and "mlo.response.text" not in call["attributes"]
+
+
+async def test_trace_requests_that_cannot_be_answered(jp_fetch, traced):
+    for parts, params, status, fragment in (
+        (("traces", "zzzzzzzz"), {}, 404, "no trace"),
+        (("traces", "%25%25%25%25"), {}, 404, "no trace"),
+        (("traces", "ab"), {}, 404, "at least 4"),
+        (("traces",), {"where": "cost_usd >"}, 400, "filter"),
+        (("traces",), {"where": "nope = 1"}, 400, "unknown field"),
+        (("traces",), {"limit": "x"}, 400, "whole numbers"),
+        (("traces",), {"run": "nosuchrun"}, 404, "no run"),
+    ):
+        with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
+            await jp_fetch("mlo", "api", *parts, params=params)
+        assert exc.value.code == status, (parts, params, exc.value.code, exc.value.response.body)
+        assert fragment in json.loads(exc.value.response.body)["error"], (parts, exc.value.response.body)

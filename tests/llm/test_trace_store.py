@@ -69,3 +69,57 @@ def test_the_traces_magic_lists_and_shows_a_tree(shell, endpoint):
     err = shell.fails("%mlo traces --where 'nonsense >'")
     assert "filter" in str(err)
     assert "budget" in str(shell.run("%mlo budget")) or shell.run("%mlo budget").lines == []
+
+
+def test_traces_record_query_page_price_and_replay_on_sqlite_and_postgresql(ws, endpoint):
+    """The same trace code on both stores: nested spans, a traced openai call, paging, filters, a prefix, cost,
+    concurrent writers and replay."""
+    import threading
+
+    import openai
+
+    mlo.llm.autolog()
+    client = openai.OpenAI(base_url=endpoint.url, api_key="x", max_retries=0)
+    with mlo.start_run("rag") as run:
+        with mlo.trace("answer", kind="chain") as root:
+            root.set_inputs({"q": "tea?"})
+            with mlo.trace("retrieve", kind="retrieval") as r:
+                r.set_outputs(["doc"])
+            first = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "tea?"}])
+    errors: list[BaseException] = []
+
+    def many(k: int) -> None:
+        try:
+            for i in range(25):
+                with mlo.trace(f"w{k}-{i:02d}") as s:
+                    s.set_outputs(i)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=many, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    every = mlo.traces(limit=None)
+    assert len(every) == 101 and every.attrs["total"] == 101 and set(every.status) == {"ok"}
+    page = mlo.traces(limit=10, offset=95)
+    assert (
+        len(page) == 6
+        and page.attrs["total"] == 101
+        and page.trace_id.tolist() == every.trace_id[95:].tolist()
+    )
+    mine = mlo.traces(run=run)
+    assert mine.name.tolist() == ["answer"] and mine.spans[0] == 3 and mine.llm_calls[0] == 1
+    assert mlo.traces("name like 'w3-%'", limit=5).attrs["total"] == 25
+    t = mlo.llm.get_trace(mine.trace_id[0][:10])
+    assert [s.kind for s in t.spans] == ["chain", "retrieval", "llm"] and t.usage.input > 0
+    view = t.to_view()
+    assert view["spans"][0]["children"][1]["output"] == first.choices[0].message.content
+    assert mlo.llm.costs("run").calls.sum() == 1
+    endpoint.close()
+    with mlo.llm.replay(run):
+        again = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "tea?"}])
+    assert again.choices[0].message.content == first.choices[0].message.content
+    assert mlo.traces("replayed = true").llm_calls.tolist() == [1]

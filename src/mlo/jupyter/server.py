@@ -15,6 +15,8 @@ with ``X-Content-Type-Options: nosniff``.
     GET /mlo/api/models[/<name>]                   versions, aliases (and a model's audit trail)
     GET /mlo/api/snapshots[?name=]
     GET /mlo/api/lineage?ref=
+    GET /mlo/api/traces?run=&where=&name=&offset=0&limit=50   LLM traces, newest first, with totals and cost
+    GET /mlo/api/traces/<id>                       one trace: its span tree, with each span's input and output
 """
 
 from __future__ import annotations
@@ -96,6 +98,15 @@ class ExperimentsHandler(_MloHandler):
         self._send(self._call(ws.runs.experiments))
 
 
+def _paging(handler: APIHandler, default_limit: int) -> tuple[int, int]:
+    try:
+        offset = max(0, int(handler.get_argument("offset", "0")))
+        limit = min(MAX_LIMIT, max(1, int(handler.get_argument("limit", str(default_limit)))))
+    except ValueError:
+        raise tornado.web.HTTPError(400, "offset and limit are whole numbers") from None
+    return offset, limit
+
+
 class RunsHandler(_MloHandler):
     @tornado.web.authenticated
     @in_workspace
@@ -103,11 +114,7 @@ class RunsHandler(_MloHandler):
         from ..tracking.query import runs
 
         arg = self.get_argument
-        try:
-            offset = max(0, int(arg("offset", "0")))
-            limit = min(MAX_LIMIT, max(1, int(arg("limit", "100"))))
-        except ValueError:
-            raise tornado.web.HTTPError(400, "offset and limit are whole numbers") from None
+        offset, limit = _paging(self, 100)
         columns = [c.strip() for c in arg("columns", "").split(",") if c.strip()] or None
         experiments = self.get_arguments("experiment") or None
         df = self._call(
@@ -193,6 +200,40 @@ class LineageHandler(_MloHandler):
         self._send(self._call(lineage, ref).to_dict())
 
 
+class TracesHandler(_MloHandler):
+    @tornado.web.authenticated
+    @in_workspace
+    def get(self):
+        from ..llm.query import traces
+
+        offset, limit = _paging(self, 50)
+        df = self._call(
+            traces,
+            self.get_argument("where", None) or None,
+            run=self.get_argument("run", None) or None,
+            name=self.get_argument("name", None) or None,
+            limit=limit,
+            offset=offset,
+        )
+        records = _frame_records(df)
+        for r in records:  # NaN (a call without a price) is not JSON: unpriced is null
+            if r.get("cost_usd") is not None and r["cost_usd"] != r["cost_usd"]:
+                r["cost_usd"] = None
+        self._send({"total": df.attrs["total"], "offset": offset, "limit": limit, "traces": records})
+
+
+class TraceHandler(_MloHandler):
+    @tornado.web.authenticated
+    @in_workspace
+    def get(self, trace_id: str):
+        from ..llm.query import get_trace
+
+        if not re.fullmatch(r"[0-9A-Za-z]{4,64}", trace_id):  # an id or its prefix: no LIKE wildcards
+            raise tornado.web.HTTPError(404, f"no trace {trace_id!r}: give at least 4 characters of its id")
+        trace = self._call(get_trace, trace_id)
+        self._send(self._call(trace.to_view))
+
+
 def handlers(base_url: str) -> list[tuple[str, type]]:
     api = url_path_join(base_url, "mlo", "api")
     return [
@@ -204,6 +245,8 @@ def handlers(base_url: str) -> list[tuple[str, type]]:
         (url_path_join(api, "models", r"([^/]+)"), ModelsHandler),
         (url_path_join(api, "snapshots"), SnapshotsHandler),
         (url_path_join(api, "lineage"), LineageHandler),
+        (url_path_join(api, "traces"), TracesHandler),
+        (url_path_join(api, "traces", r"([^/]+)"), TraceHandler),
     ]
 
 

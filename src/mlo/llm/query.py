@@ -39,6 +39,7 @@ def traces(
     name: str | None = None,
     since: Any = None,
     limit: int | None = 1000,
+    offset: int = 0,
 ):
     """Recorded traces, newest first, as a DataFrame: trace_id, name, status (running | ok | error |
     unfinished), start_time, duration (s), run_id, notebook, cell, spans, llm_calls, the token counts, cost_usd
@@ -56,6 +57,8 @@ def traces(
     since : date, datetime or ISO string, optional
     limit : int, optional
         At most this many (newest first); None for all.
+    offset : int, optional
+        Skip this many first (for paging); ``df.attrs["total"]`` is how many match in all.
     """
     import pandas as pd
 
@@ -65,14 +68,21 @@ def traces(
 
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise InvalidInput(f"limit must be a whole number >= 1 or None, got {limit!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidInput(f"offset must be a whole number >= 0, got {offset!r}")
     if name is not None and not isinstance(name, str):
         raise InvalidInput(f"name must be a trace name, got {type(name).__name__}")
     node = parse(where, _column) if where is not None else None
     ws = workspace.current(create=False)
     run_ids = _run_ids(ws, run)
     since_us = _us(since, "since")
-    fetch = None if node is not None else limit
-    rows = ws.traces.traces(run_ids=run_ids, since=since_us, name=name, limit=fetch)
+    if node is None:
+        rows = ws.traces.traces(run_ids=run_ids, since=since_us, name=name, limit=limit, offset=offset)
+        total = len(rows) + offset if (limit is None or len(rows) < limit) and (rows or not offset) else None
+        if total is None:
+            total = ws.traces.count(run_ids=run_ids, since=since_us, name=name)
+    else:
+        rows = ws.traces.traces(run_ids=run_ids, since=since_us, name=name)
     cost: dict[str, float] = {}
     if rows:
         table = price_table(ws.config)
@@ -114,9 +124,9 @@ def traces(
     df["duration"] = df["duration"].astype(float)
     if node is not None:
         df = df[evaluate(node, df)]
-        if limit is not None:
-            df = df.head(limit)
-        df = df.reset_index(drop=True)
+        total = len(df)
+        df = df.iloc[offset : None if limit is None else offset + limit].reset_index(drop=True)
+    df.attrs["total"] = total
     return df
 
 
@@ -268,6 +278,57 @@ class Trace:
             "spans": [r.to_dict() for r in self.roots],
         }
 
+    def to_view(self, *, max_chars: int = 8000, budget: int = 2_000_000) -> dict[str, Any]:
+        """The trace for a viewer (the REST API, the JupyterLab trace tab): :meth:`to_dict` plus, per span, its
+        cost and what it took and gave (``input``/``output``: an LLM call's messages and answer, a custom span's
+        inputs and outputs) as text cut to ``max_chars``, until ``budget`` characters are spent in all; after
+        that a span's ``content`` is ``"omitted"``. A blob that cannot be read is said in ``content_error``."""
+        from .pricing import price_table
+
+        table = price_table(self._ws.config)
+        spent = 0
+        out = self.to_dict()
+
+        def text(value: Any) -> str | None:
+            if value is None:
+                return None
+            t = (
+                value
+                if isinstance(value, str)
+                else json.dumps(value, indent=1, ensure_ascii=False, default=str)
+            )
+            if len(t) > max_chars:
+                t = t[:max_chars] + f"\n… ({len(t) - max_chars:,} more characters)"
+            return t
+
+        def visit(rec: SpanRecord, d: dict[str, Any]) -> None:
+            nonlocal spent
+            d["cost_usd"] = None
+            if rec.kind in ("llm", "embedding"):
+                d["cost_usd"] = table.cost(rec.model or "", rec.usage, when=rec.start_time / 1e6).usd
+            d["attributes"] = {
+                k: v
+                for k, v in rec.attributes.items()
+                if k not in ("mlo.inputs", "mlo.outputs", "mlo.response.text")
+            }
+            d["input"] = d["output"] = None
+            if spent >= budget:
+                d["content"] = "omitted"
+            else:
+                d["content"] = "full"
+                try:
+                    d["input"], d["output"] = (text(v) for v in span_contents(rec))
+                except Exception as exc:  # a missing or corrupt blob: say so, show the rest of the tree
+                    d["content_error"] = f"{type(exc).__name__}: {exc}"
+                spent += len(d["input"] or "") + len(d["output"] or "")
+            for child, cd in zip(rec.children, d["children"], strict=True):
+                visit(child, cd)
+
+        for rec, d in zip(self.roots, out["spans"], strict=True):
+            visit(rec, d)
+        out["span_count"] = len(self.spans)
+        return out
+
     def __repr__(self) -> str:
         return f"<Trace {self.id[:10]} {self.name!r} {self.status} {len(self.spans)} spans>"
 
@@ -275,6 +336,20 @@ class Trace:
         from .render import trace_html
 
         return trace_html(self)
+
+
+def span_contents(rec: SpanRecord) -> tuple[Any, Any]:
+    """What a span took and gave, for reading: an LLM call's messages as ``[role] content`` lines and its answer
+    text; a custom span's inputs and outputs as recorded."""
+    if rec.kind not in ("llm", "embedding"):
+        return rec.request(), rec.response()
+    req = rec.request()
+    if isinstance(req, dict) and isinstance(req.get("messages"), list):
+        req = "\n".join(
+            f"[{m.get('role')}] {m.get('content')}" for m in req["messages"] if isinstance(m, dict)
+        )
+    answer = rec.attributes.get("mlo.response.text")
+    return req, answer if answer is not None else rec.response()
 
 
 def get_trace(ref: str) -> Trace:

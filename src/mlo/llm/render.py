@@ -9,6 +9,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from ..report.html import STYLE, badge, fmt_duration, table
+from .query import span_contents
 
 if TYPE_CHECKING:
     from .client import Reply
@@ -89,21 +90,16 @@ def _span(s: SpanRecord, t0: int, total: float, open_: bool) -> str:
             f"<details><summary>attributes ({len(attrs)})</summary><table class='mlo-t'>{rows}</table></details>"
         )
     try:
+        took, gave = span_contents(s)
         if s.kind in ("llm", "embedding"):
-            req = s.request()
-            if isinstance(req, dict) and isinstance(req.get("messages"), list):
-                req = [
-                    f"[{m.get('role')}] {m.get('content')}" for m in req["messages"] if isinstance(m, dict)
-                ]
-                req = "\n".join(req)
-            if req is not None:
-                body.append(f"<details><summary>request</summary>{_pre(req)}</details>")
+            if took is not None:
+                body.append(f"<details><summary>request</summary>{_pre(took)}</details>")
             if "mlo.response.text" in s.attributes:
-                body.append(
-                    f"<div><span class='k'>answer</span>{_pre(s.attributes['mlo.response.text'])}</div>"
-                )
+                body.append(f"<div><span class='k'>answer</span>{_pre(gave)}</div>")
+            elif gave is not None:
+                body.append(f"<details><summary>response</summary>{_pre(gave)}</details>")
         else:
-            for label, value in (("inputs", s.request()), ("outputs", s.response())):
+            for label, value in (("inputs", took), ("outputs", gave)):
                 if value is not None:
                     body.append(f"<details><summary>{label}</summary>{_pre(value)}</details>")
     except Exception as exc:  # a blob that cannot be read: say so, show the rest

@@ -156,15 +156,21 @@ class LocalBlobStore:
         for _ in range(100):  # `mlo gc` removes empty shard folders: one may vanish between mkdir and rename
             try:
                 final.parent.mkdir(parents=True, exist_ok=True)
-            except FileExistsError:  # made by another writer, then removed by gc before mkdir could look at it
+            except (
+                FileExistsError
+            ):  # made by another writer, then removed by gc before mkdir could look at it
                 continue
             try:
-                os.replace(tmp, final)  # atomic; a concurrent writer of the same content renames identical bytes
+                os.replace(
+                    tmp, final
+                )  # atomic; a concurrent writer of the same content renames identical bytes
                 return
             except FileNotFoundError:
                 if not tmp.exists():
                     raise
-        raise OSError(f"could not store blob {digest[:12]}: its folder keeps disappearing")  # pragma: no cover
+        raise OSError(
+            f"could not store blob {digest[:12]}: its folder keeps disappearing"
+        )  # pragma: no cover
 
     def _new_temp(self) -> tuple[int, Path]:
         """A new temp file, created and locked. A sweep may take the file in the instant between its creation and

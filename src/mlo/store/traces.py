@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from . import schema as s
@@ -82,11 +82,36 @@ class TraceStore:
         until: int | None = None,
         name: str | None = None,
         limit: int | None = None,
+        offset: int = 0,
         trace_ids: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Trace rows, newest first."""
         t = s.llm_traces
-        q = select(t).order_by(t.c.start_time.desc(), t.c.id.desc())
+        q = self._filtered(select(t), run_ids, since, until, name, trace_ids)
+        q = q.order_by(t.c.start_time.desc(), t.c.id.desc())
+        if limit is not None:
+            q = q.limit(limit)
+        if offset:
+            q = q.offset(offset)
+        with self.db.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def count(
+        self,
+        *,
+        run_ids: Sequence[str] | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        name: str | None = None,
+    ) -> int:
+        """How many traces :meth:`traces` would list without a limit."""
+        q = self._filtered(select(func.count()).select_from(s.llm_traces), run_ids, since, until, name, None)
+        with self.db.read() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    @staticmethod
+    def _filtered(q, run_ids, since, until, name, trace_ids):
+        t = s.llm_traces
         if run_ids is not None:
             q = q.where(t.c.run_id.in_(list(run_ids)))
         if trace_ids is not None:
@@ -97,10 +122,7 @@ class TraceStore:
             q = q.where(t.c.start_time < until)
         if name is not None:
             q = q.where(t.c.name == name)
-        if limit is not None:
-            q = q.limit(limit)
-        with self.db.read() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+        return q
 
     def trace(self, trace_id: str) -> dict[str, Any] | None:
         t = s.llm_traces
@@ -114,7 +136,10 @@ class TraceStore:
         with self.db.read() as conn:
             return list(
                 conn.execute(
-                    select(t.c.id).where(t.c.id.like(f"{prefix}%")).order_by(t.c.id).limit(2)
+                    select(t.c.id)
+                    .where(t.c.id.like(prefix.replace("%", "").replace("_", "") + "%"))
+                    .order_by(t.c.id)
+                    .limit(2)
                 ).scalars()
             )
 
