@@ -113,7 +113,7 @@ def test_traces_record_query_page_price_and_replay_on_sqlite_and_postgresql(ws, 
     mine = mlo.traces(run=run)
     assert mine.name.tolist() == ["answer"] and mine.spans[0] == 3 and mine.llm_calls[0] == 1
     assert mlo.traces("name like 'w3-%'", limit=5).attrs["total"] == 25
-    t = mlo.llm.get_trace(mine.trace_id[0][:10])
+    t = mlo.llm.get_trace(mine.trace_id[0][:16])
     assert [s.kind for s in t.spans] == ["chain", "retrieval", "llm"] and t.usage.input > 0
     view = t.to_view()
     assert view["spans"][0]["children"][1]["output"] == first.choices[0].message.content

@@ -20,7 +20,7 @@ def optuna(sqlite_ws):
     return optuna
 
 
-def pruned_objective(optuna):
+def pruned_objective(optuna, log_inside: bool = True):
     def objective(trial):
         x = trial.suggest_float("x", -10, 10)
         kind = trial.suggest_categorical("kind", ["a", "b"])
@@ -29,7 +29,8 @@ def pruned_objective(optuna):
             trial.report(value + 3 - step, step)
             if trial.should_prune():
                 raise optuna.TrialPruned()
-        mlo.log_metric("inside", value)  # lands in the trial's own run
+        if log_inside:
+            mlo.log_metric("inside", value)  # lands in the trial's own run
         return value + (0 if kind == "a" else 1)
 
     return objective
@@ -107,10 +108,15 @@ def test_autologged_fits_inside_a_trial_log_into_its_run(optuna):
 
 
 def test_the_callback_records_a_study_optimized_by_hand(optuna):
+    # no mlo call inside the objective: outside mlo.sweep a trial has no run while it runs, so a log_metric there
+    # would start a run of its own, which the callback would then take as the study's parent
     callback = mlo.optuna_callback(name="by-hand")
-    study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=5.0))
-    study.optimize(pruned_objective(optuna), n_trials=4, callbacks=[callback])
-    study.optimize(pruned_objective(optuna), n_trials=2, callbacks=[callback])  # later: the same parent
+    study = optuna.create_study(
+        pruner=optuna.pruners.ThresholdPruner(upper=5.0), sampler=optuna.samplers.RandomSampler(seed=7)
+    )
+    objective = pruned_objective(optuna, log_inside=False)
+    study.optimize(objective, n_trials=4, callbacks=[callback])
+    study.optimize(objective, n_trials=2, callbacks=[callback])  # later: the same parent
     parents = mlo.runs(where="name = 'by-hand'")
     assert len(parents) == 1 and parents.status[0] == "finished"
     trials = mlo.runs(where=f"parent_id = '{parents.run_id[0]}'")
