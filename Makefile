@@ -63,9 +63,11 @@ labextension: $(LAB_DEST)/package.json
 demo: venv
 	$(BIN)/mlo demo --dir build/demo
 
-# the whole suite, with everything it needs
+# the whole suite, with everything it needs; test files are spread over TEST_WORKERS processes (a file's tests
+# stay together, so module fixtures such as a JupyterLab server start once); TEST_WORKERS=0 runs in one process
+TEST_WORKERS ?= 2
 test: venv system-deps labextension
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 # ruff lint and format check
 lint: venv
