@@ -93,10 +93,10 @@ def test_blocks_are_code_samples_or_outputs_and_skips_say_why():
                 assert len(b.skip) > 30, f"{b}: say why it is skipped and what runs it instead"
 
 
-def test_the_readme_opens_with_the_install_line_then_make_demo_and_make_test():
+def test_the_readme_opens_with_make_demo_and_make_test_then_the_install_line():
     first = [b.code for b in blocks(PAGES[0])[:2]]
-    assert first[0].startswith("pip install mlo-workbench")
-    assert first[1].startswith("make demo") and "\nmake test" in first[1]
+    assert first[0].startswith("make demo") and "\nmake test" in first[0]
+    assert first[1].startswith("pip install mlo-workbench")
     head = PAGES[0].read_text(encoding="utf-8").splitlines()[:15]
     assert any("pip install mlo-workbench" in line for line in head)
 
