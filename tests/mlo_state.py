@@ -33,3 +33,6 @@ def reset() -> None:
     system_metrics._chosen.clear()
     with system_metrics.SAMPLER.lock:
         system_metrics.SAMPLER.runs.clear()
+    from mlo.governance import problem
+
+    problem.reset()  # a problem set with mlo.problem() lives for the process

@@ -85,6 +85,12 @@ def _count(value: Any, where: str) -> None:
         raise InvalidInput(f"{where} must be a whole number of at least 0, e.g. 20")
 
 
+def _problem(value: Any, where: str) -> None:
+    from .governance.problem import parse
+
+    parse(value, source=where.rsplit(": ", 1)[0])
+
+
 SCHEMA: dict[str, Any] = {
     "store": {"url": _text, "artifacts": _text},
     "registry": {"trusted_types": _text_list, "trusted_flavors": _flavors},
@@ -108,6 +114,7 @@ SCHEMA: dict[str, Any] = {
         "silent": _bool,
     },
     "system_metrics": {"enabled": _bool, "interval": _seconds},
+    "problem": _problem,
 }
 
 

@@ -87,6 +87,8 @@ def valid_arguments(name: str, w: dict) -> dict:
         "trace": dict(name="t"),
         "autolog": dict(disable=True),  # every framework off: a hostile value of one argument is the probe
         "sweep": dict(objective=lambda trial: 1.0, n_trials=1),
+        "explain": dict(model=w["model"], X=X, y=y),
+        "problem": dict(objective="Rank the leads"),
     }.get(name, {})
 
 

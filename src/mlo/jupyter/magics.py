@@ -53,6 +53,7 @@ SUBCOMMAND_MODULES = (
     "mlo.jupyter.production_magics",
     "mlo.jupyter.lifecycle_magics",
     "mlo.jupyter.llm_magics",
+    "mlo.jupyter.governance_magics",
 )
 
 
@@ -82,7 +83,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message or f"%mlo {self.prog}: see %mlo help")
 
 
-CELL_COMMANDS = {"run", "note", "prompt"}
+CELL_COMMANDS = {"run", "note", "prompt", "problem"}
 
 
 def _parser(name: str, *args: tuple[tuple, dict]) -> _Parser:
@@ -195,7 +196,7 @@ class MloMagics(Magics):
             raise UsageError(f"%mlo: unknown command {command!r}{hint} See %mlo help")
         if cell is not None and command not in CELL_COMMANDS:
             raise UsageError(
-                f"%%mlo {command} does not take a cell body; only %%mlo run, %%mlo note and %%mlo prompt do"
+                f"%%mlo {command} does not take a cell body; only %%mlo run, note, prompt and problem do"
             )
         try:
             return handler(rest, cell)

@@ -193,7 +193,23 @@ def load_rules(config: dict) -> list[Rule]:
         if unknown:
             raise InvalidInput(f"monitor rule {name!r}: unknown key(s) {', '.join(sorted(unknown))}")
         rules.append(Rule(name, when, n, item.get("model"), tuple(dict(a) for a in actions)))
-    return rules
+    return rules + _problem_rules(config, rules)
+
+
+def _problem_rules(config: dict, explicit: list[Rule]) -> list[Rule]:
+    """The rules ``[problem]`` derives (see :mod:`mlo.problem`), for the columns no explicit rule watches."""
+    from ..governance.problem import current
+
+    problem = current(config)
+    if problem is None:
+        return []
+    watched = {(r.column, r.model) for r in explicit}
+    out = []
+    for item in problem.monitor_rules():
+        rule = Rule(item["name"], item["when"], item["for"], item.get("model"))
+        if (rule.column, rule.model) not in watched and (rule.column, None) not in watched:
+            out.append(rule)
+    return out
 
 
 def firing(rule: Rule, windows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:

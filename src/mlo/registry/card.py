@@ -117,6 +117,33 @@ def model_card(name: Any, version: Any = None) -> ModelCard:
     return ModelCard(ws, resolve(ws, name, version))
 
 
+def _governance(ws, mv: ModelVersion) -> dict[str, Any]:
+    """The card's problem (each objective judged for this version), feature importance and maturity level."""
+    from ..governance.maturity import maturity
+    from ..governance.problem import current
+    from ..governance.status import status
+
+    out: dict[str, Any] = {"problem": None, "importance": None, "maturity": None}
+    problem = current(ws.config)
+    if problem is not None and problem.applies_to(mv.name):
+        judged = status(mv.name, version=mv)
+        out["problem"] = {
+            "objective": problem.objective,
+            "owner": problem.owner,
+            "state": judged.state,
+            "items": [i.to_dict() for i in judged.items],
+        }
+    reports = _validation_reports(ws, mv)
+    for rec in reports:
+        payload = ws.reports.payload(rec) or {}
+        if payload.get("importance"):
+            out["importance"] = {"report": rec.id, **payload["importance"]}
+            break
+    m = maturity()
+    out["maturity"] = {"level": m.level, "name": m.name, "next": [c.name for c in m.next_steps[:3]]}
+    return out
+
+
 def _collect(ws, mv: ModelVersion) -> dict[str, Any]:
     from ..store import schema
 
@@ -200,6 +227,7 @@ def _collect(ws, mv: ModelVersion) -> dict[str, Any]:
             }
         )
     d["policies"] = policies
+    d.update(_governance(ws, mv))
     d["audit"] = [
         {
             "time": _iso(e.created_at),

@@ -175,13 +175,27 @@ def policy_for(ws, name: str, alias: str) -> Policy | None:
         rules = stored.get((scope, alias))
         if rules is not None:
             return Policy(alias, parse_rules(rules, f"policy {alias!r}"), scope=scope, source="store")
-    return _toml_policy(ws.config, name, alias)
+    return _toml_policy(ws.config, name, alias) or _problem_policy(ws.config, name, alias)
+
+
+def _problem_policy(config: dict, name: str, alias: str) -> Policy | None:
+    """``production`` needs what ``[problem]`` asks (a passed validation, recent enough) when no policy is set."""
+    if alias != "production":
+        return None
+    from ..governance.problem import current
+
+    problem = current(config)
+    if problem is None or not problem.applies_to(name):
+        return None
+    rules = parse_rules(problem.policy_rules(), "[problem]")
+    return Policy(alias, rules, scope=problem.model or "*", source="[problem]")
 
 
 def governed_aliases(ws, name: str) -> list[str]:
     """Aliases with requirements for model ``name``."""
     table = ws.config.get("policy")
     aliases = {a for (_, a) in ws.models.policies()} | (set(table) if isinstance(table, dict) else set())
+    aliases.add("production")  # [problem] may govern it (see _problem_policy)
     out = []
     for a in sorted(aliases):
         p = policy_for(ws, name, a)

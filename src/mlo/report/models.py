@@ -309,6 +309,7 @@ def card_html(d: dict) -> str:
                 raw={2},
             )
         )
+    parts.extend(_governance_html(d))
     parts.append("<div class='mlo-h'>Audit trail</div>")
     parts.append(
         table(
@@ -336,6 +337,97 @@ def card_html(d: dict) -> str:
             f"<div class='mlo-m'>environment: Python {escape(str(env.get('python')))} · {escape(pk)}</div>"
         )
     return "".join(parts)
+
+
+def _governance_html(d: dict) -> list[str]:
+    """The problem judged for this version, the feature importance of its validation, the maturity level."""
+    from ..governance.render import state_badge
+    from ..validate.explain_render import importance_bars
+
+    parts = []
+    p = d.get("problem")
+    if p:
+        parts.append(f"<div class='mlo-h'>Problem {state_badge(p['state'])}</div>")
+        parts.append(f"<div class='mlo-m'>{escape(p['objective'])}" + (
+            f" · owner {escape(p['owner'])}" if p.get("owner") else "") + "</div>")  # fmt: skip
+        parts.append(
+            table(
+                ["state", "objective or constraint", "value", "bound", "evidence"],
+                [
+                    [state_badge(i["state"]), i["name"], i["value"], i["bound"], i["evidence"]]
+                    for i in p["items"]
+                ],
+                numeric={2},
+                raw={0},
+            )
+        )
+    imp = d.get("importance")
+    if imp and imp.get("error"):
+        parts.append(
+            f"<div class='mlo-h'>Feature importance</div><div class='mlo-m'>not computed by validation "
+            f"{escape(imp['report'])}: {escape(imp['error'])}</div>"
+        )
+    if imp and imp.get("all"):
+        a = imp["all"]
+        parts.append(
+            f"<div class='mlo-h'>Feature importance</div><div class='mlo-m'>{escape(a['method'])} importance "
+            f"({escape(a['scoring'])} drop) on {a['n_rows']:,} rows, from validation {escape(imp['report'])}</div>"
+        )
+        parts.append(importance_bars(a["importances"]))
+        w = imp.get("worst_slice")
+        if w:
+            parts.append(
+                f"<div class='mlo-m'>on the worst slice, {escape(w['slice'])} ({w['n_rows']:,} rows):</div>"
+            )
+            parts.append(importance_bars(w["importances"], top=8))
+    m = d.get("maturity")
+    if m:
+        nxt = f" · next: {', '.join(m['next'])}" if m.get("next") else ""
+        parts.append(
+            f"<div class='mlo-h'>Maturity</div><div class='mlo-m'>level {m['level']} ({escape(m['name'])}), "
+            f"measured from the workspace's records{escape(nxt)}</div>"
+        )
+    return parts
+
+
+def _governance_markdown(d: dict) -> list[str]:
+    out: list[str] = []
+    p = d.get("problem")
+    if p:
+        out += ["", f"## Problem: {p['state']}", "", _md_block(p["objective"]), ""]
+        out.append(
+            _md_table(
+                ["state", "objective or constraint", "value", "bound", "evidence"],
+                [[i["state"], i["name"], fmt(i["value"]), i["bound"], i["evidence"]] for i in p["items"]],
+            )
+        )
+    imp = d.get("importance")
+    if imp and imp.get("all"):
+        a = imp["all"]
+        out += ["", "## Feature importance", "", f"{_md(a['method'])} importance ({_md(a['scoring'])} drop) on "
+                f"{a['n_rows']:,} rows, from validation {_md_code(imp['report'])}.", ""]  # fmt: skip
+        out.append(
+            _md_table(["feature", "importance", "std"], [[r["feature"], fmt(r["importance"]), fmt(r["std"])]
+                                                         for r in a["importances"][:15]])
+        )  # fmt: skip
+        w = imp.get("worst_slice")
+        if w:
+            out += ["", f"On the worst slice, {_md(w['slice'])} ({w['n_rows']:,} rows):", ""]
+            out.append(
+                _md_table(
+                    ["feature", "importance"],
+                    [[r["feature"], fmt(r["importance"])] for r in w["importances"][:8]],
+                )
+            )
+    m = d.get("maturity")
+    if m:
+        out += [
+            "",
+            "## Maturity",
+            "",
+            f"Level {m['level']} ({_md(m['name'])}), measured from the workspace's records.",
+        ]
+    return out
 
 
 def card_page(d: dict) -> str:
@@ -442,6 +534,7 @@ def card_markdown(d: dict) -> str:
                 ],
             )
         )
+    out += _governance_markdown(d)
     out += ["", "## Audit trail", ""]
     out.append(
         _md_table(

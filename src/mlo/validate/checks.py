@@ -191,6 +191,7 @@ class Slices(Check):
             detail = f"no slice of {col!r} has {self.min_size}+ rows with a defined {m.name}"
             return self.row(name, None, "<=", self.max_gap, detail, data, passed=None)
         k = int(np.argmax(np.where(eligible, gap, -np.inf)))
+        self.worst_rows_ = (f"{col}={g.labels[k]}", g.codes == k)  # for the importance on the worst slice
         data["worst"] = {
             "slice": g.labels[k],
             "size": int(g.counts[k]),

@@ -118,6 +118,7 @@ class ValidationReport:
         n_rows: int | None = None,
         timing: dict | None = None,
         id: str | None = None,
+        importance: dict[str, Any] | None = None,
     ):
         self.rows = list(rows)
         self.model_version = model_version
@@ -125,6 +126,7 @@ class ValidationReport:
         self.n_rows = n_rows
         self.timing = dict(timing or {})
         self.id = id
+        self.importance: dict[str, Any] | None = importance
 
     @property
     def passed(self) -> bool:
@@ -171,6 +173,7 @@ class ValidationReport:
                 "run_id": self.run_id,
                 "timing": self.timing,
                 "rows": [r.to_dict() for r in self.rows],
+                **({"importance": self.importance} if self.importance else {}),
             }
         )
 
@@ -197,6 +200,7 @@ class ValidationReport:
             n_rows=d.get("n_rows"),
             timing=d.get("timing"),
             id=d.get("id"),
+            importance=d.get("importance"),
         )
 
     @classmethod

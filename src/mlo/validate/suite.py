@@ -12,6 +12,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from ..errors import InvalidInput
 from .base import Check
 from .context import Context
@@ -88,6 +90,57 @@ def _checks(checks: Any) -> list[Check]:
     return out
 
 
+def _with_problem(checks: Any, version: VersionRef | None, use: bool) -> list[Check]:
+    """The given checks, plus those ``[problem]`` derives for what they leave unjudged (explicit checks win)."""
+    from ..governance.problem import current
+
+    problem = current() if use else None
+    if problem is None or not problem.applies_to(version.name if version else None):
+        return _checks(checks)
+    derived = problem.checks(version.name if version else None)
+    if checks is None:
+        if not derived:
+            return _checks(None)
+        return derived
+    explicit = _checks(checks)
+    judged = {(c.kind, _judges(c)) for c in explicit}
+    return explicit + [c for c in derived if (c.kind, _judges(c)) not in judged]
+
+
+def _judges(check: Check) -> Any:
+    metric = getattr(check, "metric_", None)
+    if metric is not None:
+        return metric.name
+    return repr(getattr(check, "sensitive", None))
+
+
+def _importance(model: Any, ctx: Context, chosen: list[Check]) -> dict[str, Any]:
+    """Permutation importance on the rows (and on the worst slice found), as the report keeps it."""
+    from .explain import explain
+
+    y = ctx.require_y("explain=True")
+    X = ctx.X if hasattr(ctx.X, "columns") else None
+    try:
+        out: dict[str, Any] = {"all": explain(model, ctx.X, y, method="permutation").to_dict(top=30)}
+    except (
+        Exception
+    ) as exc:  # the checks are the verdict: an importance that cannot be computed is only noted
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    if X is None:
+        return out
+    for check in chosen:
+        worst = getattr(check, "worst_rows_", None)
+        if worst is not None and worst[1].sum() >= 30:
+            label, mask = worst
+            try:
+                part = explain(model, X[mask], np.asarray(y)[mask], method="permutation").to_dict(top=30)
+            except Exception:  # e.g. one class only in the slice: the overall importance stands
+                break
+            out["worst_slice"] = {"slice": label, **part}
+            break
+    return out
+
+
 def _unique_names(rows: list[CheckResult]) -> None:
     seen: dict[str, int] = {}
     for r in rows:
@@ -107,6 +160,8 @@ def validate(
     model_version: Any = None,
     pos_label: Any = None,
     store: bool | None = None,
+    problem: bool = True,
+    explain: bool | None = None,
 ) -> ValidationReport:
     """Run ``checks`` on ``model`` over ``X`` (and ``y``), sharing each model's predictions between them.
 
@@ -127,6 +182,14 @@ def validate(
     store : bool, optional
         Keep the report in the workspace. By default it is kept when it is evidence for a model version, when a
         run is active or when a workspace exists.
+    problem : bool
+        Add the checks ``[problem]`` derives (its target, guardrails and fairness bound; see
+        :mod:`mlo.problem`) for the metrics the given checks do not already judge, or run them alone when no
+        checks are given. False leaves them out.
+    explain : bool, optional
+        Keep the permutation importance of the features in the report (on at most 2,000 rows; and on the worst
+        slice a slices check found), which the model card shows. By default: when ``y`` is given and the report
+        is evidence for a model version.
 
     Returns
     -------
@@ -134,8 +197,8 @@ def validate(
         ``.passed``, ``.rows``, ``.raise_for_failures()``, ``.to_dict()``.
     """
     start = time.perf_counter()
-    chosen = _checks(checks)
     version = resolve_version(model_version, model)
+    chosen = _with_problem(checks, version, problem)
     ctx = Context(model, X, y, pos_label=pos_label, signature=version.signature if version else None)
     rows: list[CheckResult] = []
     for check in chosen:
@@ -152,6 +215,9 @@ def validate(
     report = ValidationReport(
         rows, model_version=version.ref if version else None, n_rows=ctx.n_rows, timing=timing
     )
+    if explain or (explain is None and y is not None and version is not None and ctx.calls):
+        report.importance = _importance(model, ctx, chosen)
+        timing["explain_seconds"] = time.perf_counter() - start - total
     inputs = list(dict.fromkeys(node for c in chosen for node in getattr(c, "inputs_", [])))
     from .evidence import keep
 
