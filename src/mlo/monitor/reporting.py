@@ -354,6 +354,7 @@ def report(
             data, W.point_predictions(ok["prediction"]).reset_index(drop=True), ref.description, {}
         )
     rows = [_window_row(start, end, frame, baseline, features, task) for start, end, frame in parts]
+    _add_resources(ws.home, name, parts, rows)
     frame = pd.DataFrame(rows)
     result = MonitorReport(
         model=name,
@@ -369,6 +370,24 @@ def report(
     if save:
         _save(ws, result, mv)
     return result
+
+
+def _add_resources(home, name: str, parts, rows: list[dict]) -> None:
+    """Throughput from the log, and what the server sampled of its process (:mod:`.resources`), per window."""
+    from . import resources
+
+    if not parts:
+        return
+    us = [
+        (int(pd.Timestamp(start).value // 1000), int(pd.Timestamp(end).value // 1000))
+        for start, end, _ in parts
+    ]
+    samples = resources.read(home, name, us[0][0], us[-1][1])
+    now_us = time.time_ns() // 1000
+    for (lo, hi), row in zip(us, rows, strict=True):
+        seconds = (min(hi, now_us) - lo) / 1e6  # the newest window may still be under way
+        row["rows_per_s"] = row["n"] / seconds if seconds > 0 else math.nan
+        row.update(resources.window_figures(samples, lo, hi))
 
 
 def _window_row(start, end, frame: pd.DataFrame, ref: Reference, features: list[str], task: str) -> dict:

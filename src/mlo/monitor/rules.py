@@ -84,6 +84,13 @@ METRICS = (
     "stable_latency_p95",
     "stable_accuracy",
     "stable_mae",
+    # throughput, and what the server sampled of its process (see .resources)
+    "rows_per_s",
+    "requests_per_s",
+    "cpu_percent",
+    "rss_mb",
+    "rss_growth_mb",
+    "queue_depth",
 )
 
 

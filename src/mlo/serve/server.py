@@ -20,6 +20,7 @@ from .service import Service
 log = logging.getLogger("mlo.serve")
 
 STARTUP_TIMEOUT = 30.0
+RESOURCE_INTERVAL = 5.0  # seconds between samples of the process (see mlo.monitor.resources)
 
 
 def require() -> None:
@@ -107,6 +108,8 @@ class Server:
                 self.port,
             )
         self._uvicorn = None
+        self._sampler = None
+        self.sample_every = RESOURCE_INTERVAL
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._stopped = False
@@ -144,6 +147,13 @@ class Server:
             **extra,
         )
         self._uvicorn = uvicorn.Server(config)
+        if self.service.logger is not None and self._sampler is None:  # what serving costs, beside the log
+            from ..monitor.resources import ResourceSampler
+
+            names = [slot.name for slot in self.service.slots]
+            self._sampler = ResourceSampler(
+                self.service.ws.home, names, lambda: app.in_progress, self.service.served, self.sample_every
+            ).start()
         return self._uvicorn
 
     def start(self) -> Server:
@@ -201,6 +211,8 @@ class Server:
 
     def _close(self) -> None:
         try:
+            if self._sampler is not None:
+                self._sampler.stop()
             self._sock.close()
         finally:
             self.service.close()

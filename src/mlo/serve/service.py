@@ -249,7 +249,7 @@ class Service:
         self.router = Router(self.spec.percent if self.spec else 0.0, seed)
         self.poll = float(poll or 0)
         self.started = time.time()
-        self.stats = {"requests": 0, "errors": 0, "rejected": 0}
+        self.stats = {"requests": 0, "errors": 0, "rejected": 0, "rows": 0}
         self._stats_lock = threading.Lock()
         self._predicted: str | None = None  # the kind of value predictions are: labels must be the same
         self.signer = IdSigner(load_key(ws.home))
@@ -331,6 +331,8 @@ class Service:
             self._log(dep, logged, None, n, latency, msg, ts)
             raise RequestError(500, msg, dep)
         ids = self._log(dep, logged, preds, n, latency, None, ts)
+        with self._stats_lock:
+            self.stats["rows"] += n
         if self._predicted is None and preds:
             self._predicted = family(preds[0])
         return {
@@ -359,6 +361,11 @@ class Service:
             names = dict.fromkeys(features) if features else {}
             stream = self.logger.stream(dep.name, dep.number, self.slot_selector(dep), dep.route, names)
         return stream.append(features, preds, n=n, latency_ms=latency, error=error, ts_us=ts, ids=ids)
+
+    def served(self) -> tuple[int, int]:
+        """Requests answered (or refused) and rows predicted so far."""
+        with self._stats_lock:
+            return self.stats["requests"], self.stats["rows"]
 
     def slot_selector(self, dep: Deployment) -> str | None:
         slot = self.canary if dep.route == "canary" and self.canary is not None else self.stable
