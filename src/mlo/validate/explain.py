@@ -168,9 +168,13 @@ class _Estimator:
         return tags
 
 
-def _shap(model: Any, X: pd.DataFrame, background: pd.DataFrame | None) -> Explanation:
+def _shap(model: Any, X: pd.DataFrame, background: pd.DataFrame | None, random_state: int = 0) -> Explanation:
     import shap  # optional: only when installed
 
+    notes = []
+    if len(X) > MAX_ROWS:
+        X = X.sample(MAX_ROWS, random_state=random_state).sort_index()
+        notes.append(f"on a sample of {MAX_ROWS:,} rows (seed {random_state})")
     est = _estimator(model)
     bg = background if background is not None else X
     bg = bg.sample(min(len(bg), 100), random_state=0) if len(bg) > 100 else bg
@@ -183,7 +187,7 @@ def _shap(model: Any, X: pd.DataFrame, background: pd.DataFrame | None) -> Expla
     imp = pd.DataFrame(
         {"feature": list(X.columns), "importance": np.abs(vals).mean(axis=0), "std": np.abs(vals).std(axis=0)}
     ).sort_values("importance", ascending=False, kind="stable", ignore_index=True)
-    return Explanation("shap", "mean |SHAP value|", imp, values, len(X))
+    return Explanation("shap", "mean |SHAP value|", imp, values, len(X), notes)
 
 
 def ablation(model: Any, row: pd.DataFrame, background: pd.DataFrame, *, max_background: int = 200,
@@ -274,7 +278,7 @@ def explain(model: Any, X: Any, y: Any = None, *, method: str = "auto", backgrou
         )
     if method in ("auto", "shap") and _shap_applies(model):
         try:
-            return _shap(model, frame, bg)
+            return _shap(model, frame, bg, random_state)
         except Exception as exc:  # shap cannot explain this model: fall back, and say why
             if method == "shap":
                 raise InvalidInput(f"shap cannot explain {type(_estimator(model)).__name__}: {exc}") from None
