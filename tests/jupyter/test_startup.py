@@ -57,7 +57,9 @@ def test_magics_load_what_they_use_when_used(tmp_path):
 def test_stage_hook_attaches_without_pandas(tmp_path):
     mlo.init(tmp_path)
     code = "import mlo\nr = mlo.start_run('stage')\nprint(r.id)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     run_id = out.stdout.strip()
     hook = (
         "from IPython.core.interactiveshell import InteractiveShell\n"

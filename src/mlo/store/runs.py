@@ -449,10 +449,10 @@ class RunStore:
             r.c.source,
             r.c.lifecycle,
         ).select_from(r.join(e, r.c.experiment_id == e.c.id))
-        if experiment_ids is not None:
-            q = q.where(r.c.experiment_id.in_(list(experiment_ids)))
-        if run_ids is not None:
+        if run_ids is not None:  # a page of ids listed in this experiment: found by key, not by a scan of it
             q = q.where(r.c.id.in_(list(run_ids)))
+        elif experiment_ids is not None:
+            q = q.where(r.c.experiment_id.in_(list(experiment_ids)))
         if shown is not None:
             q = q.where(shown)
         return q.order_by(r.c.start_time.desc(), r.c.id.desc())
@@ -634,8 +634,12 @@ class RunStore:
         keeping shown runs or None)."""
         experiment_ids, run_ids, shown = scope
         if run_ids is not None:
+            # a page: its ids were listed in this scope, so they alone pick the rows (a subquery for every run of
+            # the experiment would cost more than the page; a run that left the scope since is dropped later,
+            # as the run rows no longer hold it)
             q = q.where(table.c.run_id.in_(run_ids))
-        if shown is not None and run_ids is None:
+            return q if keys is None else q.where(table.c.key.in_(list(keys)))
+        if shown is not None:
             r, e = s.runs, s.experiments
             q = q.where(
                 table.c.run_id.in_(
