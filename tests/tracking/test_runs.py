@@ -116,6 +116,8 @@ def test_bad_arrays_of_points_are_refused_whole_and_start_no_run(ws):
 
     cases = [
         (lambda: mlo.log_metric("q", ["high"]), "numbers only"),
+        (lambda: mlo.log_metric("q", ["1.5"]), "numbers only"),  # text, as for a single point
+        (lambda: mlo.log_metric("q", [1.0, None]), "numbers only"),
         (lambda: mlo.log_metric("q", np.ones((2, 2))), "1-D array"),
         (lambda: mlo.log_metric("q", [1.0, 2.0], step=[1.5, 2.5]), "array of integers"),
         (lambda: mlo.log_metric("q", [1.0], step=[1, 2]), "one per point"),

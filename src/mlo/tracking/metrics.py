@@ -191,9 +191,12 @@ def check_series(values: dict, step: object) -> dict[str, tuple[Any, Any]]:
                 f"metric {key!r}: give every metric as an array of points, or every metric as one number"
             )
         try:
-            vals = np.ascontiguousarray(value, dtype=np.float64)
+            given = np.asarray(value)
         except (TypeError, ValueError):
-            raise InvalidInput(f"metric {key!r} must hold numbers only, got {value!r:.60}") from None
+            given = None
+        if given is None or given.dtype.kind not in "biuf":  # as for one point: no text, None or objects
+            raise InvalidInput(f"metric {key!r} must hold numbers only, got {value!r:.60}")
+        vals = np.ascontiguousarray(given, dtype=np.float64)
         if vals.ndim != 1:
             raise InvalidInput(f"metric {key!r} must be a 1-D array of points, got shape {vals.shape}")
         if length is not None and len(vals) != length:
