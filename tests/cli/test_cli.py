@@ -187,6 +187,23 @@ def test_runs_table_when_nothing_matches(three_runs):
     assert result.stdout.strip() == "No runs."
 
 
+def test_runs_of_a_new_workspace_print_what_the_full_listing_prints(sqlite_ws, monkeypatch):
+    """A workspace without runs answers without building a DataFrame; its output is the full path's, byte for
+    byte, in every format, and bad arguments still fail the same way."""
+    from mlo.store.runs import RunStore
+
+    variants = [[], ["--format", "json"], ["--format", "csv"], ["--format", "csv", "-i", "all"], ["-n", "3"]]
+    fast = [cli("runs", *v) for v in variants]
+    with monkeypatch.context() as m:
+        m.setattr(RunStore, "any_run", lambda self: True)  # as if there were runs: the full path
+        full = [cli("runs", *v) for v in variants]
+    for v, a, b in zip(variants, fast, full, strict=True):
+        assert (a.exit_code, a.stdout) == (b.exit_code, b.stdout), v
+    assert fast[0].stdout == "No runs.\n"
+    assert_usage_error(cli("runs", "-n", "-1"), "non-negative")
+    assert_usage_error(cli("runs", "-e", "nope"), "nope")
+
+
 # -- show ------------------------------------------------------------------------------------------------------
 def test_show_by_full_id_and_by_unique_prefix(three_runs):
     rid = three_runs["a"]

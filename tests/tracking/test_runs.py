@@ -93,6 +93,77 @@ def test_metrics_flush_by_size_while_running(ws, monkeypatch):
     assert len(run.history("x")) == 250
 
 
+def test_arrays_of_points_are_logged_in_one_call(ws):
+    import numpy as np
+
+    losses = np.linspace(1.0, 0.1, 7)
+    with mlo.start_run() as run:
+        mlo.log_metric("loss", losses[:4])  # steps 0..3
+        mlo.log_metric("loss", list(losses[4:]))  # go on from the last step: 4..6
+        mlo.log_metrics({"a": np.arange(3.0), "b": [np.nan, 2.0, 1.0]}, step=np.array([10, 5, 20]))
+        mlo.log_metrics({"a": [7.0, 8.0]}, step=30)  # the first step, then one per point
+        mlo.log_metric("a", 9.0)  # a single point goes on after the arrays
+    h = run.history("loss")
+    assert h.step.tolist() == list(range(7)) and h.value.tolist() == losses.tolist()
+    assert run.history("a").step.tolist() == [10, 5, 20, 30, 31, 32]
+    assert run.history("a").value.tolist() == [0.0, 1.0, 2.0, 7.0, 8.0, 9.0]
+    assert math.isnan(run.history("b").value.iloc[0])
+    assert run.metrics["loss"] == losses[-1] and run.metrics["a"] == 9.0 and run.metrics["b"] == 1.0
+
+
+def test_bad_arrays_of_points_are_refused_whole_and_start_no_run(ws):
+    import numpy as np
+
+    cases = [
+        (lambda: mlo.log_metric("q", ["high"]), "numbers only"),
+        (lambda: mlo.log_metric("q", ["1.5"]), "numbers only"),  # text, as for a single point
+        (lambda: mlo.log_metric("q", [1.0, None]), "numbers only"),
+        (lambda: mlo.log_metric("q", np.ones((2, 2))), "1-D array"),
+        (lambda: mlo.log_metric("q", [1.0, 2.0], step=[1.5, 2.5]), "array of integers"),
+        (lambda: mlo.log_metric("q", [1.0], step=[1, 2]), "one per point"),
+        (lambda: mlo.log_metrics({"a": [1.0], "b": [1.0, 2.0]}), "one length"),
+        (lambda: mlo.log_metrics({"a": [1.0], "b": 2.0}), "every metric as an array"),
+    ]
+    for call, message in cases:
+        with pytest.raises(InvalidInput, match=message):
+            call()
+    assert mlo.active_run() is None
+    with mlo.start_run() as run:
+        with pytest.raises(InvalidInput, match="one length"):
+            mlo.log_metrics({"kept": [1.0], "b": [1.0, 2.0]})
+        mlo.log_metric("kept", [1.0, 2.0])
+    assert run.history("kept").value.tolist() == [1.0, 2.0]
+
+
+def test_small_and_large_flushes_store_the_same_points(ws, monkeypatch):
+    """A few points are packed without numpy, many with it: the stored series and latest values are equal."""
+    from mlo.tracking import metrics
+
+    def log() -> str:
+        with mlo.start_run() as run:
+            for i, v in enumerate([0.5, float("nan"), -1e300, 3.0]):
+                mlo.log_metric("x", v, step=[3, 1, 3, 2][i], timestamp=1_700_000_000.123456 + i)
+            mlo.log_metric("y", 1.0, timestamp=1_700_000_000.5)
+            mlo.log_metric("y", 2.0, step=0, timestamp=1_700_000_000.5)  # same step and time: the later wins
+        return run.id
+
+    small = log()
+    monkeypatch.setattr(metrics, "SMALL_FLUSH", -1)
+    large = log()
+    for key in ("x", "y"):
+        a, b = ws.runs.metric_series(small, key), ws.runs.metric_series(large, key)
+        assert [p.tobytes() for p in a] == [p.tobytes() for p in b]
+    from sqlalchemy import select
+
+    from mlo.store import schema
+
+    lm = schema.latest_metrics
+    q = select(lm.c.key, lm.c.value, lm.c.step, lm.c.timestamp, lm.c.n).order_by(lm.c.key)
+    with ws.db.read() as conn:
+        rows = {rid: [tuple(r) for r in conn.execute(q.where(lm.c.run_id == rid))] for rid in (small, large)}
+    assert rows[small] == rows[large] and rows[small][1][1:3] == (2.0, 0)
+
+
 def test_logging_without_a_run_starts_one(ws):
     mlo.log_metric("auto", 1.0)
     run = mlo.active_run()

@@ -46,10 +46,17 @@ def runs_group(ctx, experiment, where, columns, order_by, limit, include, fmt) -
     their lifecycle: `mlo runs delete|archive|restore RUN…`."""
     if ctx.invoked_subcommand is not None:
         return
+    ws = _open()
+    if (
+        not (experiment or where or columns or order_by)
+        and (limit is None or limit >= 0)
+        and not ws.runs.any_run()
+    ):
+        _no_runs(fmt, include)  # a new workspace answers without loading pandas
+        return
     from ..report.text import runs_text
     from ..tracking.query import runs
 
-    _open()
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     df = runs(
         experiment=list(experiment) or None,
@@ -60,6 +67,18 @@ def runs_group(ctx, experiment, where, columns, order_by, limit, include, fmt) -
         include=list(include) or None,
     )
     emit_frame(df, fmt, lambda d: runs_text(d, max_rows=None))
+
+
+def _no_runs(fmt: str, include) -> None:
+    """What ``emit_frame`` prints for the empty listing ``runs()`` returns, in each format."""
+    if fmt == "json":
+        emit_json([])
+    elif fmt == "csv":
+        from ..tracking.where import BASE_COLUMNS
+
+        echo(",".join([*BASE_COLUMNS, *(["lifecycle"] if include else [])]))
+    else:
+        echo("No runs.")
 
 
 def _lifecycle_command(group, verb: str, past: str, what: str):

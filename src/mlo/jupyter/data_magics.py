@@ -6,9 +6,6 @@ import os
 
 from IPython.core.error import UsageError
 
-from ..data import lineage as lineage_api
-from ..data import snapshots as snapshots_api
-
 USAGE = """\
   %mlo snapshot VAR [--name N] [--role input|output]
                                          snapshot a DataFrame/array variable (or a file or
@@ -37,6 +34,8 @@ def _snapshot(magics, args, cell):
         name = a.name or os.path.basename(os.path.normpath(a.var)).replace(" ", "_")
     else:
         raise UsageError(f"%mlo snapshot: no variable or path named {a.var!r}")
+    from ..data import snapshots as snapshots_api
+
     return snapshots_api.snapshot(obj, name, role=a.role)
 
 
@@ -44,6 +43,8 @@ def _snapshots(magics, args, cell):
     from .magics import _parser
 
     a = _parser("snapshots", (("name",), {"nargs": "?"})).parse_args(args)
+    from ..data import snapshots as snapshots_api
+
     return snapshots_api.snapshots(a.name)
 
 
@@ -51,6 +52,8 @@ def _lineage(magics, args, cell):
     from .magics import _parser
 
     a = _parser("lineage", (("ref",), {}), (("--depth", "-d"), {"type": int})).parse_args(args)
+    from ..data import lineage as lineage_api
+
     return lineage_api.lineage(a.ref, depth=a.depth)
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from IPython.core.error import UsageError
 
-from .. import registry
-
 USAGE = """\
   %mlo register VAR --name N [--alias A] [--example VAR2] [--flavor F] [--run RUN] [--trust]
                                          register the model in VAR as the next version of N
@@ -41,6 +39,8 @@ def _register(magics, args, cell):
         if a.example not in ns:
             raise UsageError(f"%mlo register: no variable named {a.example!r} for --example")
         example = ns[a.example]
+    from .. import registry
+
     mv = registry.register_model(
         ns[a.var],
         a.name,
@@ -66,6 +66,8 @@ def _models(magics, args, cell):
         (("--limit", "-n"), {"type": int, "default": 50}),
     ).parse_args(args)
     if a.table:
+        from .. import registry
+
         return ModelsView(registry.models(a.name), max_rows=a.limit)
     from .widgets import browse_models
 
@@ -83,6 +85,8 @@ def _promote(magics, args, cell):
         (("--reason", "-r"), {}),
         (("--force",), {"action": "store_true"}),
     ).parse_args(args)
+    from .. import registry
+
     event = registry.promote(a.name, a.version, a.alias, reason=a.reason, force=a.force)
     if event is None:
         print(f"{a.name}@{a.alias} already points at version {a.version}")

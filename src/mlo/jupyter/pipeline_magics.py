@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from ..pipeline import reproduce as reproduce_api
-
 USAGE = """\
   %mlo reproduce RUN [--rtol R] [--data NAME=REF] [--runs N]
                                          replay what made RUN in a fresh kernel on the same
@@ -32,6 +30,8 @@ def _reproduce(magics, args, cell):
         if not sep:
             raise UsageError(f"%mlo reproduce: --data {item!r}: write NAME=REF")
         swaps[name] = ref
+    from ..pipeline import reproduce as reproduce_api
+
     return reproduce_api.reproduce(
         a.run, rtol=a.rtol, atol=a.atol, data=swaps, runs=a.runs, timeout=a.timeout
     )

@@ -19,6 +19,11 @@ def new_id(now: float | None = None) -> str:
     return "".join(reversed(out))
 
 
+def now_us() -> int:
+    """The time now, in microseconds since the epoch (how the store keeps times)."""
+    return int(time.time() * 1_000_000)
+
+
 def id_time(id_: str) -> float:
     """The creation time (epoch seconds) encoded in an id from :func:`new_id`."""
     value = 0

@@ -18,10 +18,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..errors import InvalidInput, NotFound
 from . import schema as s
 from .db import Database
-from .runs import now_us
+from .ids import now_us
+from .tags import REPRODUCES_TAG  # noqa: F401 (also imported from here)
 from .traces import TraceStore
-
-REPRODUCES_TAG = "mlo.reproduces"
 
 # Runs that default listings leave out, by the word of ``include=`` that brings them back. Each rule is a SQL
 # condition on ``runs`` joined with ``experiments``, and a cheap probe: whether any run could match it at all

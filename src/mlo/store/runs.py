@@ -5,14 +5,14 @@ in mlo writes these tables.
 from __future__ import annotations
 
 import json
-import time
+import sys
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import Text, and_, bindparam, case, cast, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -20,17 +20,23 @@ from sqlalchemy.exc import DBAPIError
 from ..errors import AmbiguousRef, InvalidInput, NotFound
 from . import schema as s
 from .db import Database
-from .ids import common_prefix, new_id
+from .ids import common_prefix, new_id, now_us  # noqa: F401 (now_us: also imported from here)
 
-
-def now_us() -> int:
-    return int(time.time() * 1_000_000)
+# numpy loads on first use: opening a store (`mlo runs` on a new workspace, a notebook loading mlo) stays light
+if TYPE_CHECKING:
+    import numpy as np
 
 
 # -- metric chunk codec: packed little-endian arrays -------------------------------------------------------------
 def encode_series(
     steps: np.ndarray, values: np.ndarray, timestamps: np.ndarray
 ) -> tuple[bytes, bytes, bytes]:
+    """Steps (int64), values (float64) and timestamps (int64 microseconds) as little-endian bytes; typed arrays
+    (``array('q')``, ``array('d')``) of a few points pass without numpy."""
+    if _native(steps, "q") and _native(values, "d") and _native(timestamps, "q"):
+        return steps.tobytes(), values.tobytes(), timestamps.tobytes()
+    import numpy as np
+
     return (
         np.ascontiguousarray(steps, dtype="<i8").tobytes(),
         np.ascontiguousarray(values, dtype="<f8").tobytes(),
@@ -38,7 +44,27 @@ def encode_series(
     )
 
 
+def _native(a, typecode: str) -> bool:
+    return isinstance(a, array) and a.typecode == typecode and a.itemsize == 8 and sys.byteorder == "little"
+
+
+def last_point(steps, stamps) -> int:
+    """The index of a series' latest point: the highest step, then the latest time, then the last logged."""
+    if isinstance(steps, array):
+        return max(range(len(steps)), key=lambda j: (steps[j], stamps[j], j))
+    import numpy as np
+
+    steps, stamps = np.asarray(steps), np.asarray(stamps)
+    idx = np.flatnonzero(steps == steps.max())
+    if len(idx) > 1:
+        at = stamps[idx]
+        idx = idx[at == at.max()]
+    return int(idx[-1])
+
+
 def decode_series(steps: bytes, values: bytes, timestamps: bytes):
+    import numpy as np
+
     return (
         np.frombuffer(steps, dtype="<i8"),
         np.frombuffer(values, dtype="<f8"),
@@ -266,6 +292,11 @@ class RunStore:
                             length = max(length, common_prefix(rid, neighbour) + 1)
         return length
 
+    def any_run(self) -> bool:
+        """Whether the store holds a run at all (of any experiment or lifecycle)."""
+        with self.db.read() as conn:
+            return conn.execute(select(s.runs.c.id).limit(1)).first() is not None
+
     def run_row(self, run_id: str) -> dict:
         q = (
             select(s.runs, s.experiments.c.name.label("experiment"))
@@ -333,7 +364,7 @@ class RunStore:
                     "timestamps": ts,
                 }
             )
-            i = int(np.lexsort((stamps, steps))[-1])  # last by step, then timestamp
+            i = last_point(steps, stamps)
             value = float(values[i])
             latest.append(
                 {
@@ -359,6 +390,8 @@ class RunStore:
 
     def metric_series(self, run_id: str, key: str):
         """(steps, values, timestamps) of one metric in logging order, or None when never logged."""
+        import numpy as np
+
         q = (
             select(s.metric_chunks.c.steps, s.metric_chunks.c.vals, s.metric_chunks.c.timestamps)
             .where(and_(s.metric_chunks.c.run_id == run_id, s.metric_chunks.c.key == key))
@@ -416,10 +449,10 @@ class RunStore:
             r.c.source,
             r.c.lifecycle,
         ).select_from(r.join(e, r.c.experiment_id == e.c.id))
-        if experiment_ids is not None:
-            q = q.where(r.c.experiment_id.in_(list(experiment_ids)))
-        if run_ids is not None:
+        if run_ids is not None:  # a page of ids listed in this experiment: found by key, not by a scan of it
             q = q.where(r.c.id.in_(list(run_ids)))
+        elif experiment_ids is not None:
+            q = q.where(r.c.experiment_id.in_(list(experiment_ids)))
         if shown is not None:
             q = q.where(shown)
         return q.order_by(r.c.start_time.desc(), r.c.id.desc())
@@ -601,8 +634,12 @@ class RunStore:
         keeping shown runs or None)."""
         experiment_ids, run_ids, shown = scope
         if run_ids is not None:
+            # a page: its ids were listed in this scope, so they alone pick the rows (a subquery for every run of
+            # the experiment would cost more than the page; a run that left the scope since is dropped later,
+            # as the run rows no longer hold it)
             q = q.where(table.c.run_id.in_(run_ids))
-        if shown is not None and run_ids is None:
+            return q if keys is None else q.where(table.c.key.in_(list(keys)))
+        if shown is not None:
             r, e = s.runs, s.experiments
             q = q.where(
                 table.c.run_id.in_(
@@ -626,6 +663,8 @@ class RunStore:
         """The latest metric values of the listed runs, given each run's key list (JSON) from the run rows.
         The values come as bare floats in (run id, key) order, since SQLite's JSON prints floats with only 15
         significant digits."""
+        import numpy as np
+
         lm = s.latest_metrics
         by_code_point = (lambda c: c.collate("C")) if self.db.dialect == "postgresql" else (lambda c: c)
         q = self._where_listed(select(lm.c.value), lm, scope, keys)
@@ -692,6 +731,8 @@ class RunListing:
 
 def _text_grid(objects_json: tuple) -> tuple:
     """Params or tags: one ``{key: value}`` JSON object per run (None: no keys) → (keys, grid)."""
+    import numpy as np
+
     objects = json.loads("[" + ",".join(text or "{}" for text in objects_json) + "]")
     names = sorted(set().union(*objects))
     counts = np.fromiter(map(len, objects), np.intp, len(objects))
@@ -711,6 +752,8 @@ def _text_grid(objects_json: tuple) -> tuple:
 
 
 def _floats(rows: list[tuple]) -> np.ndarray:
+    import numpy as np
+
     try:
         return np.fromiter(chain.from_iterable(rows), np.float64, len(rows))
     except TypeError:  # a NULL (a logged NaN) is in there
@@ -719,6 +762,8 @@ def _floats(rows: list[tuple]) -> np.ndarray:
 
 def _scatter(rows: list[tuple], position: dict, numeric: bool) -> tuple:
     """(run_id, key, value) rows → (keys, grid) as in :class:`RunListing`; rows of unlisted runs are left out."""
+    import numpy as np
+
     rows = [r for r in rows if r[0] in position]
     names = sorted({key for _, key, _ in rows})
     code = {name: j for j, name in enumerate(names)}

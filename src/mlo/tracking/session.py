@@ -19,11 +19,10 @@ from typing import Any
 from .. import workspace
 from ..errors import InvalidInput
 from ..names import check_label, check_text, control_character
-from ..store.ids import new_id
-from ..store.lifecycle import REPRODUCES_TAG  # on every run of a reproduction: the run it reproduces
-from ..store.runs import now_us
+from ..store.ids import new_id, now_us
+from ..store.tags import REPRODUCES_TAG
 from . import capture
-from .metrics import MetricBuffer, _as_float, check_key
+from .metrics import MetricBuffer, _as_float, check_key, check_series, is_series
 from .run import Run, check_status
 
 log = logging.getLogger("mlo")
@@ -389,11 +388,18 @@ def log_params(params: dict[str, Any], *, run: Run | None = None) -> None:
 
 
 def log_metric(key: str, value: float, step: int | None = None, *, timestamp: float | None = None) -> None:
-    """Log one metric point. ``step`` defaults to the key's previous step + 1 (0 at first). Buffered."""
+    """Log one metric point. ``step`` defaults to the key's previous step + 1 (0 at first). Buffered.
+
+    ``value`` may also be many points at once (a list or 1-D array), with ``step`` an array of as many integers,
+    the first step, or None (going on from the key's last step): a training loop can log a whole epoch of batch
+    losses in one call."""
     stack = _state.stack
     if key.__class__ is not str or not stack:  # checked before a run is started for it
         check_key(key)
-        _as_float(key, value)
+        if is_series(value):
+            check_series({key: value}, step)
+        else:
+            _as_float(key, value)
     w = _state.writers[stack[-1].id] if stack else writer()
     w.metrics.add(key, value, step, timestamp)
 
@@ -405,9 +411,14 @@ def log_metrics(
     timestamp: float | None = None,
     run: Run | None = None,
 ) -> None:
-    """Log several metric points at once (all or none are accepted), to the active run or ``run``."""
+    """Log several metric points at once (all or none are accepted), to the active run or ``run``.
+
+    The values may be arrays of one length (``{"loss": losses, "acc": accs}``) with ``step`` an array of that
+    many integers, the first step, or None: every key gets every point, in one call."""
     if not isinstance(metrics, dict):
         raise InvalidInput(f"metrics must be a dict, got {type(metrics).__name__}")
+    if run is None and not _state.stack and any(is_series(v) for v in metrics.values()):
+        check_series(metrics, step)  # before a run is started for them
     writer(run).metrics.add_many(metrics, step, timestamp)
 
 
