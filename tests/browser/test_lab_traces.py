@@ -77,7 +77,7 @@ def test_traces_section_lists_the_newest_first_and_pages(page, lab):
     expect(broken.locator(".mlo-status")).to_have_text("error")
     answer = section.locator(f'.mlo-trace[data-trace-id="{lab.runs["answer"]}"]')
     expect(answer.locator(".mlo-status")).to_have_text("ok")
-    expect(answer.locator(".mlo-trace-figures")).to_have_text(re.compile(r"^\$0\.0000\d+ · \d+ ms$"))
+    expect(answer.locator(".mlo-trace-figures")).to_have_text(re.compile(r"^\$0\.0000\d+ · [\d.]+ (ms|s)$"))
     assert "1 LLM call" in answer.locator(".mlo-trace-name").get_attribute("title")
     more = section.locator(".mlo-traces-more")
     expect(more).to_have_text("more (20 of 26 shown)")
@@ -158,7 +158,7 @@ def test_the_run_tab_lists_the_traces_of_the_run(page, lab):
     section = view.locator('.mlo-run-section[data-section="traces"]')
     expect(section.locator("h2")).to_have_text("Traces (1)")
     row = section.locator(f'.mlo-run-trace[data-trace-id="{lab.runs["answer"]}"]')
-    expect(row.locator("td").nth(3)).to_have_text(re.compile(r"ms$"))
+    expect(row.locator("td").nth(3)).to_have_text(re.compile(r"^[\d.]+ (ms|s)$"))  # slow on a loaded machine
     expect(row.locator(".mlo-trace-cost")).to_have_text(re.compile(r"^\$0\.0000\d+$"))
     row.locator(".mlo-trace-name").click()
     expect(
