@@ -171,6 +171,22 @@ export interface ITrace {
   spans: ISpan[];
 }
 
+/** One metric's history in `GET /mlo/api/runs/<id>/metrics` (`time`: seconds since the epoch; null: NaN). */
+export interface IMetricHistory {
+  step: number[];
+  value: (number | null)[];
+  time: number[];
+  /** points after `since_step` before thinning */
+  points: number;
+  thinned: boolean;
+}
+
+export interface IMetricHistories {
+  run_id: string;
+  status: string;
+  metrics: Record<string, IMetricHistory>;
+}
+
 /** An error answered by the API: its one-line message and HTTP status (0 when the server was not reached). */
 export class ApiError extends Error {
   constructor(
@@ -245,6 +261,8 @@ export const api = {
   runs: (experiment: string, offset: number, limit: number) =>
     requestAPI<IRunsPage>('runs', { experiment, offset, limit }),
   run: (runId: string) => requestAPI<IRun>(`runs/${segment(runId)}`),
+  metrics: (runId: string, sinceStep?: number) =>
+    requestAPI<IMetricHistories>(`runs/${segment(runId)}/metrics`, { since_step: sinceStep }),
   models: () => requestAPI<{ versions: IModelVersion[] }>('models'),
   traces: (offset: number, limit: number, run?: string) =>
     requestAPI<ITracesPage>('traces', { offset, limit, run }),

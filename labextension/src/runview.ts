@@ -1,6 +1,7 @@
 /**
- * One run in a main-area tab: header, params, metrics, tags, artifacts (links served by the API), the LLM
- * traces it made (each opens its trace tab) and the captured cells in the order they ran.
+ * One run in a main-area tab: header, params, metrics, charts of the metric histories (live while the run trains),
+ * system metrics, tags, artifacts (links served by the API), the LLM traces it made (each opens its trace tab) and
+ * the captured cells in the order they ran.
  */
 import { MainAreaWidget, ToolbarButton } from '@jupyterlab/apputils';
 import { refreshIcon } from '@jupyterlab/ui-components';
@@ -20,6 +21,7 @@ import {
   traceStatusBadge
 } from './dom';
 import { mloIcon } from './icons';
+import { RunCharts } from './runcharts';
 
 /** The run's traces listed in its tab (the newest ones). */
 const RUN_TRACES = 50;
@@ -49,7 +51,10 @@ export class RunView extends Widget {
       ]);
       this._run = run;
       this._render(run, traces);
+      await this._chart(run);
     } catch (error) {
+      this._charts?.dispose();
+      this._charts = null;
       this.node.replaceChildren(
         h('div', { class: 'mlo-status-line', 'data-kind': 'error' }, (error as Error).message)
       );
@@ -59,7 +64,55 @@ export class RunView extends Widget {
     return this._run;
   }
 
+  dispose(): void {
+    this._charts?.dispose();
+    this._charts = null;
+    super.dispose();
+  }
+
+  /** The charts of the run's histories; while the run trains they grow by polling, and the tab reloads at its end. */
+  private async _chart(run: IRun): Promise<void> {
+    const charts = this._charts;
+    if (!charts) {
+      return;
+    }
+    const status = await charts.load();
+    if (status === 'running' && !this.isDisposed) {
+      this.node.dataset.live = 'true';
+      charts.live(
+        () => this.isVisible,
+        () => {
+          delete this.node.dataset.live;
+          void this.load();
+        }
+      );
+    } else {
+      delete this.node.dataset.live;
+    }
+  }
+
+  /** A new latest value of a metric, shown in its table row. */
+  private _latest(key: string, value: number | null): void {
+    const cell = this.node.querySelector(`tr[data-key="${CSS.escape(key)}"] td`);
+    if (cell && cell.closest('.mlo-metrics, .mlo-system')) {
+      cell.textContent = formatValue(value);
+      cell.setAttribute('title', value === null ? '' : String(value));
+    }
+  }
+
   private _render(run: IRun, traces: ITracesPage | null): void {
+    this._charts?.dispose();
+    const chartGrid = h('div', { class: 'mlo-charts' });
+    const systemGrid = h('div', { class: 'mlo-charts mlo-system-charts' });
+    const hasSystem = Object.keys(run.metrics ?? {}).some(isSystem);
+    const started = Date.parse(run.start_time) / 1000;
+    this._charts = new RunCharts(
+      run.id,
+      runLabel(run.name, run.id),
+      isNaN(started) ? 0 : started,
+      { charts: chartGrid, system: hasSystem ? systemGrid : null },
+      (key, value) => this._latest(key, value)
+    );
     const git = run.git;
     const gitText = git
       ? [git.commit ? String(git.commit).slice(0, 10) : null, git.branch ? `(${git.branch})` : null]
@@ -94,8 +147,15 @@ export class RunView extends Widget {
       ),
       section('Params', 'params', keyValueTable('mlo-params', run.params)),
       section('Metrics', 'metrics', keyValueTable('mlo-metrics', metricsWhere(run, key => !isSystem(key)))),
-      ...(Object.keys(run.metrics ?? {}).some(isSystem)
-        ? [section('System', 'system', keyValueTable('mlo-system', metricsWhere(run, isSystem)))]
+      section('Charts', 'charts', h('div', {}, this._charts.controls, chartGrid)),
+      ...(hasSystem
+        ? [
+            section(
+              'System',
+              'system',
+              h('div', {}, keyValueTable('mlo-system', metricsWhere(run, isSystem)), systemGrid)
+            )
+          ]
         : []),
       section('Tags', 'tags', keyValueTable('mlo-tags', run.tags)),
       section('Artifacts', 'artifacts', this._artifacts(run)),
@@ -222,6 +282,7 @@ export class RunView extends Widget {
   }
 
   private _run: IRun | null = null;
+  private _charts: RunCharts | null = null;
 }
 
 /** CPU, memory, I/O and GPU samples (`system.*`), shown apart from what the run itself logged. */

@@ -55,6 +55,45 @@ async def test_runs_experiments_run_and_artifact(jp_fetch, recorded):
     assert [n["label"] for n in lin["nodes"]] == ["train@1", "a"]
 
 
+async def test_metric_histories_for_charts_and_only_new_points_of_a_live_run(jp_fetch, sqlite_ws):
+    run = mlo.start_run("live", experiment="shop")
+    for step in range(5):
+        mlo.log_metrics({"loss": 1 / (step + 1), "acc": step / 10}, step=step)
+    mlo.log_metric("odd", float("nan"), step=0)
+    mlo.flush()
+    first = await get(jp_fetch, "runs", run.id, "metrics")
+    assert first["status"] == "running" and set(first["metrics"]) == {"loss", "acc", "odd"}
+    loss = first["metrics"]["loss"]
+    assert loss["step"] == [0, 1, 2, 3, 4] and loss["value"][:2] == [1.0, 0.5] and loss["points"] == 5
+    assert len(loss["time"]) == 5 and loss["time"][0] > 1.7e9 and not loss["thinned"]
+    assert first["metrics"]["odd"]["value"] == [None]  # NaN is a gap, not invalid JSON
+
+    # a chart polls with the last step it has: only the points logged since come back
+    for step in range(5, 8):
+        mlo.log_metric("loss", 1 / (step + 1), step=step)
+    mlo.flush()
+    later = await get(jp_fetch, "runs", run.id, "metrics", since_step="4", key="loss")
+    assert set(later["metrics"]) == {"loss"} and later["metrics"]["loss"]["step"] == [5, 6, 7]
+    assert (await get(jp_fetch, "runs", run.id, "metrics", since_step="7"))["metrics"] == {}
+    mlo.end_run()
+    assert (await get(jp_fetch, "runs", run.id, "metrics", key="acc"))["status"] == "finished"
+
+    # long series are thinned to the bound, keeping the extremes
+    with mlo.start_run("long", experiment="shop") as big:
+        values = [0.0] * 5000
+        values[1234] = 9.0
+        for step, value in enumerate(values):
+            mlo.log_metric("spiky", value, step=step)
+    thinned = (await get(jp_fetch, "runs", big.id, "metrics", max_points="100"))["metrics"]["spiky"]
+    assert thinned["thinned"] and thinned["points"] == 5000 and len(thinned["step"]) <= 102
+    assert 9.0 in thinned["value"] and thinned["step"][0] == 0 and thinned["step"][-1] == 4999
+
+    for params, fragment in (({"since_step": "two"}, "whole numbers"), ({"max_points": "3"}, "at least 10")):
+        with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
+            await jp_fetch("mlo", "api", "runs", run.id, "metrics", params=params)
+        assert exc.value.code == 400 and fragment in json.loads(exc.value.response.body)["error"]
+
+
 async def test_bad_requests_and_path_escapes_are_refused(jp_fetch, recorded):
     for parts, params, status, fragment in (
         (("runs",), {"where": "metrics.auc >"}, 400, "bad filter"),
@@ -76,6 +115,7 @@ async def test_requests_without_the_token_get_403(jp_fetch, jp_base_url, jp_http
     for path in (
         "runs",
         f"runs/{recorded.id}",
+        f"runs/{recorded.id}/metrics",
         "experiments",
         "models",
         "snapshots",

@@ -12,6 +12,8 @@ with ``X-Content-Type-Options: nosniff``.
         (experiment, order_by and include may repeat)
     GET /mlo/api/runs/<id>                         params, metrics, tags, artifacts, captured cells
     GET /mlo/api/runs/<id>/artifacts/<path>        one artifact's bytes (only paths the run recorded)
+    GET /mlo/api/runs/<id>/metrics?key=&since_step=&max_points=   metric histories for charts (key may repeat;
+        since_step: only later points, what a chart polling a running run asks for)
     GET /mlo/api/models[/<name>]                   versions, aliases (and a model's audit trail)
     GET /mlo/api/snapshots[?name=]
     GET /mlo/api/lineage?ref=
@@ -140,6 +142,24 @@ class RunHandler(_MloHandler):
         self._send(run.to_dict())
 
 
+class MetricsHandler(_MloHandler):
+    @tornado.web.authenticated
+    @in_workspace
+    def get(self, run_id: str):
+        from ..tracking.series import MAX_POINTS, chart_series
+        from ..tracking.session import get_run
+
+        try:
+            since = self.get_argument("since_step", "")
+            since_step = int(since) if since.strip() else None
+            max_points = int(self.get_argument("max_points", str(MAX_POINTS)))
+        except ValueError:
+            raise tornado.web.HTTPError(400, "since_step and max_points are whole numbers") from None
+        keys = [k for k in self.get_arguments("key") if k.strip()] or None
+        run = self._call(get_run, run_id)
+        self._send(self._call(chart_series, run, keys, since_step, min(max_points, 10 * MAX_POINTS)))
+
+
 class ArtifactHandler(_MloHandler):
     @tornado.web.authenticated
     @in_workspace
@@ -240,6 +260,7 @@ def handlers(base_url: str) -> list[tuple[str, type]]:
         (url_path_join(api, "experiments"), ExperimentsHandler),
         (url_path_join(api, "runs"), RunsHandler),
         (url_path_join(api, "runs", r"([^/]+)"), RunHandler),
+        (url_path_join(api, "runs", r"([^/]+)", "metrics"), MetricsHandler),
         (url_path_join(api, "runs", r"([^/]+)", "artifacts", r"(.+)"), ArtifactHandler),
         (url_path_join(api, "models"), ModelsHandler),
         (url_path_join(api, "models", r"([^/]+)"), ModelsHandler),
