@@ -258,8 +258,8 @@ export function artifactUrl(runId: string, path: string): string {
 
 export const api = {
   experiments: () => requestAPI<IExperiment[]>('experiments'),
-  runs: (experiment: string, offset: number, limit: number) =>
-    requestAPI<IRunsPage>('runs', { experiment, offset, limit }),
+  runs: (experiment: string | undefined, offset: number, limit: number, where?: string) =>
+    requestAPI<IRunsPage>('runs', { experiment, offset, limit, where }),
   run: (runId: string) => requestAPI<IRun>(`runs/${segment(runId)}`),
   metrics: (runId: string, sinceStep?: number) =>
     requestAPI<IMetricHistories>(`runs/${segment(runId)}/metrics`, { since_step: sinceStep }),

@@ -32,6 +32,14 @@ const MAX_LIMIT = 1000; // the API's largest page
 
 export const COMPARE_COMMAND = 'mlo:compare-selected';
 
+const FILTER_HELP =
+  'Filter the runs as mlo.runs(where=...) does, then press Enter:\n' +
+  "  metrics.auc > 0.8 and params.model = 'rf'\n" +
+  "  status = 'running' or name like 'base%'\n" +
+  '  params.C in (0.1, 1.0) and metrics.loss is not null\n' +
+  'Keys: metrics.*, params.*, tags.* and name, status, start_time, duration, user; quote odd names with ' +
+  'backticks. Empty shows every run.';
+
 interface IExperimentState {
   info: IExperiment;
   expanded: boolean;
@@ -93,6 +101,21 @@ export class MloPanel extends Widget {
       'clear'
     );
     this._statusLine = h('div', { class: 'mlo-status-line', role: 'status', 'aria-live': 'polite' });
+    this._search = h('input', {
+      class: 'mlo-search',
+      type: 'search',
+      placeholder: 'filter runs, e.g. metrics.auc > 0.8',
+      'aria-label': 'filter runs',
+      title: FILTER_HELP,
+      spellcheck: 'false',
+      onkeydown: (event: Event) => {
+        if ((event as KeyboardEvent).key === 'Enter') {
+          void this.setFilter(this._search.value);
+        }
+      },
+      onsearch: () => void (this._search.value === '' && this.setFilter(''))
+    });
+    this._filterInfo = h('div', { class: 'mlo-filter-info mlo-hidden' });
     this._experimentsBody = h('div', { class: 'mlo-section-body mlo-experiments' });
     this._modelsBody = h('div', { class: 'mlo-section-body mlo-models' });
     this._tracesBody = h('div', { class: 'mlo-section-body mlo-traces' });
@@ -106,6 +129,15 @@ export class MloPanel extends Widget {
       )
     );
     this.node.appendChild(h('div', { class: 'mlo-selection' }, this._selectionLabel, clear, compare));
+    this.node.appendChild(
+      h(
+        'div',
+        { class: 'mlo-filter' },
+        this._search,
+        h('span', { class: 'mlo-filter-help', title: FILTER_HELP, 'aria-label': FILTER_HELP }, '?')
+      )
+    );
+    this.node.appendChild(this._filterInfo);
     this.node.appendChild(this._statusLine);
     const scroller = h(
       'div',
@@ -146,6 +178,47 @@ export class MloPanel extends Widget {
       }
     }
     return ids;
+  }
+
+  /** The `where` filter the run lists show (as `mlo.runs(where=...)`; '' shows every run). A filter the API
+   * refuses is reported in the status line and leaves the lists as they were. */
+  async setFilter(where: string): Promise<void> {
+    where = where.trim();
+    this._search.value = where;
+    if (where) {
+      let total: number;
+      try {
+        total = (await api.runs(undefined, 0, 1, where)).total;
+      } catch (error) {
+        this._filterError = messageOf(error);
+        this.setStatus(this._filterError, 'error');
+        return;
+      }
+      this._filterInfo.textContent = `${total} run${total === 1 ? '' : 's'} match`;
+    } else {
+      this._filterInfo.textContent = '';
+    }
+    if (this._status?.kind === 'error') {
+      this.setStatus('');
+    }
+    this._filterError = null;
+    this._filterInfo.classList.toggle('mlo-hidden', !where);
+    this._where = where;
+    this.node.dataset.filter = where;
+    for (const exp of this._experiments.values()) {
+      exp.ticket += 1; // an answer still coming for the old filter is dropped
+      exp.runs = null;
+      exp.wanted = PAGE_SIZE;
+      exp.expanded = exp.expanded || Boolean(where); // a filter shows its matches in every experiment
+    }
+    this._renderExperiments();
+    await this._refreshing; // a refresh under way asked with the old filter: a new one follows it
+    await this.refresh();
+  }
+
+  /** The filter in force ('' when none). */
+  get filter(): string {
+    return this._where;
   }
 
   clearSelection(): void {
@@ -208,8 +281,8 @@ export class MloPanel extends Widget {
     }
     if (failure) {
       this.setStatus(failure, 'error');
-    } else if (this._status?.kind === 'error') {
-      this.setStatus('');
+    } else if (this._status?.kind === 'error' && !this._filterError) {
+      this.setStatus(''); // a refused filter stays reported until the filter changes
     }
     this._renderIfChanged();
   }
@@ -251,7 +324,7 @@ export class MloPanel extends Widget {
     let total = 0;
     try {
       for (let offset = 0; offset < wanted; offset += MAX_LIMIT) {
-        const page = await api.runs(exp.info.name, offset, Math.min(MAX_LIMIT, wanted - offset));
+        const page = await api.runs(exp.info.name, offset, Math.min(MAX_LIMIT, wanted - offset), this._where);
         rows.push(...page.runs);
         total = page.total;
         if (page.runs.length === 0 || rows.length >= total) {
@@ -290,7 +363,7 @@ export class MloPanel extends Widget {
     exp.loading = true;
     this._renderExperiments();
     try {
-      const page = await api.runs(exp.info.name, loaded, PAGE_SIZE);
+      const page = await api.runs(exp.info.name, loaded, PAGE_SIZE, this._where);
       if (ticket === exp.ticket) {
         exp.runs = dedupe([...(exp.runs ?? []), ...page.runs]);
         exp.total = page.total;
@@ -366,7 +439,11 @@ export class MloPanel extends Widget {
         caret,
         h('span', { class: 'mlo-experiment-name' }, name)
       ),
-      h('span', { class: 'mlo-count', title: 'runs' }, String(exp.expanded ? exp.total : exp.info.runs))
+      h(
+        'span',
+        { class: 'mlo-count', title: this._where && exp.expanded ? 'runs matching the filter' : 'runs' },
+        String(exp.expanded ? exp.total : exp.info.runs)
+      )
     );
     const node = h(
       'div',
@@ -408,7 +485,7 @@ export class MloPanel extends Widget {
     if (exp.loading) {
       node.appendChild(h('div', { class: 'mlo-loading' }, 'loading…'));
     } else if (exp.runs !== null && !runs.length) {
-      node.appendChild(h('p', { class: 'mlo-empty' }, 'No runs.'));
+      node.appendChild(h('p', { class: 'mlo-empty' }, this._where ? 'No run matches the filter.' : 'No runs.'));
     }
     if (runs.length < exp.total && !exp.loading) {
       node.appendChild(
@@ -456,7 +533,7 @@ export class MloPanel extends Widget {
           class: 'mlo-link mlo-run-name',
           'data-run-id': id,
           'data-focus-key': `open:${id}`,
-          title: `${id}\nstarted ${formatTime(run.start_time)}`,
+          title: `${label}\n${id}\nstarted ${formatTime(run.start_time)}`,
           onclick: () => this._openRun(id, label)
         },
         label
@@ -465,7 +542,9 @@ export class MloPanel extends Widget {
       h(
         'span',
         { class: 'mlo-run-metric', 'data-metric': key ?? '', title: key ? `${key}: ${String(value)}` : '' },
-        key ? [h('span', { class: 'mlo-metric-key' }, key), ' ', formatValue(value)] : ''
+        key
+          ? [h('span', { class: 'mlo-metric-key' }, key), ' ', h('span', { class: 'mlo-metric-value' }, formatValue(value))]
+          : ''
       )
     );
   }
@@ -703,6 +782,10 @@ export class MloPanel extends Widget {
   private _timer: number | undefined = undefined;
   private _refreshing: Promise<void> | null = null;
   private _selectionLabel: HTMLSpanElement;
+  private _search: HTMLInputElement;
+  private _filterInfo: HTMLDivElement;
+  private _where = '';
+  private _filterError: string | null = null;
   private _statusLine: HTMLDivElement;
   private _experimentsBody: HTMLDivElement;
   private _modelsBody: HTMLDivElement;

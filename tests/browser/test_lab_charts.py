@@ -34,6 +34,10 @@ LAB_SEED = textwrap.dedent(
                 )
             mlo.log_metric("test_accuracy", 0.97)
         ids[run.name] = run.id
+    long = "gradient-boosting-with-a-long-descriptive-name-lr0.05-depth8"
+    with mlo.start_run(long, experiment="mnist") as run:
+        mlo.log_metric("val_accuracy_on_the_held_out_fold_after_early_stopping", 0.912)
+    ids[long] = run.id
     json.dump(ids, sys.stdout)
     """
 )
@@ -132,6 +136,29 @@ def test_run_tab_charts_hover_zoom_smoothing_log_and_time_axes(page, lab):
     expect(loss).to_have_attribute("data-x", "wall")
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
     expect(legend.nth(0).locator(".u-value")).to_have_text(re.compile(r"\d{1,2}:\d\d:\d\d"))
+
+
+def test_the_panel_shows_long_run_names_whole_beside_a_long_metric_name(page, lab):
+    name = "gradient-boosting-with-a-long-descriptive-name-lr0.05-depth8"
+    view = open_run(page, lab, "long-names", name, lab.runs[name])
+    expect(view.locator('.mlo-run-section[data-section="charts"] .mlo-empty')).to_have_text(
+        "No metric with two or more points yet."
+    )
+    row = page.locator(f'#mlo-panel .mlo-run[data-run-id="{lab.runs[name]}"]')
+    label = row.locator(".mlo-run-name")
+    expect(label).to_have_text(name)
+    assert name in label.get_attribute("title")
+    # the whole name is laid out (wrapped, not cut), and the metric keeps its value in view
+    fits = label.evaluate("n => n.scrollWidth <= n.clientWidth + 1 && n.getBoundingClientRect().width > 40")
+    assert fits
+    value = row.locator(".mlo-run-metric .mlo-metric-value")
+    expect(value).to_have_text("0.912")
+    inside = value.evaluate(
+        "n => { const v = n.getBoundingClientRect(), r = n.closest('.mlo-run').getBoundingClientRect();"
+        " return v.width > 10 && v.right <= r.right + 1 && n.scrollWidth <= n.clientWidth + 1 }"
+    )
+    assert inside
+    docs_screenshot(page.locator("#mlo-panel"), "lab-panel-long-names.png")
 
 
 def test_a_live_run_chart_grows_without_a_click_and_the_tab_settles_when_it_ends(page, lab):

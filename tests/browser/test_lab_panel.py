@@ -213,6 +213,46 @@ def test_new_runs_appear_without_a_click_and_the_state_survives(page, lab):
     expect(churn.locator(f'.mlo-run-check[data-run-id="{kept}"]')).to_be_checked()
 
 
+def test_the_filter_shows_matching_runs_in_every_experiment_and_reports_a_bad_one(page, lab):
+    panel = open_panel(page, lab, "filter")
+    search = panel.locator(".mlo-search")
+    assert "metrics.auc > 0.8" in search.get_attribute("title")  # the syntax help on hover
+    search.fill("params.i >= 100")
+    search.press("Enter")
+    expect(panel.locator(".mlo-filter-info")).to_have_text("5 runs match")
+    sweep = panel.locator('.mlo-experiment[data-experiment="sweep"]')
+    expect(sweep).to_have_attribute("data-expanded", "true")
+    expect(sweep.locator(".mlo-run-name")).to_have_text([f"sweep-{i}" for i in range(104, 99, -1)])
+    expect(sweep.locator(".mlo-count")).to_have_text("5")
+    churn = panel.locator('.mlo-experiment[data-experiment="churn"]')
+    expect(churn.locator(".mlo-empty")).to_have_text("No run matches the filter.")
+
+    # the panel's own refresh keeps the filter
+    panel.locator(".mlo-refresh").click()
+    expect(sweep.locator(".mlo-run")).to_have_count(5)
+
+    # a filter the API refuses: one line saying why; the lists stay as they were
+    search.fill("metrics.score >")
+    search.press("Enter")
+    line = panel.locator(".mlo-status-line")
+    expect(line).to_have_attribute("data-kind", "error")
+    expect(line).to_have_text(re.compile("filter"))
+    assert "\n" not in line.inner_text()
+    expect(sweep.locator(".mlo-run")).to_have_count(5)
+
+    # an MLflow-style filter on two keys, then cleared: every run again
+    search.fill("params.penalty = 'l2' and metrics.auc > 0.8")
+    search.press("Enter")
+    expect(panel.locator(".mlo-filter-info")).to_have_text("1 run match")
+    expect(churn.locator(".mlo-run-name")).to_have_text(["logreg-C1.0"])
+    expect(line).to_be_hidden()
+    search.fill("")
+    search.press("Enter")
+    expect(panel.locator(".mlo-filter-info")).to_be_hidden()
+    expect(sweep.locator(".mlo-run")).to_have_count(100)
+    expect(churn.locator(".mlo-run-name").last).to_have_text("logreg-C0.1")
+
+
 def test_api_errors_show_as_one_line_and_clear_on_the_next_refresh(page, lab):
     message = "no mlo workspace at or above /srv/elsewhere: run `mlo init` there"
 

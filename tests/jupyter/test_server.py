@@ -229,3 +229,18 @@ async def test_trace_requests_that_cannot_be_answered(jp_fetch, traced):
             await jp_fetch("mlo", "api", *parts, params=params)
         assert exc.value.code == status, (parts, params, exc.value.code, exc.value.response.body)
         assert fragment in json.loads(exc.value.response.body)["error"], (parts, exc.value.response.body)
+
+
+async def test_a_server_without_a_workspace_answers_one_line_that_says_run_mlo_init(
+    jp_fetch, jp_root_dir, monkeypatch
+):
+    from mlo import workspace
+
+    monkeypatch.delenv("MLO_HOME", raising=False)
+    workspace.reset_cache()
+    for parts in (("experiments",), ("runs",), ("models",), ("traces",), ("runs", "abc", "metrics")):
+        with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
+            await jp_fetch("mlo", "api", *parts)
+        body = json.loads(exc.value.response.body)
+        assert exc.value.code == 404, parts
+        assert "run `mlo init`" in body["error"] and "\n" not in body["error"], (parts, body)
