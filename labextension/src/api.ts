@@ -256,6 +256,30 @@ export function artifactUrl(runId: string, path: string): string {
   return URLExt.join(settings.baseUrl, 'mlo/api/runs', segment(runId), 'artifacts', encoded);
 }
 
+/** The first rows of a tabular artifact (`?preview=table`). */
+export interface ITableHead {
+  columns: string[];
+  rows: unknown[][];
+  rows_total: number | null;
+}
+
+/** An artifact's text, through the authenticated connection. */
+export async function artifactText(runId: string, path: string): Promise<string> {
+  const settings = ServerConnection.makeSettings();
+  const response = await ServerConnection.makeRequest(artifactUrl(runId, path), {}, settings);
+  const text = await response.text();
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    try {
+      message = JSON.parse(text).error ?? message;
+    } catch {
+      // not JSON: the status line says enough
+    }
+    throw new ApiError(message, response.status);
+  }
+  return text;
+}
+
 export const api = {
   experiments: () => requestAPI<IExperiment[]>('experiments'),
   runs: (experiment: string | undefined, offset: number, limit: number, where?: string) =>
@@ -263,6 +287,11 @@ export const api = {
   run: (runId: string) => requestAPI<IRun>(`runs/${segment(runId)}`),
   metrics: (runId: string, sinceStep?: number) =>
     requestAPI<IMetricHistories>(`runs/${segment(runId)}/metrics`, { since_step: sinceStep }),
+  tableHead: (runId: string, path: string) =>
+    requestAPI<ITableHead>(
+      `runs/${segment(runId)}/artifacts/${path.split('/').map(segment).join('/')}`,
+      { preview: 'table' }
+    ),
   models: () => requestAPI<{ versions: IModelVersion[] }>('models'),
   traces: (offset: number, limit: number, run?: string) =>
     requestAPI<ITracesPage>('traces', { offset, limit, run }),

@@ -7,7 +7,7 @@ import { MainAreaWidget, ToolbarButton } from '@jupyterlab/apputils';
 import { refreshIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { api, artifactUrl, IRun, ITracesPage } from './api';
+import { api, artifactText, artifactUrl, IRun, ITableHead, ITracesPage } from './api';
 import {
   formatBytes,
   formatDuration,
@@ -171,25 +171,66 @@ export class RunView extends Widget {
     return h(
       'ul',
       { class: 'mlo-artifacts' },
-      run.artifacts.map(a =>
-        h(
-          'li',
-          { 'data-path': a.path },
-          h(
-            'a',
-            {
-              class: 'mlo-artifact-link',
-              href: artifactUrl(run.id, a.path),
-              target: '_blank',
-              rel: 'noopener',
-              title: `${a.media_type ?? ''} ${a.digest.slice(0, 12)}`.trim()
-            },
-            a.path
-          ),
-          h('span', { class: 'mlo-artifact-size' }, formatBytes(a.size))
-        )
-      )
+      run.artifacts.map(a => {
+        const kind = previewKind(a.path, a.media_type);
+        const link = h(
+          'a',
+          {
+            class: 'mlo-artifact-link',
+            href: artifactUrl(run.id, a.path),
+            target: '_blank',
+            rel: 'noopener',
+            title: `${a.media_type ?? ''} ${a.digest.slice(0, 12)}`.trim()
+          },
+          a.path
+        );
+        const size = h('span', { class: 'mlo-artifact-size' }, formatBytes(a.size));
+        if (!kind || (kind !== 'image' && kind !== 'html' && a.size > PREVIEW_BYTES)) {
+          return h('li', { 'data-path': a.path, 'data-preview': 'none' }, link, size);
+        }
+        const body = h('div', { class: 'mlo-artifact-preview', 'data-kind': kind });
+        const details = h(
+          'details',
+          { class: 'mlo-artifact', 'data-path': a.path, 'data-preview': kind },
+          h('summary', {}, link, size),
+          body
+        );
+        // loaded when first opened, so a run with many artifacts costs nothing until asked
+        details.addEventListener('toggle', () => {
+          if (details.open && !body.dataset.loaded) {
+            body.dataset.loaded = 'true';
+            void this._preview(run.id, a.path, kind, body);
+          }
+        });
+        return h('li', { 'data-path': a.path }, details);
+      })
     );
+  }
+
+  private async _preview(runId: string, path: string, kind: PreviewKind, body: HTMLElement): Promise<void> {
+    const url = artifactUrl(runId, path);
+    try {
+      if (kind === 'image') {
+        body.replaceChildren(h('img', { src: url, alt: path, loading: 'lazy' }));
+      } else if (kind === 'html') {
+        // no allow-* at all: the page runs no script and has no origin (the API's CSP says the same)
+        body.replaceChildren(h('iframe', { src: url, sandbox: '', title: path, referrerpolicy: 'no-referrer' }));
+      } else if (kind === 'table') {
+        body.replaceChildren(tableHead(await api.tableHead(runId, path)));
+      } else {
+        let text = await artifactText(runId, path);
+        if (kind === 'json') {
+          try {
+            text = JSON.stringify(JSON.parse(text), null, 2);
+          } catch {
+            // shown as it is
+          }
+        }
+        body.replaceChildren(h('pre', { class: 'mlo-artifact-text' }, text));
+      }
+    } catch (error) {
+      body.replaceChildren(h('div', { class: 'mlo-status-line', 'data-kind': 'error' }, (error as Error).message));
+    }
   }
 
   private _traces(page: ITracesPage): HTMLElement {
@@ -283,6 +324,57 @@ export class RunView extends Widget {
 
   private _run: IRun | null = null;
   private _charts: RunCharts | null = null;
+}
+
+/** Text artifacts up to this size get a preview (the whole file is fetched); larger ones are links. */
+const PREVIEW_BYTES = 1 << 20;
+
+type PreviewKind = 'image' | 'html' | 'table' | 'json' | 'text';
+
+/** How an artifact is previewed, from its media type and name (null: only its link). */
+function previewKind(path: string, media: string | null): PreviewKind | null {
+  const name = path.toLowerCase();
+  const ext = name.includes('.') ? name.slice(name.lastIndexOf('.')) : '';
+  if (['.csv', '.tsv', '.parquet'].includes(ext)) {
+    return 'table';
+  }
+  if ((media ?? '').startsWith('image/') || ['.png', '.jpg', '.jpeg', '.gif', '.webp', '.svg'].includes(ext)) {
+    return 'image';
+  }
+  if (media === 'text/html' || ext === '.html' || ext === '.htm') {
+    return 'html';
+  }
+  if (media === 'application/json' || ext === '.json') {
+    return 'json';
+  }
+  const texts = ['.txt', '.log', '.md', '.py', '.yaml', '.yml', '.toml', '.cfg', '.ini', '.sql', '.ipynb', '.xml'];
+  if ((media ?? '').startsWith('text/') || texts.includes(ext)) {
+    return 'text';
+  }
+  return null;
+}
+
+function tableHead(head: ITableHead): HTMLElement {
+  const shown = head.rows.length;
+  const note =
+    head.rows_total !== null
+      ? `first ${shown} of ${head.rows_total.toLocaleString('en-US')} rows`
+      : `first ${shown} rows`;
+  return h(
+    'div',
+    { class: 'mlo-artifact-table' },
+    h(
+      'table',
+      { class: 'mlo-table' },
+      h('thead', {}, h('tr', {}, head.columns.map(c => h('th', { title: c }, c)))),
+      h(
+        'tbody',
+        {},
+        head.rows.map(row => h('tr', {}, row.map(v => h('td', {}, v === null ? '' : formatValue(v)))))
+      )
+    ),
+    h('p', { class: 'mlo-empty' }, note)
+  );
 }
 
 /** CPU, memory, I/O and GPU samples (`system.*`), shown apart from what the run itself logged. */

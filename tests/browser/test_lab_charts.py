@@ -38,6 +38,22 @@ LAB_SEED = textwrap.dedent(
     with mlo.start_run(long, experiment="mnist") as run:
         mlo.log_metric("val_accuracy_on_the_held_out_fold_after_early_stopping", 0.912)
     ids[long] = run.id
+    import base64, pandas as pd
+    from pathlib import Path
+    out = Path("out")
+    out.mkdir()
+    (out / "dot.png").write_bytes(base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="))
+    (out / "scores.json").write_text('{"auc": 0.91, "folds": [1, 2]}')
+    (out / "notes.txt").write_text("trained on the March extract")
+    pd.DataFrame({"id": [1, 2, 3], "label": ["a", "b", None]}).to_csv(out / "preds.csv", index=False)
+    pd.DataFrame({"x": range(50), "y": [i * 0.5 for i in range(50)]}).to_parquet(out / "train.parquet")
+    (out / "report.html").write_text(
+        '<p id="msg">static report</p><script>document.getElementById("msg").textContent = "script ran"</script>')
+    with mlo.start_run("with-artifacts", experiment="mnist") as run:
+        for f in sorted(out.iterdir()):
+            mlo.log_artifact(f)
+    ids["with-artifacts"] = run.id
     json.dump(ids, sys.stdout)
     """
 )
@@ -159,6 +175,36 @@ def test_the_panel_shows_long_run_names_whole_beside_a_long_metric_name(page, la
     )
     assert inside
     docs_screenshot(page.locator("#mlo-panel"), "lab-panel-long-names.png")
+
+
+def test_artifact_previews_image_json_text_tables_and_sandboxed_html(page, lab):
+    view = open_run(page, lab, "artifacts", "with-artifacts", lab.runs["with-artifacts"])
+
+    def opened(name: str):
+        item = view.locator(f'details.mlo-artifact[data-path="{name}"]')
+        item.locator("summary").click(position={"x": 2, "y": 5})  # the marker, not the link
+        expect(item).to_have_attribute("open", "")
+        return item.locator(".mlo-artifact-preview")
+
+    image = opened("dot.png").locator("img")
+    expect(image).to_have_count(1)
+    page.wait_for_function("img => img.complete && img.naturalWidth === 1", arg=image.element_handle())
+    expect(opened("scores.json").locator("pre")).to_have_text(
+        '{\n  "auc": 0.91,\n  "folds": [\n    1,\n    2\n  ]\n}'
+    )
+    expect(opened("notes.txt").locator("pre")).to_have_text("trained on the March extract")
+    csv = opened("preds.csv")
+    expect(csv.locator("th")).to_have_text(["id", "label"])
+    expect(csv.locator("tbody tr")).to_have_count(3)
+    expect(csv.locator("tbody tr").nth(2).locator("td")).to_have_text(["3", ""])
+    parquet = opened("train.parquet")
+    expect(parquet.locator("tbody tr")).to_have_count(20)
+    expect(parquet.locator(".mlo-empty")).to_have_text("first 20 of 50 rows")
+    frame = opened("report.html").locator("iframe")
+    expect(frame).to_have_attribute("sandbox", "")
+    expect(page.frame_locator('.mlo-run-view iframe[title="report.html"]').locator("#msg")).to_have_text(
+        "static report"
+    )  # shown, and its script did not run
 
 
 def test_a_live_run_chart_grows_without_a_click_and_the_tab_settles_when_it_ends(page, lab):

@@ -244,3 +244,24 @@ async def test_a_server_without_a_workspace_answers_one_line_that_says_run_mlo_i
         body = json.loads(exc.value.response.body)
         assert exc.value.code == 404, parts
         assert "run `mlo init`" in body["error"] and "\n" not in body["error"], (parts, body)
+
+
+async def test_table_previews_of_csv_and_parquet_artifacts(jp_fetch, sqlite_ws, tmp_path):
+    import pandas as pd
+
+    pd.DataFrame({"a": range(30), "b": [None] + ["x"] * 29}).to_parquet(tmp_path / "t.parquet")
+    (tmp_path / "t.csv").write_text("a,b\n1,x\n2,\n")
+    (tmp_path / "bad.csv").write_bytes(b'a,b\n"1,2\n' + b"\x00" * 10)
+    (tmp_path / "n.txt").write_text("x")
+    with mlo.start_run("tables") as run:
+        for name in ("t.parquet", "t.csv", "bad.csv", "n.txt"):
+            mlo.log_artifact(tmp_path / name)
+    head = await get(jp_fetch, "runs", run.id, "artifacts", "t.parquet", preview="table")
+    assert head["columns"] == ["a", "b"] and head["rows_total"] == 30 and len(head["rows"]) == 20
+    assert head["rows"][:2] == [[0, None], [1, "x"]]
+    head = await get(jp_fetch, "runs", run.id, "artifacts", "t.csv", preview="table")
+    assert head == {"columns": ["a", "b"], "rows": [[1, "x"], [2, None]], "rows_total": None}
+    for name, fragment in (("bad.csv", "cannot read"), ("n.txt", "not a table")):
+        with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
+            await jp_fetch("mlo", "api", "runs", run.id, "artifacts", name, params={"preview": "table"})
+        assert exc.value.code == 400 and fragment in json.loads(exc.value.response.body)["error"], name

@@ -11,7 +11,8 @@ with ``X-Content-Type-Options: nosniff``.
     GET /mlo/api/runs?experiment=&where=&columns=a,b&order_by=&include=&offset=0&limit=100
         (experiment, order_by and include may repeat)
     GET /mlo/api/runs/<id>                         params, metrics, tags, artifacts, captured cells
-    GET /mlo/api/runs/<id>/artifacts/<path>        one artifact's bytes (only paths the run recorded)
+    GET /mlo/api/runs/<id>/artifacts/<path>        one artifact's bytes (only paths the run recorded);
+        ?preview=table: the first rows of a CSV, TSV or Parquet artifact as JSON
     GET /mlo/api/runs/<id>/metrics?key=&since_step=&max_points=   metric histories for charts (key may repeat;
         since_step: only later points, what a chart polling a running run asks for)
     GET /mlo/api/models[/<name>]                   versions, aliases (and a model's audit trail)
@@ -173,6 +174,11 @@ class ArtifactHandler(_MloHandler):
         if artifact is None:
             raise tornado.web.HTTPError(404, f"run {run.id[:10]} has no artifact {path!r}")
         data = self._call(artifact.read_bytes)
+        if self.get_argument("preview", "") == "table":
+            from ..tracking.preview import table_head
+
+            self._send(self._call(table_head, data, path))
+            return
         media = artifact.media_type or mimetypes.guess_type(path)[0] or ""
         if not _MEDIA_TYPE.match(media):
             media = "application/octet-stream"
