@@ -285,5 +285,25 @@ def test_charts_follow_the_dark_theme(page, lab):
         assert _luminance(page, background) < 0.3 < _luminance(page, title)
         assert _luminance(page, legend) > 0.5
         docs_screenshot(view.locator('.mlo-run-section[data-section="charts"]'), "lab-run-charts-dark.png")
+
+        # the notebook reports follow the same theme: table headers, muted text and drift reports stay readable
+        reports = lab.python(
+            "import pandas as pd, mlo\n"
+            "from mlo.report.html import STYLE, table\n"
+            "d = mlo.drift(pd.DataFrame({'a': range(60)}), pd.DataFrame({'a': range(30, 90)}))\n"
+            "print(STYLE + table(['param', 'run a', 'run b'], [['C', 1.0, 2.0]]) + d._repr_html_())"
+        )
+        page.evaluate(
+            "html => { const d = document.createElement('div'); d.id = 'mlo-report-probe';"
+            " d.className = 'jp-RenderedHTMLCommon'; d.innerHTML = html; document.body.appendChild(d); }",
+            reports,
+        )
+        probe = page.locator("#mlo-report-probe")
+        th = probe.locator("table.mlo-t th").first
+        th_background = _luminance(page, th.evaluate("n => getComputedStyle(n).backgroundColor"))
+        th_text = _luminance(page, th.evaluate("n => getComputedStyle(n).color"))
+        assert th_background < 0.3 and th_text > 0.6, (th_background, th_text)
+        drift_text = probe.locator(".mlo-d").first.evaluate("n => getComputedStyle(n).color")
+        assert _luminance(page, drift_text) > 0.6
     finally:
         _set_theme(lab, "JupyterLab Light")
