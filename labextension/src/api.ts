@@ -187,6 +187,35 @@ export interface IMetricHistories {
   metrics: Record<string, IMetricHistory>;
 }
 
+/** One key of a run diff: both values; `only` names the run that alone has it. */
+export interface IDiffPair {
+  key: string;
+  a: unknown;
+  b: unknown;
+  only: 'a' | 'b' | null;
+  same: boolean;
+}
+
+interface IDiffSide {
+  id: string;
+  name: string | null;
+  experiment: string;
+  status: string;
+}
+
+/** `GET /mlo/api/diff?a=&b=`: what differs between two runs. */
+export interface IRunDiff {
+  a: IDiffSide;
+  b: IDiffSide;
+  params: IDiffPair[];
+  metrics: IDiffPair[];
+  env: IDiffPair[];
+  packages: IDiffPair[];
+  packages_compared: boolean;
+  git: { a: IGit | null; b: IGit | null; same: boolean };
+  cells: string[];
+}
+
 /** An error answered by the API: its one-line message and HTTP status (0 when the server was not reached). */
 export class ApiError extends Error {
   constructor(
@@ -292,6 +321,7 @@ export const api = {
       `runs/${segment(runId)}/artifacts/${path.split('/').map(segment).join('/')}`,
       { preview: 'table' }
     ),
+  diff: (a: string, b: string) => requestAPI<IRunDiff>('diff', { a, b }),
   models: () => requestAPI<{ versions: IModelVersion[] }>('models'),
   traces: (offset: number, limit: number, run?: string) =>
     requestAPI<ITracesPage>('traces', { offset, limit, run }),

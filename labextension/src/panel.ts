@@ -31,6 +31,7 @@ export const POLL_INTERVAL = 5000;
 const MAX_LIMIT = 1000; // the API's largest page
 
 export const COMPARE_COMMAND = 'mlo:compare-selected';
+export const DIFF_COMMAND = 'mlo:diff-selected';
 
 const FILTER_HELP =
   'Filter the runs as mlo.runs(where=...) does, then press Enter:\n' +
@@ -91,6 +92,16 @@ export class MloPanel extends Widget {
       },
       'Compare'
     );
+    const diff = h(
+      'button',
+      {
+        class: 'mlo-button mlo-diff',
+        title: 'Diff the two checked runs: params, metrics, code, environment and git in a tab',
+        'aria-label': 'Diff two selected runs',
+        onclick: () => void this._commands.execute(DIFF_COMMAND)
+      },
+      'Diff'
+    );
     const clear = h(
       'button',
       {
@@ -128,7 +139,7 @@ export class MloPanel extends Widget {
         h('div', { class: 'mlo-toolbar' }, refresh)
       )
     );
-    this.node.appendChild(h('div', { class: 'mlo-selection' }, this._selectionLabel, clear, compare));
+    this.node.appendChild(h('div', { class: 'mlo-selection' }, this._selectionLabel, clear, diff, compare));
     this.node.appendChild(
       h(
         'div',

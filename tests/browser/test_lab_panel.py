@@ -162,6 +162,42 @@ def test_compare_selected_runs_writes_the_magic_into_the_notebook(page, lab):
     expect(cells.nth(2).locator(".cm-content")).to_have_text(f"%mlo compare {newest} {oldest}")
 
 
+def test_diff_of_two_checked_runs_opens_a_tab_with_params_metrics_code_and_environment(page, lab):
+    panel = open_panel(page, lab, "diff")
+    churn = expand(panel, "churn")
+    low, high = lab.runs["logreg-C0.1"], lab.runs["logreg-C10.0"]
+    churn.locator(f'.mlo-run-check[data-run-id="{low}"]').check()
+    panel.locator(".mlo-diff").click()
+    expect(panel.locator(".mlo-status-line")).to_have_text(re.compile(r"exactly two runs.*1 checked"))
+    churn.locator(f'.mlo-run-check[data-run-id="{high}"]').check()
+    panel.locator(".mlo-diff").click()
+    view = page.locator(".mlo-diff-view")
+    expect(view.locator(".mlo-diff-run")).to_have_text(["logreg-C10.0", "logreg-C0.1"])  # the panel's order
+    c = view.locator('.mlo-diff-params tr[data-key="C"]')
+    expect(c).to_have_attribute("data-same", "false")
+    expect(c.locator("td")).to_have_text(["10", "0.1"])
+    expect(view.locator('.mlo-diff-params tr[data-key="penalty"]')).to_have_attribute("data-same", "true")
+    expect(view.locator('.mlo-diff-metrics tr[data-key="auc"] td')).to_have_text(["0.79", "0.71"])
+    cells = view.locator(".mlo-diff-cells")
+    expect(cells.locator('[data-kind="del"]').first).to_have_text(
+        "-model = LogisticRegression(C=10.0).fit(X, y)"
+    )
+    expect(cells.locator('[data-kind="add"]').first).to_have_text(
+        "+model = LogisticRegression(C=0.1).fit(X, y)"
+    )
+    expect(view.locator(".mlo-diff-packages")).to_have_text("The same package versions.")
+    # only what differs: the same penalty leaves the table
+    view.locator(".mlo-diff-only").check()
+    expect(view.locator('.mlo-diff-params tr[data-key="penalty"]')).to_be_hidden()
+    expect(c).to_be_visible()
+    tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="logreg-C10.0 ↔ logreg-C0.1")
+    expect(tab).to_have_count(1)
+    docs_screenshot(view, "lab-run-diff.png")
+    # a run's name opens its tab
+    view.locator(".mlo-diff-run").nth(1).click()
+    expect(page.locator(f'.mlo-run-view[data-run-id="{low}"] .mlo-run-title')).to_have_text("logreg-C0.1")
+
+
 def test_models_section_shows_versions_and_aliases(page, lab):
     panel = open_panel(page, lab, "models")
     model = panel.locator('.mlo-model[data-model="churn-model"]')

@@ -265,3 +265,33 @@ async def test_table_previews_of_csv_and_parquet_artifacts(jp_fetch, sqlite_ws, 
         with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
             await jp_fetch("mlo", "api", "runs", run.id, "artifacts", name, params={"preview": "table"})
         assert exc.value.code == 400 and fragment in json.loads(exc.value.response.body)["error"], name
+
+
+async def test_diff_of_two_runs_params_metrics_cells_environment_and_git(jp_fetch, sqlite_ws):
+    with mlo.start_run("a", experiment="shop", params={"C": 1, "penalty": "l2"}) as a:
+        mlo.log_metric("auc", 0.8)
+        mlo.record_cell("model = fit(C=1)")
+        mlo.record_cell("score(model)")
+    with mlo.start_run("b", experiment="shop", params={"C": 2, "penalty": "l2", "seed": 7}) as b:
+        mlo.log_metric("auc", float("nan"))
+        mlo.record_cell("model = fit(C=2)")
+        mlo.record_cell("score(model)")
+    diff = await get(jp_fetch, "diff", a=a.id, b=b.id[:12])
+    assert (diff["a"]["name"], diff["b"]["name"]) == ("a", "b")
+    params = {p["key"]: p for p in diff["params"]}
+    assert params["C"]["a"] == 1 and params["C"]["b"] == 2 and not params["C"]["same"]
+    assert params["penalty"]["same"] and params["seed"]["only"] == "b"
+    assert diff["metrics"] == [{"key": "auc", "a": 0.8, "b": None, "only": None, "same": False}]
+    assert "-model = fit(C=1)" in diff["cells"] and "+model = fit(C=2)" in diff["cells"]
+    assert " score(model)" in diff["cells"]
+    # the same process ran both: the same environment, so no package or platform differs
+    assert diff["packages_compared"] and diff["packages"] == [] and diff["env"] == []
+    assert set(diff["git"]) == {"a", "b", "same"}
+    for params, status, fragment in (
+        ({"a": a.id}, 400, "two runs"),
+        ({"a": a.id, "b": a.id}, 400, "two different runs"),
+        ({"a": a.id, "b": "zzzzzz"}, 404, "no run"),
+    ):
+        with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
+            await jp_fetch("mlo", "api", "diff", params=params)
+        assert exc.value.code == status and fragment in json.loads(exc.value.response.body)["error"], params

@@ -15,6 +15,7 @@ with ``X-Content-Type-Options: nosniff``.
         ?preview=table: the first rows of a CSV, TSV or Parquet artifact as JSON
     GET /mlo/api/runs/<id>/metrics?key=&since_step=&max_points=   metric histories for charts (key may repeat;
         since_step: only later points, what a chart polling a running run asks for)
+    GET /mlo/api/diff?a=<run>&b=<run>              what differs: params, metrics, cells, environment, git
     GET /mlo/api/models[/<name>]                   versions, aliases (and a model's audit trail)
     GET /mlo/api/snapshots[?name=]
     GET /mlo/api/lineage?ref=
@@ -190,6 +191,19 @@ class ArtifactHandler(_MloHandler):
         self.finish(data, set_content_type=media)
 
 
+class DiffHandler(_MloHandler):
+    @tornado.web.authenticated
+    @in_workspace
+    def get(self):
+        from ..tracking.run_diff import diff_runs
+        from ..tracking.session import get_run
+
+        a, b = self.get_argument("a", ""), self.get_argument("b", "")
+        if not a or not b:
+            raise tornado.web.HTTPError(400, "give the two runs to diff: ?a=RUN&b=RUN (ids or id prefixes)")
+        self._send(self._call(diff_runs, self._call(get_run, a), self._call(get_run, b)))
+
+
 class ModelsHandler(_MloHandler):
     @tornado.web.authenticated
     @in_workspace
@@ -268,6 +282,7 @@ def handlers(base_url: str) -> list[tuple[str, type]]:
         (url_path_join(api, "runs", r"([^/]+)"), RunHandler),
         (url_path_join(api, "runs", r"([^/]+)", "metrics"), MetricsHandler),
         (url_path_join(api, "runs", r"([^/]+)", "artifacts", r"(.+)"), ArtifactHandler),
+        (url_path_join(api, "diff"), DiffHandler),
         (url_path_join(api, "models"), ModelsHandler),
         (url_path_join(api, "models", r"([^/]+)"), ModelsHandler),
         (url_path_join(api, "snapshots"), SnapshotsHandler),
