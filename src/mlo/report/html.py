@@ -37,6 +37,22 @@ STYLE = (
 )
 
 
+def run_color(key: str) -> str:
+    """A stable colour for a run (``#rrggbb``): the hue from an FNV-1a hash of ``key`` spread by the golden angle,
+    in one of three lightness bands (the rule of the JupyterLab charts, charts.ts), so a run keeps its colour from
+    one plot to the next, and runs past the tenth do not repeat a ten-colour cycle."""
+    import colorsys
+
+    h = 2166136261
+    code = key.encode("utf-16-le")
+    for i in range(0, len(code), 2):  # UTF-16 code units, as JavaScript's charCodeAt
+        h = ((h ^ (code[i] | code[i + 1] << 8)) * 16777619) & 0xFFFFFFFF
+    hue = round((h % 360) * 137.508) % 360
+    light = 40 + ((h >> 9) % 3) * 8
+    r, g, b = colorsys.hls_to_rgb(hue / 360, light / 100, 0.7)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+
+
 def badge(status: str) -> str:
     color = STATUS_COLORS.get(status, "#57606a")
     return f'<span class="mlo-b" style="background:{color}">{escape(status)}</span>'
