@@ -313,6 +313,8 @@ export const api = {
   experiments: () => requestAPI<IExperiment[]>('experiments'),
   runs: (experiment: string | undefined, offset: number, limit: number, where?: string) =>
     requestAPI<IRunsPage>('runs', { experiment, offset, limit, where }),
+  runIds: (where: string, offset: number, limit: number) =>
+    requestAPI<IRunsPage>('runs', { where, offset, limit, columns: 'run_id' }),
   run: (runId: string) => requestAPI<IRun>(`runs/${segment(runId)}`),
   metrics: (runId: string, sinceStep?: number) =>
     requestAPI<IMetricHistories>(`runs/${segment(runId)}/metrics`, { since_step: sinceStep }),

@@ -29,6 +29,8 @@ export const TRACE_PAGE = 20;
 /** How often the visible panel refreshes itself, in milliseconds. */
 export const POLL_INTERVAL = 5000;
 const MAX_LIMIT = 1000; // the API's largest page
+/** The most runs "select all" checks at once. */
+export const MAX_SELECT = 10000;
 
 export const COMPARE_COMMAND = 'mlo:compare-selected';
 export const DIFF_COMMAND = 'mlo:diff-selected';
@@ -176,7 +178,8 @@ export class MloPanel extends Widget {
     this._renderSelection();
   }
 
-  /** Full ids of the checked runs, in the panel's order (experiment by experiment, newest run first). */
+  /** Full ids of the checked runs, in the panel's order (experiment by experiment, newest run first), then the
+   * checked runs not listed now (hidden by the filter, or not paged in) in the order they were checked. */
   selectedRunIds(): string[] {
     const ids: string[] = [];
     const seen = new Set<string>();
@@ -188,7 +191,30 @@ export class MloPanel extends Widget {
         }
       }
     }
-    return ids;
+    return ids.concat([...this._selected].filter(id => !seen.has(id)));
+  }
+
+  /** Check every run the filter matches (up to `MAX_SELECT`), listed or not. */
+  async selectMatching(): Promise<void> {
+    const where = this._where;
+    const ids: string[] = [];
+    try {
+      for (let offset = 0; offset < MAX_SELECT; offset += MAX_LIMIT) {
+        const page = await api.runIds(where, offset, Math.min(MAX_LIMIT, MAX_SELECT - offset));
+        ids.push(...page.runs.map(r => r.run_id));
+        if (page.runs.length === 0 || ids.length >= page.total) {
+          break;
+        }
+      }
+    } catch (error) {
+      this.setStatus(messageOf(error), 'error');
+      return;
+    }
+    if (where !== this._where) {
+      return; // the filter changed meanwhile
+    }
+    ids.forEach(id => this._selected.add(id));
+    this._renderExperiments();
   }
 
   /** The `where` filter the run lists show (as `mlo.runs(where=...)`; '' shows every run). A filter the API
@@ -205,7 +231,21 @@ export class MloPanel extends Widget {
         this.setStatus(this._filterError, 'error');
         return;
       }
-      this._filterInfo.textContent = `${total} run${total === 1 ? '' : 's'} match`;
+      const count = h('span', { class: 'mlo-filter-count' }, `${total} run${total === 1 ? '' : 's'} match`);
+      this._filterInfo.replaceChildren(count);
+      if (total) {
+        this._filterInfo.appendChild(
+          h(
+              'button',
+              {
+                class: 'mlo-link mlo-select-matching',
+                title: `Check every run the filter matches (at most ${MAX_SELECT.toLocaleString('en-US')})`,
+                onclick: () => void this.selectMatching()
+              },
+              total > MAX_SELECT ? `select the first ${MAX_SELECT.toLocaleString('en-US')}` : 'select all'
+            )
+        );
+      }
     } else {
       this._filterInfo.textContent = '';
     }

@@ -255,7 +255,7 @@ def test_the_filter_shows_matching_runs_in_every_experiment_and_reports_a_bad_on
     assert "metrics.auc > 0.8" in search.get_attribute("title")  # the syntax help on hover
     search.fill("params.i >= 100")
     search.press("Enter")
-    expect(panel.locator(".mlo-filter-info")).to_have_text("5 runs match")
+    expect(panel.locator(".mlo-filter-count")).to_have_text("5 runs match")
     sweep = panel.locator('.mlo-experiment[data-experiment="sweep"]')
     expect(sweep).to_have_attribute("data-expanded", "true")
     expect(sweep.locator(".mlo-run-name")).to_have_text([f"sweep-{i}" for i in range(104, 99, -1)])
@@ -266,6 +266,11 @@ def test_the_filter_shows_matching_runs_in_every_experiment_and_reports_a_bad_on
     # the panel's own refresh keeps the filter
     panel.locator(".mlo-refresh").click()
     expect(sweep.locator(".mlo-run")).to_have_count(5)
+
+    # select all: every match checked; they stay selected when the filter hides them
+    panel.locator(".mlo-select-matching").click()
+    expect(panel.locator(".mlo-selection-count")).to_have_text("5 runs selected")
+    expect(sweep.locator(".mlo-run-check:checked")).to_have_count(5)
 
     # a filter the API refuses: one line saying why; the lists stay as they were
     search.fill("metrics.score >")
@@ -279,13 +284,17 @@ def test_the_filter_shows_matching_runs_in_every_experiment_and_reports_a_bad_on
     # an MLflow-style filter on two keys, then cleared: every run again
     search.fill("params.penalty = 'l2' and metrics.auc > 0.8")
     search.press("Enter")
-    expect(panel.locator(".mlo-filter-info")).to_have_text("1 run match")
+    expect(panel.locator(".mlo-filter-count")).to_have_text("1 run match")
     expect(churn.locator(".mlo-run-name")).to_have_text(["logreg-C1.0"])
     expect(line).to_be_hidden()
+    expect(sweep.locator(".mlo-run")).to_have_count(0)
+    expect(panel.locator(".mlo-selection-count")).to_have_text("5 runs selected")  # hidden, still checked
     search.fill("")
     search.press("Enter")
     expect(panel.locator(".mlo-filter-info")).to_be_hidden()
     expect(sweep.locator(".mlo-run")).to_have_count(100)
+    expect(panel.locator(".mlo-selection-count")).to_have_text("5 runs selected")
+    panel.locator(".mlo-clear-selection").click()
     expect(churn.locator(".mlo-run-name").last).to_have_text("logreg-C0.1")
 
 
