@@ -33,6 +33,9 @@ LAB_SEED = textwrap.dedent(
                     step=step,
                 )
             mlo.log_metric("test_accuracy", 0.97)
+            if lr == 0.1:  # as mlo's system sampler records them
+                for i in range(20):
+                    mlo.log_metric("system.cpu_percent", 50 + i, step=i)
         ids[run.name] = run.id
     long = "gradient-boosting-with-a-long-descriptive-name-lr0.05-depth8"
     with mlo.start_run(long, experiment="mnist") as run:
@@ -105,6 +108,11 @@ def test_run_tab_charts_hover_zoom_smoothing_log_and_time_axes(page, lab):
         ["train/loss", "val_accuracy_on_the_held_out_fold"]
     )
     expect(view.locator('.mlo-metrics tr[data-key="test_accuracy"] td')).to_have_text("0.97")
+    # system samples are charted apart, under System
+    system = view.locator('.mlo-run-section[data-section="system"] .mlo-chart')
+    expect(system).to_have_count(1)
+    expect(system).to_have_attribute("data-metric", "system.cpu_percent")
+    expect(system).to_have_attribute("data-points", "20")
     loss = view.locator('.mlo-chart[data-metric="train/loss"]')
     expect(loss).to_have_attribute("data-points", "300")
     expect(loss).to_have_attribute("data-last-step", "299")
