@@ -68,6 +68,7 @@ export interface IRun {
   end_time: string | null;
   duration: number | null;
   parent_id: string | null;
+  note?: string | null;
   user: string | null;
   source: string | null;
   git: IGit | null;

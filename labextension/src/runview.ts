@@ -145,6 +145,7 @@ export class RunView extends Widget {
           )
         )
       ),
+      ...(run.note ? [section('Note', 'note', h('div', { class: 'mlo-run-note' }, run.note))] : []),
       section('Params', 'params', keyValueTable('mlo-params', run.params)),
       section('Metrics', 'metrics', keyValueTable('mlo-metrics', metricsWhere(run, key => !isSystem(key)))),
       section('Charts', 'charts', h('div', {}, this._charts.controls, chartGrid)),

@@ -56,6 +56,7 @@ LAB_SEED = textwrap.dedent(
     with mlo.start_run("with-artifacts", experiment="mnist") as run:
         for f in sorted(out.iterdir()):
             mlo.log_artifact(f)
+        run.set_note("Baseline with **every** artifact kind.\\n<b>not markup</b>")
     ids["with-artifacts"] = run.id
     json.dump(ids, sys.stdout)
     """
@@ -187,6 +188,9 @@ def test_the_panel_shows_long_run_names_whole_beside_a_long_metric_name(page, la
 
 def test_artifact_previews_image_json_text_tables_and_sandboxed_html(page, lab):
     view = open_run(page, lab, "artifacts", "with-artifacts", lab.runs["with-artifacts"])
+    note = view.locator(".mlo-run-note")
+    expect(note).to_have_text("Baseline with **every** artifact kind.\n<b>not markup</b>")
+    expect(note.locator("b")).to_have_count(0)  # shown as text, never as markup
 
     def opened(name: str):
         item = view.locator(f'details.mlo-artifact[data-path="{name}"]')
