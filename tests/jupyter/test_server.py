@@ -205,7 +205,9 @@ async def test_traces_list_pages_filters_and_opens_one_with_its_contents(jp_fetc
     assert failed["total"] == 1
 
     tid = mine["traces"][0]["trace_id"]
-    trace = await get(jp_fetch, "traces", tid[:8])
+    # a prefix past the id's time part: the two traces were made within the same second, so 8 characters
+    # (time only) could name both and be refused as ambiguous
+    trace = await get(jp_fetch, "traces", tid[:16])
     assert trace["trace_id"] == tid and trace["span_count"] == 2 and trace["run_id"] == traced.id
     (root,) = trace["spans"]
     assert root["name"] == "answer" and json.loads(root["input"]) == {"question": "capital of France?"}

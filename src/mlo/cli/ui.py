@@ -6,6 +6,7 @@ JupyterLab. It runs JupyterLab on the workspace's folder with mlo's panel, run t
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import secrets
 import subprocess
@@ -15,7 +16,7 @@ import click
 
 from ..errors import InvalidInput, NotFound
 from . import main
-from .output import echo
+from .output import echo, format_option
 
 
 def lab_command(host: str, port: int, root: str) -> list[str]:
@@ -44,7 +45,8 @@ def lab_command(host: str, port: int, root: str) -> list[str]:
     help="The token a browser must give (?token= once, then a cookie); default: a new random one, printed. "
     "Also MLO_UI_TOKEN.",
 )
-def ui(host: str, port: int, token: str | None) -> None:
+@format_option("text", "json", help="json: print one JSON line (url, workspace) once the server answers.")
+def ui(host: str, port: int, token: str | None, fmt: str) -> None:
     """Browse the workspace's experiments, runs (live charts, artifacts, diffs), models and traces in a browser."""
     from .. import workspace
 
@@ -62,10 +64,32 @@ def ui(host: str, port: int, token: str | None) -> None:
         "JUPYTER_TOKEN": token,
     }  # not on the command line: ps shows that
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    echo(f"mlo ui: workspace {home}")
-    echo(f"mlo ui: open http://{shown}:{port}/lab?token={token}  (Ctrl-C stops it)")
+    url = f"http://{shown}:{port}/lab?token={token}"
+    if fmt == "text":
+        echo(f"mlo ui: workspace {home}")
+        echo(f"mlo ui: open {url}  (Ctrl-C stops it)")
+    proc = subprocess.Popen(lab_command(host, port, str(home.parent)), env=env)
     try:
-        code = subprocess.call(lab_command(host, port, str(home.parent)), env=env)
+        if fmt == "json":
+            if _answers(f"http://{shown}:{port}/api/status?token={token}", proc):
+                click.echo(json.dumps({"url": url, "workspace": str(home), "pid": proc.pid}))
+                sys.stdout.flush()
+        code = proc.wait()
     except KeyboardInterrupt:
-        code = 0
+        code = proc.wait()
     sys.exit(code)
+
+
+def _answers(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> bool:
+    """Whether the server at ``url`` answers before ``timeout`` seconds (False when it exited first)."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
