@@ -142,6 +142,7 @@ export class RunCharts {
         this._host(key)!.appendChild(this._charts.get(key)!.node);
       }
     }
+    this.controls.classList.toggle('mlo-hidden', this._charts.size === 0); // no chart, nothing to control
     for (const host of [this._hosts.charts, this._hosts.system]) {
       if (host && !host.querySelector('.mlo-chart')) {
         host.replaceChildren(h('p', { class: 'mlo-empty' }, 'No metric with two or more points yet.'));

@@ -169,6 +169,7 @@ def test_the_panel_shows_long_run_names_whole_beside_a_long_metric_name(page, la
     expect(view.locator('.mlo-run-section[data-section="charts"] .mlo-empty')).to_have_text(
         "No metric with two or more points yet."
     )
+    expect(view.locator(".mlo-chart-controls")).to_be_hidden()
     row = page.locator(f'#mlo-panel .mlo-run[data-run-id="{lab.runs[name]}"]')
     label = row.locator(".mlo-run-name")
     expect(label).to_have_text(name)
