@@ -68,6 +68,7 @@ export interface IRun {
   end_time: string | null;
   duration: number | null;
   parent_id: string | null;
+  note?: string | null;
   user: string | null;
   source: string | null;
   git: IGit | null;
@@ -171,6 +172,51 @@ export interface ITrace {
   spans: ISpan[];
 }
 
+/** One metric's history in `GET /mlo/api/runs/<id>/metrics` (`time`: seconds since the epoch; null: NaN). */
+export interface IMetricHistory {
+  step: number[];
+  value: (number | null)[];
+  time: number[];
+  /** points after `since_step` before thinning */
+  points: number;
+  thinned: boolean;
+}
+
+export interface IMetricHistories {
+  run_id: string;
+  status: string;
+  metrics: Record<string, IMetricHistory>;
+}
+
+/** One key of a run diff: both values; `only` names the run that alone has it. */
+export interface IDiffPair {
+  key: string;
+  a: unknown;
+  b: unknown;
+  only: 'a' | 'b' | null;
+  same: boolean;
+}
+
+interface IDiffSide {
+  id: string;
+  name: string | null;
+  experiment: string;
+  status: string;
+}
+
+/** `GET /mlo/api/diff?a=&b=`: what differs between two runs. */
+export interface IRunDiff {
+  a: IDiffSide;
+  b: IDiffSide;
+  params: IDiffPair[];
+  metrics: IDiffPair[];
+  env: IDiffPair[];
+  packages: IDiffPair[];
+  packages_compared: boolean;
+  git: { a: IGit | null; b: IGit | null; same: boolean };
+  cells: string[];
+}
+
 /** An error answered by the API: its one-line message and HTTP status (0 when the server was not reached). */
 export class ApiError extends Error {
   constructor(
@@ -240,11 +286,45 @@ export function artifactUrl(runId: string, path: string): string {
   return URLExt.join(settings.baseUrl, 'mlo/api/runs', segment(runId), 'artifacts', encoded);
 }
 
+/** The first rows of a tabular artifact (`?preview=table`). */
+export interface ITableHead {
+  columns: string[];
+  rows: unknown[][];
+  rows_total: number | null;
+}
+
+/** An artifact's text, through the authenticated connection. */
+export async function artifactText(runId: string, path: string): Promise<string> {
+  const settings = ServerConnection.makeSettings();
+  const response = await ServerConnection.makeRequest(artifactUrl(runId, path), {}, settings);
+  const text = await response.text();
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    try {
+      message = JSON.parse(text).error ?? message;
+    } catch {
+      // not JSON: the status line says enough
+    }
+    throw new ApiError(message, response.status);
+  }
+  return text;
+}
+
 export const api = {
   experiments: () => requestAPI<IExperiment[]>('experiments'),
-  runs: (experiment: string, offset: number, limit: number) =>
-    requestAPI<IRunsPage>('runs', { experiment, offset, limit }),
+  runs: (experiment: string | undefined, offset: number, limit: number, where?: string) =>
+    requestAPI<IRunsPage>('runs', { experiment, offset, limit, where }),
+  runIds: (where: string, offset: number, limit: number) =>
+    requestAPI<IRunsPage>('runs', { where, offset, limit, columns: 'run_id' }),
   run: (runId: string) => requestAPI<IRun>(`runs/${segment(runId)}`),
+  metrics: (runId: string, sinceStep?: number) =>
+    requestAPI<IMetricHistories>(`runs/${segment(runId)}/metrics`, { since_step: sinceStep }),
+  tableHead: (runId: string, path: string) =>
+    requestAPI<ITableHead>(
+      `runs/${segment(runId)}/artifacts/${path.split('/').map(segment).join('/')}`,
+      { preview: 'table' }
+    ),
+  diff: (a: string, b: string) => requestAPI<IRunDiff>('diff', { a, b }),
   models: () => requestAPI<{ versions: IModelVersion[] }>('models'),
   traces: (offset: number, limit: number, run?: string) =>
     requestAPI<ITracesPage>('traces', { offset, limit, run }),

@@ -8,6 +8,8 @@ import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 
 import { mloIcon } from './icons';
 import { COMPARE_COMMAND, MloPanel } from './panel';
+import { createDiffWidget, DiffView } from './diffview';
+import { DIFF_COMMAND } from './panel';
 import { createRunWidget, RunView } from './runview';
 import { createTraceWidget, TraceView } from './traceview';
 
@@ -15,6 +17,7 @@ const PLUGIN_ID = 'mlo-workbench:plugin';
 
 export namespace CommandIDs {
   export const compare = COMPARE_COMMAND;
+  export const diff = DIFF_COMMAND;
   export const openRun = 'mlo:open-run';
   export const openTrace = 'mlo:open-trace';
   export const refresh = 'mlo:refresh';
@@ -35,6 +38,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const { commands, shell } = app;
     const runTabs = new WidgetTracker<MainAreaWidget<RunView>>({ namespace: 'mlo-run' });
     const traceTabs = new WidgetTracker<MainAreaWidget<TraceView>>({ namespace: 'mlo-trace' });
+    const diffTabs = new WidgetTracker<MainAreaWidget<DiffView>>({ namespace: 'mlo-diff' });
 
     const openRun = (runId: string, label?: string) => {
       const open = runTabs.find(w => w.content.runId === runId);
@@ -117,6 +121,29 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
+    commands.addCommand(CommandIDs.diff, {
+      label: 'Diff two selected runs',
+      caption: 'Open a tab with what differs between the two runs checked in the MLO panel',
+      execute: () => {
+        const ids = panel.selectedRunIds();
+        if (ids.length !== 2) {
+          tell(`Check exactly two runs to diff (${ids.length} checked).`);
+          return;
+        }
+        const [a, b] = ids;
+        panel.setStatus('');
+        const open = diffTabs.find(w => w.content.a === a && w.content.b === b);
+        if (open && !open.isDisposed) {
+          shell.activateById(open.id);
+          return;
+        }
+        const widget = createDiffWidget(a, b, (id, label) => void openRun(id, label));
+        void diffTabs.add(widget);
+        shell.add(widget, 'main');
+        shell.activateById(widget.id);
+      }
+    });
+
     commands.addCommand(CommandIDs.openRun, {
       label: args => (args.label ? `Open run ${args.label as string}` : 'Open run'),
       execute: args => {
@@ -144,6 +171,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     if (palette) {
       palette.addItem({ command: CommandIDs.compare, category: 'MLO' });
+      palette.addItem({ command: CommandIDs.diff, category: 'MLO' });
       palette.addItem({ command: CommandIDs.refresh, category: 'MLO' });
     }
   }

@@ -29,8 +29,19 @@ export const TRACE_PAGE = 20;
 /** How often the visible panel refreshes itself, in milliseconds. */
 export const POLL_INTERVAL = 5000;
 const MAX_LIMIT = 1000; // the API's largest page
+/** The most runs "select all" checks at once. */
+export const MAX_SELECT = 10000;
 
 export const COMPARE_COMMAND = 'mlo:compare-selected';
+export const DIFF_COMMAND = 'mlo:diff-selected';
+
+const FILTER_HELP =
+  'Filter the runs as mlo.runs(where=...) does, then press Enter:\n' +
+  "  metrics.auc > 0.8 and params.model = 'rf'\n" +
+  "  status = 'running' or name like 'base%'\n" +
+  '  params.C in (0.1, 1.0) and metrics.loss is not null\n' +
+  'Keys: metrics.*, params.*, tags.* and name, status, start_time, duration, user; quote odd names with ' +
+  'backticks. Empty shows every run.';
 
 interface IExperimentState {
   info: IExperiment;
@@ -83,6 +94,16 @@ export class MloPanel extends Widget {
       },
       'Compare'
     );
+    const diff = h(
+      'button',
+      {
+        class: 'mlo-button mlo-diff',
+        title: 'Diff the two checked runs: params, metrics, code, environment and git in a tab',
+        'aria-label': 'Diff two selected runs',
+        onclick: () => void this._commands.execute(DIFF_COMMAND)
+      },
+      'Diff'
+    );
     const clear = h(
       'button',
       {
@@ -93,6 +114,21 @@ export class MloPanel extends Widget {
       'clear'
     );
     this._statusLine = h('div', { class: 'mlo-status-line', role: 'status', 'aria-live': 'polite' });
+    this._search = h('input', {
+      class: 'mlo-search',
+      type: 'search',
+      placeholder: 'filter runs, e.g. metrics.auc > 0.8',
+      'aria-label': 'filter runs',
+      title: FILTER_HELP,
+      spellcheck: 'false',
+      onkeydown: (event: Event) => {
+        if ((event as KeyboardEvent).key === 'Enter') {
+          void this.setFilter(this._search.value);
+        }
+      },
+      onsearch: () => void (this._search.value === '' && this.setFilter(''))
+    });
+    this._filterInfo = h('div', { class: 'mlo-filter-info mlo-hidden' });
     this._experimentsBody = h('div', { class: 'mlo-section-body mlo-experiments' });
     this._modelsBody = h('div', { class: 'mlo-section-body mlo-models' });
     this._tracesBody = h('div', { class: 'mlo-section-body mlo-traces' });
@@ -105,7 +141,16 @@ export class MloPanel extends Widget {
         h('div', { class: 'mlo-toolbar' }, refresh)
       )
     );
-    this.node.appendChild(h('div', { class: 'mlo-selection' }, this._selectionLabel, clear, compare));
+    this.node.appendChild(h('div', { class: 'mlo-selection' }, this._selectionLabel, clear, diff, compare));
+    this.node.appendChild(
+      h(
+        'div',
+        { class: 'mlo-filter' },
+        this._search,
+        h('span', { class: 'mlo-filter-help', title: FILTER_HELP, 'aria-label': FILTER_HELP }, '?')
+      )
+    );
+    this.node.appendChild(this._filterInfo);
     this.node.appendChild(this._statusLine);
     const scroller = h(
       'div',
@@ -133,7 +178,8 @@ export class MloPanel extends Widget {
     this._renderSelection();
   }
 
-  /** Full ids of the checked runs, in the panel's order (experiment by experiment, newest run first). */
+  /** Full ids of the checked runs, in the panel's order (experiment by experiment, newest run first), then the
+   * checked runs not listed now (hidden by the filter, or not paged in) in the order they were checked. */
   selectedRunIds(): string[] {
     const ids: string[] = [];
     const seen = new Set<string>();
@@ -145,7 +191,85 @@ export class MloPanel extends Widget {
         }
       }
     }
-    return ids;
+    return ids.concat([...this._selected].filter(id => !seen.has(id)));
+  }
+
+  /** Check every run the filter matches (up to `MAX_SELECT`), listed or not. */
+  async selectMatching(): Promise<void> {
+    const where = this._where;
+    const ids: string[] = [];
+    try {
+      for (let offset = 0; offset < MAX_SELECT; offset += MAX_LIMIT) {
+        const page = await api.runIds(where, offset, Math.min(MAX_LIMIT, MAX_SELECT - offset));
+        ids.push(...page.runs.map(r => r.run_id));
+        if (page.runs.length === 0 || ids.length >= page.total) {
+          break;
+        }
+      }
+    } catch (error) {
+      this.setStatus(messageOf(error), 'error');
+      return;
+    }
+    if (where !== this._where) {
+      return; // the filter changed meanwhile
+    }
+    ids.forEach(id => this._selected.add(id));
+    this._renderExperiments();
+  }
+
+  /** The `where` filter the run lists show (as `mlo.runs(where=...)`; '' shows every run). A filter the API
+   * refuses is reported in the status line and leaves the lists as they were. */
+  async setFilter(where: string): Promise<void> {
+    where = where.trim();
+    this._search.value = where;
+    if (where) {
+      let total: number;
+      try {
+        total = (await api.runs(undefined, 0, 1, where)).total;
+      } catch (error) {
+        this._filterError = messageOf(error);
+        this.setStatus(this._filterError, 'error');
+        return;
+      }
+      const count = h('span', { class: 'mlo-filter-count' }, `${total} run${total === 1 ? '' : 's'} match`);
+      this._filterInfo.replaceChildren(count);
+      if (total) {
+        this._filterInfo.appendChild(
+          h(
+              'button',
+              {
+                class: 'mlo-link mlo-select-matching',
+                title: `Check every run the filter matches (at most ${MAX_SELECT.toLocaleString('en-US')})`,
+                onclick: () => void this.selectMatching()
+              },
+              total > MAX_SELECT ? `select the first ${MAX_SELECT.toLocaleString('en-US')}` : 'select all'
+            )
+        );
+      }
+    } else {
+      this._filterInfo.textContent = '';
+    }
+    if (this._status?.kind === 'error') {
+      this.setStatus('');
+    }
+    this._filterError = null;
+    this._filterInfo.classList.toggle('mlo-hidden', !where);
+    this._where = where;
+    this.node.dataset.filter = where;
+    for (const exp of this._experiments.values()) {
+      exp.ticket += 1; // an answer still coming for the old filter is dropped
+      exp.runs = null;
+      exp.wanted = PAGE_SIZE;
+      exp.expanded = exp.expanded || Boolean(where); // a filter shows its matches in every experiment
+    }
+    this._renderExperiments();
+    await this._refreshing; // a refresh under way asked with the old filter: a new one follows it
+    await this.refresh();
+  }
+
+  /** The filter in force ('' when none). */
+  get filter(): string {
+    return this._where;
   }
 
   clearSelection(): void {
@@ -208,8 +332,8 @@ export class MloPanel extends Widget {
     }
     if (failure) {
       this.setStatus(failure, 'error');
-    } else if (this._status?.kind === 'error') {
-      this.setStatus('');
+    } else if (this._status?.kind === 'error' && !this._filterError) {
+      this.setStatus(''); // a refused filter stays reported until the filter changes
     }
     this._renderIfChanged();
   }
@@ -251,7 +375,7 @@ export class MloPanel extends Widget {
     let total = 0;
     try {
       for (let offset = 0; offset < wanted; offset += MAX_LIMIT) {
-        const page = await api.runs(exp.info.name, offset, Math.min(MAX_LIMIT, wanted - offset));
+        const page = await api.runs(exp.info.name, offset, Math.min(MAX_LIMIT, wanted - offset), this._where);
         rows.push(...page.runs);
         total = page.total;
         if (page.runs.length === 0 || rows.length >= total) {
@@ -290,7 +414,7 @@ export class MloPanel extends Widget {
     exp.loading = true;
     this._renderExperiments();
     try {
-      const page = await api.runs(exp.info.name, loaded, PAGE_SIZE);
+      const page = await api.runs(exp.info.name, loaded, PAGE_SIZE, this._where);
       if (ticket === exp.ticket) {
         exp.runs = dedupe([...(exp.runs ?? []), ...page.runs]);
         exp.total = page.total;
@@ -366,7 +490,11 @@ export class MloPanel extends Widget {
         caret,
         h('span', { class: 'mlo-experiment-name' }, name)
       ),
-      h('span', { class: 'mlo-count', title: 'runs' }, String(exp.expanded ? exp.total : exp.info.runs))
+      h(
+        'span',
+        { class: 'mlo-count', title: this._where && exp.expanded ? 'runs matching the filter' : 'runs' },
+        String(exp.expanded ? exp.total : exp.info.runs)
+      )
     );
     const node = h(
       'div',
@@ -408,7 +536,7 @@ export class MloPanel extends Widget {
     if (exp.loading) {
       node.appendChild(h('div', { class: 'mlo-loading' }, 'loading…'));
     } else if (exp.runs !== null && !runs.length) {
-      node.appendChild(h('p', { class: 'mlo-empty' }, 'No runs.'));
+      node.appendChild(h('p', { class: 'mlo-empty' }, this._where ? 'No run matches the filter.' : 'No runs.'));
     }
     if (runs.length < exp.total && !exp.loading) {
       node.appendChild(
@@ -456,7 +584,7 @@ export class MloPanel extends Widget {
           class: 'mlo-link mlo-run-name',
           'data-run-id': id,
           'data-focus-key': `open:${id}`,
-          title: `${id}\nstarted ${formatTime(run.start_time)}`,
+          title: `${label}\n${id}\nstarted ${formatTime(run.start_time)}`,
           onclick: () => this._openRun(id, label)
         },
         label
@@ -465,7 +593,9 @@ export class MloPanel extends Widget {
       h(
         'span',
         { class: 'mlo-run-metric', 'data-metric': key ?? '', title: key ? `${key}: ${String(value)}` : '' },
-        key ? [h('span', { class: 'mlo-metric-key' }, key), ' ', formatValue(value)] : ''
+        key
+          ? [h('span', { class: 'mlo-metric-key' }, key), ' ', h('span', { class: 'mlo-metric-value' }, formatValue(value))]
+          : ''
       )
     );
   }
@@ -703,6 +833,10 @@ export class MloPanel extends Widget {
   private _timer: number | undefined = undefined;
   private _refreshing: Promise<void> | null = null;
   private _selectionLabel: HTMLSpanElement;
+  private _search: HTMLInputElement;
+  private _filterInfo: HTMLDivElement;
+  private _where = '';
+  private _filterError: string | null = null;
   private _statusLine: HTMLDivElement;
   private _experimentsBody: HTMLDivElement;
   private _modelsBody: HTMLDivElement;

@@ -1,12 +1,13 @@
 /**
- * One run in a main-area tab: header, params, metrics, tags, artifacts (links served by the API), the LLM
- * traces it made (each opens its trace tab) and the captured cells in the order they ran.
+ * One run in a main-area tab: header, params, metrics, charts of the metric histories (live while the run trains),
+ * system metrics, tags, artifacts (links served by the API), the LLM traces it made (each opens its trace tab) and
+ * the captured cells in the order they ran.
  */
 import { MainAreaWidget, ToolbarButton } from '@jupyterlab/apputils';
 import { refreshIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { api, artifactUrl, IRun, ITracesPage } from './api';
+import { api, artifactText, artifactUrl, IRun, ITableHead, ITracesPage } from './api';
 import {
   formatBytes,
   formatDuration,
@@ -20,6 +21,7 @@ import {
   traceStatusBadge
 } from './dom';
 import { mloIcon } from './icons';
+import { RunCharts } from './runcharts';
 
 /** The run's traces listed in its tab (the newest ones). */
 const RUN_TRACES = 50;
@@ -49,7 +51,10 @@ export class RunView extends Widget {
       ]);
       this._run = run;
       this._render(run, traces);
+      await this._chart(run);
     } catch (error) {
+      this._charts?.dispose();
+      this._charts = null;
       this.node.replaceChildren(
         h('div', { class: 'mlo-status-line', 'data-kind': 'error' }, (error as Error).message)
       );
@@ -59,7 +64,55 @@ export class RunView extends Widget {
     return this._run;
   }
 
+  dispose(): void {
+    this._charts?.dispose();
+    this._charts = null;
+    super.dispose();
+  }
+
+  /** The charts of the run's histories; while the run trains they grow by polling, and the tab reloads at its end. */
+  private async _chart(run: IRun): Promise<void> {
+    const charts = this._charts;
+    if (!charts) {
+      return;
+    }
+    const status = await charts.load();
+    if (status === 'running' && !this.isDisposed) {
+      this.node.dataset.live = 'true';
+      charts.live(
+        () => this.isVisible,
+        () => {
+          delete this.node.dataset.live;
+          void this.load();
+        }
+      );
+    } else {
+      delete this.node.dataset.live;
+    }
+  }
+
+  /** A new latest value of a metric, shown in its table row. */
+  private _latest(key: string, value: number | null): void {
+    const cell = this.node.querySelector(`tr[data-key="${CSS.escape(key)}"] td`);
+    if (cell && cell.closest('.mlo-metrics, .mlo-system')) {
+      cell.textContent = formatValue(value);
+      cell.setAttribute('title', value === null ? '' : String(value));
+    }
+  }
+
   private _render(run: IRun, traces: ITracesPage | null): void {
+    this._charts?.dispose();
+    const chartGrid = h('div', { class: 'mlo-charts' });
+    const systemGrid = h('div', { class: 'mlo-charts mlo-system-charts' });
+    const hasSystem = Object.keys(run.metrics ?? {}).some(isSystem);
+    const started = Date.parse(run.start_time) / 1000;
+    this._charts = new RunCharts(
+      run.id,
+      runLabel(run.name, run.id),
+      isNaN(started) ? 0 : started,
+      { charts: chartGrid, system: hasSystem ? systemGrid : null },
+      (key, value) => this._latest(key, value)
+    );
     const git = run.git;
     const gitText = git
       ? [git.commit ? String(git.commit).slice(0, 10) : null, git.branch ? `(${git.branch})` : null]
@@ -92,10 +145,18 @@ export class RunView extends Widget {
           )
         )
       ),
+      ...(run.note ? [section('Note', 'note', h('div', { class: 'mlo-run-note' }, run.note))] : []),
       section('Params', 'params', keyValueTable('mlo-params', run.params)),
       section('Metrics', 'metrics', keyValueTable('mlo-metrics', metricsWhere(run, key => !isSystem(key)))),
-      ...(Object.keys(run.metrics ?? {}).some(isSystem)
-        ? [section('System', 'system', keyValueTable('mlo-system', metricsWhere(run, isSystem)))]
+      section('Charts', 'charts', h('div', {}, this._charts.controls, chartGrid)),
+      ...(hasSystem
+        ? [
+            section(
+              'System',
+              'system',
+              h('div', {}, keyValueTable('mlo-system', metricsWhere(run, isSystem)), systemGrid)
+            )
+          ]
         : []),
       section('Tags', 'tags', keyValueTable('mlo-tags', run.tags)),
       section('Artifacts', 'artifacts', this._artifacts(run)),
@@ -111,25 +172,66 @@ export class RunView extends Widget {
     return h(
       'ul',
       { class: 'mlo-artifacts' },
-      run.artifacts.map(a =>
-        h(
-          'li',
-          { 'data-path': a.path },
-          h(
-            'a',
-            {
-              class: 'mlo-artifact-link',
-              href: artifactUrl(run.id, a.path),
-              target: '_blank',
-              rel: 'noopener',
-              title: `${a.media_type ?? ''} ${a.digest.slice(0, 12)}`.trim()
-            },
-            a.path
-          ),
-          h('span', { class: 'mlo-artifact-size' }, formatBytes(a.size))
-        )
-      )
+      run.artifacts.map(a => {
+        const kind = previewKind(a.path, a.media_type);
+        const link = h(
+          'a',
+          {
+            class: 'mlo-artifact-link',
+            href: artifactUrl(run.id, a.path),
+            target: '_blank',
+            rel: 'noopener',
+            title: `${a.media_type ?? ''} ${a.digest.slice(0, 12)}`.trim()
+          },
+          a.path
+        );
+        const size = h('span', { class: 'mlo-artifact-size' }, formatBytes(a.size));
+        if (!kind || (kind !== 'image' && kind !== 'html' && a.size > PREVIEW_BYTES)) {
+          return h('li', { 'data-path': a.path, 'data-preview': 'none' }, link, size);
+        }
+        const body = h('div', { class: 'mlo-artifact-preview', 'data-kind': kind });
+        const details = h(
+          'details',
+          { class: 'mlo-artifact', 'data-path': a.path, 'data-preview': kind },
+          h('summary', {}, link, size),
+          body
+        );
+        // loaded when first opened, so a run with many artifacts costs nothing until asked
+        details.addEventListener('toggle', () => {
+          if (details.open && !body.dataset.loaded) {
+            body.dataset.loaded = 'true';
+            void this._preview(run.id, a.path, kind, body);
+          }
+        });
+        return h('li', { 'data-path': a.path }, details);
+      })
     );
+  }
+
+  private async _preview(runId: string, path: string, kind: PreviewKind, body: HTMLElement): Promise<void> {
+    const url = artifactUrl(runId, path);
+    try {
+      if (kind === 'image') {
+        body.replaceChildren(h('img', { src: url, alt: path, loading: 'lazy' }));
+      } else if (kind === 'html') {
+        // no allow-* at all: the page runs no script and has no origin (the API's CSP says the same)
+        body.replaceChildren(h('iframe', { src: url, sandbox: '', title: path, referrerpolicy: 'no-referrer' }));
+      } else if (kind === 'table') {
+        body.replaceChildren(tableHead(await api.tableHead(runId, path)));
+      } else {
+        let text = await artifactText(runId, path);
+        if (kind === 'json') {
+          try {
+            text = JSON.stringify(JSON.parse(text), null, 2);
+          } catch {
+            // shown as it is
+          }
+        }
+        body.replaceChildren(h('pre', { class: 'mlo-artifact-text' }, text));
+      }
+    } catch (error) {
+      body.replaceChildren(h('div', { class: 'mlo-status-line', 'data-kind': 'error' }, (error as Error).message));
+    }
   }
 
   private _traces(page: ITracesPage): HTMLElement {
@@ -222,6 +324,58 @@ export class RunView extends Widget {
   }
 
   private _run: IRun | null = null;
+  private _charts: RunCharts | null = null;
+}
+
+/** Text artifacts up to this size get a preview (the whole file is fetched); larger ones are links. */
+const PREVIEW_BYTES = 1 << 20;
+
+type PreviewKind = 'image' | 'html' | 'table' | 'json' | 'text';
+
+/** How an artifact is previewed, from its media type and name (null: only its link). */
+function previewKind(path: string, media: string | null): PreviewKind | null {
+  const name = path.toLowerCase();
+  const ext = name.includes('.') ? name.slice(name.lastIndexOf('.')) : '';
+  if (['.csv', '.tsv', '.parquet'].includes(ext)) {
+    return 'table';
+  }
+  if ((media ?? '').startsWith('image/') || ['.png', '.jpg', '.jpeg', '.gif', '.webp', '.svg'].includes(ext)) {
+    return 'image';
+  }
+  if (media === 'text/html' || ext === '.html' || ext === '.htm') {
+    return 'html';
+  }
+  if (media === 'application/json' || ext === '.json') {
+    return 'json';
+  }
+  const texts = ['.txt', '.log', '.md', '.py', '.yaml', '.yml', '.toml', '.cfg', '.ini', '.sql', '.ipynb', '.xml'];
+  if ((media ?? '').startsWith('text/') || texts.includes(ext)) {
+    return 'text';
+  }
+  return null;
+}
+
+function tableHead(head: ITableHead): HTMLElement {
+  const shown = head.rows.length;
+  const note =
+    head.rows_total !== null
+      ? `first ${shown} of ${head.rows_total.toLocaleString('en-US')} rows`
+      : `first ${shown} rows`;
+  return h(
+    'div',
+    { class: 'mlo-artifact-table' },
+    h(
+      'table',
+      { class: 'mlo-table' },
+      h('thead', {}, h('tr', {}, head.columns.map(c => h('th', { title: c }, c)))),
+      h(
+        'tbody',
+        {},
+        head.rows.map(row => h('tr', {}, row.map(v => h('td', {}, v === null ? '' : formatValue(v)))))
+      )
+    ),
+    h('p', { class: 'mlo-empty' }, note)
+  );
 }
 
 /** CPU, memory, I/O and GPU samples (`system.*`), shown apart from what the run itself logged. */

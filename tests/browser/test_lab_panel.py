@@ -162,6 +162,42 @@ def test_compare_selected_runs_writes_the_magic_into_the_notebook(page, lab):
     expect(cells.nth(2).locator(".cm-content")).to_have_text(f"%mlo compare {newest} {oldest}")
 
 
+def test_diff_of_two_checked_runs_opens_a_tab_with_params_metrics_code_and_environment(page, lab):
+    panel = open_panel(page, lab, "diff")
+    churn = expand(panel, "churn")
+    low, high = lab.runs["logreg-C0.1"], lab.runs["logreg-C10.0"]
+    churn.locator(f'.mlo-run-check[data-run-id="{low}"]').check()
+    panel.locator(".mlo-diff").click()
+    expect(panel.locator(".mlo-status-line")).to_have_text(re.compile(r"exactly two runs.*1 checked"))
+    churn.locator(f'.mlo-run-check[data-run-id="{high}"]').check()
+    panel.locator(".mlo-diff").click()
+    view = page.locator(".mlo-diff-view")
+    expect(view.locator(".mlo-diff-run")).to_have_text(["logreg-C10.0", "logreg-C0.1"])  # the panel's order
+    c = view.locator('.mlo-diff-params tr[data-key="C"]')
+    expect(c).to_have_attribute("data-same", "false")
+    expect(c.locator("td")).to_have_text(["10", "0.1"])
+    expect(view.locator('.mlo-diff-params tr[data-key="penalty"]')).to_have_attribute("data-same", "true")
+    expect(view.locator('.mlo-diff-metrics tr[data-key="auc"] td')).to_have_text(["0.79", "0.71"])
+    cells = view.locator(".mlo-diff-cells")
+    expect(cells.locator('[data-kind="del"]').first).to_have_text(
+        "-model = LogisticRegression(C=10.0).fit(X, y)"
+    )
+    expect(cells.locator('[data-kind="add"]').first).to_have_text(
+        "+model = LogisticRegression(C=0.1).fit(X, y)"
+    )
+    expect(view.locator(".mlo-diff-packages")).to_have_text("The same package versions.")
+    # only what differs: the same penalty leaves the table
+    view.locator(".mlo-diff-only").check()
+    expect(view.locator('.mlo-diff-params tr[data-key="penalty"]')).to_be_hidden()
+    expect(c).to_be_visible()
+    tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="logreg-C10.0 ↔ logreg-C0.1")
+    expect(tab).to_have_count(1)
+    docs_screenshot(view, "lab-run-diff.png")
+    # a run's name opens its tab
+    view.locator(".mlo-diff-run").nth(1).click()
+    expect(page.locator(f'.mlo-run-view[data-run-id="{low}"] .mlo-run-title')).to_have_text("logreg-C0.1")
+
+
 def test_models_section_shows_versions_and_aliases(page, lab):
     panel = open_panel(page, lab, "models")
     model = panel.locator('.mlo-model[data-model="churn-model"]')
@@ -211,6 +247,55 @@ def test_new_runs_appear_without_a_click_and_the_state_survives(page, lab):
     with page.expect_request(asks, timeout=3_000):
         page.locator('.jp-SideBar .lm-TabBar-tab[data-id="mlo-panel"]').click()
     expect(churn.locator(f'.mlo-run-check[data-run-id="{kept}"]')).to_be_checked()
+
+
+def test_the_filter_shows_matching_runs_in_every_experiment_and_reports_a_bad_one(page, lab):
+    panel = open_panel(page, lab, "filter")
+    search = panel.locator(".mlo-search")
+    assert "metrics.auc > 0.8" in search.get_attribute("title")  # the syntax help on hover
+    search.fill("params.i >= 100")
+    search.press("Enter")
+    expect(panel.locator(".mlo-filter-count")).to_have_text("5 runs match")
+    sweep = panel.locator('.mlo-experiment[data-experiment="sweep"]')
+    expect(sweep).to_have_attribute("data-expanded", "true")
+    expect(sweep.locator(".mlo-run-name")).to_have_text([f"sweep-{i}" for i in range(104, 99, -1)])
+    expect(sweep.locator(".mlo-count")).to_have_text("5")
+    churn = panel.locator('.mlo-experiment[data-experiment="churn"]')
+    expect(churn.locator(".mlo-empty")).to_have_text("No run matches the filter.")
+
+    # the panel's own refresh keeps the filter
+    panel.locator(".mlo-refresh").click()
+    expect(sweep.locator(".mlo-run")).to_have_count(5)
+
+    # select all: every match checked; they stay selected when the filter hides them
+    panel.locator(".mlo-select-matching").click()
+    expect(panel.locator(".mlo-selection-count")).to_have_text("5 runs selected")
+    expect(sweep.locator(".mlo-run-check:checked")).to_have_count(5)
+
+    # a filter the API refuses: one line saying why; the lists stay as they were
+    search.fill("metrics.score >")
+    search.press("Enter")
+    line = panel.locator(".mlo-status-line")
+    expect(line).to_have_attribute("data-kind", "error")
+    expect(line).to_have_text(re.compile("filter"))
+    assert "\n" not in line.inner_text()
+    expect(sweep.locator(".mlo-run")).to_have_count(5)
+
+    # an MLflow-style filter on two keys, then cleared: every run again
+    search.fill("params.penalty = 'l2' and metrics.auc > 0.8")
+    search.press("Enter")
+    expect(panel.locator(".mlo-filter-count")).to_have_text("1 run match")
+    expect(churn.locator(".mlo-run-name")).to_have_text(["logreg-C1.0"])
+    expect(line).to_be_hidden()
+    expect(sweep.locator(".mlo-run")).to_have_count(0)
+    expect(panel.locator(".mlo-selection-count")).to_have_text("5 runs selected")  # hidden, still checked
+    search.fill("")
+    search.press("Enter")
+    expect(panel.locator(".mlo-filter-info")).to_be_hidden()
+    expect(sweep.locator(".mlo-run")).to_have_count(100)
+    expect(panel.locator(".mlo-selection-count")).to_have_text("5 runs selected")
+    panel.locator(".mlo-clear-selection").click()
+    expect(churn.locator(".mlo-run-name").last).to_have_text("logreg-C0.1")
 
 
 def test_api_errors_show_as_one_line_and_clear_on_the_next_refresh(page, lab):

@@ -200,3 +200,26 @@ def test_in_a_kernel_the_saved_output_has_the_static_html(grid, tmp_path):
     assert "application/vnd.jupyter.widget-state+json" in nb.metadata["widgets"]  # nbclient kept the state
     frame = pd.DataFrame({"a": [1]})  # the kernel's widget does not leak into this process
     assert len(frame) == 1
+
+
+def test_run_colours_stay_distinct_past_ten_runs_and_stable_across_plots():
+    import colorsys
+    import re
+
+    import pandas as pd
+
+    from mlo.report.compare import histories_svg
+    from mlo.report.html import run_color
+
+    labels = [f"sweep-{i:02d}" for i in range(12)]
+    frame = pd.DataFrame({"step": [0, 1, 2], "value": [1.0, 0.5, 0.25]})
+    svg = histories_svg({"loss": {label: frame for label in labels}})
+    strokes = set(re.findall(r"stroke: (#[0-9a-f]{6})", svg))
+    assert {run_color(label) for label in labels} <= strokes
+    assert len({run_color(label) for label in labels}) == 12  # a ten-colour cycle repeated the 11th and 12th
+    # the same run, the same colour, in another plot with other runs
+    other = histories_svg({"acc": {labels[11]: frame, "other": frame}})
+    assert run_color(labels[11]) in other
+    # the rule of the JupyterLab charts (charts.ts), where colorFor("a") is hsl(313, 70%, 56%)
+    red, green, blue = colorsys.hls_to_rgb(313 / 360, 0.56, 0.7)
+    assert run_color("a") == f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}"

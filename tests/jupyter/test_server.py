@@ -55,6 +55,45 @@ async def test_runs_experiments_run_and_artifact(jp_fetch, recorded):
     assert [n["label"] for n in lin["nodes"]] == ["train@1", "a"]
 
 
+async def test_metric_histories_for_charts_and_only_new_points_of_a_live_run(jp_fetch, sqlite_ws):
+    run = mlo.start_run("live", experiment="shop")
+    for step in range(5):
+        mlo.log_metrics({"loss": 1 / (step + 1), "acc": step / 10}, step=step)
+    mlo.log_metric("odd", float("nan"), step=0)
+    mlo.flush()
+    first = await get(jp_fetch, "runs", run.id, "metrics")
+    assert first["status"] == "running" and set(first["metrics"]) == {"loss", "acc", "odd"}
+    loss = first["metrics"]["loss"]
+    assert loss["step"] == [0, 1, 2, 3, 4] and loss["value"][:2] == [1.0, 0.5] and loss["points"] == 5
+    assert len(loss["time"]) == 5 and loss["time"][0] > 1.7e9 and not loss["thinned"]
+    assert first["metrics"]["odd"]["value"] == [None]  # NaN is a gap, not invalid JSON
+
+    # a chart polls with the last step it has: only the points logged since come back
+    for step in range(5, 8):
+        mlo.log_metric("loss", 1 / (step + 1), step=step)
+    mlo.flush()
+    later = await get(jp_fetch, "runs", run.id, "metrics", since_step="4", key="loss")
+    assert set(later["metrics"]) == {"loss"} and later["metrics"]["loss"]["step"] == [5, 6, 7]
+    assert (await get(jp_fetch, "runs", run.id, "metrics", since_step="7"))["metrics"] == {}
+    mlo.end_run()
+    assert (await get(jp_fetch, "runs", run.id, "metrics", key="acc"))["status"] == "finished"
+
+    # long series are thinned to the bound, keeping the extremes
+    with mlo.start_run("long", experiment="shop") as big:
+        values = [0.0] * 5000
+        values[1234] = 9.0
+        for step, value in enumerate(values):
+            mlo.log_metric("spiky", value, step=step)
+    thinned = (await get(jp_fetch, "runs", big.id, "metrics", max_points="100"))["metrics"]["spiky"]
+    assert thinned["thinned"] and thinned["points"] == 5000 and len(thinned["step"]) <= 102
+    assert 9.0 in thinned["value"] and thinned["step"][0] == 0 and thinned["step"][-1] == 4999
+
+    for params, fragment in (({"since_step": "two"}, "whole numbers"), ({"max_points": "3"}, "at least 10")):
+        with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
+            await jp_fetch("mlo", "api", "runs", run.id, "metrics", params=params)
+        assert exc.value.code == 400 and fragment in json.loads(exc.value.response.body)["error"]
+
+
 async def test_bad_requests_and_path_escapes_are_refused(jp_fetch, recorded):
     for parts, params, status, fragment in (
         (("runs",), {"where": "metrics.auc >"}, 400, "bad filter"),
@@ -76,6 +115,7 @@ async def test_requests_without_the_token_get_403(jp_fetch, jp_base_url, jp_http
     for path in (
         "runs",
         f"runs/{recorded.id}",
+        f"runs/{recorded.id}/metrics",
         "experiments",
         "models",
         "snapshots",
@@ -189,3 +229,69 @@ async def test_trace_requests_that_cannot_be_answered(jp_fetch, traced):
             await jp_fetch("mlo", "api", *parts, params=params)
         assert exc.value.code == status, (parts, params, exc.value.code, exc.value.response.body)
         assert fragment in json.loads(exc.value.response.body)["error"], (parts, exc.value.response.body)
+
+
+async def test_a_server_without_a_workspace_answers_one_line_that_says_run_mlo_init(
+    jp_fetch, jp_root_dir, monkeypatch
+):
+    from mlo import workspace
+
+    monkeypatch.delenv("MLO_HOME", raising=False)
+    workspace.reset_cache()
+    for parts in (("experiments",), ("runs",), ("models",), ("traces",), ("runs", "abc", "metrics")):
+        with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
+            await jp_fetch("mlo", "api", *parts)
+        body = json.loads(exc.value.response.body)
+        assert exc.value.code == 404, parts
+        assert "run `mlo init`" in body["error"] and "\n" not in body["error"], (parts, body)
+
+
+async def test_table_previews_of_csv_and_parquet_artifacts(jp_fetch, sqlite_ws, tmp_path):
+    import pandas as pd
+
+    pd.DataFrame({"a": range(30), "b": [None] + ["x"] * 29}).to_parquet(tmp_path / "t.parquet")
+    (tmp_path / "t.csv").write_text("a,b\n1,x\n2,\n")
+    (tmp_path / "bad.csv").write_bytes(b'a,b\n"1,2\n' + b"\x00" * 10)
+    (tmp_path / "n.txt").write_text("x")
+    with mlo.start_run("tables") as run:
+        for name in ("t.parquet", "t.csv", "bad.csv", "n.txt"):
+            mlo.log_artifact(tmp_path / name)
+    head = await get(jp_fetch, "runs", run.id, "artifacts", "t.parquet", preview="table")
+    assert head["columns"] == ["a", "b"] and head["rows_total"] == 30 and len(head["rows"]) == 20
+    assert head["rows"][:2] == [[0, None], [1, "x"]]
+    head = await get(jp_fetch, "runs", run.id, "artifacts", "t.csv", preview="table")
+    assert head == {"columns": ["a", "b"], "rows": [[1, "x"], [2, None]], "rows_total": None}
+    for name, fragment in (("bad.csv", "cannot read"), ("n.txt", "not a table")):
+        with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
+            await jp_fetch("mlo", "api", "runs", run.id, "artifacts", name, params={"preview": "table"})
+        assert exc.value.code == 400 and fragment in json.loads(exc.value.response.body)["error"], name
+
+
+async def test_diff_of_two_runs_params_metrics_cells_environment_and_git(jp_fetch, sqlite_ws):
+    with mlo.start_run("a", experiment="shop", params={"C": 1, "penalty": "l2"}) as a:
+        mlo.log_metric("auc", 0.8)
+        mlo.record_cell("model = fit(C=1)")
+        mlo.record_cell("score(model)")
+    with mlo.start_run("b", experiment="shop", params={"C": 2, "penalty": "l2", "seed": 7}) as b:
+        mlo.log_metric("auc", float("nan"))
+        mlo.record_cell("model = fit(C=2)")
+        mlo.record_cell("score(model)")
+    diff = await get(jp_fetch, "diff", a=a.id, b=b.id[:12])
+    assert (diff["a"]["name"], diff["b"]["name"]) == ("a", "b")
+    params = {p["key"]: p for p in diff["params"]}
+    assert params["C"]["a"] == 1 and params["C"]["b"] == 2 and not params["C"]["same"]
+    assert params["penalty"]["same"] and params["seed"]["only"] == "b"
+    assert diff["metrics"] == [{"key": "auc", "a": 0.8, "b": None, "only": None, "same": False}]
+    assert "-model = fit(C=1)" in diff["cells"] and "+model = fit(C=2)" in diff["cells"]
+    assert " score(model)" in diff["cells"]
+    # the same process ran both: the same environment, so no package or platform differs
+    assert diff["packages_compared"] and diff["packages"] == [] and diff["env"] == []
+    assert set(diff["git"]) == {"a", "b", "same"}
+    for params, status, fragment in (
+        ({"a": a.id}, 400, "two runs"),
+        ({"a": a.id, "b": a.id}, 400, "two different runs"),
+        ({"a": a.id, "b": "zzzzzz"}, 404, "no run"),
+    ):
+        with pytest.raises(tornado.httpclient.HTTPClientError) as exc:
+            await jp_fetch("mlo", "api", "diff", params=params)
+        assert exc.value.code == status and fragment in json.loads(exc.value.response.body)["error"], params

@@ -11,7 +11,11 @@ with ``X-Content-Type-Options: nosniff``.
     GET /mlo/api/runs?experiment=&where=&columns=a,b&order_by=&include=&offset=0&limit=100
         (experiment, order_by and include may repeat)
     GET /mlo/api/runs/<id>                         params, metrics, tags, artifacts, captured cells
-    GET /mlo/api/runs/<id>/artifacts/<path>        one artifact's bytes (only paths the run recorded)
+    GET /mlo/api/runs/<id>/artifacts/<path>        one artifact's bytes (only paths the run recorded);
+        ?preview=table: the first rows of a CSV, TSV or Parquet artifact as JSON
+    GET /mlo/api/runs/<id>/metrics?key=&since_step=&max_points=   metric histories for charts (key may repeat;
+        since_step: only later points, what a chart polling a running run asks for)
+    GET /mlo/api/diff?a=<run>&b=<run>              what differs: params, metrics, cells, environment, git
     GET /mlo/api/models[/<name>]                   versions, aliases (and a model's audit trail)
     GET /mlo/api/snapshots[?name=]
     GET /mlo/api/lineage?ref=
@@ -140,6 +144,24 @@ class RunHandler(_MloHandler):
         self._send(run.to_dict())
 
 
+class MetricsHandler(_MloHandler):
+    @tornado.web.authenticated
+    @in_workspace
+    def get(self, run_id: str):
+        from ..tracking.series import MAX_POINTS, chart_series
+        from ..tracking.session import get_run
+
+        try:
+            since = self.get_argument("since_step", "")
+            since_step = int(since) if since.strip() else None
+            max_points = int(self.get_argument("max_points", str(MAX_POINTS)))
+        except ValueError:
+            raise tornado.web.HTTPError(400, "since_step and max_points are whole numbers") from None
+        keys = [k for k in self.get_arguments("key") if k.strip()] or None
+        run = self._call(get_run, run_id)
+        self._send(self._call(chart_series, run, keys, since_step, min(max_points, 10 * MAX_POINTS)))
+
+
 class ArtifactHandler(_MloHandler):
     @tornado.web.authenticated
     @in_workspace
@@ -153,6 +175,11 @@ class ArtifactHandler(_MloHandler):
         if artifact is None:
             raise tornado.web.HTTPError(404, f"run {run.id[:10]} has no artifact {path!r}")
         data = self._call(artifact.read_bytes)
+        if self.get_argument("preview", "") == "table":
+            from ..tracking.preview import table_head
+
+            self._send(self._call(table_head, data, path))
+            return
         media = artifact.media_type or mimetypes.guess_type(path)[0] or ""
         if not _MEDIA_TYPE.match(media):
             media = "application/octet-stream"
@@ -162,6 +189,19 @@ class ArtifactHandler(_MloHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Content-Disposition", f"inline; filename*=UTF-8''{quote(Path(path).name)}")
         self.finish(data, set_content_type=media)
+
+
+class DiffHandler(_MloHandler):
+    @tornado.web.authenticated
+    @in_workspace
+    def get(self):
+        from ..tracking.run_diff import diff_runs
+        from ..tracking.session import get_run
+
+        a, b = self.get_argument("a", ""), self.get_argument("b", "")
+        if not a or not b:
+            raise tornado.web.HTTPError(400, "give the two runs to diff: ?a=RUN&b=RUN (ids or id prefixes)")
+        self._send(self._call(diff_runs, self._call(get_run, a), self._call(get_run, b)))
 
 
 class ModelsHandler(_MloHandler):
@@ -240,7 +280,9 @@ def handlers(base_url: str) -> list[tuple[str, type]]:
         (url_path_join(api, "experiments"), ExperimentsHandler),
         (url_path_join(api, "runs"), RunsHandler),
         (url_path_join(api, "runs", r"([^/]+)"), RunHandler),
+        (url_path_join(api, "runs", r"([^/]+)", "metrics"), MetricsHandler),
         (url_path_join(api, "runs", r"([^/]+)", "artifacts", r"(.+)"), ArtifactHandler),
+        (url_path_join(api, "diff"), DiffHandler),
         (url_path_join(api, "models"), ModelsHandler),
         (url_path_join(api, "models", r"([^/]+)"), ModelsHandler),
         (url_path_join(api, "snapshots"), SnapshotsHandler),

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..tracking.short_ids import short_ids
-from .html import STYLE, badge, fmt, fmt_duration
+from .html import STYLE, badge, fmt, fmt_duration, run_color
 
 if TYPE_CHECKING:
     from ..tracking.compare import Comparison
@@ -115,7 +115,7 @@ def histories_svg(histories: dict[str, dict[str, pd.DataFrame]], max_plots: int 
     if not keys:
         return "<div class='mlo-m'>The selected runs logged no metrics.</div>"
     runs = list(dict.fromkeys(label for key in keys for label in histories[key]))
-    colour = {label: f"C{i % 10}" for i, label in enumerate(runs)}  # a run keeps its colour in every plot
+    colour = {label: run_color(label) for label in runs}  # a run keeps its colour in every plot and view
     cols = min(3, len(keys))
     rows = -(-len(keys) // cols)
     fig = _figure(3.4 * cols, 2.4 * rows)

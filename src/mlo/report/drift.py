@@ -17,15 +17,16 @@ MUTED_COLOR = "#6e7781"
 PLOT_W, PLOT_H = 168, 34
 
 CSS = (
-    "<style>.mlo-d{font:13px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1f2328}"
+    "<style>.mlo-d{font:13px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:var(--jp-ui-font-color1,#1f2328)}"
     ".mlo-d .hd{display:flex;align-items:center;gap:10px;margin:2px 0 4px}"
     ".mlo-d .big{font-size:16px;font-weight:600}"
     ".mlo-d .tag{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font:600 12px system-ui,sans-serif}"
-    ".mlo-d .meta{color:#57606a;font-size:12px;margin:0 0 6px}"
+    ".mlo-d .meta{color:var(--jp-ui-font-color2,#57606a);font-size:12px;margin:0 0 6px}"
     ".mlo-d ul{margin:2px 0 8px;padding-left:18px}.mlo-d li{margin:1px 0}"
     ".mlo-d .lg{display:inline-block;width:10px;height:10px;border-radius:2px;vertical-align:-1px;margin:0 3px 0 8px}"
     ".mlo-d table.mlo-t td{vertical-align:middle}.mlo-d td.nt{white-space:normal;min-width:160px;max-width:340px;"
-    "color:#57606a}.mlo-d tr.dr td{background:#fff5f5}.mlo-d tr.sk td{color:#8c959f}"
+    "color:var(--jp-ui-font-color2,#57606a)}.mlo-d tr.dr td{background:rgba(207,34,46,.1)}"
+    ".mlo-d tr.sk td{color:var(--jp-ui-font-color3,#8c959f)}"
     ".mlo-d td.c{font-weight:600}.mlo-d .role{font-weight:400;color:#8250df;font-size:11px;margin-left:4px}"
     ".mlo-d svg{display:block}</style>"
 )

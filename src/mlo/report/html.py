@@ -20,14 +20,37 @@ STATUS_COLORS = {
     "differs": "#cf222e",
 }
 
+# JupyterLab's theme variables with GitHub-like light fallbacks: readable in the light, dark and high-contrast
+# themes, and in an nbconvert export (whose templates define the same variables, or none: then the fallbacks)
 STYLE = (
-    "<style>.mlo-t{border-collapse:collapse;font:12px/1.4 system-ui,sans-serif;margin:4px 0}"
-    ".mlo-t th,.mlo-t td{padding:2px 8px;border-bottom:1px solid #d0d7de;text-align:left;white-space:nowrap}"
-    ".mlo-t th{background:#f6f8fa;font-weight:600}.mlo-t td.n{text-align:right;font-variant-numeric:tabular-nums}"
+    "<style>.mlo-t{border-collapse:collapse;font:12px/1.4 system-ui,sans-serif;margin:4px 0;"
+    "color:var(--jp-ui-font-color1,#1f2328)}"
+    ".mlo-t th,.mlo-t td{padding:2px 8px;border-bottom:1px solid var(--jp-border-color2,#d0d7de);text-align:left;"
+    "white-space:nowrap}"
+    ".mlo-t th{background:var(--jp-layout-color2,#f6f8fa);color:var(--jp-ui-font-color1,#1f2328);font-weight:600}"
+    ".mlo-t td.n{text-align:right;font-variant-numeric:tabular-nums}"
     ".mlo-b{display:inline-block;padding:0 6px;border-radius:8px;color:#fff;font-size:11px}"
-    ".mlo-h{font:600 13px system-ui,sans-serif;margin:6px 0 2px}.mlo-m{color:#57606a;font:12px system-ui,sans-serif}"
-    "pre.mlo-c{background:#f6f8fa;padding:4px 8px;margin:2px 0;font-size:12px;max-height:240px;overflow:auto}</style>"
+    ".mlo-h{font:600 13px system-ui,sans-serif;margin:6px 0 2px}"
+    ".mlo-m{color:var(--jp-ui-font-color2,#57606a);font:12px system-ui,sans-serif}"
+    "pre.mlo-c{background:var(--jp-layout-color2,#f6f8fa);color:var(--jp-content-font-color1,#1f2328);"
+    "padding:4px 8px;margin:2px 0;font-size:12px;max-height:240px;overflow:auto}</style>"
 )
+
+
+def run_color(key: str) -> str:
+    """A stable colour for a run (``#rrggbb``): the hue from an FNV-1a hash of ``key`` spread by the golden angle,
+    in one of three lightness bands (the rule of the JupyterLab charts, charts.ts), so a run keeps its colour from
+    one plot to the next, and runs past the tenth do not repeat a ten-colour cycle."""
+    import colorsys
+
+    h = 2166136261
+    code = key.encode("utf-16-le")
+    for i in range(0, len(code), 2):  # UTF-16 code units, as JavaScript's charCodeAt
+        h = ((h ^ (code[i] | code[i + 1] << 8)) * 16777619) & 0xFFFFFFFF
+    hue = round((h % 360) * 137.508) % 360
+    light = 40 + ((h >> 9) % 3) * 8
+    r, g, b = colorsys.hls_to_rgb(hue / 360, light / 100, 0.7)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
 
 
 def badge(status: str) -> str:

@@ -404,6 +404,23 @@ class RunStore:
         parts = [decode_series(*r) for r in rows]
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
+    def metric_histories(self, run_id: str, keys: Sequence[str] | None = None) -> dict:
+        """``{key: (steps, values, timestamps)}`` of every metric of a run (or of ``keys``) in one query, each in
+        logging order."""
+        c = s.metric_chunks.c
+        q = select(c.key, c.steps, c.vals, c.timestamps).where(c.run_id == run_id).order_by(c.key, c.seq)
+        if keys is not None:
+            q = q.where(c.key.in_(list(keys)))
+        with self.db.read() as conn:
+            rows = conn.execute(q).all()
+        parts: dict[str, list] = {}
+        for key, *blobs in rows:
+            parts.setdefault(key, []).append(decode_series(*blobs))
+        return {
+            key: tuple(np.concatenate([p[i] for p in chunks]) for i in range(3))
+            for key, chunks in parts.items()
+        }
+
     # -- artifacts and cells ----------------------------------------------------------------------------------
     def add_artifacts(self, run_id: str, items: Iterable[dict]) -> None:
         rows = [{"run_id": run_id, "created_at": now_us(), **item} for item in items]
