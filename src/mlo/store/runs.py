@@ -407,6 +407,8 @@ class RunStore:
     def metric_histories(self, run_id: str, keys: Sequence[str] | None = None) -> dict:
         """``{key: (steps, values, timestamps)}`` of every metric of a run (or of ``keys``) in one query, each in
         logging order."""
+        import numpy as np
+
         c = s.metric_chunks.c
         q = select(c.key, c.steps, c.vals, c.timestamps).where(c.run_id == run_id).order_by(c.key, c.seq)
         if keys is not None:
