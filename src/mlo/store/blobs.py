@@ -407,7 +407,7 @@ class BlobWriter:
     """Write-only, hashing file wrapper handed out by :meth:`LocalBlobStore.writer`."""
 
     _BIG = 1 << 20  # in background mode, smaller pieces that are not bytes are copied (they may be reused)
-    _BACKLOG = 64  # pieces waiting to be hashed before ``write`` blocks: bounds what a slow hash holds
+    _BACKLOG = 16  # pieces waiting to be hashed before ``write`` blocks: bounds what a slow hash holds
 
     def __init__(
         self, fh: BinaryIO, also=None, background: bool = False, store: LocalBlobStore | None = None
