@@ -45,10 +45,12 @@ def _feed_floats(h, values: np.ndarray) -> None:
     canonical = _CANONICAL_NAN[values.dtype.newbyteorder("=")]
     for i in range(0, values.size, step):
         part = values[i : i + step]
-        nan = np.isnan(part)
-        if nan.any() and (part.view(bits_type)[nan] != canonical).any():
-            part = part.copy()
-            part[nan] = np.nan
+        # a NaN propagates through min: one vectorised pass and no mask for the chunks without NaN
+        if np.isnan(part.min()):
+            nan = np.isnan(part)
+            if (part.view(bits_type)[nan] != canonical).any():
+                part = part.copy()
+                part[nan] = np.nan
         h.update(part.view(np.uint8))
 
 

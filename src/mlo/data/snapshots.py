@@ -192,7 +192,7 @@ def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
 
 def _write_blob(ws: workspace.Workspace, enc: codec.Encoded) -> tuple[str, str, int]:
     """Store the data; return (format, blob digest, stored size)."""
-    with ws.blobs.writer() as w:
+    with ws.blobs.writer(background=True) as w:  # SHA-256 on a second thread while Parquet encodes
         if enc.kind == "array":
             np.save(w, enc.array, allow_pickle=False)
             fmt = "npy"

@@ -239,7 +239,8 @@ class LocalBlobStore:
 
         ``also`` is a second hash object fed the same bytes (e.g. BLAKE3 for a record of one's own).
         ``background=True`` hashes on a second thread while the producer goes on writing; only for producers that
-        never change a buffer after handing it to ``write`` (pickle's, which write the objects' own memory)."""
+        never change a large buffer after handing it to ``write`` (pickle's, which write the objects' own memory,
+        and pyarrow's, which write ``bytes``)."""
         with self._tempfile() as (fh, tmp):
             w = BlobWriter(fh, also=also, background=background, store=self)
             try:
@@ -405,7 +406,8 @@ class LocalBlobStore:
 class BlobWriter:
     """Write-only, hashing file wrapper handed out by :meth:`LocalBlobStore.writer`."""
 
-    _BIG = 1 << 20  # in background mode, smaller pieces are copied (the producer may reuse small buffers)
+    _BIG = 1 << 20  # in background mode, smaller pieces that are not bytes are copied (they may be reused)
+    _BACKLOG = 16  # pieces waiting to be hashed before ``write`` blocks: bounds what a slow hash holds
 
     def __init__(
         self, fh: BinaryIO, also=None, background: bool = False, store: LocalBlobStore | None = None
@@ -418,10 +420,10 @@ class BlobWriter:
         self._pos = 0
         self.closed = False
         self.digest: str | None = None
-        self._queue: queue.SimpleQueue | None = None
+        self._queue: queue.Queue | None = None
         self._thread: threading.Thread | None = None
         if background:
-            self._queue = queue.SimpleQueue()
+            self._queue = queue.Queue(maxsize=self._BACKLOG)
             self._thread = threading.Thread(target=self._drain, name="mlo-blob-hash", daemon=True)
             self._thread.start()
 
@@ -454,7 +456,8 @@ class BlobWriter:
         if self._queue is None:
             self._update(view)
         else:
-            self._queue.put(view if len(view) >= self._BIG else bytes(view))
+            keep = isinstance(data, bytes) or len(view) >= self._BIG
+            self._queue.put(view if keep else bytes(view))
         return n
 
     def tell(self) -> int:
