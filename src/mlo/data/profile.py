@@ -17,8 +17,6 @@ top values come from a fixed-seed sample of that many rows, and ``sampled`` says
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -30,7 +28,6 @@ TOP_K = 50
 BINS = 50
 QUANTILES = [i / 100 for i in range(101)]
 SAMPLE_ROWS = 1_000_000
-PARALLEL_ROWS = 100_000  # below this, a thread pool costs more than it saves
 CATEGORICAL_MAX_SHARE = (
     0.05  # an object/string column is categorical when distinct <= 5% of rows (or <= TOP_K)
 )
@@ -212,16 +209,8 @@ def profile_column(series: pd.Series, seed: int = 0, rows: np.ndarray | None = N
 
 
 def profile_frame(df: pd.DataFrame, seed: int = 0) -> list[dict[str, Any]]:
-    """Profiles of every column of ``df``, in column order (one row sample shared by all columns). Columns are
-    profiled on all cores: each profile depends on its column alone, and numpy's sorts, reductions and histograms
-    run outside the GIL."""
+    """Profiles of every column of ``df``, in column order (one row sample shared by all columns)."""
     rows = sample_rows(len(df), seed)
-
-    def one(i: int) -> dict[str, Any]:
-        return profile_column(df.iloc[:, i].rename(str(df.columns[i])), seed=seed, rows=rows)
-
-    workers = min(os.cpu_count() or 1, df.shape[1])
-    if workers <= 1 or len(df) < PARALLEL_ROWS:
-        return [one(i) for i in range(df.shape[1])]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlo-profile") as pool:
-        return list(pool.map(one, range(df.shape[1])))
+    return [
+        profile_column(df.iloc[:, i].rename(str(c)), seed=seed, rows=rows) for i, c in enumerate(df.columns)
+    ]
