@@ -53,6 +53,7 @@ SUBCOMMAND_MODULES = (
     "mlo.jupyter.production_magics",
     "mlo.jupyter.lifecycle_magics",
     "mlo.jupyter.llm_magics",
+    "mlo.jupyter.feature_magics",
 )
 
 
