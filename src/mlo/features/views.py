@@ -210,11 +210,15 @@ class FeatureView:
 
 def _apply(fn: Callable, rows: pd.DataFrame, row: FeatureViewRow) -> pd.DataFrame:
     names = [c["name"] for c in row.inputs]
+    if row.entity not in rows.columns:  # request-time rows may come without an id: the transform gets none
+        names = [n for n in names if n != row.entity]
     missing = [n for n in names if n not in rows.columns]
     if missing:
         raise InvalidInput(f"feature view {row.name}@{row.version} needs the columns {', '.join(missing)}")
     X = rows[names].copy()
     for c in row.inputs:
+        if c["name"] not in X.columns:
+            continue
         if str(X[c["name"]].dtype) != c["dtype"]:
             try:
                 X[c["name"]] = X[c["name"]].astype(c["dtype"])

@@ -57,6 +57,7 @@ class Deployment:
     stream: LogStream | None = None
     loaded_at: float = 0.0
     dense: np.dtype | None = None  # every input column of this one numeric dtype: inputs become one 2-D block
+    features: Any = None  # mlo.features.serving.FeatureFill: the signature names feature views
 
     @property
     def name(self) -> str:
@@ -141,7 +142,12 @@ class Slot:
                     dense = np.dtype(dtypes.pop())
                 except TypeError:
                     dense = None
-        return Deployment(self.route, mv, model, fn, kind, names, types, stream, time.time(), dense)
+        features = None
+        if sig is not None and sig.features:
+            from ..features.serving import FeatureFill
+
+            features = FeatureFill(self.ws, list(sig.features))
+        return Deployment(self.route, mv, model, fn, kind, names, types, stream, time.time(), dense, features)
 
     def target(self) -> int | None:
         """The version the reference names now (None: the alias was removed)."""
@@ -202,6 +208,7 @@ class Slot:
             "model_class": dep.version.model_class,
             "signature": sig.to_dict() if sig is not None else None,
             "signature_text": sig.describe() if sig is not None else None,
+            "features": dep.features.describe() if dep.features is not None else None,
             "loaded_at": dep.loaded_at,
             "alias_missing": self.alias_missing,
             "swaps": list(self.swaps),
@@ -310,6 +317,8 @@ class Service:
             raise RequestError(
                 413, f"{n:,} rows in one request; the server takes at most {max_rows:,} (max_rows)"
             )
+        if dep.features is not None:
+            data = self._features(dep, kind, data, n)
         check_values(dep, kind, data)
         X, logged = model_input(dep, kind, data)
         t0 = time.perf_counter()
@@ -340,6 +349,18 @@ class Service:
             "version": dep.number,
             "route": dep.route,
         }
+
+    def _features(self, dep: Deployment, kind: str, data: Any, n: int) -> dict[str, list]:
+        """The request's columns with the feature views' columns filled (by entity id, or computed from the
+        request's own inputs by the registered transform)."""
+        from ..features.serving import FeatureRequestError
+
+        if kind != "columns":
+            raise RequestError(400, "this model reads feature views: send records or columns by name", dep)
+        try:
+            return dep.features.fill(data, n)
+        except FeatureRequestError as exc:
+            raise RequestError(exc.status, one_line(exc), dep) from None
 
     def _log(
         self,
