@@ -60,6 +60,22 @@ class FeatureFill:
             for u in self.uses
         ]
 
+    def log_types(self) -> dict[str, Any]:
+        """The request columns the prediction log keeps besides the model's inputs: each view's entity and
+        inputs, with their Arrow types."""
+        from ..monitor.log import arrow_type
+        from ..registry.signature import kind_of_name
+
+        out: dict[str, Any] = {}
+        for use in self.uses:
+            for c in use.view.input_schema:
+                if c["name"] in (use.view.entity, *use.request_inputs):
+                    out.setdefault(c["name"], arrow_type(c["dtype"], kind_of_name(c["dtype"])))
+        return out
+
+    def logged(self, data: dict[str, list], n: int) -> dict[str, list]:
+        return {c: data.get(c) or [None] * n for c in self.log_types()}
+
     def fill(self, data: dict[str, list], n: int) -> dict[str, list]:
         """``data`` (columns of the request) with every feature column filled in."""
         out = dict(data)

@@ -299,7 +299,7 @@ def _define(
     if inputs is None:
         names = [str(c) for c in data.columns]
     else:
-        if isinstance(inputs, str) or not all(isinstance(c, str) for c in inputs):
+        if not isinstance(inputs, (list, tuple)) or not all(isinstance(c, str) for c in inputs):
             raise InvalidInput("inputs takes a list of column names")
         unknown = [c for c in inputs if c not in data.columns]
         if unknown:

@@ -130,9 +130,16 @@ class Slot:
                 log.warning(
                     "%s fails on its own input example (%s); serving it anyway", mv.ref, one_line(exc)
                 )
+        features = None
+        if sig is not None and sig.features:
+            from ..features.serving import FeatureFill
+
+            features = FeatureFill(self.ws, list(sig.features))
         stream = None
         if self.logger is not None and names is not None:
-            stream = self.logger.stream(mv.name, mv.version, self.selector, self.route, types)
+            # with feature views, the log also keeps what the features were made from (the skew check reads it)
+            logged_types = {**(features.log_types() if features is not None else {}), **types}
+            stream = self.logger.stream(mv.name, mv.version, self.selector, self.route, logged_types)
         dense = None
         if sig is not None and kind == "frame" and sig.columns:
             dtypes = {c.dtype for c in sig.columns}
@@ -142,11 +149,6 @@ class Slot:
                     dense = np.dtype(dtypes.pop())
                 except TypeError:
                     dense = None
-        features = None
-        if sig is not None and sig.features:
-            from ..features.serving import FeatureFill
-
-            features = FeatureFill(self.ws, list(sig.features))
         return Deployment(self.route, mv, model, fn, kind, names, types, stream, time.time(), dense, features)
 
     def target(self) -> int | None:
@@ -321,6 +323,8 @@ class Service:
             data = self._features(dep, kind, data, n)
         check_values(dep, kind, data)
         X, logged = model_input(dep, kind, data)
+        if dep.features is not None and logged is not None:
+            logged = {**dep.features.logged(data, n), **logged}
         t0 = time.perf_counter()
         try:
             X = dep.model.conform(X)

@@ -71,6 +71,11 @@ def test_one_definition_gives_the_same_bytes_in_training_and_serving(ws):
     train, mv = _register(view)
     assert mv.signature.features[0]["view"] == "spend" and mv.signature.features[0]["version"] == 1
     assert [n.label for n in mlo.lineage(f"model:{mv.ref}").upstream("feature")] == ["spend@1"]
+    card = mlo.model_card(mv.name, mv.version)
+    assert [(f["ref"], f["columns"], f["source"]) for f in card.to_dict()["lineage"]["features"]] == [
+        ("spend@1", ["amount_usd"], "transactions@1")
+    ]
+    assert "features: spend@1" in card.to_markdown() and "spend@1" in card.to_html()
     mlo.features.materialize()
 
     with mlo.serve("echo@latest", poll=0) as srv:
@@ -167,3 +172,66 @@ def test_materializing_while_serving_never_fails_or_mixes_a_request(ws):
         for t in threads:
             t.join()
     assert not errors and seen and "mixed" not in seen
+
+
+# -- the skew check ------------------------------------------------------------------------------------------------
+SCALER = """
+def scale(x):
+    return x / 3.0
+"""
+
+
+def test_the_skew_check_catches_a_transform_changed_in_the_serving_process(sqlite_ws, tmp_path, monkeypatch):
+    """The view calls a helper module; the serving environment's copy of it computes differently."""
+    (tmp_path / "featurelib.py").write_text(SCALER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import featurelib
+
+    def usd(df):
+        return pd.DataFrame({"amount_usd": featurelib.scale(df.amount * df.rate)})
+
+    tx = transactions()
+    mlo.snapshot(tx, "transactions")
+    view = mlo.FeatureView("spend", source="transactions", entity="customer_id", timestamp="ts", transform=usd,
+                           inputs=["amount", "rate"])  # fmt: skip
+    _register(view)
+    mlo.features.materialize()
+    rows = tx.sample(30, random_state=2)
+    body = {"columns": {"customer_id": rows.customer_id.tolist(), "amount": rows.amount.tolist(),
+                        "rate": rows.rate.tolist()}}  # fmt: skip
+
+    with mlo.serve("echo@latest", poll=0) as srv:
+        assert post(srv.url, body)[0] == 200
+        assert post(srv.url, {"records": [{"customer_id": i} for i in range(1, 21)]})[0] == 200
+    clean = mlo.monitor.feature_skew("echo")
+    assert clean.passed and clean.checked == 50 and clean.mismatches == {"amount_usd": 0}
+
+    original = featurelib.scale
+    featurelib.scale = lambda x: x / 3.0001  # the serving side's helper drifts
+    try:
+        with mlo.serve("echo@latest", poll=0) as srv:
+            assert post(srv.url, body)[0] == 200
+    finally:
+        featurelib.scale = original
+    report = mlo.monitor.feature_skew("echo", since=pd.Timestamp.now("UTC") - pd.Timedelta(minutes=5))
+    assert not report.passed
+    assert report.mismatches == {"amount_usd": 30}
+    assert set(report.examples.how) == {"request inputs"}
+    stored = sqlite_ws.reports.get(report.id)
+    assert stored.kind == "feature_skew" and stored.passed is False
+    assert "skew in 1 feature" in report._repr_html_()
+
+
+def test_the_skew_check_catches_stale_online_values(sqlite_ws):
+    tx, view = _setup()
+    _register(view)
+    mlo.features.materialize(as_of=pd.Timestamp("2024-01-15"))  # values from a fortnight in
+    with mlo.serve("echo@latest", poll=0) as srv:
+        ids = sorted(set(tx[tx.ts <= "2024-01-15"].customer_id.tolist()))
+        assert post(srv.url, {"records": [{"customer_id": i} for i in ids]})[0] == 200
+    report = mlo.monitor.feature_skew("echo@latest", sample=500)
+    stale = sum(
+        1 for i in ids if tx[(tx.customer_id == i)].ts.max() > pd.Timestamp("2024-01-15")
+    )  # entities with newer rows than the materialization
+    assert stale > 0 and report.mismatches["amount_usd"] == stale
+    assert set(report.examples.how) == {"online lookup"}
