@@ -235,3 +235,31 @@ def test_the_skew_check_catches_stale_online_values(sqlite_ws):
     )  # entities with newer rows than the materialization
     assert stale > 0 and report.mismatches["amount_usd"] == stale
     assert set(report.examples.how) == {"online lookup"}
+
+
+@pytest.mark.postgres
+def test_an_unreachable_store_answers_503_and_serving_resumes(own_postgres, tmp_path, monkeypatch):
+    """The database of the online table goes down under a running server, then comes back."""
+    from mlo import workspace
+
+    monkeypatch.setenv("MLO_HOME", str(tmp_path / ".mlo"))
+    monkeypatch.setenv("MLO_STORE", own_postgres.url(own_postgres.new_database()))
+    workspace.reset_cache()
+    mlo.init(tmp_path)
+    _, view = _setup()
+    train, _ = _register(view)
+    mlo.features.materialize()
+    with mlo.serve("echo@latest", poll=0) as srv:
+        assert post(srv.url, {"records": [{"customer_id": 1}]})[0] == 200
+        own_postgres._run(
+            str(own_postgres.bindir / "pg_ctl"), "-D", str(own_postgres.data), "-m", "fast", "stop"
+        )
+        status, out = post(srv.url, {"records": [{"customer_id": 1}]})
+        assert (
+            status == 503 and "cannot read the online features" in out["error"] and "\n" not in out["error"]
+        )
+        # a request that brings the view's inputs needs no database
+        assert post(srv.url, {"records": [{"amount": 10.0, "rate": 1.1}]})[0] == 200
+        own_postgres.resume()
+        status, out = post(srv.url, {"records": [{"customer_id": 1}]})
+        assert status == 200 and out["predictions"] == [train.amount_usd.iloc[0]]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import workspace
-from ..errors import InvalidInput, MloError
+from ..errors import InvalidInput, MloError, StoreError
 from ..monitor.log import PredictionLogger, arrow_type, now_us, resolve_model, write_labels
 from .inputs import RequestError, as_list, check_values, model_input, one_line, parse_body
 from .labels import IdSigner, LabelLedger, check_labels, family, load_key
@@ -365,6 +365,8 @@ class Service:
             return dep.features.fill(data, n)
         except FeatureRequestError as exc:
             raise RequestError(exc.status, one_line(exc), dep) from None
+        except StoreError as exc:  # the online table cannot be read now: not the model's fault, nor the client's
+            raise RequestError(503, f"cannot read the online features: {one_line(exc)}", dep) from None
 
     def _log(
         self,
