@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -196,7 +197,7 @@ def training_frame(
     sql = (
         f"SELECT e.{ROW}, {', '.join(select)} FROM "
         f"(SELECT {ROW}, CAST({TIME} AS TIMESTAMPTZ) AS {TIME}, {', '.join(_quote(k) for k in keys)} "
-        f"FROM entities_in) e {' '.join(joins)} ORDER BY e.{ROW}"
+        f"FROM entities_in) e {' '.join(joins)}"
     )
     try:
         joined = con.sql(sql).to_arrow_table()
@@ -205,7 +206,13 @@ def training_frame(
         raise InvalidInput(f"cannot join the entities with the features: {first}") from None
     finally:
         con.close()
-    values = joined.drop([ROW]).to_pandas()
+    # back in the entities' order: one scatter of the row numbers, cheaper than a sort of every column
+    rows = joined.column(ROW).to_numpy()
+    if len(rows) != len(entities):  # an ASOF LEFT JOIN keeps each entity row once
+        raise MloError(f"the join returned {len(rows)} rows for {len(entities)} entity rows")
+    order = np.empty(len(rows), dtype=np.int64)
+    order[rows] = np.arange(len(rows), dtype=np.int64)
+    values = joined.drop([ROW]).take(pa.array(order)).to_pandas()
     out = pd.concat([entities.reset_index(drop=True), values.reset_index(drop=True)], axis=1)
     out.index = entities.index
     if snapshot is not None:
