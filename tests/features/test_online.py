@@ -147,3 +147,22 @@ def test_an_entity_key_is_one_entity_whatever_its_json_type(sqlite_ws):
 
     assert entity_key(7) == entity_key(7.0) == entity_key("7") == "7"
     assert entity_key(7.5) == "7.5" and entity_key(True) == "True"
+
+
+def test_gc_keeps_the_stored_transform_and_a_fresh_process_still_applies_it(sqlite_ws):
+    from mlo.store.gc import collect
+
+    _, view = _define()
+    collect(sqlite_ws, grace=0)
+    assert sqlite_ws.blobs.exists(view._row.blob)
+    script = (
+        "import mlo, pandas as pd\n"
+        "v = mlo.features.get_feature_view('spend')\n"
+        "print(v.apply(pd.DataFrame({'customer_id': [1], 'ts': [pd.Timestamp('2024-01-01')],"
+        " 'amount': [10.0], 'rate': [1.1]})).amount_usd.iloc[0])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=os.environ.copy()
+    )
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.strip()) == 10.0 * 1.1
