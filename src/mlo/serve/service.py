@@ -365,9 +365,8 @@ class Service:
             return dep.features.fill(data, n)
         except FeatureRequestError as exc:
             raise RequestError(exc.status, one_line(exc), dep) from None
-        except (
-            StoreError
-        ) as exc:  # the online table cannot be read now: not the model's fault, nor the client's
+        except StoreError as exc:
+            # the online table cannot be read now: not the model's fault, nor the client's
             raise RequestError(503, f"cannot read the online features: {one_line(exc)}", dep) from None
 
     def _log(
