@@ -22,6 +22,8 @@ _API: dict[str, str] = {
     "load_snapshot": "mlo.data.snapshots",
     "snapshot": "mlo.data.snapshots",
     "snapshots": "mlo.data.snapshots",
+    "FeatureView": "mlo.features.views",
+    "feature": "mlo.features.views",
     "DriftReport": "mlo.drift",
     "drift": "mlo.drift",
     "load_prompt": "mlo.llm.prompts",
@@ -91,8 +93,9 @@ __all__ = sorted(
 
 
 # subpackages used as namespaces: mlo.pipeline.run(...), mlo.data.snapshots, mlo.monitor.log(...),
+# mlo.features.training_frame(...),
 # mlo.workspace.current(), mlo.llm.chat(...); and mlo.prompts.register(...), which is mlo.llm.prompts
-_SUBPACKAGES = {"pipeline", "data", "monitor", "workspace", "llm"}
+_SUBPACKAGES = {"pipeline", "data", "monitor", "workspace", "llm", "features"}
 _NAMESPACES = {"prompts": "mlo.llm.prompts"}
 
 
@@ -117,6 +120,7 @@ if TYPE_CHECKING:  # what __getattr__ provides, for type checkers and editors
     from .data.lineage import Lineage, lineage
     from .data.snapshots import Snapshot, get_snapshot, load_snapshot, snapshot, snapshots
     from .drift import DriftReport, drift
+    from .features.views import FeatureView, feature
     from .jupyter.widgets import browse_models, compare
     from .llm.prompts import load_prompt
     from .llm.query import traces

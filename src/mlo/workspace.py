@@ -140,6 +140,12 @@ class Workspace:
         return LineageStore(self.db, paused=reproducing() is not None)
 
     @cached_property
+    def features(self):
+        from .store.features import FeatureStore
+
+        return FeatureStore(self.db, self.lineage)
+
+    @cached_property
     def models(self):
         from .store.models import ModelStore
 

@@ -47,6 +47,9 @@ def world(sqlite_ws):
     mv = mlo.register_model(model, "lr", input_example=X.head())
     mlo.snapshot(X, "x")
     mlo.prompts.register("p", "Hello {{ who }}")
+    mlo.snapshot(
+        pd.DataFrame({"k": [1, 2], "t": pd.to_datetime(["2024-01-01", "2024-01-02"]), "v": [1.0, 2.0]}), "tx"
+    )
     return {"X": X, "y": y, "run": run, "model": model, "mv": mv}
 
 
@@ -89,7 +92,13 @@ def valid_arguments(name: str, w: dict) -> dict:
         "sweep": dict(objective=lambda trial: 1.0, n_trials=1),
         "explain": dict(model=w["model"], X=X, y=y),
         "problem": dict(objective="Rank the leads"),
+        "FeatureView": dict(name="fv", source="tx", entity="k", timestamp="t", transform=_double),
+        "feature": dict(source="tx", entity="k", timestamp="t"),
     }.get(name, {})
+
+
+def _double(df):
+    return df[["v"]] * 2
 
 
 def test_wrong_types_and_hostile_names_are_one_line_errors(world, monkeypatch):
@@ -159,7 +168,7 @@ def test_names_refuse_control_characters(world, bad):
     mlo.end_run()
     # what was there is untouched, and nothing new was recorded by the refusals
     assert mlo.runs().name.tolist() == ["r"]
-    assert mlo.models().name.tolist() == ["lr"] and mlo.snapshots().name.tolist() == ["x"]
+    assert mlo.models().name.tolist() == ["lr"] and mlo.snapshots().name.tolist() == ["tx", "x"]
 
 
 def test_audit_of_an_unknown_model_is_not_found(world):

@@ -26,7 +26,7 @@ Describe = Callable[[workspace.Workspace, list[str]], dict[str, dict[str, Any]]]
 _RESOLVE: dict[str, Resolve] = {}
 _DESCRIBE: dict[str, Describe] = {}
 # kinds registered by modules that may not be imported yet (the API loads lazily)
-_PROVIDERS = {"model": "mlo.registry"}
+_PROVIDERS = {"model": "mlo.registry", "feature": "mlo.features.views"}
 
 
 def _load_provider(kind: str) -> None:

@@ -54,6 +54,7 @@ SUBCOMMAND_MODULES = (
     "mlo.jupyter.lifecycle_magics",
     "mlo.jupyter.llm_magics",
     "mlo.jupyter.governance_magics",
+    "mlo.jupyter.feature_magics",
 )
 
 

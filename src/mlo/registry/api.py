@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ def register_model(
     flavor: str | None = None,
     description: str | None = None,
     trust: bool = False,
+    features: Any = None,
 ) -> ModelVersion:
     """Store ``model`` as the next version of ``name``.
 
@@ -64,6 +66,10 @@ def register_model(
         Vouch for the model's own types: a scikit-learn pipeline with a custom step is stored with skops,
         trusting the step's type, and one that skops cannot hold at all is stored as a pickle (the reason is kept
         in ``details``). Without it, such a model is refused with what to do, never silently pickled.
+    features : list, optional
+        The feature views (``"spend"``, ``"spend@2"``, ``"spend:amount_usd"``) whose values are input columns of
+        the model, as in the training frame it was fit on. ``mlo serve`` then fills those columns for a request
+        by entity id (or computes them from the request's own inputs), and the model card lists the versions.
 
     Returns
     -------
@@ -127,6 +133,10 @@ def register_model(
                     "input_example (or signature) with every feature column"
                 )
 
+    used = _feature_columns(signature_obj, features) if features is not None else []
+    if used:
+        signature_obj = dataclasses.replace(signature_obj, features=tuple(used))
+
     stored = flavors.store(ws, model, flavor, trust=trust)
     values = {
         "run_id": run_id,
@@ -145,11 +155,43 @@ def register_model(
     def link(conn, version: int) -> None:
         if run_id:
             ws.lineage.link([(f"run:{run_id}", f"model:{name}/{version}", "model")], conn=conn)
+        if used:
+            edges = [(f"feature:{f['id']}", f"model:{name}/{version}", "features") for f in used]
+            ws.lineage.link(edges, conn=conn)
 
     if workspace.reproducing():  # a replay registers nothing: the version is kept with its run instead
         return _scratch_version(ws, name, values)
     row = ws.models.add_version(name, values, user=who(), alias=alias, link=link)
     return ModelVersion(ws, row)
+
+
+def _feature_columns(signature_obj: sig.Signature | None, features: Any) -> list[dict[str, Any]]:
+    """What the signature records of the feature views the model reads; each asked column must be an input."""
+    from ..features.offline import _selection
+
+    if signature_obj is None or signature_obj.type != "frame":
+        raise InvalidInput(
+            "features= needs a model that takes named columns: pass input_example= with the training frame's "
+            "columns (or a signature)"
+        )
+    out = []
+    for view, cols in _selection(features):
+        missing = [c for c in cols if c not in signature_obj.names]
+        if missing:
+            raise InvalidInput(
+                f"the model takes no column {', '.join(missing)} of feature view {view.ref}; name only the "
+                f"features it was fit on (e.g. '{view.name}:{next(iter(signature_obj.names), 'column')}')"
+            )
+        out.append(
+            {
+                "view": view.name,
+                "version": view.version,
+                "id": view.id,
+                "entity": view.entity,
+                "columns": cols,
+            }
+        )
+    return out
 
 
 def _scratch_version(ws, name: str, values: dict[str, Any]) -> ModelVersion:

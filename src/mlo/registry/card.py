@@ -110,6 +110,23 @@ class ModelCard:
         return f"<ModelCard {self._row.name}/{self._row.version}>"
 
 
+def _features(ws, sig) -> list[dict[str, Any]]:
+    """The feature view versions the model reads (from its signature), with their digests and sources."""
+    out = []
+    for f in (sig.features if sig is not None else ()) or ():
+        item = {"view": f["view"], "version": f["version"], "ref": f"{f['view']}@{f['version']}",
+                "columns": list(f.get("columns") or []), "digest": None, "source": None}  # fmt: skip
+        try:
+            row = ws.features.get(f["view"], int(f["version"]))
+            item["digest"] = row.digest
+            srow = ws.snapshots.get(row.snapshot_id)
+            item["source"] = f"{srow.name}@{srow.version}"
+        except NotFound:
+            pass
+        out.append(item)
+    return out
+
+
 def model_card(name: Any, version: Any = None) -> ModelCard:
     """The model card of a version: ``model_card("churn", 3)``, ``model_card("churn", "production")`` or
     ``model_card("churn@production")``."""
@@ -208,6 +225,9 @@ def _collect(ws, mv: ModelVersion) -> dict[str, Any]:
                 }
             )
     d["lineage"] = {"run": run, "code": code, "data": data}
+    features = _features(ws, sig)
+    if features:  # the feature view versions the model reads
+        d["lineage"]["features"] = features
     d["metrics"] = mv.metrics
     d["params"] = params
     d["validation"] = [_report(r) for r in _validation_reports(ws, mv)[:MAX_REPORTS]]

@@ -134,6 +134,9 @@ class Signature:
         ``kind`` (label, number, array, frame, unknown) with ``dtype``, ``classes`` (labels), ``shape``.
     source : str
         Where it came from: ``input_example``, ``snapshot:<name>@<version>``, ``model`` or ``given``.
+    features : tuple of dict
+        The feature views whose values some input columns are: ``{"view", "version", "id", "entity",
+        "columns"}`` each (see :mod:`mlo.features`); serving fills those columns by entity id.
     """
 
     type: str
@@ -142,6 +145,7 @@ class Signature:
     shape: tuple[int, ...] | None = None
     outputs: dict = field(default_factory=dict)
     source: str = "given"
+    features: tuple = ()
 
     # -- conversions ----------------------------------------------------------------------------------------------
     @property
@@ -155,6 +159,8 @@ class Signature:
         if self.type == "array":
             d["dtype"] = self.dtype
             d["shape"] = list(self.shape or [])
+        if self.features:
+            d["features"] = [dict(f) for f in self.features]
         return d
 
     @classmethod
@@ -178,8 +184,15 @@ class Signature:
             for c in d.get("columns") or []
         )
         shape = tuple(int(x) for x in d["shape"]) if d.get("shape") is not None else None
+        features = tuple(dict(f) for f in d.get("features") or [] if isinstance(f, dict))
         return cls(
-            kind, cols, d.get("dtype"), shape, dict(d.get("outputs") or {}), d.get("source") or "given"
+            kind,
+            cols,
+            d.get("dtype"),
+            shape,
+            dict(d.get("outputs") or {}),
+            d.get("source") or "given",
+            features,
         )
 
     @classmethod

@@ -238,6 +238,12 @@ def _kv(d: dict) -> str:
     )[:160]
 
 
+def _feature_line(f: dict) -> str:
+    """``spend@2 · amount_usd, big · from transactions@3 · digest 1a2b…``: a feature view version a model reads."""
+    source = f" · from {f['source']}" if f.get("source") else ""
+    return f"{f['ref']} · {', '.join(f['columns'])}{source} · digest {(f.get('digest') or '?')[:16]}"
+
+
 def card_html(d: dict) -> str:
     """The card as a notebook fragment."""
     from ..registry.signature import describe_outputs
@@ -267,6 +273,8 @@ def card_html(d: dict) -> str:
     for s in lin["data"]:
         shape = f"{s['rows']:,} rows · " if s.get("rows") is not None else ""
         rows.append(["data", f"{s['ref']} · {shape}digest {s.get('digest') or '?'}"])
+    for f in lin.get("features") or []:
+        rows.append(["features", _feature_line(f)])
     parts.append(table(["", ""], rows))
     if d["metrics"]:
         parts.append("<div class='mlo-h'>Metrics</div>")
@@ -495,6 +503,8 @@ def card_markdown(d: dict) -> str:
     for s in lin["data"]:
         shape = f"{s['rows']:,} rows, " if s.get("rows") is not None else ""
         out.append(f"- data: {_md(s['ref'])}, {shape}digest {_md_code(s.get('digest') or '?')}")
+    for f in lin.get("features") or []:
+        out.append(f"- features: {_md(_feature_line(f))}")
     if d["metrics"]:
         out += [
             "",

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import workspace
-from ..errors import InvalidInput, MloError
+from ..errors import InvalidInput, MloError, StoreError
 from ..monitor.log import PredictionLogger, arrow_type, now_us, resolve_model, write_labels
 from .inputs import RequestError, as_list, check_values, model_input, one_line, parse_body
 from .labels import IdSigner, LabelLedger, check_labels, family, load_key
@@ -57,6 +57,7 @@ class Deployment:
     stream: LogStream | None = None
     loaded_at: float = 0.0
     dense: np.dtype | None = None  # every input column of this one numeric dtype: inputs become one 2-D block
+    features: Any = None  # mlo.features.serving.FeatureFill: the signature names feature views
 
     @property
     def name(self) -> str:
@@ -129,9 +130,16 @@ class Slot:
                 log.warning(
                     "%s fails on its own input example (%s); serving it anyway", mv.ref, one_line(exc)
                 )
+        features = None
+        if sig is not None and sig.features:
+            from ..features.serving import FeatureFill
+
+            features = FeatureFill(self.ws, list(sig.features))
         stream = None
         if self.logger is not None and names is not None:
-            stream = self.logger.stream(mv.name, mv.version, self.selector, self.route, types)
+            # with feature views, the log also keeps what the features were made from (the skew check reads it)
+            logged_types = {**(features.log_types() if features is not None else {}), **types}
+            stream = self.logger.stream(mv.name, mv.version, self.selector, self.route, logged_types)
         dense = None
         if sig is not None and kind == "frame" and sig.columns:
             dtypes = {c.dtype for c in sig.columns}
@@ -141,7 +149,7 @@ class Slot:
                     dense = np.dtype(dtypes.pop())
                 except TypeError:
                     dense = None
-        return Deployment(self.route, mv, model, fn, kind, names, types, stream, time.time(), dense)
+        return Deployment(self.route, mv, model, fn, kind, names, types, stream, time.time(), dense, features)
 
     def target(self) -> int | None:
         """The version the reference names now (None: the alias was removed)."""
@@ -202,6 +210,7 @@ class Slot:
             "model_class": dep.version.model_class,
             "signature": sig.to_dict() if sig is not None else None,
             "signature_text": sig.describe() if sig is not None else None,
+            "features": dep.features.describe() if dep.features is not None else None,
             "loaded_at": dep.loaded_at,
             "alias_missing": self.alias_missing,
             "swaps": list(self.swaps),
@@ -310,8 +319,12 @@ class Service:
             raise RequestError(
                 413, f"{n:,} rows in one request; the server takes at most {max_rows:,} (max_rows)"
             )
+        if dep.features is not None:
+            data = self._features(dep, kind, data, n)
         check_values(dep, kind, data)
         X, logged = model_input(dep, kind, data)
+        if dep.features is not None and logged is not None:
+            logged = {**dep.features.logged(data, n), **logged}
         t0 = time.perf_counter()
         try:
             X = dep.model.conform(X)
@@ -342,6 +355,21 @@ class Service:
             "version": dep.number,
             "route": dep.route,
         }
+
+    def _features(self, dep: Deployment, kind: str, data: Any, n: int) -> dict[str, list]:
+        """The request's columns with the feature views' columns filled (by entity id, or computed from the
+        request's own inputs by the registered transform)."""
+        from ..features.serving import FeatureRequestError
+
+        if kind != "columns":
+            raise RequestError(400, "this model reads feature views: send records or columns by name", dep)
+        try:
+            return dep.features.fill(data, n)
+        except FeatureRequestError as exc:
+            raise RequestError(exc.status, one_line(exc), dep) from None
+        except StoreError as exc:
+            # the online table cannot be read now: not the model's fault, nor the client's
+            raise RequestError(503, f"cannot read the online features: {one_line(exc)}", dep) from None
 
     def _log(
         self,

@@ -42,11 +42,21 @@ def _add_lifecycle(conn: Connection) -> None:
     next(i for i in schema.tags.indexes if i.name == "ix_tags_key").create(conn, checkfirst=True)
 
 
+def _add_feature_tables(conn: Connection) -> None:
+    """Version 5: feature views, their online values and the materializations' bookkeeping (new tables
+    only)."""
+    from . import schema
+
+    for table in (schema.feature_views, schema.online_features, schema.feature_materializations):
+        table.create(conn, checkfirst=True)
+
+
 # version reached -> step from the version before it
 STEPS: dict[int, Callable[[Connection], None]] = {
     2: _add_missing_tables,  # snapshots, lineage, reports, file_digests
     3: _add_lifecycle,  # runs and experiments: lifecycle, deleted_at; runs: note
     4: _add_missing_tables,  # llm_traces, llm_spans
+    5: _add_feature_tables,  # feature_views, online_features, feature_materializations
 }
 
 

@@ -2,7 +2,8 @@
 
 Records name blobs in these places: run artifacts, a run's environment and ``git diff``, snapshots (and, for a
 folder snapshot, every file its manifest lists), report payloads, model versions, and the pipeline stage cache
-(the outs it restores and the executed notebook), and LLM trace spans (what a call sent and received). A module that stores a blob digest anywhere else must add it
+(the outs it restores and the executed notebook), LLM trace spans (what a call sent and received), and feature
+views (the stored transform). A module that stores a blob digest anywhere else must add it
 here, or ``mlo gc`` will take the blob for garbage.
 """
 
@@ -63,6 +64,10 @@ def references(
             add(digest, f"input of span {name} in trace {trace_id}")
         for trace_id, name, digest in _rows(conn, t.c.trace_id, t.c.name, t.c.output_blob):
             add(digest, f"output of span {name} in trace {trace_id}")
+    if "feature_views" in tables:
+        t = s.feature_views
+        for name, version, digest in _rows(conn, t.c.name, t.c.version, t.c.blob):
+            add(digest, f"transform of feature view {name}@{version}")
     manifests: list[tuple[str, str]] = []
     if "snapshots" in tables:
         t = s.snapshots

@@ -23,7 +23,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Lifecycle of runs and experiments (schema version 3): "active", "archived" (kept, out of default listings) or
 # "deleted" (out of default listings, restorable until purged after a grace period).
@@ -364,4 +364,58 @@ llm_spans = Table(
     Index("ix_llm_spans_run", "run_id"),
     Index("ix_llm_spans_request", "request_key"),
     Index("ix_llm_spans_prompt", "prompt"),
+)
+
+
+# -- feature views (schema version 5): versioned transforms and the online values ----------------------------------
+# Every table below was added in version 5; the migration to 5 creates them.
+
+# One version per distinct definition: the digest covers the transform's source code, the entity and timestamp
+# columns and the source snapshot it reads. Versions are numbered per name.
+feature_views = Table(
+    "feature_views",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),  # of the definition (see mlo.features.views)
+    Column("code_digest", String(64), nullable=False),  # of the transform's source code alone
+    Column("snapshot_id", ID, nullable=False),  # the source snapshot version it reads
+    Column("entity", String(255), nullable=False),
+    Column("timestamp", String(255), nullable=False),
+    Column("inputs", Text, nullable=False),  # JSON: [{"name", "dtype"}] the transform reads
+    Column("outputs", Text, nullable=False),  # JSON: [{"name", "dtype"}] the features it makes
+    Column("code", Text, nullable=False),  # the transform's source code
+    Column(
+        "blob", String(64), nullable=False
+    ),  # the transform itself (cloudpickle), to run where it was not defined
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(255)),
+    UniqueConstraint("name", "version", name="uq_feature_views_name_version"),
+    Index("ix_feature_views_digest", "name", "digest"),
+)
+
+# The latest value of each feature view per entity, as written by the last materialization: what serving reads.
+# A materialization replaces a view's rows in one transaction, so a reader sees the old set or the new one.
+online_features = Table(
+    "online_features",
+    metadata,
+    Column("view", String(255), primary_key=True),
+    Column("entity", String(255), primary_key=True),  # the entity id as text
+    Column("version", Integer, nullable=False),  # the feature view version that computed it
+    Column("event_time", BigInteger, nullable=False),  # microseconds: the source row's timestamp
+    Column("features", Text, nullable=False),  # JSON object: feature -> value
+)
+
+# When each view was last materialized, from which version and source, and how many entities it wrote.
+feature_materializations = Table(
+    "feature_materializations",
+    metadata,
+    Column("view", String(255), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("snapshot_id", ID, nullable=False),
+    Column("as_of", BigInteger),  # the cut-off time (microseconds), None: every row
+    Column("entities", BigInteger, nullable=False),
+    Column("materialized_at", BigInteger, nullable=False),
 )

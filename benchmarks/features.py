@@ -1,0 +1,323 @@
+"""Point-in-time training frames and online lookups of mlo's feature views, side by side with pandas.
+
+1. Training frame: N entity rows (default 10,000,000) joined with 20 features from two views of ten float
+   features each, one million feature rows per view over 100,000 entities. mlo: ``mlo.features.training_frame``
+   (DuckDB ASOF JOIN over the views' Parquet files; ``snapshot=None``, so the join alone is timed; the first call,
+   which computes the views' Parquet files, is timed apart). Baseline: pandas ``merge_asof`` (sort by time, then
+   one ``merge_asof(..., by=entity)`` per view), the usual way to do it in a notebook. Both results are compared
+   value for value on a sample of rows.
+   Feast's local offline store (``get_historical_features`` over the same Parquet files, ``offline_store: file``)
+   runs on the same data when a Python with ``feast`` is given (``--feast-python``; Feast is never a dependency
+   of mlo: install it into a throwaway virtual environment outside the repository); it runs at ``--feast-rows``
+   entity rows, with mlo and pandas timed again at that size.
+2. Online lookup inside ``mlo serve``: p50/p90 of single-row ``/predict`` requests by entity id for a model whose
+   signature names a feature view, against the same model served without features (its inputs sent in the
+   request): the difference is what the lookup adds.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/features.py                # 10M entity rows, a few minutes on 2 cores
+    .venv/bin/python benchmarks/features.py --rows 1000000 # smaller
+    .venv/bin/python benchmarks/features.py --feast-python /tmp/feast-venv/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from urllib.parse import urlsplit
+
+import numpy as np
+import pandas as pd
+
+FEATURE_ROWS = 1_000_000
+ENTITIES = 100_000
+PER_VIEW = 10
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def make_source(seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    data = {
+        "customer_id": rng.integers(0, ENTITIES, FEATURE_ROWS).astype("int64"),
+        "ts": pd.Timestamp("2024-01-01")
+        + pd.to_timedelta(rng.integers(0, 365 * 24 * 3600, FEATURE_ROWS), unit="s"),
+    }
+    for i in range(PER_VIEW):
+        data[f"x{i}"] = rng.normal(size=FEATURE_ROWS)
+    return pd.DataFrame(data)
+
+
+def transform_a(df):
+    return pd.DataFrame({f"a{i}": df[f"x{i}"] * 2.0 for i in range(10)})
+
+
+def transform_b(df):
+    return pd.DataFrame({f"b{i}": df[f"x{i}"] + 1.0 for i in range(10)})
+
+
+def entities(rows: int) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    return pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, ENTITIES, rows).astype("int64"),
+            "ts": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta(rng.integers(0, 400 * 24 * 3600, rows), unit="s"),
+        }
+    )
+
+
+def views():
+    import mlo
+
+    src_a, src_b = make_source(1), make_source(2)
+    mlo.snapshot(src_a, "source_a", profile=False)
+    mlo.snapshot(src_b, "source_b", profile=False)
+    va = mlo.FeatureView(
+        "view_a", source="source_a", entity="customer_id", timestamp="ts", transform=transform_a
+    )
+    vb = mlo.FeatureView(
+        "view_b", source="source_b", entity="customer_id", timestamp="ts", transform=transform_b
+    )
+    t0 = time.perf_counter()
+    mlo.features.training_frame(entities(1000), [va, vb], snapshot=None)  # computes the views' Parquet files
+    return src_a, src_b, va, vb, time.perf_counter() - t0
+
+
+def bench_training_frame(rows: int, made) -> dict:
+    import mlo
+
+    src_a, src_b, va, vb, first = made
+    ents = entities(rows)
+
+    t0 = time.perf_counter()
+    ours = mlo.features.training_frame(ents, [va, vb], snapshot=None)
+    t_mlo = time.perf_counter() - t0
+
+    feats_a = pd.concat([src_a[["customer_id", "ts"]], transform_a(src_a)], axis=1)
+    feats_b = pd.concat([src_b[["customer_id", "ts"]], transform_b(src_b)], axis=1)
+    t0 = (
+        time.perf_counter()
+    )  # from the computed features, as mlo starts from its Parquet files: sorts included
+    feats_a, feats_b = feats_a.sort_values("ts"), feats_b.sort_values("ts")
+    left = ents.reset_index().sort_values("ts")
+    theirs = pd.merge_asof(left, feats_a, on="ts", by="customer_id")
+    theirs = pd.merge_asof(theirs, feats_b, on="ts", by="customer_id")
+    theirs = theirs.set_index("index").sort_index()
+    t_pandas = time.perf_counter() - t0
+
+    check = np.random.default_rng(4).choice(rows, min(rows, 100_000), replace=False)
+    cols = [f"a{i}" for i in range(10)] + [f"b{i}" for i in range(10)]
+    np.testing.assert_array_equal(ours[cols].to_numpy()[check], theirs[cols].to_numpy()[check])
+    return {
+        "rows": rows,
+        "features": 20,
+        "first_call_s": first,
+        "mlo_s": t_mlo,
+        "pandas_s": t_pandas,
+        "mlo": ours,
+    }
+
+
+FEAST_CHILD = r"""
+import json, sys, time
+from datetime import timedelta
+import pandas as pd
+import feast
+from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
+from feast.types import Float64
+
+repo = sys.argv[1]
+with open(repo + "/feature_store.yaml", "w") as f:
+    f.write("project: bench\nregistry: registry.db\nprovider: local\n"
+            "online_store:\n  type: sqlite\n  path: online.db\noffline_store:\n  type: file\n"
+            "entity_key_serialization_version: 3\n")
+store = FeatureStore(repo_path=repo)
+customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.INT64)
+views = [
+    FeatureView(name=name, entities=[customer], ttl=timedelta(days=3650),
+                schema=[Field(name=f"{p}{i}", dtype=Float64) for i in range(10)],
+                source=FileSource(path=f"{repo}/{name}.parquet", timestamp_field="ts"))
+    for name, p in (("view_a", "a"), ("view_b", "b"))
+]
+store.apply([customer, *views])
+ents = pd.read_parquet(repo + "/entities.parquet")
+features = [f"view_a:a{i}" for i in range(10)] + [f"view_b:b{i}" for i in range(10)]
+t0 = time.perf_counter()
+df = store.get_historical_features(entity_df=ents, features=features).to_df()
+took = time.perf_counter() - t0
+df.sort_values("row")[["row"] + [f.split(":")[1] for f in features]].to_parquet(repo + "/out.parquet")
+print(json.dumps({"feast_s": took, "version": feast.__version__}))
+"""
+
+
+def bench_feast(python: str, rows: int, made) -> dict:
+    import subprocess
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlo.features.offline import feature_file
+
+    _, _, va, vb, _ = made
+    small = bench_training_frame(rows, made)
+    repo = tempfile.mkdtemp(prefix="feast-bench-")
+    for view in (va, vb):
+        table = pq.read_table(feature_file(view))
+        ts = table.column("ts").cast(pa.timestamp("us", tz="UTC"))
+        pq.write_table(
+            table.set_column(table.schema.get_field_index("ts"), "ts", ts), f"{repo}/{view.name}.parquet"
+        )
+    ents = entities(rows)
+    feast_ents = pd.DataFrame(
+        {
+            "customer_id": ents.customer_id,
+            "event_timestamp": ents.ts.dt.tz_localize("UTC"),
+            "row": np.arange(rows),
+        }
+    )
+    feast_ents.to_parquet(f"{repo}/entities.parquet")
+    proc = subprocess.run([python, "-c", FEAST_CHILD, repo], capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        return {
+            "rows": rows,
+            "error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed",
+        }
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    theirs = pd.read_parquet(f"{repo}/out.parquet")
+    cols = [f"a{i}" for i in range(10)] + [f"b{i}" for i in range(10)]
+    ours = small["mlo"][cols].to_numpy(dtype="float64")[theirs["row"].to_numpy()]
+    same = bool(np.allclose(ours, theirs[cols].to_numpy(dtype="float64"), equal_nan=True))
+    out["rows_returned"] = len(theirs)
+    return {"rows": rows, "mlo_s": small["mlo_s"], "pandas_s": small["pandas_s"], **out, "same_values": same}
+
+
+def _post(conn, body: bytes) -> float:
+    t0 = time.perf_counter()
+    conn.request("POST", "/predict", body=body, headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    resp.read()
+    assert resp.status == 200, resp.status
+    return (time.perf_counter() - t0) * 1e3
+
+
+def bench_lookup(requests: int) -> dict:
+    from sklearn.linear_model import LinearRegression
+
+    import mlo
+
+    rng = np.random.default_rng(5)
+    n = 50_000
+    src = pd.DataFrame(
+        {
+            "customer_id": np.arange(n, dtype="int64"),
+            "ts": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 1000, n), unit="h"),
+            "amount": rng.gamma(2.0, 30.0, n),
+            "rate": rng.choice([0.9, 1.1], n),
+        }
+    )
+    mlo.snapshot(src, "lookup_source", profile=False)
+    view = mlo.FeatureView(
+        "usd",
+        source="lookup_source",
+        entity="customer_id",
+        timestamp="ts",
+        transform=lambda df: pd.DataFrame(
+            {"usd": df.amount * df.rate, "log_usd": np.log1p(df.amount * df.rate)}
+        ),
+        inputs=["amount", "rate"],
+    )
+    X = view.apply(src.head(1000))
+    model = LinearRegression().fit(X, rng.normal(size=len(X)))
+    mlo.register_model(model, "with_features", input_example=X.head(), features=["usd"])
+    mlo.register_model(model, "plain", input_example=X.head())
+    mlo.features.materialize(["usd"])
+    out = {}
+    ids = rng.integers(0, n, requests)
+    for name, body_of in (
+        ("with_features", lambda i: {"records": [{"customer_id": int(i)}]}),
+        ("plain", lambda i: {"records": [X.iloc[int(i) % len(X)].to_dict()]}),
+    ):
+        with mlo.serve(f"{name}@latest", poll=0, log=True) as srv:
+            parts = urlsplit(srv.url)
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+            bodies = [json.dumps(body_of(i)).encode() for i in ids]
+            for b in bodies[:100]:
+                _post(conn, b)  # warm up
+            lat = sorted(_post(conn, b) for b in bodies)
+            conn.close()
+        out[name] = {"p50_ms": statistics.median(lat), "p90_ms": lat[int(0.9 * len(lat))]}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000, help="entity rows of the training frame")
+    parser.add_argument("--requests", type=int, default=2000, help="single-row requests per server")
+    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--feast-python", help="a Python that imports feast: compare with its local offline store"
+    )
+    parser.add_argument(
+        "--feast-rows", type=int, default=1_000_000, help="entity rows of the Feast comparison"
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["MLO_HOME"] = os.path.join(home, ".mlo")
+        os.chdir(home)
+        import mlo
+
+        mlo.init(home)
+        print(f"python {sys.version.split()[0]} · {os.cpu_count()} cores · {load()} at the start")
+        made = views()
+        tf = bench_training_frame(args.rows, made)
+        tf.pop("mlo")
+        print(
+            f"\ntraining frame, {tf['rows']:,} entity rows × {tf['features']} features "
+            f"(2 views × {FEATURE_ROWS:,} feature rows, {ENTITIES:,} entities)"
+        )
+        print(f"  mlo (DuckDB ASOF JOIN)   {tf['mlo_s']:8.2f} s")
+        print(
+            f"  pandas merge_asof        {tf['pandas_s']:8.2f} s   ({tf['pandas_s'] / tf['mlo_s']:.1f}× mlo)"
+        )
+        print(f"  first call (views' Parquet files made): {tf['first_call_s']:.2f} s")
+        feast = None
+        if args.feast_python:
+            feast = bench_feast(args.feast_python, args.feast_rows, made)
+            print(f"\nthe same at {feast['rows']:,} entity rows, with Feast's local offline store")
+            if "error" in feast:
+                print(f"  Feast failed: {feast['error']}")
+            else:
+                print(f"  mlo (DuckDB ASOF JOIN)   {feast['mlo_s']:8.2f} s")
+                print(
+                    f"  pandas merge_asof        {feast['pandas_s']:8.2f} s   ({feast['pandas_s'] / feast['mlo_s']:.1f}× mlo)"
+                )
+                print(
+                    f"  Feast {feast['version']:<18s} {feast['feast_s']:8.2f} s   ({feast['feast_s'] / feast['mlo_s']:.1f}× mlo)"
+                    f"; {feast['rows_returned']:,} rows returned, same values as mlo on those: {feast['same_values']}"
+                )
+        lk = bench_lookup(args.requests)
+        print(f"\nsingle-row /predict in mlo serve, {args.requests:,} requests, one keep-alive client")
+        for name, label in (
+            ("with_features", "by entity id (online lookup)"),
+            ("plain", "inputs sent (no features)"),
+        ):
+            print(f"  {label:32s} p50 {lk[name]['p50_ms']:6.2f} ms   p90 {lk[name]['p90_ms']:6.2f} ms")
+        print(f"  the lookup adds {lk['with_features']['p50_ms'] - lk['plain']['p50_ms']:.2f} ms at p50")
+        print(f"\n{load()} at the end")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"training_frame": tf, "feast": feast, "lookup": lk}, f, indent=2, default=str)
+
+
+if __name__ == "__main__":
+    main()
