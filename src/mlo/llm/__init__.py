@@ -12,11 +12,17 @@
   from a tokenizer (:mod:`.tokens`).
 * A real model offline — :func:`serve_gguf` runs a GGUF model with llama.cpp (:mod:`.local_model`), and
   :class:`FakeEndpoint` is an OpenAI-compatible test server that injects faults (:mod:`.fake_endpoint`).
+* Evaluations — :func:`evaluate` runs an app over a dataset with :mod:`.scorers` (deterministic, safety, custom),
+  resumable and rate-limited, into an :class:`EvalReport` with bootstrap intervals, gated by :mod:`.checks`
+  (:mod:`.evaluation`, :mod:`.eval_report`, :mod:`.safety`).
 """
 
 from __future__ import annotations
 
+from . import checks, scorers
 from .client import LLMCallFailed, Reply, autolog, chat
+from .eval_report import EvalReport
+from .evaluation import evaluate, evaluations
 from .fake_endpoint import FakeEndpoint
 from .genai import Usage
 from .local_model import LocalModel, serve_gguf
@@ -34,6 +40,7 @@ __all__ = [
     "BudgetWarning",
     "Cost",
     "Estimate",
+    "EvalReport",
     "FakeEndpoint",
     "LLMCallFailed",
     "LocalModel",
@@ -50,16 +57,20 @@ __all__ = [
     "autolog",
     "budget",
     "chat",
+    "checks",
     "costs",
     "count_tokens",
     "current_span",
     "estimate",
+    "evaluate",
+    "evaluations",
     "get_trace",
     "load_prompt",
     "price_table",
     "priced_calls",
     "prices",
     "replay",
+    "scorers",
     "serve_gguf",
     "trace",
     "traces",

@@ -1,0 +1,240 @@
+"""mlo.llm.evaluate: apps over datasets, failures as rows, intervals, stored reports, gates, the promotion policy,
+resumption after SIGKILL, rate limits, the %mlo eval magic and the real local model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+
+import mlo
+from mlo.llm import checks, scorers
+
+QA = "[system]\nRepeat the word.\n[user]\n{{ word }}"
+DATA = pd.DataFrame(
+    {"word": ["tea", "coffee", "milk", "water"], "expected": ["tea", "cocoa", "milk", "water"]}
+)
+
+
+def test_a_prompt_evaluated_on_the_fake_endpoint_keeps_its_report(sqlite_ws, endpoint):
+    mlo.prompts.register("qa", QA, model="gpt-4o-mini", params={"temperature": 0})
+    mlo.snapshot(DATA, "words")
+    endpoint.fail("500")  # the first row fails for good (no retries), the rest answer
+    rep = mlo.llm.evaluate(
+        "qa@latest",
+        "words",
+        [scorers.contains(), scorers.exact(), "no_pii"],
+        base_url=endpoint.url,
+        retries=0,
+    )
+    assert rep.subject == "model:qa/1" and rep.data["ref"] == "snapshot:words@1" and rep.n == 4
+    assert rep.aggregates["failed"] == 1 and rep.aggregates["failure_rate"] == 0.25
+    failed = rep.rows[0]
+    assert failed["error"].startswith("the LLM call") and failed["scores"] == {} and failed["output"] is None
+    # the failed row is explicit, and left out of the means: contains is 2 of the 3 answered rows
+    assert rep.mean("contains") == pytest.approx(2 / 3) and rep.aggregates["contains"]["n"] == 3
+    lo, hi = rep.ci("contains")
+    assert 0.0 <= lo <= rep.mean("contains") <= hi <= 1.0
+    assert rep.rows[1]["output"] == "echo: coffee" and rep.rows[1]["input_tokens"] > 0
+    assert rep.aggregates["cost_usd"] > 0 and rep.rows[1]["trace_id"]
+    assert mlo.llm.get_trace(rep.rows[1]["trace_id"]).spans[0].name == "eval qa/1"
+    # stored: the report, its run with the headline metrics, lineage to the prompt version and the snapshot
+    stored = mlo.llm.EvalReport.load(rep.id[:12])
+    assert (
+        stored.to_dict()["rows"] == rep.to_dict()["rows"] and stored.scorer("exact")["version"] == "exact@1"
+    )
+    run = mlo.get_run(rep.run_id)
+    assert run.name == "eval qa/1" and run.status == "finished"
+    assert run.metrics["eval.contains"] == pytest.approx(2 / 3) and run.metrics["eval.failure_rate"] == 0.25
+    assert mlo.llm.evaluations("qa").id.tolist() == [rep.id]
+    assert not os.listdir(sqlite_ws.home / "evals")  # the checkpoint is gone once the report is kept
+    # the notebook view: the failure first, then the worst scores
+    html = rep._repr_html_()
+    assert html.index("error: the LLM call") < html.index("echo: coffee") < html.index("echo: milk")
+    assert [r["index"] for r in rep.worst()][:2] == [0, 1]
+    frame = rep.to_frame()
+    assert frame["contains"].tolist()[1:] == [0.0, 1.0, 1.0] and pd.isna(frame["contains"][0])
+
+
+def test_functions_repeats_and_custom_scorers(sqlite_ws):
+    calls = []
+
+    def app(word):
+        calls.append(word)
+        return {"answer": word.upper() if len(calls) % 2 else word}  # noisy across repeats
+
+    @scorers.scorer(name="upper")
+    def upper(output):
+        return json.loads(output)["answer"].isupper()
+
+    rep = mlo.llm.evaluate(app, DATA, [upper, scorers.json_schema({"type": "object"})], repeats=4)
+    assert len(calls) == 16 and rep.mean("upper") == 0.5 and rep.mean("json_schema") == 1.0
+    lo, hi = rep.ci("upper")
+    assert lo <= 0.5 <= hi and hi - lo > 0  # the repeats' spread widens the interval
+    assert rep.app["kind"] == "function" and rep.subject is None
+    assert rep.scorer("upper")["version"].startswith("custom@")
+    with pytest.raises(mlo.InvalidInput, match="no column 'question'"):
+        mlo.llm.evaluate(app, DATA, ["exact"], inputs=["question"])
+    with pytest.raises(mlo.InvalidInput, match="repeats must be"):
+        mlo.llm.evaluate(app, DATA, ["exact"], repeats=0)
+    with pytest.raises(mlo.InvalidInput, match="data must be a DataFrame"):
+        mlo.llm.evaluate(app, "a string is no frame".split(), ["exact"])
+    with pytest.raises(mlo.InvalidInput, match="app must be"):
+        mlo.llm.evaluate(42, DATA, ["exact"])
+
+
+def test_an_app_that_raises_is_a_failed_row_and_calls_are_paced(sqlite_ws):
+    def app(word):
+        if word == "milk":
+            raise RuntimeError("no milk today")
+        return word
+
+    rows = pd.concat([DATA] * 3, ignore_index=True)
+    rep = mlo.llm.evaluate(app, rows, ["exact"], requests_per_minute=600)  # bursts of 10, then 10 a second
+    assert rep.aggregates["failed"] == 3 and rep.rows[2]["error"] == "RuntimeError: no milk today"
+    assert rep.timing["rate_limit_wait_s"] > 0
+
+
+def test_gates_fail_the_report_and_the_promotion_policy_requires_a_passed_eval(sqlite_ws, endpoint):
+    mlo.prompts.register("qa", QA, model="gpt-4o-mini", params={"temperature": 0})
+    mlo.set_alias("qa", "production", 1)
+    mlo.prompts.register("qa", "[system]\nSay something else.\n[user]\nnothing", model="gpt-4o-mini")
+    mlo.set_policy("production", eval={"max_age_days": 7})
+    with pytest.raises(
+        mlo.MloError, match=r"a passed evaluation of qa/2 no older than 7 days \(none found\)"
+    ):
+        mlo.promote("qa", 2, "production")
+
+    rep = mlo.llm.evaluate(
+        "qa/2",
+        DATA,
+        ["contains"],
+        base_url=endpoint.url,
+        inputs=[],
+        checks=[checks.threshold("contains", 0.5), checks.no_regression("qa@production")],
+    )
+    assert not rep.passed and [c.name for c in rep.failures] == ["contains", "no_regression.contains"]
+    reg = rep.checks[1]
+    assert reg.data["baseline"] == "qa/1" and reg.data["baseline_mean"] == 0.75 and reg.value == -0.75
+    baseline = mlo.llm.EvalReport.load(reg.data["baseline_report"])
+    assert baseline.subject == "model:qa/1" and baseline.mean("contains") == 0.75
+    with pytest.raises(mlo.GateFailed, match=r"evaluation of qa/2 failed 2 of 2 checks: contains: 0 ≥ 0.5"):
+        rep.raise_for_failures()
+    with pytest.raises(mlo.MloError, match="the latest, report .* failed"):
+        mlo.promote("qa", 2, "production")
+
+    # the baseline's stored report is reused, not run again; a passing version may be promoted
+    mlo.prompts.register("qa", QA.replace("Repeat", "Echo"), model="gpt-4o-mini", params={"temperature": 0})
+    before = len(endpoint.requests)
+    ok = mlo.llm.evaluate(
+        "qa/3",
+        DATA,
+        ["contains"],
+        base_url=endpoint.url,
+        checks=[checks.threshold("contains", 0.5), checks.no_regression("qa@production")],
+    )
+    assert ok.passed and len(endpoint.requests) - before == 4 and ok.checks[1].value == 0.0
+    mlo.promote("qa", 3, "production")
+    assert mlo.load_prompt("qa@production").ref == "qa/3"
+    with pytest.raises(mlo.InvalidInput, match="threshold 'exact' needs a bound"):
+        checks.threshold("exact")
+    with pytest.raises(mlo.InvalidInput, match="checks= takes a list"):
+        mlo.llm.evaluate(lambda word: word, DATA, ["exact"], checks=[0.8])
+
+
+def _child(code: str, tmp_path, **env_vars) -> subprocess.Popen:
+    env = {**os.environ, "MLO_HOME": str(tmp_path / ".mlo"), **env_vars}
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+
+
+EVAL_IN_CHILD = """
+    import os, time, mlo
+    import pandas as pd
+
+    def app(n):
+        with open("calls.txt", "a") as f:
+            f.write(f"{n}\\n")
+        if n >= int(os.environ["SLOW_FROM"]):
+            print("slow", flush=True)
+            time.sleep(60)
+        return str(n * 2)
+
+    rows = pd.DataFrame({"n": range(8), "expected": [str(i * 2) for i in range(8)]})
+    rep = mlo.llm.evaluate(app, rows, ["exact"])
+    print(rep.id, rep.timing["resumed_rows"], rep.mean("exact"), flush=True)
+"""
+
+
+def test_an_evaluation_killed_half_way_resumes_at_the_first_row_not_done(sqlite_ws, tmp_path):
+    first = _child(EVAL_IN_CHILD, tmp_path, SLOW_FROM="5")
+    assert first.stdout.readline().strip() == "slow"
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=30)
+    (ckpt,) = (tmp_path / ".mlo" / "evals").iterdir()
+    with open(ckpt, "a") as f:
+        f.write('{"index": 5, "rep')  # a line torn by the kill
+    second = _child(EVAL_IN_CHILD, tmp_path, SLOW_FROM="99")
+    out, _ = second.communicate(timeout=120)
+    report_id, resumed, mean = out.split()
+    assert (int(resumed), float(mean)) == (5, 1.0)
+    assert (tmp_path / "calls.txt").read_text().split() == ["0", "1", "2", "3", "4", "5", "5", "6", "7"]
+    rep = mlo.llm.EvalReport.load(report_id)
+    assert [r["index"] for r in rep.rows] == list(range(8)) and not ckpt.exists()
+    runs = mlo.runs()
+    assert sorted(runs.status) == ["finished", "killed"] or sorted(runs.status) == ["finished", "running"]
+
+
+def test_the_eval_magic(shell, endpoint, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", endpoint.url)
+    shell.run(
+        'import pandas as pd\nrows = pd.DataFrame({"word": ["tea", "milk"], "expected": ["tea", "oat"]})'
+    )
+    shell.run("%%mlo prompt qa --model gpt-4o-mini\n[user]\n{{ word }}")
+    rep = shell.run("%mlo eval qa rows --scorer contains --scorer no_pii --min contains=0.4")
+    assert rep.passed and rep.mean("contains") == 0.5
+    err = shell.fails("%mlo eval qa rows --scorer contains --min contains=0.9 --gate")
+    assert isinstance(err, mlo.GateFailed) and "contains: 0.5 ≥ 0.9" in str(
+        err
+    )  # a papermill stage sees the gate
+    assert "needs at least one --scorer" in str(shell.fails("%mlo eval qa rows"))
+    assert "unknown scorer 'exakt'" in str(shell.fails("%mlo eval qa rows --scorer exakt"))
+
+
+def test_two_prompt_versions_on_the_real_local_model(sqlite_ws, smollm):
+    """Few real calls: two versions, two rows each, greedy decoding."""
+    rows = [
+        {"q": "What is the capital of France?", "expected": "Paris"},
+        {"q": "What color is the sky on a clear day?", "expected": "blue"},
+    ]
+    mlo.prompts.register(
+        "geo", "[user]\n{{ q }}", model=smollm.model, params={"temperature": 0, "max_tokens": 24}
+    )
+    mlo.set_alias("geo", "production", 1)
+    mlo.prompts.register(
+        "geo",
+        "[system]\nAnswer in one word.\n[user]\n{{ q }}",
+        model=smollm.model,
+        params={"temperature": 0, "max_tokens": 24},
+    )
+    rep = mlo.llm.evaluate(
+        "geo/2",
+        rows,
+        ["contains", "refusal"],
+        base_url=smollm.base_url,
+        checks=[checks.no_regression("geo@production", tolerance=1.0)],
+    )
+    assert rep.aggregates["failed"] == 0 and all(r["output"] for r in rep.rows)
+    assert rep.aggregates["output_tokens"] > 0 and rep.passed
+    assert len(mlo.llm.evaluations("geo")) == 2  # the candidate and the baseline it was compared with
