@@ -148,6 +148,47 @@ def test_gates_fail_the_report_and_the_promotion_policy_requires_a_passed_eval(s
         mlo.llm.evaluate(lambda word: word, DATA, ["exact"], checks=[0.8])
 
 
+def test_a_judge_scores_from_a_versioned_prompt_and_reports_its_agreement_with_humans(sqlite_ws, endpoint):
+    # the fake endpoint echoes its last user message: a grader whose user message is the output echoes a verdict
+    mlo.prompts.register("grader", "[system]\nGrade it.\n[user]\n{{ output }}", model="gpt-4o-mini")
+    j = scorers.judge(prompt="grader@latest", base_url=endpoint.url, labels="human")
+    assert j.version == "judge@grader/1:gpt-4o-mini"
+    verdicts = ["pass", "pass", "fail", "fail", "pass", "fail", "maybe"]
+    human = ["pass", "pass", "fail", "pass", "fail", "fail", "pass"]
+    data = [{"v": v, "human": h} for v, h in zip(verdicts, human, strict=True)]
+
+    def app(v):
+        return json.dumps({"score": v, "reason": f"it is {v}"})
+
+    rep = mlo.llm.evaluate(app, data, [j], checks=[checks.threshold("judge", 0.5, on="kappa")])
+    assert rep.app["inputs"] == ["v"]  # the label column is not an input
+    agg = rep.aggregates["judge"]
+    # 6 judged rows with labels, 4 agree; 3 pass and 3 fail on each side: chance agreement 0.5, kappa 1/3
+    assert (agg["labelled"], agg["agreement"], agg["kappa"]) == (
+        6,
+        pytest.approx(4 / 6),
+        pytest.approx(1 / 3),
+    )
+    assert rep.rows[0]["reasons"]["judge"] == "it is pass" and rep.rows[6]["scores"]["judge"] is None
+    assert "not on the scale" in rep.rows[6]["reasons"]["judge"]
+    assert not rep.passed and rep.checks[0].value == pytest.approx(1 / 3)
+    sent = endpoint.requests[-1]["body"]
+    assert sent["temperature"] == 0 and sent["response_format"]["json_schema"]["schema"]["required"] == [
+        "score",
+        "reason",
+    ]
+    # criteria make a judge prompt of their own, versioned with them
+    a = scorers.judge("The answer names the right city.", base_url=endpoint.url, model="gpt-4o-mini")
+    b = scorers.judge("The answer names the right city.", base_url=endpoint.url, model="gpt-4o-mini")
+    c = scorers.judge("The answer is polite.", base_url=endpoint.url, model="gpt-4o-mini")
+    assert a.version == b.version == "judge@judge/1:gpt-4o-mini" and c.version == "judge@judge/2:gpt-4o-mini"
+    assert "right city" in mlo.load_prompt("judge/1").template
+    with pytest.raises(mlo.InvalidInput, match="judge needs criteria"):
+        scorers.judge()
+    with pytest.raises(mlo.InvalidInput, match="scale must be"):
+        scorers.judge("ok", scale=(5, 1))
+
+
 def _child(code: str, tmp_path, **env_vars) -> subprocess.Popen:
     env = {**os.environ, "MLO_HOME": str(tmp_path / ".mlo"), **env_vars}
     return subprocess.Popen(
@@ -228,13 +269,18 @@ def test_two_prompt_versions_on_the_real_local_model(sqlite_ws, smollm):
         model=smollm.model,
         params={"temperature": 0, "max_tokens": 24},
     )
+    judge = scorers.judge(
+        "The answer is correct.", model=smollm.model, base_url=smollm.base_url, max_tokens=60
+    )
     rep = mlo.llm.evaluate(
         "geo/2",
         rows,
-        ["contains", "refusal"],
+        ["contains", "refusal", judge],
         base_url=smollm.base_url,
         checks=[checks.no_regression("geo@production", tolerance=1.0)],
     )
     assert rep.aggregates["failed"] == 0 and all(r["output"] for r in rep.rows)
     assert rep.aggregates["output_tokens"] > 0 and rep.passed
+    verdicts = [r["scores"]["judge"] for r in rep.rows]  # the schema makes even a small model answer JSON
+    assert all(v in (0.0, 1.0) for v in verdicts), [r["reasons"] for r in rep.rows]
     assert len(mlo.llm.evaluations("geo")) == 2  # the candidate and the baseline it was compared with

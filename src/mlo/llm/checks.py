@@ -21,7 +21,7 @@ from ..validate.report import CheckResult, compare
 
 __all__ = ["EvalCheck", "NoRegression", "Threshold", "no_regression", "threshold"]
 
-ON = ("mean", "ci_low", "ci_high")
+ON = ("mean", "ci_low", "ci_high", "kappa")
 
 
 class EvalCheck:
@@ -75,7 +75,21 @@ class Threshold(EvalCheck):
             value, gib = report.aggregates["failure_rate"], False
         else:
             agg = report._scorer_agg(self.scorer)
-            value, gib = agg[self.on], report.scorer(self.scorer).get("greater_is_better", True)
+            value, gib = agg.get(self.on), report.scorer(self.scorer).get("greater_is_better", True)
+            if self.on == "kappa":
+                gib = True
+                if value is None:
+                    return [
+                        CheckResult(
+                            self.name,
+                            self.kind,
+                            None,
+                            ">=",
+                            self.bound,
+                            False,
+                            f"{self.scorer} has no human labels to agree with (judge(labels=…))",
+                        )
+                    ]
         lo, hi = self.min, self.max
         if self.bound is not None:
             lo, hi = (self.bound, None) if gib else (None, self.bound)
@@ -93,7 +107,8 @@ class Threshold(EvalCheck):
 
 
 def threshold(scorer: str, bound: float | None = None, *, min=None, max=None, on: str = "mean", name=None):
-    """A scorer's mean (``on="ci_low"``: the low end of its 95 % interval, a stricter gate) within bounds.
+    """A scorer's mean (``on="ci_low"``: the low end of its 95 % interval, a stricter gate; ``on="kappa"``: a
+    judge's agreement with the human labels) within bounds.
 
     ``threshold("exact", 0.8)`` asks for at least 0.8 (at most, for a scorer where lower is better, like
     ``refusal``); ``threshold("failure_rate", 0.05)`` for at most 5 % failed calls.

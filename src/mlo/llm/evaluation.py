@@ -332,7 +332,8 @@ def evaluate(
         if the_app.prompt is not None:
             inputs = list(the_app.prompt.variables)
         else:
-            inputs = [c for c in columns if c != expected]
+            label_cols = {getattr(s, "labels", None) for s in score_list}
+            inputs = [c for c in columns if c != expected and c not in label_cols]
     missing = sorted({c for c in inputs for r in rows if c not in r})
     if missing:
         raise InvalidInput(
@@ -384,6 +385,7 @@ def evaluate(
                 "rate_limit_wait_s": round(limiter.waited, 3) if limiter else 0.0,
             },
         )
+        _agreement(report, score_list, rows)
         report.checks = [
             r
             for g in gates
@@ -399,6 +401,20 @@ def evaluate(
     finally:
         if own_run is not None:
             session.end_run(status, run=own_run)
+
+
+def _agreement(report: EvalReport, score_list: list[Scorer], rows: list[dict]) -> None:
+    """A judge's Cohen's kappa against the human labels in the data, into its aggregates."""
+    for s in score_list:
+        agreement = getattr(s, "agreement", None)
+        if agreement is None:
+            continue
+        scores: dict[int, list] = {}
+        for r in sorted(report.rows, key=lambda r: (r["index"], r["repeat"])):
+            scores.setdefault(r["index"], []).append((r.get("scores") or {}).get(s.name))
+        found = agreement(rows, scores)
+        if found is not None:
+            report.aggregates[s.name].update(found)
 
 
 def _jsonable(v: Any) -> Any:

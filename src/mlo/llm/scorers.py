@@ -16,6 +16,8 @@ by mlo (bumped when their behaviour changes) and their parameters; a custom call
 ``no_injection(field=…)``         1 when a text has no prompt-injection pattern
 ``blocklist(terms)``              1 when the output says none of the terms
 ``refusal()``                     1 when the output declines (lower is better)
+``judge(criteria, …)``            an LLM's verdict from a versioned judge prompt, JSON-schema constrained, with
+                                  Cohen's kappa against human labels (:mod:`mlo.llm.judge`)
 ``scorer(fn)``                    any callable taking some of ``output``, ``expected``, ``inputs``, ``row``
 ================================  ===================================================================================
 """
@@ -42,6 +44,7 @@ __all__ = [
     "embedding_similarity",
     "exact",
     "json_schema",
+    "judge",
     "no_injection",
     "no_pii",
     "numeric",
@@ -478,6 +481,13 @@ def refusal(*, name: str | None = None) -> Scorer:
         return bool(found), _evidence(found)
 
     return _builtin(fn, "refusal", 1, name, {}, gib=False)
+
+
+def judge(criteria: str | None = None, **kwargs: Any) -> Scorer:
+    """An LLM-as-judge scorer: see :func:`mlo.llm.judge.judge`."""
+    from .judge import judge as make
+
+    return make(criteria, **kwargs)
 
 
 BY_NAME: dict[str, Callable[[], Scorer]] = {
