@@ -129,6 +129,13 @@ class EvalReport:
         out["output_tokens"] = sum(r.get("output_tokens") or 0 for r in self.rows)
         out["cost_usd"] = float(sum(costs)) if costs else None
         out["unpriced_calls"] = sum(1 for r in self.rows if r.get("cost_usd") is None and not r.get("error"))
+        guarded = [r["guardrails"] for r in self.rows if r.get("guardrails")]
+        if guarded:
+            trips: dict[str, dict[str, float]] = {}
+            for stage in ("input", "output"):
+                seen = [g[stage]["action"] for g in guarded if stage in g]
+                trips[stage] = {a: seen.count(a) / len(seen) for a in ("flag", "redact", "block") if seen}
+            out["guardrails"] = trips
         return out
 
     def mean(self, scorer: str) -> float:

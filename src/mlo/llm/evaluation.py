@@ -229,7 +229,15 @@ def _usage_of_spans(spans) -> tuple[int | None, int | None, float | None, bool]:
 
 
 def _run_row(
-    app: _App, index: int, repeat: int, row: dict, inputs: list[str], expected: str | None, scorers, limiter
+    app: _App,
+    index: int,
+    repeat: int,
+    row: dict,
+    inputs: list[str],
+    expected: str | None,
+    scorers,
+    limiter,
+    guard=None,
 ) -> dict:
     from .client import Reply
 
@@ -238,30 +246,48 @@ def _run_row(
     rec: dict[str, Any] = {"index": index, "repeat": repeat, "inputs": ins, "expected": want}
     if limiter is not None:
         limiter.acquire()
-    output, error = None, None
+    output, error, result, blocked = None, None, None, False
+    decisions: dict[str, Any] = {}
     started = time.monotonic()
     with tracing.trace(f"eval {app.name}"[:200], kind="chain") as span:
         span.set_attributes({"mlo.eval.row": index, "mlo.eval.repeat": repeat})
         first = len(span._trace.spans)
-        try:
-            result = app.call(ins)
-        except InvalidInput:
-            raise
-        except Exception as exc:  # the app's own failure is this row's result, not the evaluation's end
-            error = f"{type(exc).__name__}: {exc}"[:500]
-            span.record_error(exc)
-            result = None
+        sent = ins
+        if guard is not None:
+            texts = [k for k, v in ins.items() if isinstance(v, str)]
+            d = guard.check_request([ins[k] for k in texts], model=None, max_tokens=None)
+            decisions["input"] = d.to_dict()
+            blocked = d.blocked
+            sent = {**ins, **dict(zip(texts, d.texts, strict=True))}
+        if blocked:
+            result = guard.message
+        else:
+            try:
+                result = app.call(sent)
+            except InvalidInput:
+                raise
+            except Exception as exc:  # the app's own failure is this row's result, not the evaluation's end
+                error = f"{type(exc).__name__}: {exc}"[:500]
+                span.record_error(exc)
+        if isinstance(result, Reply):
+            if not result.ok:
+                error = result.error
+            output = result.text
+        elif result is not None:
+            output = (
+                result if isinstance(result, str) else json.dumps(result, default=str, ensure_ascii=False)
+            )
+        if guard is not None and not blocked and error is None:
+            d = guard.check(output, "output")
+            decisions["output"] = d.to_dict()
+            output = d.text
         rec["latency_s"] = round(time.monotonic() - started, 6)
         llm_spans = span._trace.spans[first:]
         rec["trace_id"] = span.trace_id
-    if isinstance(result, Reply):
-        if not result.ok:
-            error = result.error
-        output = result.text
-    elif result is not None:
-        output = result if isinstance(result, str) else json.dumps(result, default=str, ensure_ascii=False)
     tin, tout, cost, _ = _usage_of_spans(llm_spans)
     rec.update(output=output, error=error, input_tokens=tin, output_tokens=tout, cost_usd=cost)
+    if decisions:
+        rec["guardrails"] = decisions
     scores, reasons = {}, {}
     if error is None:
         for s in scorers:
@@ -286,6 +312,7 @@ def evaluate(
     requests_per_minute: float | None = None,
     resume: bool = True,
     store: bool = True,
+    guardrails: Any = None,
     **params: Any,
 ) -> EvalReport:
     """Run ``app`` over every row of ``data`` (``repeats`` times), score each output, and store the report.
@@ -315,6 +342,9 @@ def evaluate(
         Pick up a killed evaluation with the same arguments where it stopped (default True).
     store : bool
         Keep the report in the workspace (default True).
+    guardrails : str, dict or Guardrails, optional
+        A guardrail policy (``"support"`` names ``[guardrails.support]`` in ``mlo.toml``) applied to each row's
+        inputs and output as serving applies it; each row records the decisions, the report the trip rates.
     **params
         For a prompt or endpoint app, passed to :func:`mlo.llm.chat` (``model``, ``base_url``, ``temperature``, …).
 
@@ -347,10 +377,14 @@ def evaluate(
 
     gates = check_list(checks)
     limiter = limits.RateLimiter(requests_per_minute) if requests_per_minute is not None else None
+    from .guardrails import policy as guardrail_policy
+
+    guard = guardrail_policy(guardrails)
 
     ws = workspace.current()
     ident = the_app.identity()
-    key = _key(ident, source, score_list, repeats, inputs, expected_col, _jsonable(params))
+    settings = {**_jsonable(params), **({"guardrails": guard.version} if guard else {})}
+    key = _key(ident, source, score_list, repeats, inputs, expected_col, settings)
     ckpt = Checkpoint(ws.home / "evals" / f"{key}.jsonl")
     done = ckpt.load() if resume else {}
     if not resume:
@@ -369,13 +403,19 @@ def evaluate(
             for k in range(repeats):
                 if (i, k) in done:
                     continue
-                ckpt.append(_run_row(the_app, i, k, row, inputs, expected_col, score_list, limiter))
+                ckpt.append(_run_row(the_app, i, k, row, inputs, expected_col, score_list, limiter, guard))
         report = EvalReport(
             list(ckpt.done.values()),
             scorers=[s.to_dict() for s in score_list],
             n=len(rows),
             repeats=repeats,
-            app={**ident, "params": _jsonable(params), "inputs": inputs, "expected": expected_col},
+            app={
+                **ident,
+                "params": _jsonable(params),
+                "inputs": inputs,
+                "expected": expected_col,
+                "guardrails": guard.to_dict() if guard else None,
+            },
             data=source,
             subject=the_app.subject,
             run_id=run.id if run is not None else None,
