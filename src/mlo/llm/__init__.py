@@ -14,7 +14,10 @@
   :class:`FakeEndpoint` is an OpenAI-compatible test server that injects faults (:mod:`.fake_endpoint`).
 * Evaluations — :func:`evaluate` runs an app over a dataset with :mod:`.scorers` (deterministic, safety, custom),
   resumable and rate-limited, into an :class:`EvalReport` with bootstrap intervals, gated by :mod:`.checks`
-  (:mod:`.evaluation`, :mod:`.eval_report`, :mod:`.safety`).
+  (:mod:`.evaluation`, :mod:`.eval_report`, :mod:`.safety`, :mod:`.judge`).
+* Guardrails — :class:`Guardrails` policies from ``mlo.toml`` (:mod:`.guardrails`), shared by evaluations and
+  ``mlo serve prompt:NAME@ALIAS``; :func:`monitor` reads a served prompt's windows from its traces
+  (:mod:`.monitoring`), for the alert rules of :mod:`mlo.monitor`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from .eval_report import EvalReport
 from .evaluation import evaluate, evaluations
 from .fake_endpoint import FakeEndpoint
 from .genai import Usage
+from .guardrails import Decision, Guardrails
 from .local_model import LocalModel, serve_gguf
+from .monitoring import LLMMonitorReport, monitor
 from .pricing import Cost, Price, PriceTable, price_table, prices
 from .prompts import Prompt, PromptDiff, load_prompt
 from .query import Trace, get_trace, traces
@@ -39,9 +44,12 @@ __all__ = [
     "BudgetStatus",
     "BudgetWarning",
     "Cost",
+    "Decision",
     "Estimate",
     "EvalReport",
     "FakeEndpoint",
+    "Guardrails",
+    "LLMMonitorReport",
     "LLMCallFailed",
     "LocalModel",
     "Price",
@@ -66,6 +74,7 @@ __all__ = [
     "evaluations",
     "get_trace",
     "load_prompt",
+    "monitor",
     "price_table",
     "priced_calls",
     "prices",

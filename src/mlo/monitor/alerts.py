@@ -124,14 +124,25 @@ def check(
     project = ws.home.parent
     alerts: list[Alert] = []
     reports: dict[str, MonitorReport] = {}
+    llm_reports: dict[str, Any] = {}
     for rule in rules:
-        names = [rule.model] if rule.model else logged
+        names = [rule.prompt] if rule.prompt else [rule.model] if rule.model else logged
         for model in names:
             if wanted is not None and model not in wanted:
                 continue
-            if model not in reports:
-                reports[model] = report(model, window=window, since=since)
-            rep = reports[model]
+            if rule.prompt:  # a served prompt: the LLM monitor's windows, from its request traces
+                if model not in llm_reports:
+                    from ..llm.monitoring import monitor as llm_monitor
+
+                    table = ws.config.get("monitor") or {}
+                    llm_reports[model] = llm_monitor(
+                        model, window=window or table.get("window") or "1h", since=since
+                    )
+                rep = llm_reports[model]
+            else:
+                if model not in reports:
+                    reports[model] = report(model, window=window, since=since)
+                rep = reports[model]
             rows = rep.windows.to_dict("records")
             evidence = firing(rule, rows)
             if evidence is None or _already_alerted(ws, rule, model, _streak(rule, rows)):

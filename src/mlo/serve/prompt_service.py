@@ -238,6 +238,7 @@ class PromptService:
                 capped = self.guard.cap_tokens(params.get("max_tokens"))
                 if capped is not None:
                     params["max_tokens"] = capped
+            span.set_inputs(variables)  # as sent: after redaction
             try:
                 reply = chat(
                     messages or None,
@@ -272,6 +273,7 @@ class PromptService:
             span.set_attributes(
                 {"mlo.serve.refusal": bool(find_refusal(text)), "mlo.serve.output_chars": len(text)}
             )
+            span.set_outputs({"text": text})
             return self._completion(text, reply.model or model, prompt, finish, reply.usage), headers
 
     @staticmethod
