@@ -141,6 +141,14 @@ def test_gates_fail_the_report_and_the_promotion_policy_requires_a_passed_eval(s
     )
     assert ok.passed and len(endpoint.requests) - before == 4 and ok.checks[1].value == 0.0
     mlo.promote("qa", 3, "production")
+    # the compare view: the two versions side by side, per-example deltas largest first
+    cmp = mlo.llm.compare_evals(rep, ok.id)
+    assert cmp.scorers["contains"]["delta"] == 0.75 and cmp.scorers["contains"]["rows"] == 4
+    frame = cmp.to_frame()
+    assert frame["contains.delta"].tolist() == [1.0, 1.0, 1.0, 0.0] and frame["index"].tolist()[-1] == 1
+    assert frame["output_a"].iloc[0] == "echo: nothing" and "qa/2 → qa/3" in cmp._repr_html_()
+    with pytest.raises(mlo.InvalidInput, match="different data"):
+        mlo.llm.compare_evals(rep, mlo.llm.evaluate(lambda word: word, DATA.head(2), ["contains"]))
     assert mlo.load_prompt("qa@production").ref == "qa/3"
     with pytest.raises(mlo.InvalidInput, match="threshold 'exact' needs a bound"):
         checks.threshold("exact")

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from . import checks, scorers
 from .client import LLMCallFailed, Reply, autolog, chat
+from .eval_compare import EvalComparison
+from .eval_compare import compare as compare_evals
 from .eval_report import EvalReport
 from .evaluation import evaluate, evaluations
 from .fake_endpoint import FakeEndpoint
@@ -46,6 +48,7 @@ __all__ = [
     "Cost",
     "Decision",
     "Estimate",
+    "EvalComparison",
     "EvalReport",
     "FakeEndpoint",
     "Guardrails",
@@ -66,6 +69,7 @@ __all__ = [
     "budget",
     "chat",
     "checks",
+    "compare_evals",
     "costs",
     "count_tokens",
     "current_span",

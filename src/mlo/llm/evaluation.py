@@ -116,7 +116,7 @@ def _records(data: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
         snap = get_snapshot(data.removeprefix("snapshot:") if isinstance(data, str) else data)
         data = load_snapshot(snap)
-        source = {"ref": snap.ref, "digest": snap.digest}
+        source = {"ref": snap.ref, "snapshot_digest": snap.digest}
     if isinstance(data, pd.DataFrame):
         rows = data.to_dict(orient="records")
     elif isinstance(data, (list, tuple)) and all(isinstance(r, dict) for r in data):
@@ -129,9 +129,9 @@ def _records(data: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     if not rows:
         raise InvalidInput("data has no rows to evaluate")
     rows = [{str(k): _plain(v) for k, v in r.items()} for r in rows]
-    if "digest" not in source:
-        blob = json.dumps(rows, sort_keys=True, default=str).encode()
-        source["digest"] = hashlib.blake2b(blob, digest_size=16).hexdigest()
+    # the rows' own digest, however they came (a frame, a list, a snapshot): the same rows compare and resume alike
+    blob = json.dumps(rows, sort_keys=True, default=str).encode()
+    source["digest"] = hashlib.blake2b(blob, digest_size=16).hexdigest()
     source["rows"] = len(rows)
     return rows, source
 
