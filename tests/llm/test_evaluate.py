@@ -292,3 +292,38 @@ def test_two_prompt_versions_on_the_real_local_model(sqlite_ws, smollm):
     verdicts = [r["scores"]["judge"] for r in rep.rows]  # the schema makes even a small model answer JSON
     assert all(v in (0.0, 1.0) for v in verdicts), [r["reasons"] for r in rep.rows]
     assert len(mlo.llm.evaluations("geo")) == 2  # the candidate and the baseline it was compared with
+
+
+EVAL_STAGE = """
+import mlo
+from mlo.llm import checks
+
+def app(word):
+    return "tea" if word == "tea" else "no idea"
+
+rows = [{"word": w, "expected": w} for w in ("tea", "milk", "water", "cocoa")]
+report = mlo.llm.evaluate(app, rows, ["exact"], checks=[checks.threshold("exact", min_exact)])
+report.raise_for_failures()
+"""
+
+
+def test_an_eval_stage_fails_the_pipeline_with_exit_1(sqlite_ws, tmp_path):
+    import nbformat
+    from click.testing import CliRunner
+
+    from mlo.cli import main
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell("min_exact = 0.2")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells += [params, nbformat.v4.new_code_cell(EVAL_STAGE.strip())]
+    nbformat.write(nb, tmp_path / "eval.ipynb")
+    (tmp_path / "pipeline.yaml").write_text("stages:\n  eval: {notebook: eval.ipynb}\n")
+    r = CliRunner().invoke(main, ["pipeline", "run", "pipeline.yaml", "--param", "eval.min_exact=0.5"])
+    assert r.exit_code == 1, r.output
+    assert "exact: 0.25 ≥ 0.5" in r.output
+    (stored,) = mlo.llm.evaluations().to_dict("records")
+    assert stored["passed"] is False or stored["passed"] == 0
+    r = CliRunner().invoke(main, ["pipeline", "run", "pipeline.yaml"])  # the notebook's own bound: 0.2
+    assert r.exit_code == 0, r.output
