@@ -85,11 +85,12 @@ def _already_alerted(ws, rule: Rule, model: str, incident: set[str]) -> bool:
     return False
 
 
-def _check_models(ws, rules: list[Rule], logged: list[str]) -> None:
-    """A rule naming a model that has neither a log nor a registration would never fire: say so."""
+def _check_models(ws, rules: list[Rule], logged: list[str], wanted: list[str] | None = None) -> None:
+    """A rule naming a model that has neither a log nor a registration would never fire: say so (for the rules
+    this check runs: ``wanted`` narrows them)."""
     known = None
     for rule in rules:
-        if rule.model is None or rule.model in logged:
+        if rule.model is None or rule.model in logged or (wanted is not None and rule.model not in wanted):
             continue
         if known is None:
             known = sorted(set(logged) | set(ws.models.model_names()))
@@ -120,7 +121,7 @@ def check(
         raise InvalidInput("no alert rules: add [[monitor.rules]] to mlo.toml (see docs/monitoring.md)")
     wanted = [models] if isinstance(models, str) else models
     logged = _models_with_logs(ws)
-    _check_models(ws, rules, logged)
+    _check_models(ws, rules, logged, wanted)
     project = ws.home.parent
     alerts: list[Alert] = []
     reports: dict[str, MonitorReport] = {}
