@@ -22,7 +22,7 @@ DATA = pd.DataFrame(
 )
 
 
-def test_a_prompt_evaluated_on_the_fake_endpoint_keeps_its_report(sqlite_ws, endpoint):
+def test_a_prompt_evaluated_on_the_fake_endpoint_keeps_its_report(ws, endpoint):
     mlo.prompts.register("qa", QA, model="gpt-4o-mini", params={"temperature": 0})
     mlo.snapshot(DATA, "words")
     endpoint.fail("500")  # the first row fails for good (no retries), the rest answer
@@ -53,7 +53,7 @@ def test_a_prompt_evaluated_on_the_fake_endpoint_keeps_its_report(sqlite_ws, end
     assert run.name == "eval qa/1" and run.status == "finished"
     assert run.metrics["eval.contains"] == pytest.approx(2 / 3) and run.metrics["eval.failure_rate"] == 0.25
     assert mlo.llm.evaluations("qa").id.tolist() == [rep.id]
-    assert not os.listdir(sqlite_ws.home / "evals")  # the checkpoint is gone once the report is kept
+    assert not os.listdir(ws.home / "evals")  # the checkpoint is gone once the report is kept
     # the notebook view: the failure first, then the worst scores
     html = rep._repr_html_()
     assert html.index("error: the LLM call") < html.index("echo: coffee") < html.index("echo: milk")

@@ -124,3 +124,23 @@ def test_the_cli_says_what_a_prompt_needs(sqlite_ws):
     assert r.exit_code == 2 and "needs --backend URL" in r.output
     r = CliRunner().invoke(main, ["serve", "churn@production", "--backend", "http://127.0.0.1:1/v1"])
     assert r.exit_code == 2 and "are for prompts" in r.output
+
+
+def test_a_served_prompt_behind_a_token(sqlite_ws, endpoint):
+    need(
+        importlib.util.find_spec("uvicorn") is not None,
+        "uvicorn is not installed (pip install 'mlo-workbench[serve]')",
+    )
+    mlo.prompts.register("greet", "[user]\nSay hi to {{ name }}", model="gpt-4o-mini")
+    with mlo.serve("prompt:greet/1", backend=endpoint.url, token="s3cret-token-0123456789", poll=0) as srv:
+        url = srv.url + "/v1/chat/completions"
+        body = {"variables": {"name": "Ana"}}
+        assert httpx.post(url, json=body).status_code == 401
+        assert httpx.post(url, json=body, headers={"Authorization": "Bearer nope"}).status_code == 401
+        ok = httpx.post(url, json=body, headers={"Authorization": "Bearer s3cret-token-0123456789"})
+        assert (
+            ok.status_code == 200 and ok.json()["choices"][0]["message"]["content"] == "echo: Say hi to Ana"
+        )
+        assert httpx.get(srv.url + "/health").json() == {"status": "ok"}  # details only for token holders
+        big = {"variables": {"name": "x" * (5 << 20)}}
+        assert httpx.post(url, json=big, headers={"Authorization": "Bearer s3cret-token-0123456789"}).status_code == 413
