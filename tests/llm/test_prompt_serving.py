@@ -143,4 +143,7 @@ def test_a_served_prompt_behind_a_token(sqlite_ws, endpoint):
         )
         assert httpx.get(srv.url + "/health").json() == {"status": "ok"}  # details only for token holders
         big = {"variables": {"name": "x" * (5 << 20)}}
-        assert httpx.post(url, json=big, headers={"Authorization": "Bearer s3cret-token-0123456789"}).status_code == 413
+        assert (
+            httpx.post(url, json=big, headers={"Authorization": "Bearer s3cret-token-0123456789"}).status_code
+            == 413
+        )

