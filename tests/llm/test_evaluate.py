@@ -327,3 +327,12 @@ def test_an_eval_stage_fails_the_pipeline_with_exit_1(sqlite_ws, tmp_path):
     assert stored["passed"] is False or stored["passed"] == 0
     r = CliRunner().invoke(main, ["pipeline", "run", "pipeline.yaml"])  # the notebook's own bound: 0.2
     assert r.exit_code == 0, r.output
+
+
+def test_an_endpoint_url_is_an_app(sqlite_ws, endpoint):
+    rows = [{"question": "tea", "expected": "tea"}, {"question": "milk", "expected": "oat"}]
+    rep = mlo.llm.evaluate(endpoint.url, rows, ["contains"], model="gpt-4o-mini")
+    assert rep.app == {**rep.app, "kind": "endpoint", "url": endpoint.url} and rep.mean("contains") == 0.5
+    assert endpoint.requests[-1]["body"]["messages"] == [{"role": "user", "content": "milk"}]
+    with pytest.raises(mlo.InvalidInput, match="sends one input column"):
+        mlo.llm.evaluate(endpoint.url, DATA.assign(extra=1), ["contains"], model="gpt-4o-mini")
