@@ -327,6 +327,8 @@ def test_an_eval_stage_fails_the_pipeline_with_exit_1(sqlite_ws, tmp_path):
     assert stored["passed"] is False or stored["passed"] == 0
     r = CliRunner().invoke(main, ["pipeline", "run", "pipeline.yaml"])  # the notebook's own bound: 0.2
     assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["llm", "evals", "--format", "json"])
+    assert r.exit_code == 0 and [e["passed"] for e in json.loads(r.output)] == [True, False]
 
 
 def test_an_endpoint_url_is_an_app(sqlite_ws, endpoint):
