@@ -98,3 +98,15 @@ def test_the_same_policy_runs_in_an_evaluation(support):
     assert rep.rows[2]["guardrails"]["output"]["action"] == "block"
     assert rep.aggregates["guardrails"]["input"] == {"flag": 0.0, "redact": 1 / 3, "block": 1 / 3}
     assert rep.mean("no_pii") == 1.0 and rep.app["guardrails"]["name"] == "support"
+
+
+def test_an_evaluation_of_a_prompt_applies_the_token_cap_and_the_cost_bound(sqlite_ws, endpoint):
+    mlo.prompts.register("long", "[user]\n{{ q }}", model="gpt-4o", params={"max_tokens": 500})
+    policy = {"max_tokens": 3, "max_cost_usd": 0.001}
+    rows = [{"q": "one two three four five six"}, {"q": "word " * 400}]
+    rep = mlo.llm.evaluate("long/1", rows, ["no_pii"], base_url=endpoint.url, guardrails=policy)
+    assert endpoint.requests[-1]["body"]["max_tokens"] == 3 and len(endpoint.requests) == 1
+    assert rep.rows[0]["output"] == "echo: one two"  # the fake endpoint stops at max_tokens words
+    assert (
+        rep.rows[1]["guardrails"]["input"]["findings"][-1]["rule"] == "max_cost_usd"
+    )  # priced, then blocked

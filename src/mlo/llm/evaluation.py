@@ -76,6 +76,20 @@ class _App:
         digest = hashlib.blake2b(src.encode(), digest_size=8).hexdigest()
         return {"kind": "function", "name": self.name, "digest": digest}
 
+    def model_and_max_tokens(self) -> tuple[str | None, int | None]:
+        """The model and max_tokens a prompt or endpoint app sends (what a cost bound prices); none for a function."""
+        if self.fn is not None:
+            return None, None
+        base = self.prompt.params if self.prompt is not None else {}
+        model = self.params.get("model") or (self.prompt.model if self.prompt is not None else None)
+        return model, self.params.get("max_tokens", base.get("max_tokens"))
+
+    def cap_tokens(self, guard) -> None:
+        """Send at most the guardrail policy's max_tokens, as serving does."""
+        if guard is None or guard.max_tokens is None or self.fn is not None:
+            return
+        self.params["max_tokens"] = guard.cap_tokens(self.model_and_max_tokens()[1])
+
     def call(self, inputs: dict[str, Any]) -> Any:
         from .client import chat
 
@@ -255,7 +269,8 @@ def _run_row(
         sent = ins
         if guard is not None:
             texts = [k for k, v in ins.items() if isinstance(v, str)]
-            d = guard.check_request([ins[k] for k in texts], model=None, max_tokens=None)
+            model, max_tokens = app.model_and_max_tokens()
+            d = guard.check_request([ins[k] for k in texts], model=model, max_tokens=max_tokens)
             decisions["input"] = d.to_dict()
             blocked = d.blocked
             sent = {**ins, **dict(zip(texts, d.texts, strict=True))}
@@ -380,6 +395,7 @@ def evaluate(
     from .guardrails import policy as guardrail_policy
 
     guard = guardrail_policy(guardrails)
+    the_app.cap_tokens(guard)
 
     ws = workspace.current()
     ident = the_app.identity()
