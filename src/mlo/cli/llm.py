@@ -1,4 +1,4 @@
-"""``mlo llm``: traces, prompts, prices, costs and the budget gate from the terminal.
+"""``mlo llm``: traces, prompts, evaluations, prices, costs and the budget gate from the terminal.
 
 ``mlo llm budget --gate`` exits with 1 when a budget of ``[llm.budget]`` is spent (a pipeline step that stops
 spending), 2 on bad input, 3 on a store fault.
@@ -148,3 +148,18 @@ def prices_cmd(model, fmt) -> None:
     emit_frame(df, fmt, empty="No price for that model.")
     if fmt == "table":
         echo(f"price table {df.attrs.get('version')}")
+
+
+@llm.command("evals")
+@click.argument("prompt", required=False)
+@click.option("--limit", "-n", type=int, default=50, show_default=True)
+@_FORMAT
+def evals_cmd(prompt, limit, fmt) -> None:
+    """Stored evaluations (mlo.llm.evaluate), newest first; PROMPT (support, support/2) keeps its versions."""
+    from ..llm.evaluation import evaluations
+
+    _open()
+    df = evaluations(prompt, limit=limit)
+    if fmt == "table" and not df.empty:
+        df = df.assign(id=df["id"].str[:10])
+    emit_frame(df, fmt, empty="No evaluations.")

@@ -15,7 +15,7 @@ from .output import format_option
 
 
 @main.command("serve")
-@click.argument("ref", metavar="NAME@ALIAS")
+@click.argument("ref", metavar="NAME@ALIAS | prompt:NAME@ALIAS")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0: all).")
 @click.option(
     "--port",
@@ -91,6 +91,15 @@ from .output import format_option
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds an idle kept-alive connection stays open.",
 )
+@click.option(
+    "--backend",
+    metavar="URL",
+    help="For prompt:NAME@ALIAS: the OpenAI-compatible endpoint that answers (http://127.0.0.1:8080/v1).",
+)
+@click.option(
+    "--guardrails", metavar="NAME", help="For a prompt: the guardrail policy [guardrails.NAME] of mlo.toml."
+)
+@click.option("--model", metavar="MODEL", help="For a prompt that names no model: the backend's model.")
 @format_option("text", "json", help="json: print one JSON line with the URL when the server listens.")
 def serve_cmd(
     ref: str,
@@ -110,14 +119,21 @@ def serve_cmd(
     header_timeout: float,
     body_timeout: float,
     keep_alive: float,
+    backend: str | None,
+    guardrails: str | None,
+    model: str | None,
     fmt: str,
 ) -> None:
     """Serve model NAME@ALIAS (or NAME@vN) over HTTP: POST /predict, POST /labels, GET /health, GET /metadata.
 
     The alias is followed: promote or roll back from anywhere and the server swaps versions without failing a
     request. Stop with Ctrl-C; the prediction log is written before exit.
+
+    prompt:NAME@ALIAS --backend URL serves a prompt version as an OpenAI-compatible chat endpoint
+    (POST /v1/chat/completions): rendered, checked by --guardrails, answered by the backend, traced and priced.
     """
     from .. import workspace
+    from ..errors import InvalidInput
     from ..serve.auth import Auth
     from ..serve.limits import Limits
     from ..serve.server import Server, require
@@ -141,7 +157,20 @@ def serve_cmd(
     handler.setFormatter(logging.Formatter("mlo: %(message)s"))
     logging.getLogger("mlo.serve").addHandler(handler)
     logging.getLogger("mlo.serve").setLevel(logging.INFO)
-    service = Service(ref, canary=canary, log=not no_log, poll=poll)
+    if ref.startswith("prompt:"):
+        from ..serve.prompt_service import PromptService
+
+        if not backend:
+            raise InvalidInput(
+                "serving a prompt needs --backend URL, the OpenAI-compatible endpoint that answers"
+            )
+        service = PromptService(
+            ref, backend=backend, canary=canary, guardrails=guardrails, model=model, poll=poll
+        )
+    elif backend or guardrails or model:
+        raise InvalidInput("--backend, --guardrails and --model are for prompts: mlo serve prompt:NAME@ALIAS")
+    else:
+        service = Service(ref, canary=canary, log=not no_log, poll=poll)
     try:
         server = Server(
             service, host, port, access_log=access_log, auth=auth, limits=limits, route_key=route_key

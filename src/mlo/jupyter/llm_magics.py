@@ -17,6 +17,11 @@ USAGE = """\
   %mlo costs [--by day|model|prompt|run|trace|call] [--run RUN]
                                          what LLM calls cost (the price table in mlo.toml)
   %mlo budget [--gate]                   spending against [llm.budget]; --gate fails the cell
+  %mlo eval APP DATA --scorer S [--scorer S …] [--repeats N] [--min scorer=V …]
+                [--against PROMPT@ALIAS] [--gate]
+                                         evaluate APP (a prompt ref or a function variable) on
+                                         DATA (a variable or a snapshot ref); --gate fails the
+                                         cell when a check fails
 """
 
 
@@ -127,4 +132,48 @@ def _budget(magics, args, cell):
     return budget(run=a.run, gate=a.gate)
 
 
-COMMANDS = {"traces": _traces, "prompt": _prompt, "prompts": _prompts, "costs": _costs, "budget": _budget}
+def _eval(magics, args, cell):
+    from ..llm import checks
+    from ..llm.evaluation import evaluate
+    from .magics import _pairs, _parser
+
+    a = _parser(
+        "eval",
+        (("app",), {}),
+        (("data",), {}),
+        (("--scorer", "-s"), {"action": "append", "default": []}),
+        (("--repeats", "-n"), {"type": int, "default": 1}),
+        (("--min",), {"action": "append", "default": []}),
+        (("--against",), {}),
+        (("--gate",), {"action": "store_true"}),
+    ).parse_args(args)
+    if not a.scorer:
+        raise UsageError("%mlo eval needs at least one --scorer (exact, contains, similarity, no_pii, …)")
+    ns = magics.shell.user_ns
+
+    def resolve(name):
+        return ns[name] if name.isidentifier() and name in ns else name
+
+    gates = []
+    for name, value in _pairs(a.min, "eval").items():
+        try:
+            gates.append(checks.threshold(name, float(value)))
+        except ValueError:
+            raise UsageError(f"%mlo eval --min {name}={value}: the bound must be a number") from None
+    if a.against:
+        gates.append(checks.no_regression(a.against))
+    scorer_list = [resolve(s) for s in a.scorer]
+    report = evaluate(resolve(a.app), resolve(a.data), scorer_list, repeats=a.repeats, checks=gates or None)
+    if a.gate:
+        report.raise_for_failures()
+    return report
+
+
+COMMANDS = {
+    "eval": _eval,
+    "traces": _traces,
+    "prompt": _prompt,
+    "prompts": _prompts,
+    "costs": _costs,
+    "budget": _budget,
+}

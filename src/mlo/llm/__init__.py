@@ -12,14 +12,27 @@
   from a tokenizer (:mod:`.tokens`).
 * A real model offline — :func:`serve_gguf` runs a GGUF model with llama.cpp (:mod:`.local_model`), and
   :class:`FakeEndpoint` is an OpenAI-compatible test server that injects faults (:mod:`.fake_endpoint`).
+* Evaluations — :func:`evaluate` runs an app over a dataset with :mod:`.scorers` (deterministic, safety, custom),
+  resumable and rate-limited, into an :class:`EvalReport` with bootstrap intervals, gated by :mod:`.checks`
+  (:mod:`.evaluation`, :mod:`.eval_report`, :mod:`.safety`, :mod:`.judge`).
+* Guardrails — :class:`Guardrails` policies from ``mlo.toml`` (:mod:`.guardrails`), shared by evaluations and
+  ``mlo serve prompt:NAME@ALIAS``; :func:`monitor` reads a served prompt's windows from its traces
+  (:mod:`.monitoring`), for the alert rules of :mod:`mlo.monitor`.
 """
 
 from __future__ import annotations
 
+from . import checks, scorers
 from .client import LLMCallFailed, Reply, autolog, chat
+from .eval_compare import EvalComparison
+from .eval_compare import compare as compare_evals
+from .eval_report import EvalReport
+from .evaluation import evaluate, evaluations
 from .fake_endpoint import FakeEndpoint
 from .genai import Usage
+from .guardrails import Decision, Guardrails
 from .local_model import LocalModel, serve_gguf
+from .monitoring import LLMMonitorReport, monitor
 from .pricing import Cost, Price, PriceTable, price_table, prices
 from .prompts import Prompt, PromptDiff, load_prompt
 from .query import Trace, get_trace, traces
@@ -33,8 +46,13 @@ __all__ = [
     "BudgetStatus",
     "BudgetWarning",
     "Cost",
+    "Decision",
     "Estimate",
+    "EvalComparison",
+    "EvalReport",
     "FakeEndpoint",
+    "Guardrails",
+    "LLMMonitorReport",
     "LLMCallFailed",
     "LocalModel",
     "Price",
@@ -50,16 +68,22 @@ __all__ = [
     "autolog",
     "budget",
     "chat",
+    "checks",
+    "compare_evals",
     "costs",
     "count_tokens",
     "current_span",
     "estimate",
+    "evaluate",
+    "evaluations",
     "get_trace",
     "load_prompt",
+    "monitor",
     "price_table",
     "priced_calls",
     "prices",
     "replay",
+    "scorers",
     "serve_gguf",
     "trace",
     "traces",

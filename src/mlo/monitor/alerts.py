@@ -85,11 +85,12 @@ def _already_alerted(ws, rule: Rule, model: str, incident: set[str]) -> bool:
     return False
 
 
-def _check_models(ws, rules: list[Rule], logged: list[str]) -> None:
-    """A rule naming a model that has neither a log nor a registration would never fire: say so."""
+def _check_models(ws, rules: list[Rule], logged: list[str], wanted: list[str] | None = None) -> None:
+    """A rule naming a model that has neither a log nor a registration would never fire: say so (for the rules
+    this check runs: ``wanted`` narrows them)."""
     known = None
     for rule in rules:
-        if rule.model is None or rule.model in logged:
+        if rule.model is None or rule.model in logged or (wanted is not None and rule.model not in wanted):
             continue
         if known is None:
             known = sorted(set(logged) | set(ws.models.model_names()))
@@ -120,18 +121,29 @@ def check(
         raise InvalidInput("no alert rules: add [[monitor.rules]] to mlo.toml (see docs/monitoring.md)")
     wanted = [models] if isinstance(models, str) else models
     logged = _models_with_logs(ws)
-    _check_models(ws, rules, logged)
+    _check_models(ws, rules, logged, wanted)
     project = ws.home.parent
     alerts: list[Alert] = []
     reports: dict[str, MonitorReport] = {}
+    llm_reports: dict[str, Any] = {}
     for rule in rules:
-        names = [rule.model] if rule.model else logged
+        names = [rule.prompt] if rule.prompt else [rule.model] if rule.model else logged
         for model in names:
             if wanted is not None and model not in wanted:
                 continue
-            if model not in reports:
-                reports[model] = report(model, window=window, since=since)
-            rep = reports[model]
+            if rule.prompt:  # a served prompt: the LLM monitor's windows, from its request traces
+                if model not in llm_reports:
+                    from ..llm.monitoring import monitor as llm_monitor
+
+                    table = ws.config.get("monitor") or {}
+                    llm_reports[model] = llm_monitor(
+                        model, window=window or table.get("window") or "1h", since=since
+                    )
+                rep = llm_reports[model]
+            else:
+                if model not in reports:
+                    reports[model] = report(model, window=window, since=since)
+                rep = reports[model]
             rows = rep.windows.to_dict("records")
             evidence = firing(rule, rows)
             if evidence is None or _already_alerted(ws, rule, model, _streak(rule, rows)):

@@ -18,7 +18,18 @@ actions = [
 name = "canary worse"
 when = "canary_worse"
 actions = [{ type = "rollback", alias = "canary" }]
+
+[[monitor.rules]]
+name = "guardrails tripping"
+prompt = "support"              # a served prompt (mlo serve prompt:support@…): the LLM columns below
+when = "block_rate > 0.2"
+for = 2
+actions = [{ type = "rollback", alias = "production" }]
 ```
+
+A rule with ``prompt =`` reads :func:`mlo.llm.monitor`'s windows instead: ``block_rate``, ``redact_rate``,
+``flag_rate``, ``refusal_rate``, ``error_rate``, ``latency_p50/p95``, ``tokens_per_s``, ``cost_per_request``,
+``output_chars``, ``output_length_shift``, ``n`` and the canary's (see :data:`mlo.llm.monitoring.METRICS`).
 
 Columns are those of :attr:`MonitorReport.windows` (:data:`METRICS`): ``dataset_drift``, ``prediction_drift``,
 ``canary_worse`` (true/false), ``drift_share``, ``accuracy``, ``mae``, ``rmse``, ``latency_p50/p95/p99``,
@@ -50,8 +61,10 @@ _OPS = {
     "==": operator.eq,
     "!=": operator.ne,
 }
-_COND = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(<=|>=|==|!=|<|>)\s*(-?[0-9.]+(?:e-?[0-9]+)?)\s*(%?)\s*$", re.I)
-_FLAG = re.compile(r"^\s*(not\s+)?([a-z_][a-z0-9_]*)\s*$", re.I)
+_COND = re.compile(
+    r"^\s*([a-z_][a-z0-9_.]*)\s*(<=|>=|==|!=|<|>)\s*(-?[0-9.]+(?:e-?[0-9]+)?)\s*(%?)\s*$", re.I
+)
+_FLAG = re.compile(r"^\s*(not\s+)?([a-z_][a-z0-9_.]*)\s*$", re.I)
 ACTION_TYPES = ("webhook", "command", "retrain", "rollback")
 ACTION_KEYS = {
     "command": {"type", "run"},
@@ -101,10 +114,11 @@ class Rule:
     consecutive: int = 1
     model: str | None = None
     actions: tuple[dict, ...] = field(default_factory=tuple, repr=False)  # may hold secrets: never shown
+    prompt: str | None = None  # a served prompt: the LLM monitor's columns
 
     def holds(self, window: dict[str, Any]) -> tuple[bool, Any]:
         """Whether one window satisfies the condition, and the value it read."""
-        column, test = _parse(self.when, self.name)
+        column, test = _parse(self.when, self.name, llm=self.prompt is not None)
         value = window.get(column)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return False, None
@@ -112,19 +126,19 @@ class Rule:
 
     @property
     def column(self) -> str:
-        return _parse(self.when, self.name)[0]
+        return _parse(self.when, self.name, llm=self.prompt is not None)[0]
 
 
-def _parse(when: str, rule: str):
+def _parse(when: str, rule: str, llm: bool = False):
     m = _COND.match(when)
     if m:
         column, op, number, pct = m.groups()
         limit = float(number) / (100 if pct else 1)
-        return _metric(column, rule), lambda v: _OPS[op](float(v), limit)
+        return _metric(column, rule, llm), lambda v: _OPS[op](float(v), limit)
     m = _FLAG.match(when)
     if m:
         negate = bool(m.group(1))
-        column = _metric(m.group(2), rule)
+        column = _metric(m.group(2), rule, llm)
         return column, (lambda v: not bool(v)) if negate else (lambda v: bool(v))
     raise InvalidInput(
         f"monitor rule {rule!r}: cannot read when = {when!r}; write a window column that is true "
@@ -132,17 +146,21 @@ def _parse(when: str, rule: str):
     )
 
 
-def _metric(name: str, rule: str) -> str:
+def _metric(name: str, rule: str, llm: bool = False) -> str:
     column = name.lower()
-    if column in METRICS:
+    if llm:
+        from ..llm.monitoring import METRICS as known
+    else:
+        known = METRICS
+    if column in known or (llm and column.startswith("score.")):
         return column
     import difflib
 
-    hint = difflib.get_close_matches(column, METRICS, 1, 0.6)
+    hint = difflib.get_close_matches(column, known, 1, 0.6)
     raise InvalidInput(
         f"monitor rule {rule!r}: no metric {name!r}"
         + (f"; did you mean {hint[0]!r}?" if hint else "")
-        + f" (metrics: {', '.join(METRICS)})"
+        + f" (metrics: {', '.join(known)})"
     )
 
 
@@ -183,7 +201,12 @@ def load_rules(config: dict) -> list[Rule]:
             raise InvalidInput(
                 f'monitor rule {name!r}: give when = "<condition>", e.g. when = "accuracy < 0.8"'
             )
-        _parse(when, name)
+        prompt = item.get("prompt")
+        if prompt is not None and (not isinstance(prompt, str) or not prompt or item.get("model")):
+            raise InvalidInput(
+                f'monitor rule {name!r}: prompt = "NAME" names one served prompt (and no model =)'
+            )
+        _parse(when, name, llm=prompt is not None)
         n = item.get("for", 1)
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise InvalidInput(
@@ -196,10 +219,10 @@ def load_rules(config: dict) -> list[Rule]:
             raise InvalidInput(f"monitor rule {name!r}: actions = [...] is a list of tables")
         for a in actions:
             _check_action(a, name)
-        unknown = set(item) - {"name", "when", "for", "model", "actions"}
+        unknown = set(item) - {"name", "when", "for", "model", "prompt", "actions"}
         if unknown:
             raise InvalidInput(f"monitor rule {name!r}: unknown key(s) {', '.join(sorted(unknown))}")
-        rules.append(Rule(name, when, n, item.get("model"), tuple(dict(a) for a in actions)))
+        rules.append(Rule(name, when, n, item.get("model"), tuple(dict(a) for a in actions), prompt))
     return rules + _problem_rules(config, rules)
 
 

@@ -7,6 +7,7 @@ the most specific wins: ``set_policy(..., model="churn")``, then ``set_policy(..
     [policy.production]
     validation = { max_age_days = 7 }   # a passed validation of that very version, at most 7 days old
     drift = { max_age_days = 7 }        # a drift check without drift, linked to the version or its run
+    # eval = { max_age_days = 7 }       # for a prompt: a passed mlo.llm.evaluate of that very version
     # models = ["churn"]                # only these models (default: all)
 
 What counts as evidence (stored reports, see :mod:`mlo.store.reports`):
@@ -19,6 +20,9 @@ What counts as evidence (stored reports, see :mod:`mlo.store.reports`):
   either node in the lineage graph. With ``scope = "any"``, any drift report made after the version was
   registered counts (drift checks on production data that name no model). The newest one decides: with
   ``passed = true`` (the default) it must have found no drift; ``passed = false`` only asks that a check ran.
+* **eval** — reports of kind ``llm_eval`` (:func:`mlo.llm.evaluate`) about the version — a prompt version, or any
+  version evaluated as an LLM app. The newest one decides: its gates must have passed (with ``max_age_days``,
+  recently enough).
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ if TYPE_CHECKING:
     from ..store.reports import ReportRecord
     from .versions import ModelVersion
 
-KINDS = ("validation", "drift")
+KINDS = ("validation", "drift", "eval")
+EVAL_KIND = "llm_eval"
 DAY_US = 86_400 * 1_000_000
 
 
@@ -58,6 +63,8 @@ class Requirement:
         age = f" no older than {self.max_age_days:g} days" if self.max_age_days is not None else ""
         if self.kind == "validation":
             return f"a passed validation of {ref}{age}"
+        if self.kind == "eval":
+            return f"a passed evaluation of {ref}{age}"
         what = "a drift check without drift" if self.passed else "a drift check"
         where = f" of {ref} or its run" if self.scope == "version" else f" made after {ref} was registered"
         return f"{what}{where}{age}"
@@ -209,6 +216,7 @@ def set_policy(
     *,
     validation: bool | dict | None = None,
     drift: bool | dict | None = None,
+    eval: bool | dict | None = None,  # noqa: A002 - the requirement's name in mlo.toml
     model: str | None = None,
     reason: str | None = None,
     clear: bool = False,
@@ -223,6 +231,8 @@ def set_policy(
         Require a passed validation of the version: ``True``, or ``{"max_age_days": 7}``.
     drift : bool or dict, optional
         Require a drift check: ``True``, or ``{"max_age_days": 7, "passed": True, "scope": "version" | "any"}``.
+    eval : bool or dict, optional
+        Require a passed :func:`mlo.llm.evaluate` of the version (a prompt): ``True``, or ``{"max_age_days": 7}``.
     model : str, optional
         Only for this model (default: every model).
     reason : str, optional
@@ -246,7 +256,7 @@ def set_policy(
         rules = None
     else:
         rules = {}
-        for key, value in (("validation", validation), ("drift", drift)):
+        for key, value in (("validation", validation), ("drift", drift), ("eval", eval)):
             if value:
                 rules[key] = value
         parse_rules(rules, f"set_policy({alias!r})")
@@ -273,10 +283,17 @@ def evaluate(ws, mv: ModelVersion, alias: str, policy: Policy | None = None) -> 
         return ev
     now = int(time.time() * 1_000_000)
     for req in policy.requirements:
-        candidates = _validation_reports(ws, mv) if req.kind == "validation" else _drift_reports(ws, mv, req)
+        if req.kind == "validation":
+            candidates = _validation_reports(ws, mv)
+        elif req.kind == "eval":
+            candidates = _newest_first(ws.reports.list(kind=EVAL_KIND, subject=mv.node))
+        else:
+            candidates = _drift_reports(ws, mv, req)
         want = req.describe(mv.ref)
         if req.kind == "validation":
             ev.hints.append(f"mlo.validate(model, X, y, checks=[...], model_version='{mv.ref}')")
+        elif req.kind == "eval":
+            ev.hints.append(f"mlo.llm.evaluate('{mv.ref}', data=..., scorers=[...], checks=[...])")
         else:
             where = " in the version's run" if req.scope == "version" else ""
             ev.hints.append(f"mlo.drift(reference, current){where}")
@@ -285,7 +302,7 @@ def evaluate(ws, mv: ModelVersion, alias: str, policy: Policy | None = None) -> 
             continue
         latest = candidates[0]
         age = _age_days(latest, now)
-        if req.kind == "validation" or req.passed:
+        if req.kind in ("validation", "eval") or req.passed:
             if latest.passed is not True:
                 verdict = "failed" if latest.passed is False else "has no verdict"
                 if req.kind == "drift" and latest.passed is False:

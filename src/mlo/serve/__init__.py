@@ -15,6 +15,8 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InvalidInput
+
 if TYPE_CHECKING:
     from .server import Server
 
@@ -34,8 +36,12 @@ def serve(
     token_file: Any = None,
     limits: Any = None,
     route_key: str | None = None,
+    backend: str | None = None,
+    guardrails: Any = None,
+    model: str | None = None,
 ) -> Server:
-    """Serve a registered model over HTTP from a background thread.
+    """Serve a registered model over HTTP from a background thread — or a prompt version as an OpenAI-compatible
+    chat endpoint (``"prompt:support@production"`` with ``backend=``).
 
     Parameters
     ----------
@@ -68,6 +74,12 @@ def serve(
     route_key : str, optional
         A request header (e.g. ``"X-User-Id"``) whose value picks the canary side by its hash, so one user
         always lands on the same side. Off by default: each request is drawn at random.
+    backend : str, optional
+        For a prompt: the OpenAI-compatible endpoint that answers (``http://127.0.0.1:8080/v1``).
+    guardrails : str, dict or Guardrails, optional
+        For a prompt: the guardrail policy (``[guardrails.NAME]`` in ``mlo.toml``) applied to every request.
+    model : str, optional
+        For a prompt that names no model: the backend's model.
 
     Returns
     -------
@@ -80,7 +92,18 @@ def serve(
 
     require()
     auth = Auth.configure(token, token_file)
-    service = Service(ref, canary=canary, log=log, poll=poll, seed=seed)
+    if isinstance(ref, str) and ref.startswith("prompt:"):
+        from .prompt_service import PromptService
+
+        if backend is None:
+            raise InvalidInput("serving a prompt needs backend=, the OpenAI-compatible endpoint that answers")
+        service = PromptService(
+            ref, backend=backend, canary=canary, guardrails=guardrails, model=model, poll=poll, seed=seed
+        )
+    elif backend is not None or guardrails is not None:
+        raise InvalidInput("backend= and guardrails= are for prompts: serve 'prompt:NAME@ALIAS'")
+    else:
+        service = Service(ref, canary=canary, log=log, poll=poll, seed=seed)
     try:
         server = Server(service, host, port, auth=auth, limits=limits, route_key=route_key)
     except BaseException:

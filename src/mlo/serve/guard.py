@@ -19,7 +19,7 @@ from .limits import TRIM_AFTER, Limits, release_memory
 log = logging.getLogger("mlo.serve")
 
 # the scope each endpoint needs ("any": any valid token); endpoints not listed need a valid token too
-SCOPE_OF = {"/predict": "predict", "/labels": "labels", "/metadata": "any"}
+SCOPE_OF = {"/predict": "predict", "/labels": "labels", "/metadata": "any", "/v1/chat/completions": "predict"}
 OPEN = "/health"  # answers anyone (a load balancer's check); details only to a token holder
 
 

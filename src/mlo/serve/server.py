@@ -129,13 +129,20 @@ class Server:
         from .app import create_app
 
         extra: dict[str, Any] = {"log_config": None} if threaded else {}  # leave a notebook's logging alone
-        app = create_app(
-            self.service,
-            auth=self.auth,
-            limits=self.limits,
-            route_key=self.route_key,
-            connections=self._protocol.stats,
-        )
+        if hasattr(self.service, "chat"):  # a prompt served as a chat endpoint
+            from .prompt_app import create_prompt_app
+
+            app = create_prompt_app(
+                self.service, auth=self.auth, limits=self.limits, route_key=self.route_key
+            )
+        else:
+            app = create_app(
+                self.service,
+                auth=self.auth,
+                limits=self.limits,
+                route_key=self.route_key,
+                connections=self._protocol.stats,
+            )
         config = uvicorn.Config(
             app,
             http=self._protocol,
@@ -242,12 +249,19 @@ class Server:
         rows = [
             ("serves", self.service.describe()),
             ("at", f"{self.url} ({state})"),
-            ("endpoints", "POST /predict, POST /labels, GET /health, GET /metadata"),
+            (
+                "endpoints",
+                "POST /v1/chat/completions, GET /v1/models, GET /health, GET /metadata"
+                if hasattr(self.service, "chat")
+                else "POST /predict, POST /labels, GET /health, GET /metadata",
+            ),
             ("auth", self.auth.describe()),
             (
                 "log",
                 "mlo.monitor.read_log(" + repr(self.service.stable.name) + ")"
                 if self.service.logger
+                else "the traces (mlo.traces())"
+                if hasattr(self.service, "chat")
                 else "off",
             ),
         ]
