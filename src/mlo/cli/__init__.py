@@ -89,7 +89,7 @@ def demo(directory: str, notebooks: str | None, fmt: str) -> None:
 
 
 # Command groups of the other capabilities live in their own modules, each adding to ``main``.
-from . import data, drift, llm, models, monitor, pipeline, runs, serve, store  # noqa: E402,F401
+from . import data, drift, interop, llm, models, monitor, pipeline, runs, serve, store  # noqa: E402,F401
 
 if __name__ == "__main__":  # python -m mlo.cli
     main()
