@@ -43,7 +43,29 @@ def mlflow_store(tmp_path_factory):
     (folder / "report.json").write_text('{"ok": true}')
     c.log_artifact(rid, str(folder / "report.json"))
     c.log_artifacts(rid, str(folder / "plots"), artifact_path="plots")
-    c.set_terminated(rid, "FINISHED")
+    import mlflow
+    import mlflow.sklearn
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.arange(40, dtype=float).reshape(-1, 1)
+    y = (X[:, 0] > 19).astype(int)
+    mlflow.set_tracking_uri(uri)
+    try:
+        with mlflow.start_run(run_id=rid):  # ends FINISHED
+            mlflow.sklearn.log_model(
+                LogisticRegression().fit(X, y), name="model", registered_model_name="churn"
+            )
+            mlflow.sklearn.log_model(
+                LogisticRegression(C=0.01).fit(X, y),
+                name="model2",
+                registered_model_name="churn",
+                serialization_format="cloudpickle",
+            )
+    finally:
+        mlflow.set_tracking_uri(None)
+    c.set_registered_model_alias("churn", "production", "1")
+    c.set_registered_model_alias("churn", "staging", "2")
     child = c.create_run(churn, run_name="fold-1", tags={"mlflow.parentRunId": rid})
     c.log_metric(child.info.run_id, "loss", 0.5)
     c.set_terminated(child.info.run_id, "FAILED")
@@ -51,7 +73,14 @@ def mlflow_store(tmp_path_factory):
     c.log_param(o.info.run_id, "k", "3")
     c.set_terminated(o.info.run_id, "FINISHED")
     live = c.create_run(churn, run_name="still-going")
-    return {"uri": uri, "client": c, "base": rid, "child": child.info.run_id, "live": live.info.run_id}
+    return {
+        "uri": uri,
+        "client": c,
+        "base": rid,
+        "child": child.info.run_id,
+        "live": live.info.run_id,
+        "X": X,
+    }
 
 
 def _by_name(experiment=None):
@@ -94,6 +123,21 @@ def test_an_import_copies_runs_whole_and_again_only_what_is_new(ws, mlflow_store
     assert (again.runs, again.skipped) == (1, 3)
     assert _by_name("churn")["still-going"]["status"] == "killed"
     assert len(mlo.runs()) == 4  # nothing imported twice
+
+
+def test_registered_models_come_with_their_aliases_and_pickles_only_when_trusted(sqlite_ws, mlflow_store):
+    from mlo.interop.mlflow_import import import_mlflow
+
+    X = mlflow_store["X"]
+    first = import_mlflow(mlflow_store["uri"], artifacts=False)
+    assert (first.model_versions, first.aliases) == (1, 1)
+    assert any("churn/2" in why and "--trust-models" in why for why in first.left)
+    loaded = mlo.load_model("churn@production")
+    assert list(loaded.predict(X)) == [int(v > 19) for v in X[:, 0]]
+    again = import_mlflow(mlflow_store["uri"], artifacts=False, trust_models=True)
+    assert (again.model_versions, again.model_versions_skipped, again.aliases) == (1, 1, 1)
+    assert not again.left
+    assert mlo.load_model("churn@staging").model_version.version == 2
 
 
 def test_the_cli_imports_one_experiment_and_says_what_is_wrong(sqlite_ws, mlflow_store, tmp_path):

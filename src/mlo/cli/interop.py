@@ -22,13 +22,33 @@ def import_group() -> None:
     "--experiment", "experiments", multiple=True, help="Only this experiment (repeatable; default all)."
 )
 @click.option("--no-artifacts", is_flag=True, help="Copy runs without their artifacts.")
+@click.option("--no-models", is_flag=True, help="Leave the registered models out.")
+@click.option(
+    "--trust-models",
+    is_flag=True,
+    help="Load model files that may run code (pickles): only from a store you trust.",
+)
 @format_option("text", "json")
-def import_mlflow_cmd(tracking_uri: str, experiments: tuple[str, ...], no_artifacts: bool, fmt: str) -> None:
-    """Copy MLflow experiments and runs (params, tags, full metric histories, artifacts) into this workspace.
-    Runs imported before are skipped, so it can run again to pick up new ones."""
+def import_mlflow_cmd(
+    tracking_uri: str,
+    experiments: tuple[str, ...],
+    no_artifacts: bool,
+    no_models: bool,
+    trust_models: bool,
+    fmt: str,
+) -> None:
+    """Copy MLflow experiments and runs (params, tags, full metric histories, artifacts) and registered models
+    (versions, aliases) into this workspace. What was imported before is skipped, so it can run again to pick
+    up what is new."""
     from ..interop.mlflow_import import import_mlflow
 
-    summary = import_mlflow(tracking_uri, list(experiments) or None, artifacts=not no_artifacts)
+    summary = import_mlflow(
+        tracking_uri,
+        list(experiments) or None,
+        artifacts=not no_artifacts,
+        models=not no_models,
+        trust_models=trust_models,
+    )
     if fmt == "json":
         emit_json(summary.to_dict())
     else:

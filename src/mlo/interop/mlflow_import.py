@@ -46,6 +46,10 @@ class ImportSummary:
     metric_points: int = 0
     artifacts: int = 0
     artifact_bytes: int = 0
+    model_versions: int = 0
+    model_versions_skipped: int = 0  # imported before
+    aliases: int = 0
+    left: list[str] = field(default_factory=list)  # model versions and aliases not imported, and why
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,8 +59,10 @@ class ImportSummary:
         return (
             f"imported {self.runs} run(s) from {len(self.experiments)} experiment(s) of {self.tracking_uri}: "
             f"{self.params} params, {self.metric_points:,} metric points, {self.artifacts} artifacts "
-            f"({self.artifact_bytes:,} bytes); {self.skipped} already imported, {self.running} still running "
-            f"({self.seconds:.1f} s)"
+            f"({self.artifact_bytes:,} bytes); {self.model_versions} model version(s), {self.aliases} alias(es); "
+            f"{self.skipped} run(s) and {self.model_versions_skipped} version(s) already imported, {self.running} "
+            f"run(s) still running ({self.seconds:.1f} s)"
+            + "".join(f"\n  not imported: {why}" for why in self.left)
         )
 
 
@@ -157,8 +163,103 @@ def _artifacts(ws, client, run_id: str) -> list[dict]:
     return items
 
 
+def _load_sklearn(ws, client, name: str, version: str, trust: bool) -> tuple[Any, str | None]:
+    """The scikit-learn model of an MLflow model version, or ``(None, why not)``. A skops file loads when the
+    types it holds are ones the registry trusts (or ``trust``); a pickle only with ``trust``, as it runs code."""
+    import yaml
+
+    from ..registry.flavors import _allowed, trusted_patterns
+
+    uri = client.get_model_version_download_uri(name, version)
+    from mlflow.artifacts import download_artifacts
+
+    with tempfile.TemporaryDirectory(prefix="mlo-mlflow-") as tmp, _quiet():
+        local = Path(download_artifacts(artifact_uri=uri, dst_path=tmp))
+        meta = yaml.safe_load((local / "MLmodel").read_text()) if (local / "MLmodel").is_file() else {}
+        flavors = (meta or {}).get("flavors") or {}
+        sk = flavors.get("sklearn")
+        if not sk:
+            return None, f"its flavor ({', '.join(flavors) or 'none'}) is not imported: only sklearn is"
+        path = local / str(sk.get("pickled_model", ""))
+        fmt = sk.get("serialization_format", "cloudpickle")
+        if fmt == "skops":
+            import skops.io as sio
+
+            untrusted = sio.get_untrusted_types(file=path)
+            unknown = [t for t in untrusted if not _allowed(t, trusted_patterns(ws.config))]
+            if unknown and not trust:
+                return (
+                    None,
+                    f"it holds types the registry does not trust ({', '.join(unknown)}): --trust-models",
+                )
+            return sio.load(path, trusted=untrusted), None
+        if not trust:
+            return (
+                None,
+                f"it is a {fmt} file, and loading one runs code: import with --trust-models if you trust it",
+            )
+        import cloudpickle
+
+        with path.open("rb") as fh:
+            return cloudpickle.load(fh), None
+
+
+def _import_models(ws, client, summary: ImportSummary, runs_done: dict[str, str], trust: bool) -> None:
+    """Registered models: each version not imported before becomes the next mlo version of the same name, with
+    its tags, description and run; then the aliases follow their versions."""
+    from ..errors import MloError
+    from ..registry.aliases import set_alias
+    from ..registry.api import register_model
+
+    imported: dict[str, int] = {}
+    for v in ws.models.versions():
+        source = (v.tags or {}).get(PROVENANCE, "")
+        if source.startswith("mlflow:models/"):
+            imported[source[len("mlflow:models/") :]] = v.version
+    for rm in client.search_registered_models():
+        quoted = rm.name.replace("'", "\\'")
+        versions = sorted(client.search_model_versions(f"name='{quoted}'"), key=lambda mv: int(mv.version))
+        for mv in versions:
+            key = f"{rm.name}/{mv.version}"
+            if key in imported:
+                summary.model_versions_skipped += 1
+                continue
+            try:
+                model, why = _load_sklearn(ws, client, rm.name, mv.version, trust)
+                if model is None:
+                    summary.left.append(f"model {key}: {why}")
+                    continue
+                tags = {**(mv.tags or {}), PROVENANCE: f"mlflow:models/{key}"}
+                new = register_model(
+                    model,
+                    rm.name,
+                    tags=tags,
+                    run=runs_done.get(mv.run_id),
+                    description=mv.description or None,
+                )
+            except MloError as exc:
+                summary.left.append(f"model {key}: {exc}")
+                continue
+            imported[key] = new.version
+            summary.model_versions += 1
+        for alias, version in (rm.aliases or {}).items():
+            target = imported.get(f"{rm.name}/{version}")
+            if target is None:
+                continue
+            try:
+                if set_alias(rm.name, alias, target, reason="imported from MLflow") is not None:
+                    summary.aliases += 1
+            except MloError as exc:
+                summary.left.append(f"alias {rm.name}@{alias}: {exc}")
+
+
 def import_mlflow(
-    tracking_uri: str, experiments: Sequence[str] | None = None, *, artifacts: bool = True
+    tracking_uri: str,
+    experiments: Sequence[str] | None = None,
+    *,
+    artifacts: bool = True,
+    models: bool = True,
+    trust_models: bool = False,
 ) -> ImportSummary:
     """Copy the runs of an MLflow tracking store into the workspace in force; runs imported before are skipped.
 
@@ -170,6 +271,10 @@ def import_mlflow(
         Only these experiments (by name); default all active ones.
     artifacts : bool
         Also copy the runs' artifacts into the blob store (default True).
+    models : bool
+        Also import the registered models (scikit-learn flavor): versions, their tags and runs, and aliases.
+    trust_models : bool
+        Load model files that may run code (pickles, skops files with types the registry does not trust).
     """
     from .. import workspace
 
@@ -227,6 +332,8 @@ def import_mlflow(
             summary.metric_points += points
             summary.artifacts += len(items)
             summary.artifact_bytes += sum(i["size"] for i in items)
+    if models:
+        _import_models(ws, client, summary, done, trust_models)
     summary.seconds = time.perf_counter() - t0
     return summary
 
