@@ -9,12 +9,18 @@ not counted against the client's interpreter; each store gets a fresh workspace.
 3. ``blobs.put_bytes`` / ``get_bytes`` of one blob of random bytes, against s3fs's own ``pipe``/``cat`` of the
    same bytes as the floor (what the network and the server cost without mlo).
 
+And ``--part import``: an MLflow SQLite store of 1,000 runs × 1,000 metric points (written with MLflow's
+``log_batch``), imported with ``mlo import mlflow``, side by side with MLflow's own client reading the same runs and
+histories (the floor of any import: MLflow ships no export tool of its own), then every history read back in mlo
+and in MLflow.
+
 Figures are throughput over the stored blob's size and the time of each call (the median of ``--repeats``).
 The loopback S3 server is much faster than a real bucket over a network: read the S3 columns as mlo's overhead
 over the storage, not as what a cloud bucket gives.
 
     .venv/bin/python benchmarks/storage.py            # 1.6M × 10 frame (128 MB), 64 MB blob, ~1 minute
     .venv/bin/python benchmarks/storage.py --quick    # ~10x smaller
+    .venv/bin/python benchmarks/storage.py --part import [--quick]   # 1,000 runs × 1,000 points (100 with --quick)
 """
 
 from __future__ import annotations
@@ -157,14 +163,105 @@ def measure(label: str, artifacts: str | None, sizes: dict, repeats: int, tmp: P
     return out
 
 
+def measure_import(runs: int, points: int, tmp: Path) -> list[list[str]]:
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    from mlflow.entities import Metric, Param
+    from mlflow.tracking import MlflowClient
+
+    import mlo
+    from mlo import workspace
+    from mlo.interop.mlflow_import import import_mlflow
+
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("bench")
+    t0 = now()
+    for r in range(runs):
+        run = client.create_run(exp, run_name=f"run-{r}")
+        stamp = 1_700_000_000_000 + r * 10_000
+        metrics = [Metric("loss", 1.0 / (i + 1), stamp + i, i) for i in range(points)]
+        for i in range(0, points, 1000):  # log_batch takes 1,000 metrics a call
+            client.log_batch(
+                run.info.run_id, metrics=metrics[i : i + 1000], params=[Param("r", str(r))] if not i else []
+            )
+        client.set_terminated(run.info.run_id, "FINISHED")
+    write = now() - t0
+
+    def mlflow_read():
+        n = 0
+        token = None
+        while True:
+            page = client.search_runs([exp], max_results=1000, page_token=token)
+            for run in page:
+                for key in run.data.metrics:
+                    n += len(client.get_metric_history(run.info.run_id, key))
+            token = page.token
+            if not token:
+                return n
+
+    t0 = now()
+    read_points = mlflow_read()
+    floor = now() - t0
+    os.environ["MLO_HOME"] = str(tmp / "ws" / ".mlo")
+    os.environ.pop("MLO_ARTIFACTS", None)
+    workspace.reset_cache()
+    mlo.init(tmp / "ws")
+    t0 = now()
+    summary = import_mlflow(uri, models=False)
+    imported = now() - t0
+    assert summary.metric_points == read_points == runs * points, (summary.metric_points, read_points)
+    t0 = now()
+    again = import_mlflow(uri, models=False)
+    second = now() - t0
+    assert again.skipped == runs and again.runs == 0
+    t0 = now()
+    ids = mlo.runs(experiment="bench")["run_id"].tolist()
+    got = sum(len(mlo.get_run(i).history("loss")) for i in ids)
+    mlo_read = now() - t0
+    assert got == runs * points
+    total = runs * points
+    return [
+        ["MLflow writes the store (log_batch)", f"{write:,.1f} s", f"{total / write:,.0f} points/s", ""],
+        [
+            "MLflow client reads every run and history",
+            f"{floor:,.1f} s",
+            f"{total / floor:,.0f} points/s",
+            "1.00x",
+        ],
+        [
+            "mlo import mlflow (reads + records)",
+            f"{imported:,.1f} s",
+            f"{total / imported:,.0f} points/s",
+            f"{imported / floor:,.2f}x",
+        ],
+        ["mlo import mlflow again (all skipped)", f"{second:,.1f} s", "", f"{second / floor:,.2f}x"],
+        [
+            "mlo reads every history back",
+            f"{mlo_read:,.1f} s",
+            f"{total / mlo_read:,.0f} points/s",
+            f"{mlo_read / floor:,.2f}x",
+        ],
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--part", choices=["blobs", "import"], default="blobs")
     args = ap.parse_args()
     sizes = SIZES["quick" if args.quick else "full"]
     os.environ.setdefault("MLO_SYSTEM_METRICS", "0")
+    if args.part == "import":
+        runs = 100 if args.quick else 1000
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = measure_import(runs, 1000, Path(tmp))
+        print(f"\nMLflow import: {runs:,} runs × 1,000 points (load average {os.getloadavg()[0]:.2f})")
+        print_table(["step", "time", "rate", "vs MLflow's read"], rows)
+        return
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
     )
