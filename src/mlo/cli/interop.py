@@ -53,3 +53,34 @@ def import_mlflow_cmd(
         emit_json(summary.to_dict())
     else:
         echo(str(summary))
+
+
+@main.group("export")
+def export_group() -> None:
+    """Export runs and models to another tool's store."""
+
+
+@export_group.command("mlflow")
+@click.option(
+    "--tracking-uri", required=True, help="The MLflow store: sqlite:///mlflow.db, http://host:5000."
+)
+@click.option(
+    "--experiment", "experiments", multiple=True, help="Only this experiment (repeatable; default all)."
+)
+@click.option("--no-artifacts", is_flag=True, help="Write runs without their artifacts.")
+@click.option("--no-models", is_flag=True, help="Leave the registered models out.")
+@format_option("text", "json")
+def export_mlflow_cmd(
+    tracking_uri: str, experiments: tuple[str, ...], no_artifacts: bool, no_models: bool, fmt: str
+) -> None:
+    """Write this workspace's runs (params, tags, metric histories, artifacts) and scikit-learn model versions
+    (MLmodel format, with their aliases) into an MLflow store. What was exported before is skipped."""
+    from ..interop.mlflow_export import export_mlflow
+
+    summary = export_mlflow(
+        tracking_uri, list(experiments) or None, artifacts=not no_artifacts, models=not no_models
+    )
+    if fmt == "json":
+        emit_json(summary.to_dict())
+    else:
+        echo(str(summary))
