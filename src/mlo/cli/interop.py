@@ -84,3 +84,36 @@ def export_mlflow_cmd(
         emit_json(summary.to_dict())
     else:
         echo(str(summary))
+
+
+@export_group.command("otlp")
+@click.option(
+    "--endpoint",
+    help="The OTLP/HTTP endpoint, e.g. http://localhost:4318 (default OTEL_EXPORTER_OTLP_ENDPOINT).",
+)
+@click.option(
+    "--what",
+    type=click.Choice(["runs", "traces", "all"]),
+    default="all",
+    show_default=True,
+    help="Runs (pipeline stages as children of their pipeline run), LLM traces, or both.",
+)
+@click.option("--experiment", "experiments", multiple=True, help="Only runs of this experiment (repeatable).")
+@click.option("--since", help="Only traces that started since then (an ISO date or time).")
+@format_option("text", "json")
+def export_otlp_cmd(endpoint, what, experiments, since, fmt) -> None:
+    """Send runs and LLM traces to a tracing backend as OpenTelemetry spans (OTLP/HTTP)."""
+    from .. import workspace
+    from ..otlp import export_runs, export_traces
+
+    workspace.current(create=False)
+    out = {}
+    if what in ("runs", "all"):
+        out["runs"] = export_runs(endpoint, list(experiments) or None)
+    if what in ("traces", "all"):
+        out["traces"] = export_traces(endpoint, since=since)
+    if fmt == "json":
+        emit_json({k: v.to_dict() for k, v in out.items()})
+    else:
+        for k, v in out.items():
+            echo(f"{k}: {v}")

@@ -44,24 +44,6 @@ def traces_cmd(where, run, name, limit, fmt) -> None:
     emit_frame(df, fmt, empty="No traces.")
 
 
-@llm.command("export")
-@click.option("--otlp", "endpoint", help="The OTLP/HTTP endpoint (default OTEL_EXPORTER_OTLP_ENDPOINT).")
-@click.option("--where", "-w", help="Only the traces this filter keeps, as in `mlo llm traces`.")
-@click.option("--run", "-r", help="Only the traces of this run (and the runs under it).")
-@click.option("--since", help="Only traces that started since then (an ISO date or time).")
-@format_option("text", "json")
-def export_cmd(endpoint, where, run, since, fmt) -> None:
-    """Send recorded traces to a tracing backend as OpenTelemetry spans (OTLP/HTTP)."""
-    from ..llm.otlp import export_traces
-
-    _open()
-    summary = export_traces(endpoint, where, run=run, since=since, limit=None)
-    if fmt == "json":
-        emit_json(summary.to_dict())
-    else:
-        echo(str(summary))
-
-
 @llm.command("trace")
 @click.argument("trace_id")
 @format_option("text", "json")

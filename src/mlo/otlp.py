@@ -1,6 +1,11 @@
-"""Recorded traces out to any tracing backend, as OpenTelemetry spans over OTLP/HTTP (protobuf).
+"""Runs and LLM traces out to any tracing backend, as OpenTelemetry spans over OTLP/HTTP (protobuf).
 
-Each mlo trace becomes one OpenTelemetry trace: its id is the trace's own 128-bit id (a ULID is 128 bits), each
+Runs: each run is a span named after it, in the trace of its topmost parent (a pipeline run and its stages are
+one trace, each stage a child span); ids come from the runs' own 128-bit ids, so exporting again sends the same
+ids. Its status, start and end, experiment, params (``mlo.param.<key>``), latest metrics (``mlo.metric.<key>``)
+and tags (``mlo.tag.<key>``) are attributes.
+
+Traces: each mlo trace becomes one OpenTelemetry trace: its id is the trace's own 128-bit id (a ULID is 128 bits), each
 span keeps its 64-bit id, its parent, its start and end, its status and error, and its attributes (the GenAI
 semantic conventions mlo records, ``gen_ai.request.model`` and the token counts among them), plus
 ``mlo.span.kind``, ``mlo.trace.name`` and ``mlo.run_id``. The spans go in requests of :data:`BATCH` spans to
@@ -16,10 +21,11 @@ import json
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidInput
+from .errors import InvalidInput
 
 BATCH = 512
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -159,41 +165,133 @@ def export_traces(
     service_name : str, optional
         The ``service.name`` of the resource; default ``OTEL_SERVICE_NAME``, else ``mlo``.
     """
+    _need_proto()
+    from . import workspace
+    from .llm.query import traces
+
+    url = _url(endpoint)
+    frame = traces(where, run=run, since=since, limit=limit)
+    names = dict(zip(frame["trace_id"], frame["name"], strict=True))
+    rows = workspace.current().traces.spans(sorted(names))
+    spans = [_span(r, names.get(r["trace_id"], "")) for r in rows]
+    requests = _send(url, spans, service_name, timeout)
+    return ExportSummary(url, len(names), len(rows), requests)
+
+
+def _need_proto() -> None:
     try:
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-        from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
-        from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-        from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
+        import opentelemetry.proto.collector.trace.v1.trace_service_pb2  # noqa: F401
     except ImportError:
         raise InvalidInput(
-            "exporting traces needs OpenTelemetry's protocol: pip install 'mlo-workbench[otel]'"
+            "exporting spans needs OpenTelemetry's protocol: pip install 'mlo-workbench[otel]'"
         ) from None
-    from .. import workspace
-    from .query import traces
 
+
+def _url(endpoint: str | None) -> str:
     base = (endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "").strip().rstrip("/")
     if not base.startswith(("http://", "https://")):
         raise InvalidInput(
             f"the OTLP endpoint must be an http(s) URL such as http://localhost:4318, got {endpoint!r} "
             "(or set OTEL_EXPORTER_OTLP_ENDPOINT)"
         )
-    url = base if base.endswith("/v1/traces") else f"{base}/v1/traces"
-    frame = traces(where, run=run, since=since, limit=limit)
-    names = dict(zip(frame["trace_id"], frame["name"], strict=True))
-    rows = workspace.current().traces.spans(sorted(names))
+    return base if base.endswith("/v1/traces") else f"{base}/v1/traces"
+
+
+def _send(url: str, spans: list, service_name: str | None, timeout: float) -> int:
+    """POST the spans in requests of :data:`BATCH`; the number of requests."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
+
     resource = Resource(
         attributes=_attributes({"service.name": service_name or os.environ.get("OTEL_SERVICE_NAME") or "mlo"})
     )
     scope = InstrumentationScope(name="mlo")
     headers = _env_headers()
     requests = 0
-    for i in range(0, len(rows), BATCH):
-        spans = [_span(r, names.get(r["trace_id"], "")) for r in rows[i : i + BATCH]]
+    for i in range(0, len(spans), BATCH):
+        part = ScopeSpans(scope=scope, spans=spans[i : i + BATCH])
         body = ExportTraceServiceRequest(
-            resource_spans=[
-                ResourceSpans(resource=resource, scope_spans=[ScopeSpans(scope=scope, spans=spans)])
-            ]
+            resource_spans=[ResourceSpans(resource=resource, scope_spans=[part])]
         ).SerializeToString()
         _post(url, body, headers, timeout)
         requests += 1
-    return ExportSummary(url, len(names), len(rows), requests)
+    return requests
+
+
+_RUN_STATUS = {"finished": 1, "failed": 2}  # Status.STATUS_CODE_OK, STATUS_CODE_ERROR; the rest unset
+
+
+def export_runs(
+    endpoint: str | None = None,
+    experiment: str | Sequence[str] | None = None,
+    where: str | None = None,
+    *,
+    service_name: str | None = None,
+    timeout: float = 30.0,
+) -> ExportSummary:
+    """Send runs (pipeline stages included, as children of their pipeline run) to an OTLP/HTTP endpoint as
+    spans; ``traces`` in the summary counts the topmost runs.
+
+    Parameters
+    ----------
+    endpoint : str, optional
+        The collector's base URL; default ``OTEL_EXPORTER_OTLP_ENDPOINT``.
+    experiment, where
+        Which runs, as in :func:`mlo.runs`. A run's parents are exported with it, so its trace is whole.
+    """
+    _need_proto()
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+    from .tracking.query import runs as list_runs
+    from .tracking.session import get_run
+
+    url = _url(endpoint)
+    frame = list_runs(experiment=experiment, where=where)
+    chosen: dict[str, Any] = {}
+    todo = list(frame["run_id"])
+    while todo:
+        rid = todo.pop()
+        if rid in chosen:
+            continue
+        chosen[rid] = run = get_run(rid)
+        if run.parent_id and run.parent_id not in chosen:
+            todo.append(run.parent_id)
+
+    def root(rid: str) -> str:
+        seen = set()
+        while chosen[rid].parent_id in chosen and rid not in seen:
+            seen.add(rid)
+            rid = chosen[rid].parent_id
+        return rid
+
+    spans = []
+    for rid, run in chosen.items():
+        attrs: dict[str, Any] = {
+            "mlo.run_id": rid,
+            "mlo.experiment": run.experiment,
+            "mlo.status": run.status,
+        }
+        attrs.update({f"mlo.param.{k}": v for k, v in run.params.items()})
+        attrs.update({f"mlo.metric.{k}": float(v) for k, v in run.metrics.items()})
+        attrs.update({f"mlo.tag.{k}": v for k, v in run.tags.items()})
+        start = int(run.start_time.timestamp() * 1e6) * 1000
+        end = int(run.end_time.timestamp() * 1e6) * 1000 if run.end_time is not None else start
+        parent = run.parent_id if run.parent_id in chosen else None
+        spans.append(
+            Span(
+                trace_id=trace_id_bytes(root(rid)),
+                span_id=trace_id_bytes(rid)[8:],
+                parent_span_id=trace_id_bytes(parent)[8:] if parent else b"",
+                name=run.name,
+                kind=Span.SPAN_KIND_INTERNAL,
+                start_time_unix_nano=start,
+                end_time_unix_nano=end,
+                attributes=_attributes(attrs),
+                status=Status(code=_RUN_STATUS.get(run.status, 0)),
+            )
+        )
+    requests = _send(url, spans, service_name, timeout)
+    roots = {root(r) for r in chosen}
+    return ExportSummary(url, len(roots), len(spans), requests)

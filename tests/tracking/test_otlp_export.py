@@ -1,4 +1,4 @@
-"""Traces out as OpenTelemetry spans: a real OTLP/HTTP receiver on loopback decodes what mlo sends."""
+"""Runs and traces out as OpenTelemetry spans: a real OTLP/HTTP receiver on loopback decodes what mlo sends."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def _spans(bodies):
 
 
 def test_traces_arrive_as_spans_with_their_tree_times_status_and_attributes(sqlite_ws, collector):
-    from mlo.llm.otlp import export_traces, trace_id_bytes
+    from mlo.otlp import export_traces, trace_id_bytes
 
     url, bodies = collector
     with mlo.start_run("rag") as run:
@@ -92,7 +92,7 @@ def test_traces_arrive_as_spans_with_their_tree_times_status_and_attributes(sqli
 
 def test_a_wrong_or_silent_endpoint_is_one_line(sqlite_ws, tmp_path):
     need(_has_proto(), "the OTLP export tests need opentelemetry-proto (pip install -e '.[dev]')")
-    from mlo.llm.otlp import export_traces
+    from mlo.otlp import export_traces
 
     with pytest.raises(InvalidInput, match="http"):
         export_traces("localhost:4318")
@@ -104,7 +104,7 @@ def test_a_wrong_or_silent_endpoint_is_one_line(sqlite_ws, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = subprocess.run(
-        [sys.executable, "-m", "mlo", "llm", "export", "--otlp", f"http://127.0.0.1:{port}"],
+        [sys.executable, "-m", "mlo", "export", "otlp", "--endpoint", f"http://127.0.0.1:{port}"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -112,3 +112,33 @@ def test_a_wrong_or_silent_endpoint_is_one_line(sqlite_ws, tmp_path):
     )
     assert out.returncode == 2 and "cannot reach the OTLP endpoint" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_pipeline_run_and_its_stages_are_one_trace(sqlite_ws, collector, tmp_path):
+    from mlo.otlp import trace_id_bytes
+
+    url, bodies = collector
+    with mlo.start_run("pipeline", experiment="churn") as top:
+        with mlo.start_run("train", nested=True) as stage:
+            mlo.log_params({"C": 0.5})
+            mlo.log_metric("acc", 0.9)
+    with pytest.raises(RuntimeError), mlo.start_run("broken", experiment="churn"):
+        raise RuntimeError("diverged")
+    out = subprocess.run(
+        [sys.executable, "-m", "mlo", "export", "otlp", "--endpoint", url, "--what", "runs", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    spans = {s.name: s for _, s in _spans(bodies)}
+    assert set(spans) == {"pipeline", "train", "broken"}
+    assert spans["train"].trace_id == spans["pipeline"].trace_id == trace_id_bytes(top.id)
+    assert spans["train"].parent_span_id == spans["pipeline"].span_id == trace_id_bytes(top.id)[8:]
+    assert spans["broken"].trace_id != spans["pipeline"].trace_id
+    assert spans["broken"].status.code == spans["broken"].status.STATUS_CODE_ERROR
+    attrs = {a.key: a.value for a in spans["train"].attributes}
+    assert attrs["mlo.run_id"].string_value == stage.id
+    assert attrs["mlo.param.C"].double_value == 0.5 and attrs["mlo.metric.acc"].double_value == 0.9
+    assert spans["train"].start_time_unix_nano <= spans["train"].end_time_unix_nano
