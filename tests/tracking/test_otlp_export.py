@@ -125,7 +125,19 @@ def test_a_pipeline_run_and_its_stages_are_one_trace(sqlite_ws, collector, tmp_p
     with pytest.raises(RuntimeError), mlo.start_run("broken", experiment="churn"):
         raise RuntimeError("diverged")
     out = subprocess.run(
-        [sys.executable, "-m", "mlo", "export", "otlp", "--endpoint", url, "--what", "runs", "--format", "json"],
+        [
+            sys.executable,
+            "-m",
+            "mlo",
+            "export",
+            "otlp",
+            "--endpoint",
+            url,
+            "--what",
+            "runs",
+            "--format",
+            "json",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
