@@ -64,6 +64,12 @@ def _whole(value: Any, where: str) -> None:
         raise InvalidInput(f"{where} must be a whole number >= 0, got {value!r}")
 
 
+def _size(value: Any, where: str) -> None:
+    from .store.remote import parse_size
+
+    parse_size(value, where)
+
+
 def _llm_prices(value: Any, where: str) -> None:
     from .llm.pricing import parse_prices
 
@@ -92,7 +98,7 @@ def _problem(value: Any, where: str) -> None:
 
 
 SCHEMA: dict[str, Any] = {
-    "store": {"url": _text, "artifacts": _text},
+    "store": {"url": _text, "artifacts": _text, "cache_size": _size},
     "registry": {"trusted_types": _text_list, "trusted_flavors": _flavors},
     "policy": {ANY_NAME: {"validation": _any, "drift": _any, "eval": _any, "models": _any}},
     "guardrails": {ANY_NAME: _any},  # checked when a policy is loaded (mlo.llm.guardrails)

@@ -59,9 +59,7 @@ class Workspace:
 
     def _sweep_temp_files(self) -> None:
         """Remove the temp files that writes cut short (a killed process) left in the blob store."""
-        from .store.blobs import open_blob_store
-
-        removed = open_blob_store(self.artifacts_url).sweep_temp()
+        removed = self.open_blobs().sweep_temp()
         if removed:
             log.info(
                 "mlo: removed %d temp file(s) (%d bytes) left by writes that were cut short",
@@ -71,10 +69,9 @@ class Workspace:
 
     def _refuse_empty_next_to_blobs(self, db) -> None:
         """Called before a schema is created: refuse when blobs exist, for then the records were lost."""
-        from .store.blobs import open_blob_store
         from .store.faults import EMPTY, fault, redact
 
-        blobs = open_blob_store(self.artifacts_url)
+        blobs = self.open_blobs()
         if not blobs.has_blobs():
             return
         if db.path is not None:
@@ -102,12 +99,14 @@ class Workspace:
 
         return RunStore(self.db)
 
+    def open_blobs(self):
+        """A new handle on the blob store (an object store's local cache is ``<home>/cache/blobs``)."""
+        return open_blobs(self.home, self.artifacts_url, self.config)
+
     @cached_property
     def blobs(self):
-        from .store.blobs import open_blob_store
-
         self.db  # noqa: B018 - the database is checked first: a blob is never written next to lost records
-        return open_blob_store(self.artifacts_url)
+        return self.open_blobs()
 
     @cached_property
     def reports(self):
@@ -208,6 +207,15 @@ def store_urls(home: Path, config: dict) -> tuple[str, str]:
     store_url = os.environ.get("MLO_STORE") or store_cfg.get("url") or f"sqlite:///{home / 'mlo.db'}"
     artifacts = os.environ.get("MLO_ARTIFACTS") or store_cfg.get("artifacts") or str(home / "blobs")
     return store_url, artifacts
+
+
+def open_blobs(home: Path, artifacts_url: str, config: dict):
+    """The blob store of the workspace at ``home``; an object store is cached in ``<home>/cache/blobs`` within
+    ``[store] cache_size``."""
+    from .store.blobs import open_blob_store
+
+    store_cfg = config.get("store", {}) if isinstance(config.get("store"), dict) else {}
+    return open_blob_store(artifacts_url, home / "cache" / "blobs", store_cfg.get("cache_size"))
 
 
 def _resolve(home: Path) -> Workspace:

@@ -74,7 +74,7 @@ def test_concurrent_writers_of_same_content(blobs):
     assert blobs.get_bytes(hash_bytes(payload)) == payload
 
 
-def test_remote_urls_are_refused_clearly(tmp_path):
-    with pytest.raises(InvalidInput, match="only local folders"):
-        open_blob_store("s3://bucket/prefix")
+def test_urls_choose_the_store(tmp_path):
     assert open_blob_store(f"file://{tmp_path}").root == tmp_path.resolve()
+    with pytest.raises(InvalidInput, match="not a known storage"):
+        open_blob_store("nosuchscheme://bucket/prefix", tmp_path / "cache")

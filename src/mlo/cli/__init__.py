@@ -8,6 +8,7 @@ read-only, or its schema is newer than this mlo).
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -89,7 +90,12 @@ def demo(directory: str, notebooks: str | None, fmt: str) -> None:
 
 
 # Command groups of the other capabilities live in their own modules, each adding to ``main``.
-from . import data, drift, features, governance, llm, models, monitor, pipeline, runs, serve, store, ui  # noqa: E402,F401
+COMMAND_MODULES = (
+    "data", "drift", "features", "governance", "interop", "llm", "models", "monitor", "pipeline", "runs", "serve",
+    "store", "ui",
+)  # fmt: skip
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"{__name__}.{_name}")
 
 if __name__ == "__main__":  # python -m mlo.cli
     main()

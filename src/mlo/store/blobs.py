@@ -26,7 +26,7 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +45,7 @@ TEMP_PREFIX = "put-"
 # Where a lock cannot be taken (no flock on the file system), a temp file this old is taken for a leftover.
 STALE_TEMP_SECONDS = 24 * 3600
 _HEX = frozenset("0123456789abcdef")
+Staged = Callable[[Path, str], None]  # called with a complete temp file and its digest before the rename
 
 
 def _fsync(fh) -> None:
@@ -202,19 +203,26 @@ class LocalBlobStore:
         with self._faults("storing a blob"):
             fh.close()
 
-    def put_bytes(self, data: bytes) -> str:
-        """Store ``data``; return its digest. Storing the same bytes again writes nothing."""
+    def put_bytes(self, data: bytes, before_commit: Staged | None = None) -> str:
+        """Store ``data``; return its digest. Storing the same bytes again writes nothing.
+
+        ``before_commit(temp path, digest)``, when given, is called with the complete temp file before it is
+        renamed into place (an object store uploads it from there), as in :meth:`put_file` and :meth:`writer`."""
         digest = hash_bytes(data)
-        if self.claim(digest):
+        if before_commit is None and self.claim(digest):
             return digest
-        with self._tempfile() as (fh, tmp), self._faults("storing a blob"):
-            fh.write(data)
-            fh.flush()
-            _fsync(fh)
-            self._commit(tmp, digest)
+        with self._tempfile() as (fh, tmp):
+            with self._faults("storing a blob"):
+                fh.write(data)
+                fh.flush()
+                _fsync(fh)
+            if before_commit is not None:
+                before_commit(tmp, digest)
+            with self._faults("storing a blob"):
+                self._commit(tmp, digest)
         return digest
 
-    def put_file(self, path: str | os.PathLike) -> str:
+    def put_file(self, path: str | os.PathLike, before_commit: Staged | None = None) -> str:
         """Copy the file at ``path`` into the store (hashing while copying); return its digest."""
         src = Path(path)
         if not src.is_file():
@@ -229,11 +237,16 @@ class LocalBlobStore:
             with self._faults("storing a blob"):
                 fh.flush()
                 _fsync(fh)
+            if before_commit is not None:
+                before_commit(tmp, digest)
+            with self._faults("storing a blob"):
                 self._commit(tmp, digest)
         return digest
 
     @contextmanager
-    def writer(self, *, also=None, background: bool = False) -> Iterator[BlobWriter]:
+    def writer(
+        self, *, also=None, background: bool = False, before_commit: Staged | None = None
+    ) -> Iterator[BlobWriter]:
         """A file-like object to stream a new blob into (e.g. a Parquet writer). The bytes are hashed as they are
         written and the blob is committed when the block ends; ``writer.digest`` then names it.
 
@@ -258,6 +271,9 @@ class LocalBlobStore:
             with self._faults("storing a blob"):
                 fh.flush()
                 _fsync(fh)
+            if before_commit is not None:
+                before_commit(tmp, w.digest)
+            with self._faults("storing a blob"):
                 self._commit(tmp, w.digest)
 
     # -- reading --------------------------------------------------------------------------------------------
@@ -483,12 +499,17 @@ class BlobWriter:
         return self._pos
 
 
-def open_blob_store(url: str) -> LocalBlobStore:
-    """The blob store at ``url``: a local folder (or ``file://`` URL)."""
+def open_blob_store(url: str, cache: str | os.PathLike | None = None, cache_size=None):
+    """The blob store at ``url``: a local folder (or ``file://`` URL), or an object store URL such as
+    ``s3://bucket/prefix`` (see :mod:`mlo.store.remote`), cached in the folder ``cache`` within ``cache_size``
+    bytes."""
     if url.startswith("file://"):
         url = url[len("file://") :]
     elif "://" in url:
-        raise InvalidInput(
-            f"MLO_ARTIFACTS={url!r}: only local folders are supported as blob stores in this version"
-        )
+        from .remote import DEFAULT_CACHE_BYTES, RemoteBlobStore, parse_size
+
+        if cache is None:
+            cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlo" / "blobs"
+        size = DEFAULT_CACHE_BYTES if cache_size is None else parse_size(cache_size)
+        return RemoteBlobStore(url, cache, size)
     return LocalBlobStore(url)

@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.engine import Engine, make_url
 
-from ..errors import MloError, StoreError
+from ..errors import InvalidInput, MloError, StoreError
 from . import faults, schema
-from .blobs import LocalBlobStore, hash_file, open_blob_store
+from .blobs import LocalBlobStore, hash_file
 from .db import read_only_uri
 from .gc import DEFAULT_GRACE, TRASH_PREFIX
 from .references import references
@@ -218,10 +218,13 @@ def _check_blobs(
         bad = []
         for d, b in present.items():
             try:
-                if hash_file(b.path) != d:
+                actual = hash_file(b.path) if isinstance(blobs, LocalBlobStore) else blobs.rehash(d)
+                if actual != d:
                     bad.append(f"{d[:12]}: {refs.get(d, 'no record refers to it')}")
             except OSError as exc:
                 bad.append(f"{d[:12]}: unreadable ({exc.strerror})")
+            except StoreError as exc:
+                bad.append(f"{d[:12]}: unreadable ({exc})")
         if bad:
             report.add(
                 "blobs",
@@ -238,7 +241,19 @@ def _check_temp(report: DoctorReport, blobs: LocalBlobStore) -> None:
     temps = blobs.temp_files()
     left = [t for t in temps if not t.live]
     live = len(temps) - len(left)
-    trash = [p for p in (blobs.root / "tmp").glob(f"{TRASH_PREFIX}*") if p.is_dir()]
+    tmp = (blobs.root if isinstance(blobs, LocalBlobStore) else blobs.cache.root) / "tmp"
+    trash = [p for p in tmp.glob(f"{TRASH_PREFIX}*") if p.is_dir()]
+    uploads = [] if isinstance(blobs, LocalBlobStore) else blobs.unfinished_uploads()
+    report.stats["unfinished_uploads"] = len(uploads)
+    if uploads:
+        report.add(
+            "temp files",
+            "warning",
+            f"{len(uploads)} multipart upload(s) to {blobs.root} were started and never completed (a writer was "
+            "killed, or is uploading now): invisible, but the storage may bill their parts; `mlo gc` aborts the "
+            "ones older than its grace period",
+            [u["key"] for u in uploads],
+        )
     report.stats.update(temp_files=len(left), temp_bytes=sum(t.size for t in left), live_writes=live)
     if left:
         report.add(
@@ -255,7 +270,7 @@ def _check_temp(report: DoctorReport, blobs: LocalBlobStore) -> None:
             f"the trash of {len(trash)} interrupted `mlo gc` run(s) is still there: the next `mlo gc` restores or "
             "removes it",
         )
-    if not left and not trash:
+    if not left and not trash and not uploads:
         report.add("temp files", "ok", "no leftovers" + (f" ({live} write(s) in progress)" if live else ""))
 
 
@@ -300,11 +315,20 @@ def examine(
         report.add("settings", "fault", config_error, exit_code=2)
     else:
         report.add("settings", "ok", "mlo.toml files are valid")
-    blobs = open_blob_store(artifacts)
+    try:
+        blobs = workspace.open_blobs(home, artifacts, settings)
+    except MloError as exc:  # an object store URL whose library is not installed, or a malformed one
+        report.add("blobs", "fault", str(exc), exit_code=2 if isinstance(exc, InvalidInput) else 3)
+        report.seconds = time.perf_counter() - t0
+        return report
     path = _sqlite_path(store_url)
     readable = True
     if path is not None:
-        readable = _check_sqlite_file(report, path, blobs, quick)
+        try:
+            readable = _check_sqlite_file(report, path, blobs, quick)
+        except StoreError as exc:  # the blob store cannot be listed
+            report.add("blobs", "fault", str(exc))
+            readable = False
     engine = None
     try:
         if readable:
@@ -323,6 +347,9 @@ def examine(
     finally:
         if engine is not None:
             engine.dispose()
-    _check_temp(report, blobs)
+    try:
+        _check_temp(report, blobs)
+    except StoreError as exc:
+        report.add("temp files", "fault", str(exc))
     report.seconds = time.perf_counter() - t0
     return report

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from . import faults
-from .blobs import _try_lock
+from .blobs import LocalBlobStore, _try_lock
 from .references import references
 
 if TYPE_CHECKING:
@@ -220,6 +220,53 @@ def _blobs(ws: Workspace, refs: set[str], started: float, grace: float, dry_run:
     return result
 
 
+def _remote_blobs(ws: Workspace, refs: set[str], started: float, grace: float, dry_run: bool) -> StepResult:
+    """Unreferenced objects of an object store: kept while recent or freshly claimed; the references are read
+    again just before deleting (no rename to hide behind, unlike on disk)."""
+    result = StepResult("unreferenced blobs")
+    cutoff = started - grace
+    claims = ws.blobs.claims()
+    candidates = []
+    for b in ws.blobs.iter_blobs():
+        if b.digest in refs:
+            continue
+        result.found += 1
+        if b.mtime >= cutoff or claims.get(b.digest, 0.0) >= cutoff:
+            result.kept += 1
+        else:
+            candidates.append(b)
+    if dry_run:
+        result.removed, result.bytes = len(candidates), sum(b.size for b in candidates)
+        return result
+    again = _references(ws) if candidates else refs
+    claims = ws.blobs.claims() if candidates else claims
+    for b in candidates:
+        if b.digest in again or claims.get(b.digest, 0.0) >= cutoff:
+            result.kept += 1
+            continue
+        ws.blobs.remove(b.digest)
+        result.removed += 1
+        result.bytes += b.size
+    for digest, when in claims.items():  # markers past their grace protect nothing any more
+        if when < cutoff:
+            ws.blobs.remove_claim(digest)
+    return result
+
+
+def _unfinished_uploads(ws: Workspace, started: float, grace: float, dry_run: bool) -> StepResult:
+    """Multipart uploads of writers that were killed: invisible, but billed until aborted."""
+    result = StepResult("unfinished uploads")
+    for u in ws.blobs.unfinished_uploads():
+        result.found += 1
+        if u["started"] >= started - grace:  # maybe a writer uploading now
+            result.kept += 1
+            continue
+        result.removed += 1
+        if not dry_run:
+            ws.blobs.abort_upload(u)
+    return result
+
+
 def collect(ws: Workspace, *, grace: float = DEFAULT_GRACE, dry_run: bool = False) -> GcReport:
     """Remove temp files of writes that were cut short and blobs that no record refers to (and that are older
     than ``grace`` seconds). With ``dry_run``, only count them. Safe while other processes write."""
@@ -231,12 +278,17 @@ def collect(ws: Workspace, *, grace: float = DEFAULT_GRACE, dry_run: bool = Fals
     started = time.time()
     report = GcReport(dry_run=dry_run, grace_seconds=float(grace))
     try:
-        with _collector_lock(ws.blobs.root):
+        local = isinstance(ws.blobs, LocalBlobStore)
+        with _collector_lock(ws.blobs.root if local else ws.blobs.cache.root):
             report.steps += _purge(ws, dry_run)
             refs = _references(ws)
-            report.steps.append(_recover_trash(ws, refs, started - grace, dry_run))
+            if local:
+                report.steps.append(_recover_trash(ws, refs, started - grace, dry_run))
+            else:
+                report.steps.append(_unfinished_uploads(ws, started, grace, dry_run))
             report.steps.append(_temp_files(ws, dry_run))
-            report.steps.append(_blobs(ws, refs, started, grace, dry_run))
+            sweep = _blobs if local else _remote_blobs
+            report.steps.append(sweep(ws, refs, started, grace, dry_run))
     except OSError as exc:
         raise faults.blob_fault(exc, ws.blobs.root, "collecting garbage") or exc from None
     report.seconds = time.perf_counter() - t0

@@ -197,6 +197,37 @@ class RunStore:
 
         self.db.write(create)
 
+    def import_run(
+        self,
+        run: Mapping,
+        params: Mapping[str, str],
+        tags: Mapping[str, str],
+        series: Mapping,
+        artifacts: Iterable[dict],
+    ) -> None:
+        """Record a whole run that ended elsewhere (an import): the run row (with its status and end time), its
+        params, tags, metric series and artifacts (blobs already stored), in one transaction, so a run is
+        imported whole or not at all."""
+        row = {"owner": None, "heartbeat": run.get("end_time") or run["start_time"], **run}
+        items = [{"run_id": run["id"], "created_at": row["heartbeat"], **a} for a in artifacts]
+
+        def record(conn: Connection) -> None:
+            conn.execute(_INSERT_RUN, row)
+            self._upsert(conn, s.params, run["id"], params)
+            self._upsert(conn, s.tags, run["id"], tags)
+            if series:
+                self._write_metrics(conn, run["id"], series)
+            if items:
+                conn.execute(self._upsert_stmt(s.artifacts, ["run_id", "path"]), items)
+
+        self.db.write(record)
+
+    def tagged(self, key: str) -> dict[str, str]:
+        """``{value: run id}`` of the runs that carry the tag ``key`` (e.g. where imported runs came from)."""
+        q = select(s.tags.c.value, s.tags.c.run_id).where(s.tags.c.key == key)
+        with self.db.read() as conn:
+            return dict(conn.execute(q).all())
+
     def resume_run(self, run_id: str, owner: str) -> None:
         def resume(conn: Connection) -> None:
             conn.execute(

@@ -1,0 +1,1 @@
+"""Bridges to other tools' stores: importing an MLflow tracking store (:mod:`mlo.interop.mlflow_import`)."""
