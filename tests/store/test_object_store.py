@@ -123,13 +123,14 @@ def test_a_workspace_on_s3_keeps_snapshots_models_artifacts_and_notebooks(s3_ws,
 
     stored = {k.split("/", 1)[1].replace("/", "") for k in _objects(s3_bucket) if "/claims/" not in k}
     assert snap.digest and {a.digest for a in mlo.get_run(run.id).artifacts} <= stored
-    # a second machine: the same database, an empty cache, the blobs from S3 only
+    # a second machine: the same database, an empty cache, the blobs from S3 only (once this process's background
+    # captures, which store blobs too, have finished)
     import shutil
 
-    shutil.rmtree(s3_ws.blobs.cache.root)
-    from mlo import workspace
+    from mlo_state import reset
 
-    workspace.reset_cache()
+    reset()
+    shutil.rmtree(s3_ws.blobs.cache.root)
     pd.testing.assert_frame_equal(mlo.load_snapshot("train"), df)
     assert (mlo.load_model("churn@production").predict(df[["x"]]) == model.predict(df[["x"]])).all()
     assert mlo.get_run(run.id).artifact("roc.txt").read_bytes() == b"auc 0.9"
