@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import workspace
 from ..errors import InvalidInput, MloError
+from .following import AliasFollower
 from .inputs import RequestError
 from .routing import CanarySpec, Router
 
@@ -137,11 +138,8 @@ class PromptService:
         self.stats = {"requests": 0, "errors": 0, "rejected": 0, "blocked": 0}
         self._lock = threading.Lock()
         self.logger = None  # the request log is the traces
-        self._stop = threading.Event()
-        self._watcher = None
-        if self.poll > 0 and any(s.selector for s in self.slots):
-            self._watcher = threading.Thread(target=self._watch, name="mlo-serve-prompt-watch", daemon=True)
-            self._watcher.start()
+        self._follower = AliasFollower(lambda: self.slots, self.poll, "mlo-serve-prompt-watch")
+        self._follower.start(any(s.selector for s in self.slots))
 
     @property
     def slots(self) -> list[PromptSlot]:
@@ -321,22 +319,11 @@ class PromptService:
         }
 
     def refresh(self) -> bool:
-        swapped = False
-        for slot in self.slots:
-            try:
-                swapped = slot.refresh() or swapped
-            except Exception as exc:  # a store hiccup must not stop serving: the next round retries
-                log.warning("%s: cannot read alias %s (%s)", slot.route, slot.ref, exc)
-        return swapped
-
-    def _watch(self) -> None:
-        while not self._stop.wait(self.poll):
-            self.refresh()
+        """Check every followed alias now; True when a version was swapped."""
+        return self._follower.refresh()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._watcher is not None:
-            self._watcher.join(timeout=30)
+        self._follower.stop()
 
     def describe(self) -> str:
         text = f"prompt {self.stable.ref} ({self.stable.current.ref}) via {self.backend}"

@@ -26,6 +26,7 @@ import numpy as np
 from .. import workspace
 from ..errors import InvalidInput, MloError, StoreError
 from ..monitor.log import PredictionLogger, arrow_type, now_us, resolve_model, write_labels
+from .following import AliasFollower
 from .inputs import RequestError, as_list, check_values, model_input, one_line, parse_body
 from .labels import IdSigner, LabelLedger, check_labels, family, load_key
 from .routing import ROUTES, CanarySpec, Router
@@ -263,11 +264,8 @@ class Service:
         self._predicted: str | None = None  # the kind of value predictions are: labels must be the same
         self.signer = IdSigner(load_key(ws.home))
         self.ledger = LabelLedger(ws.home, [s.name for s in self.slots])
-        self._stop = threading.Event()
-        self._watcher: threading.Thread | None = None
-        if self.poll > 0 and any(s.follows for s in self.slots):
-            self._watcher = threading.Thread(target=self._watch, name="mlo-serve-alias-watch", daemon=True)
-            self._watcher.start()
+        self._follower = AliasFollower(lambda: self.slots, self.poll, "mlo-serve-alias-watch")
+        self._follower.start(any(s.follows for s in self.slots))
 
     @property
     def slots(self) -> list[Slot]:
@@ -490,23 +488,11 @@ class Service:
     # -- alias following -------------------------------------------------------------------------------------
     def refresh(self) -> bool:
         """Check every followed alias now; True when a version was swapped."""
-        swapped = False
-        for slot in self.slots:
-            try:
-                swapped = slot.refresh() or swapped
-            except Exception as exc:  # a store hiccup must not stop serving: the next round retries
-                log.warning("%s: cannot read alias %s (%s)", slot.route, slot.ref, one_line(exc))
-        return swapped
-
-    def _watch(self) -> None:
-        while not self._stop.wait(self.poll):
-            self.refresh()
+        return self._follower.refresh()
 
     def close(self) -> None:
         """Stop following aliases and write the rest of the prediction log."""
-        self._stop.set()
-        if self._watcher is not None:
-            self._watcher.join(timeout=30)
+        self._follower.stop()
         if self.logger is not None:
             self.logger.close()
 
