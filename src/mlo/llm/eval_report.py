@@ -220,19 +220,7 @@ class EvalReport:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EvalReport:
-        checks = [
-            CheckResult(
-                c["name"],
-                c["check"],
-                c.get("value"),
-                c.get("op"),
-                c.get("bound"),
-                c.get("passed"),
-                c.get("detail", ""),
-                c.get("data") or {},
-            )
-            for c in d.get("checks", [])
-        ]
+        checks = [CheckResult.from_dict(c) for c in d.get("checks", [])]
         return cls(
             d["rows"],
             scorers=d["scorers"],

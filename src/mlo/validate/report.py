@@ -85,6 +85,20 @@ class CheckResult:
             }
         )
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CheckResult:
+        """The row :meth:`to_dict` described."""
+        return cls(
+            d["name"],
+            d["check"],
+            d.get("value"),
+            d.get("op"),
+            d.get("bound"),
+            d.get("passed"),
+            d.get("detail", ""),
+            d.get("data") or {},
+        )
+
     def headline(self) -> str:
         """``name: value op bound`` in one short phrase."""
         if self.value is None:
@@ -180,19 +194,7 @@ class ValidationReport:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ValidationReport:
         """The report :meth:`to_dict` described (a stored report's payload)."""
-        rows = [
-            CheckResult(
-                r["name"],
-                r["check"],
-                r.get("value"),
-                r.get("op"),
-                r.get("bound"),
-                r.get("passed"),
-                r.get("detail", ""),
-                r.get("data") or {},
-            )
-            for r in d.get("rows", [])
-        ]
+        rows = [CheckResult.from_dict(r) for r in d.get("rows", [])]
         return cls(
             rows,
             model_version=d.get("model_version"),
