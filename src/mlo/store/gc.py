@@ -170,21 +170,28 @@ def _temp_files(ws: Workspace, dry_run: bool) -> StepResult:
     return result
 
 
-def _blobs(ws: Workspace, refs: set[str], started: float, grace: float, dry_run: bool) -> StepResult:
-    result = StepResult("unreferenced blobs")
-    cutoff = started - grace
+def _stale(blobs, refs: set[str], cutoff: float, claims: dict, result: StepResult, dry_run: bool) -> list:
+    """The unreferenced blobs last written (or claimed) before ``cutoff``, counted into ``result``; on a dry run
+    they are counted as removed and none is returned to remove."""
     candidates = []
-    for b in ws.blobs.iter_blobs():
+    for b in blobs:
         if b.digest in refs:
             continue
         result.found += 1
-        if b.mtime >= cutoff:
+        if b.mtime >= cutoff or claims.get(b.digest, 0.0) >= cutoff:
             result.kept += 1
         else:
             candidates.append(b)
     if dry_run:
         result.removed, result.bytes = len(candidates), sum(b.size for b in candidates)
-        return result
+        return []
+    return candidates
+
+
+def _blobs(ws: Workspace, refs: set[str], started: float, grace: float, dry_run: bool) -> StepResult:
+    result = StepResult("unreferenced blobs")
+    cutoff = started - grace
+    candidates = _stale(ws.blobs.iter_blobs(), refs, cutoff, {}, result, dry_run)
     if not candidates:
         return result
     trash = ws.blobs.root / "tmp" / f"{TRASH_PREFIX}{os.getpid()}-{int(started)}"
@@ -226,17 +233,8 @@ def _remote_blobs(ws: Workspace, refs: set[str], started: float, grace: float, d
     result = StepResult("unreferenced blobs")
     cutoff = started - grace
     claims = ws.blobs.claims()
-    candidates = []
-    for b in ws.blobs.iter_blobs():
-        if b.digest in refs:
-            continue
-        result.found += 1
-        if b.mtime >= cutoff or claims.get(b.digest, 0.0) >= cutoff:
-            result.kept += 1
-        else:
-            candidates.append(b)
+    candidates = _stale(ws.blobs.iter_blobs(), refs, cutoff, claims, result, dry_run)
     if dry_run:
-        result.removed, result.bytes = len(candidates), sum(b.size for b in candidates)
         return result
     again = _references(ws) if candidates else refs
     claims = ws.blobs.claims() if candidates else claims
