@@ -8,9 +8,9 @@ import re
 import subprocess
 import sys
 import textwrap
-import urllib.request
 
 from screenshots import docs_screenshot
+from theme import luminance, set_theme
 
 try:
     from playwright.sync_api import expect
@@ -264,28 +264,8 @@ def test_a_live_run_chart_grows_without_a_click_and_the_tab_settles_when_it_ends
         proc.wait()
 
 
-def _set_theme(lab, theme: str) -> None:
-    request = urllib.request.Request(
-        f"{lab.url}/lab/api/settings/@jupyterlab/apputils-extension:themes",
-        data=json.dumps({"raw": json.dumps({"theme": theme})}).encode(),
-        method="PUT",
-        headers={"Authorization": f"token {lab.token}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 204
-
-
-def _luminance(page, color: str) -> float:
-    return page.evaluate(
-        """c => { const d = document.createElement('div'); d.style.color = c; document.body.appendChild(d);
-        const [r, g, b] = getComputedStyle(d).color.match(/\\d+(\\.\\d+)?/g).map(Number); d.remove();
-        return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255 }""",
-        color,
-    )
-
-
 def test_charts_follow_the_dark_theme(page, lab):
-    _set_theme(lab, "JupyterLab Dark")
+    set_theme(lab, "JupyterLab Dark")
     try:
         run_id = lab.runs["mlp-lr0.01"]
         view = open_run(page, lab, "dark", "mlp-lr0.01", run_id)
@@ -295,8 +275,8 @@ def test_charts_follow_the_dark_theme(page, lab):
         background = chart.evaluate("n => getComputedStyle(n).backgroundColor")
         title = chart.locator(".mlo-chart-title").evaluate("n => getComputedStyle(n).color")
         legend = chart.locator(".u-legend").evaluate("n => getComputedStyle(n).color")
-        assert _luminance(page, background) < 0.3 < _luminance(page, title)
-        assert _luminance(page, legend) > 0.5
+        assert luminance(page, background) < 0.3 < luminance(page, title)
+        assert luminance(page, legend) > 0.5
         docs_screenshot(view.locator('.mlo-run-section[data-section="charts"]'), "lab-run-charts-dark.png")
 
         # the notebook reports follow the same theme: table headers, muted text and drift reports stay readable
@@ -313,10 +293,10 @@ def test_charts_follow_the_dark_theme(page, lab):
         )
         probe = page.locator("#mlo-report-probe")
         th = probe.locator("table.mlo-t th").first
-        th_background = _luminance(page, th.evaluate("n => getComputedStyle(n).backgroundColor"))
-        th_text = _luminance(page, th.evaluate("n => getComputedStyle(n).color"))
+        th_background = luminance(page, th.evaluate("n => getComputedStyle(n).backgroundColor"))
+        th_text = luminance(page, th.evaluate("n => getComputedStyle(n).color"))
         assert th_background < 0.3 and th_text > 0.6, (th_background, th_text)
         drift_text = probe.locator(".mlo-d").first.evaluate("n => getComputedStyle(n).color")
-        assert _luminance(page, drift_text) > 0.6
+        assert luminance(page, drift_text) > 0.6
     finally:
-        _set_theme(lab, "JupyterLab Light")
+        set_theme(lab, "JupyterLab Light")

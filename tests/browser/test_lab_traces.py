@@ -164,3 +164,29 @@ def test_the_run_tab_lists_the_traces_of_the_run(page, lab):
     expect(
         page.locator(f'.mlo-trace-view[data-trace-id="{lab.runs["answer"]}"] .mlo-run-title')
     ).to_have_text("answer")
+
+
+def test_the_trace_tab_reads_in_the_dark_theme(page, lab):
+    from theme import luminance, set_theme
+
+    set_theme(lab, "JupyterLab Dark")
+    try:
+        section = open_traces(page, lab, "trace-dark")
+        expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false")
+        section.locator(f'.mlo-trace-name[data-trace-id="{lab.runs["answer"]}"]').click()
+        view = page.locator(f'.mlo-trace-view[data-trace-id="{lab.runs["answer"]}"]')
+        root = view.locator(".mlo-spans > .mlo-span")
+        expect(root.locator(":scope > summary .mlo-span-name")).to_have_text("answer")
+        style = "n => getComputedStyle(n)"
+        background = luminance(page, view.evaluate(f"{style}.backgroundColor"))
+        name = luminance(page, root.locator(":scope > summary .mlo-span-name").evaluate(f"{style}.color"))
+        pre = root.locator(":scope > .mlo-span-body > .mlo-span-io pre").first
+        assert background < 0.3 < name
+        assert (
+            luminance(page, pre.evaluate(f"{style}.color"))
+            > 0.5
+            > luminance(page, pre.evaluate(f"{style}.backgroundColor"))
+        )
+        docs_screenshot(view, "lab-trace-dark.png")
+    finally:
+        set_theme(lab, "JupyterLab Light")
