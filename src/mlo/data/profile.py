@@ -7,11 +7,18 @@ One profile is a JSON-able dict per column::
      "min", "max", "mean", "std", "quantiles": {"q": [...], "values": [...]}, "histogram": {"edges", "counts"},
      # every column with at most TOP_K distinct values, and every categorical/text/boolean column:
      "top": [[value, count], ...], "other": count outside top,
-     "sampled": rows the sampled statistics (distinct, quantiles, top) were computed from, when not all}
+     "sampled": rows the sampled statistics (distinct, quantiles, top, histogram counts) came from, when not all}
 
-``kind`` is one of numeric, boolean, categorical, datetime, text, other. Counts, nulls, min, max, mean, std and the
-histogram are always exact over every row; above :data:`SAMPLE_ROWS` rows the distinct count, the quantiles and the
-top values come from a fixed-seed sample of that many rows, and ``sampled`` says so.
+``kind`` is one of numeric, boolean, categorical, datetime, text or other. Counts, nulls, min, max, mean and std
+are always exact over every row. Up to :data:`SAMPLE_ROWS` rows everything else is exact too; above, the distinct
+count, the quantiles, the top values and the histogram's counts come from a fixed-seed sample of that many rows
+(one row drawn from each of that many equal stretches of the frame), and ``sampled`` says how many rows of the
+column it held. A sampled histogram keeps the exact min and max as its outer edges, and its counts are scaled to
+sum to the exact number of finite values. How far off a sampled figure can be: with 1,000,000 rows, any share
+read from the sample (a bin's, a top value's, the rank of a quantile) is within ±0.2 percentage points of the
+column's with probability 99.9% (the Dvoretzky–Kiefer–Wolfowitz bound for a simple random sample,
+ε = √(ln(2/0.001) / 2·10⁶) ≈ 0.0019; a stratified sample is at least as accurate); a bin's share, the difference
+of two such figures, within ±0.4 points.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ TOP_K = 50
 BINS = 50
 QUANTILES = [i / 100 for i in range(101)]
 SAMPLE_ROWS = 1_000_000
+CHUNK_ROWS = 1 << 18  # rows read at a time for the exact moments of a sampled column (2 MB of float64)
 CATEGORICAL_MAX_SHARE = (
     0.05  # an object/string column is categorical when distinct <= 5% of rows (or <= TOP_K)
 )
@@ -68,12 +76,14 @@ def _json_value(v: Any) -> Any:
 
 
 def sample_rows(n: int, seed: int) -> np.ndarray | None:
-    """Sorted row positions of the fixed-seed sample of a frame with ``n`` rows (None: use every row)."""
+    """Sorted row positions of the fixed-seed sample of a frame with ``n`` rows (None: use every row).
+
+    One row drawn at random from each of :data:`SAMPLE_ROWS` equal stretches of the frame (a stratified sample: at
+    least as accurate as a simple random one, sorted as drawn, and of a size that does not grow with ``n``)."""
     if n <= SAMPLE_ROWS:
         return None
-    idx = np.random.default_rng(seed).choice(n, SAMPLE_ROWS, replace=False)
-    idx.sort()
-    return idx
+    rng = np.random.default_rng(seed)
+    return ((np.arange(SAMPLE_ROWS) + rng.random(SAMPLE_ROWS)) * (n / SAMPLE_ROWS)).astype(np.int64)
 
 
 def _chao1(counts: np.ndarray, n_sample: int, n_valid: int) -> int:
@@ -96,13 +106,78 @@ def _top(vc: pd.Series, n_sample: int, n_valid_total: int) -> tuple[list, int]:
     return top, max(0, n_valid_total - sum(c for _, c in top))
 
 
-def _numeric(prof: dict, arr: np.ndarray, sample: np.ndarray, n_valid: int, as_int: bool = False) -> None:
-    """Exact moments and histogram over ``arr``; distinct, quantiles and top values from the sorted sample."""
-    if arr.dtype.kind == "f":
-        finite_mask = np.isfinite(arr)
-        finite = arr if finite_mask.all() else arr[finite_mask]  # copy only when there are infinities
-    else:
-        finite = arr
+class _Floats:
+    """A numeric or datetime column read as float64 (nulls as NaN, datetimes in epoch microseconds), a stretch
+    at a time: the profile of a large column never holds a full-size copy of it."""
+
+    def __init__(self, series: pd.Series, kind: str):
+        dtype = series.dtype
+        if kind == "datetime":
+            if getattr(dtype, "tz", None) is not None:
+                series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+            self._raw, self._how = series.to_numpy(), "datetime"
+        elif isinstance(dtype, np.dtype):
+            self._raw, self._how = series.to_numpy(), "numpy"
+        else:  # masked and Arrow-backed numbers
+            self._raw, self._how = series.array, "extension"
+
+    def take(self, part) -> np.ndarray:
+        """float64 values of the rows ``part`` (a slice or sorted positions)."""
+        raw = self._raw[part]
+        if self._how == "numpy":
+            return raw.astype(np.float64, copy=False)
+        if self._how == "extension":
+            return raw.to_numpy(dtype=np.float64, na_value=np.nan)
+        nat = np.isnat(raw)
+        out = raw.astype("datetime64[us]").astype(np.int64).astype(np.float64)
+        if nat.any():
+            out[nat] = np.nan
+        return out
+
+
+def _moments(values: _Floats, n: int) -> tuple[int, float, float, float, float]:
+    """Exact (finite count, min, max, mean, sample std) over every finite value, one stretch at a time; the
+    stretches' means and squared deviations are merged with Chan's formula."""
+    count, lo, hi, mean, m2 = 0, math.inf, -math.inf, 0.0, 0.0
+    for start in range(0, n, CHUNK_ROWS):
+        part = values.take(slice(start, start + CHUNK_ROWS))
+        if not part.size:
+            continue
+        part_lo, part_hi = part.min(), part.max()
+        if not (math.isfinite(part_lo) and math.isfinite(part_hi)):  # a NaN or an infinity is in the stretch
+            part = part[np.isfinite(part)]
+            if not part.size:
+                continue
+            part_lo, part_hi = part.min(), part.max()
+        k = part.size
+        lo, hi = min(lo, float(part_lo)), max(hi, float(part_hi))
+        part_mean = float(part.mean())
+        dev = part - part_mean
+        part_m2 = float(np.einsum("i,i->", dev, dev))
+        delta = part_mean - mean
+        total = count + k
+        mean += delta * k / total
+        m2 += part_m2 + delta * delta * count * k / total
+        count = total
+    std = math.sqrt(m2 / (count - 1)) if count > 1 else 0.0
+    return count, lo, hi, mean, std
+
+
+def _scaled(counts: np.ndarray, total: int) -> list[int]:
+    """Sample counts scaled to sum to ``total`` (largest remainders get the rounding)."""
+    exact = counts * (total / counts.sum())
+    out = np.floor(exact).astype(np.int64)
+    short = total - int(out.sum())
+    if short > 0:
+        out[np.argsort(-(exact - out), kind="stable")[:short]] += 1
+    return [int(c) for c in out]
+
+
+def _numeric(
+    prof: dict, values: _Floats, n: int, sample: np.ndarray, n_valid: int, sampled: bool, as_int: bool = False
+) -> None:
+    """Moments (exact), histogram (exact up to :data:`SAMPLE_ROWS` rows, then scaled from the sample), distinct,
+    quantiles and top values (from the sorted sample)."""
     ordered = np.sort(sample)
     # distinct and value counts from the sorted sample (one pass, no hashing)
     starts = (
@@ -119,24 +194,44 @@ def _numeric(prof: dict, arr: np.ndarray, sample: np.ndarray, n_valid: int, as_i
             keys = keys.astype(np.int64)
         vc = pd.Series(counts[order], index=keys)
         prof["top"], prof["other"] = _top(vc, ordered.size, n_valid)
-    if finite.size == 0:
-        return
-    lo, hi = float(finite.min()), float(finite.max())
-    prof["min"], prof["max"] = lo, hi
-    prof["mean"] = float(finite.mean(dtype=np.float64))
-    prof["std"] = float(finite.std(dtype=np.float64, ddof=1)) if finite.size > 1 else 0.0
     fs = ordered[np.isfinite(ordered)] if ordered.dtype.kind == "f" else ordered
+    if sampled:
+        n_finite, lo, hi, mean, std = _moments(values, n)
+        finite = fs
+    else:
+        arr = sample  # every valid value
+        finite = arr if np.isfinite(arr).all() else arr[np.isfinite(arr)]
+        n_finite = finite.size
+        if n_finite:
+            lo, hi = float(finite.min()), float(finite.max())
+            mean = float(finite.mean(dtype=np.float64))
+            std = float(finite.std(dtype=np.float64, ddof=1)) if n_finite > 1 else 0.0
+    if n_finite == 0:
+        return
+    prof["min"], prof["max"], prof["mean"], prof["std"] = lo, hi, mean, std
     if fs.size:  # linear interpolation between order statistics (numpy's default method)
         pos = np.asarray(QUANTILES) * (fs.size - 1)
         below = np.floor(pos).astype(np.int64)
         above = np.minimum(below + 1, fs.size - 1)
-        values = fs[below] + (pos - below) * (fs[above] - fs[below])
-        prof["quantiles"] = {"q": QUANTILES, "values": [float(v) for v in values]}
+        quantiles = fs[below] + (pos - below) * (fs[above] - fs[below])
+        prof["quantiles"] = {"q": QUANTILES, "values": [float(v) for v in quantiles]}
     if hi > lo:
-        hist, edges = np.histogram(finite, bins=BINS, range=(lo, hi))
+        if sampled and fs.size:  # the sample is sorted: a bin's count is the distance between its edges
+            edges = np.linspace(lo, hi, BINS + 1)
+            below = np.searchsorted(fs, edges[:-1], side="left")
+            hist = np.diff(np.append(below, fs.size))
+        elif finite.size:
+            hist, edges = np.histogram(finite, bins=BINS, range=(lo, hi))
+        else:  # the sample holds no finite value: count every row, a stretch at a time
+            hist = np.zeros(BINS, dtype=np.int64)
+            for start in range(0, n, CHUNK_ROWS):
+                part = values.take(slice(start, start + CHUNK_ROWS))
+                part_hist, edges = np.histogram(part[np.isfinite(part)], bins=BINS, range=(lo, hi))
+                hist += part_hist
+        counts_out = _scaled(hist, n_finite) if hist.sum() != n_finite else [int(c) for c in hist]
     else:
-        hist, edges = np.array([finite.size]), np.array([lo, hi])
-    prof["histogram"] = {"edges": [float(e) for e in edges], "counts": [int(c) for c in hist]}
+        counts_out, edges = [n_finite], np.array([lo, hi])
+    prof["histogram"] = {"edges": [float(e) for e in edges], "counts": counts_out}
 
 
 def profile_column(series: pd.Series, seed: int = 0, rows: np.ndarray | None = None) -> dict[str, Any]:
@@ -160,33 +255,25 @@ def profile_column(series: pd.Series, seed: int = 0, rows: np.ndarray | None = N
     if n_valid == 0:
         prof["distinct"], prof["distinct_exact"] = 0, True
         return prof
-    valid = series[~isna] if nulls else series
-    sample = series.iloc[rows] if rows is not None else series
     if rows is not None:
-        sample = sample[~isna[rows]] if nulls else sample
-        prof["sampled"] = len(sample)
+        keep = rows[~isna[rows]] if nulls else rows
+        prof["sampled"] = len(keep)
 
     if kind in ("numeric", "datetime"):
-        if kind == "numeric":
-            arr = valid.to_numpy(dtype=np.float64)
-            sarr = arr if rows is None else sample.to_numpy(dtype=np.float64)
+        values = _Floats(series, kind)
+        if rows is None:
+            sample = values.take(np.flatnonzero(~isna)) if nulls else values.take(slice(None))
         else:
-            stamps = (
-                valid
-                if getattr(dtype, "tz", None) is None
-                else valid.dt.tz_convert("UTC").dt.tz_localize(None)
-            )
-            arr = stamps.to_numpy().astype("datetime64[us]").astype(np.int64).astype(np.float64)
-            if rows is None:
-                sarr = arr
-            else:
-                ss = (
-                    sample
-                    if getattr(dtype, "tz", None) is None
-                    else sample.dt.tz_convert("UTC").dt.tz_localize(None)
-                )
-                sarr = ss.to_numpy().astype("datetime64[us]").astype(np.int64).astype(np.float64)
-        _numeric(prof, arr, sarr, n_valid, as_int=kind == "numeric" and pd.api.types.is_integer_dtype(dtype))
+            sample = values.take(keep)
+        _numeric(
+            prof,
+            values,
+            n,
+            sample,
+            n_valid,
+            rows is not None,
+            as_int=kind == "numeric" and pd.api.types.is_integer_dtype(dtype),
+        )
         if kind == "datetime":
             prof.pop("top", None)
             prof.pop("other", None)
@@ -194,6 +281,7 @@ def profile_column(series: pd.Series, seed: int = 0, rows: np.ndarray | None = N
             prof["max_iso"] = pd.Timestamp(int(prof["max"]), unit="us").isoformat()
         return prof
 
+    sample = series.iloc[keep] if rows is not None else (series[~isna] if nulls else series)
     try:
         vc = sample.value_counts(dropna=True, sort=True)
     except TypeError:  # unhashable values (lists, dicts)
@@ -213,4 +301,13 @@ def profile_frame(df: pd.DataFrame, seed: int = 0) -> list[dict[str, Any]]:
     rows = sample_rows(len(df), seed)
     return [
         profile_column(df.iloc[:, i].rename(str(c)), seed=seed, rows=rows) for i, c in enumerate(df.columns)
+    ]
+
+
+def profile_table(table, seed: int = 0) -> list[dict[str, Any]]:
+    """Profiles of every column of a pyarrow Table, converted to pandas one column at a time."""
+    rows = sample_rows(table.num_rows, seed)
+    return [
+        profile_column(table.column(i).to_pandas().rename(name), seed=seed, rows=rows)
+        for i, name in enumerate(table.column_names)
     ]
