@@ -2,29 +2,52 @@
 the kernel's history and is recorded on the stage's run (see :mod:`mlo.jupyter.cells`), and metrics logged by
 the notebook are written at the end of every cell, so a kernel that has to be stopped hard at shutdown loses
 nothing. The kernel attaches to the stage's run from the start, so its system metrics (CPU, memory, I/O of the
-kernel process) are sampled for the whole stage."""
+kernel process) are sampled for the whole stage.
+
+Installing the cell recorder and attaching (which opens the store, and so imports SQLAlchemy) happen on a
+thread of their own, while the kernel answers its client and the client sends the first cell, instead of
+before the kernel can answer at all. The first cell waits for that thread, so it is recorded on the run, and no
+import of the notebook's own runs beside it."""
 
 from __future__ import annotations
 
+import threading
+
 from IPython import get_ipython
 
-from ..tracking import session
+
+def _attach(shell) -> None:
+    from ..tracking import session
+    from .cells import install
+
+    install(shell)
+    try:
+        session.attached_run_id()  # attach now (MLO_RUN_ID): sampling starts with the kernel
+    except Exception:  # a store fault shows in the first cell that logs
+        pass
+
+
+def _attached(*_args) -> None:
+    """Before a cell runs: the run is attached (or failed to), so the cell is recorded on it."""
+    global _attaching
+    if _attaching is not None:
+        _attaching.join()
+        _attaching = None
 
 
 def _flush(*_args) -> None:
+    from ..tracking import session
+
     try:
         session.flush()
     except Exception:  # never let bookkeeping break the user's cell
         pass
 
 
+_attaching: threading.Thread | None = None
 _shell = get_ipython()
 if _shell is not None:
+    _shell.events.register("pre_execute", _attached)
     _shell.events.register("post_execute", _flush)
-    from .cells import install
-
-    install(_shell)
-    try:
-        session.attached_run_id()  # attach now (MLO_RUN_ID): sampling starts with the kernel
-    except Exception:  # a store fault shows in the first cell that logs
-        pass
+    _attaching = threading.Thread(target=_attach, args=(_shell,), name="mlo-attach", daemon=True)
+    _attaching.start()

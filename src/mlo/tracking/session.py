@@ -293,14 +293,16 @@ def _attach_from_env() -> None:
     with _state.lock:
         if _state.attach_checked:
             return
-        _state.attach_checked = True
-        run_id = os.environ.get("MLO_RUN_ID")
-        if not run_id or _state.stack:
-            return
-        ws = workspace.current()
-        run = Run(ws, ws.runs.resolve_run_id(run_id))
-        _state.writers[run.id] = RunWriter(ws, run.id, owned=False)
-        _state.stack.append(run)
+        try:
+            run_id = os.environ.get("MLO_RUN_ID")
+            if not run_id or _state.stack:
+                return
+            ws = workspace.current()
+            run = Run(ws, ws.runs.resolve_run_id(run_id))
+            _state.writers[run.id] = RunWriter(ws, run.id, owned=False)
+            _state.stack.append(run)
+        finally:  # only now: a caller on another thread waits for the lock, then finds the run attached
+            _state.attach_checked = True
     _ensure_heartbeat()
     for hook in RUN_ATTACH_HOOKS:
         hook(ws, run)
