@@ -7,9 +7,15 @@ own temporary workspace, holding the frames of ``snapshots.py`` (``numeric``: 16
 on the shared machine hits both alike; the load average is printed before and after.
 
 Per run: wall time of one first snapshot (after a warm-up snapshot of 1,000 rows), its CPU time, throughput over
-the frame's in-memory size, peak extra resident memory as a multiple of the frame, and the data digest, blob
-digest (SHA-256 of the stored Parquet bytes) and a SHA-256 of the stored profile, which must be the same on both
-sides.
+the frame's in-memory size, peak extra resident memory as a multiple of the frame, and the data digest (which must
+be the same on both sides: it is the data's identity), the blob digest (SHA-256 of the stored Parquet bytes) and a
+SHA-256 of the stored profile. The blob and the profile may differ between the sides when the way data is stored
+or profiled changed; each side must give the same ones on every run.
+
+Beside them, the machine's limits on the same frame, measured in one more process: BLAKE3 (one thread and all
+cores), SHA-256 and MD5 (DVC's ``add`` hashes every file with MD5, so MD5's rate bounds it), a memory copy, the
+Parquet encoding alone (to a sink that discards the bytes) with each codec, and writing 1 GB to disk with fsync.
+Targets: ≥ 1 GB/s numeric, ≥ 0.5 GB/s mixed, peak extra memory ≤ 0.5x the frame.
 
     .venv/bin/python benchmarks/first_snapshot.py               # full sizes, 2 runs each, 5-10 minutes
     .venv/bin/python benchmarks/first_snapshot.py --quick       # ~20x smaller
@@ -31,7 +37,7 @@ import time
 from pathlib import Path
 
 from snapshots import SIZES, PeakMemory, build_frame, frame_bytes
-from text_table import print_table
+from text_table import print_table, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 900  # seconds, per process
@@ -64,6 +70,92 @@ def child(scenario: str, mode: str, out: str) -> None:
         "mlo": mlo.__file__,
     }
     Path(out).write_text(json.dumps(result))
+
+
+def limits(scenario: str, mode: str, out: str) -> None:
+    """The machine's limits on the benchmark frame (GB/s over the frame's size, or over 1 GB for the disk)."""
+    import hashlib
+    import io
+
+    import blake3
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from mlo.data import codec
+
+    df = build_frame(scenario, SIZES[mode])
+    size = frame_bytes(df)
+    table = codec.encode_frame(df).table()
+    buffers = [b for col in table.columns for chunk in col.chunks for b in chunk.buffers() if b is not None]
+
+    def rate(fn, nbytes: int = size) -> float:
+        best = None
+        for _ in range(2):
+            t = time.perf_counter()
+            fn()
+            s = time.perf_counter() - t
+            best = s if best is None else min(best, s)
+        return nbytes / 1e9 / best
+
+    def hashed(make):
+        def go():
+            h = make()
+            for b in buffers:
+                h.update(b)
+
+        return go
+
+    source = np.ones(size // 8, dtype=np.float64)
+    target = np.empty_like(
+        source
+    )  # touched by the first copy; the best of two is a copy between mapped pages
+
+    class Sink(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, b):
+            return len(memoryview(b))
+
+    def parquet(codec_name: str, level=None):
+        return lambda: pq.write_table(
+            table, Sink(), compression=codec_name, compression_level=level, row_group_size=256 * 1024
+        )
+
+    result = {
+        "blake3_1": rate(hashed(lambda: blake3.blake3(max_threads=1))),
+        "blake3_all": rate(hashed(lambda: blake3.blake3(max_threads=blake3.blake3.AUTO))),
+        "sha256": rate(hashed(hashlib.sha256)),
+        "md5": rate(hashed(hashlib.md5)),
+        "memcpy": rate(lambda: np.copyto(target, source), source.nbytes),
+        "parquet_none": rate(parquet("none")),
+        "parquet_lz4": rate(parquet("lz4")),
+        "parquet_zstd1": rate(parquet("zstd", 1)),
+        "parquet_snappy": rate(parquet("snappy")),
+    }
+    block = np.random.default_rng(0).integers(0, 255, 64 << 20, dtype=np.uint8).tobytes()
+
+    def disk():
+        with tempfile.NamedTemporaryFile(dir=os.environ.get("TMPDIR", "/tmp")) as fh:
+            for _ in range(16):
+                fh.write(block)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    result["disk"] = rate(disk, 16 * len(block))
+    Path(out).write_text(json.dumps(result))
+
+
+def measure_limits(scenario: str, mode: str) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(Path(__file__).parent)])}
+        subprocess.run(
+            [sys.executable, __file__, "--limits", scenario, mode, out.name],
+            env=env,
+            check=True,
+            timeout=TIMEOUT,
+        )
+        return json.loads(Path(out.name).read_text())
 
 
 def run(src: Path, scenario: str, mode: str) -> dict:
@@ -103,9 +195,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--base", default="main", help="git revision measured as 'before'")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--limits", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
+        return
+    if args.limits:
+        limits(*args.limits)
         return
     mode = "quick" if args.quick else "full"
     with tempfile.TemporaryDirectory(prefix="mlo-base-") as base:
@@ -118,25 +214,45 @@ def main() -> None:
         print(
             f"load average before: {load()}  ({os.cpu_count()} cores; before = {args.base}, after = this checkout)"
         )
-        rows = []
+        rows, machine = [], []
+        targets = {"numeric": 1.0, "mixed": 0.5}
         for scenario in ("numeric", "mixed"):
             runs: dict[str, list[dict]] = {"before": [], "after": []}
             for _ in range(args.repeats):
                 for name, src in versions.items():
                     runs[name].append(run(src, scenario, mode))
-            keys = {(r["digest"], r["blob"], r["profile"]) for rs in runs.values() for r in rs}
             gb = runs["after"][0]["bytes"] / 1e9
-            speedup = statistics.median(r["seconds"] for r in runs["before"]) / statistics.median(
-                r["seconds"] for r in runs["after"]
-            )
+            seconds = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
+            after_peak = max((r["peak"] or 0) / r["bytes"] for r in runs["after"])
+            stable = all(
+                len({(r["blob"], r["profile"]) for r in v}) == 1 for v in runs.values()
+            )  # each side stores the same bytes and profile every time
             rows.append(
                 [
                     f"{scenario} ({gb:.2f} GB)",
                     cell(runs["before"]),
                     cell(runs["after"]),
-                    f"{speedup:.2f}x",
+                    f"{seconds['before'] / seconds['after']:.2f}x",
                     f"{peak(runs['before'])} / {peak(runs['after'])}",
-                    "yes" if len(keys) == 1 else "NO",
+                    "yes" if len({r["digest"] for rs in runs.values() for r in rs}) == 1 else "NO",
+                    "yes" if runs["before"][0]["blob"] == runs["after"][0]["blob"] else "no",
+                    "yes" if stable else "NO",
+                    verdict(gb / seconds["after"] >= targets[scenario] and after_peak <= 0.5),
+                ]
+            )
+            lim = measure_limits(scenario, mode)
+            machine.append(
+                [
+                    scenario,
+                    f"{lim['blake3_1']:.2f} / {lim['blake3_all']:.2f}",
+                    f"{lim['sha256']:.2f}",
+                    f"{lim['md5']:.2f}",
+                    f"{lim['memcpy']:.2f}",
+                    " / ".join(
+                        f"{lim[k]:.2f}"
+                        for k in ("parquet_none", "parquet_lz4", "parquet_zstd1", "parquet_snappy")
+                    ),
+                    f"{lim['disk']:.2f}",
                 ]
             )
         print_table(
@@ -146,9 +262,25 @@ def main() -> None:
                 "after: first snapshot",
                 "speed-up",
                 "peak extra before / after",
-                "same digest, blob, profile",
+                "same digest",
+                "same blob",
+                "same blob, profile each run",
+                "target",
             ],
             rows,
+        )
+        print("\nmachine limits on the same frames, GB/s (DVC's add is bounded by MD5):")
+        print_table(
+            [
+                "frame",
+                "BLAKE3 1 thread / all",
+                "SHA-256",
+                "MD5",
+                "memcpy",
+                "Parquet none / lz4 / zstd-1 / snappy",
+                "disk write+fsync",
+            ],
+            machine,
         )
         print(f"load average after: {load()}  (medians of {args.repeats} runs each)")
 

@@ -26,6 +26,7 @@ from .plan import Task
 KERNEL_START_RETRIES = 3
 GATE_ERRORS = {"GateFailed"}
 STAGE_HOOK = "--IPKernelApp.exec_lines=['import mlo.jupyter.stage']"
+_HASH_BELOW = 4 << 20  # bytes: a cached out this small is hashed rather than looked up
 
 
 @dataclass
@@ -102,8 +103,14 @@ def restore(ws: workspace.Workspace, root: Path, outs: list[dict]) -> int:
     written = 0
     for out in outs:
         target = root / out["path"]
-        if out["kind"] == "file" and target.is_file() and hash_file(target) == out["digest"]:
-            continue
+        if out["kind"] == "file" and target.is_file():
+            # a small file is hashed; a large one is known by its size, mtime and inode when unchanged since hashed
+            if target.stat().st_size <= _HASH_BELOW:
+                same = hash_file(target) == out["digest"]
+            else:
+                same = files.snapshot_path(ws, target, store=False).digest == out["digest"]
+            if same:
+                continue
         if out["kind"] == "folder" and target.is_dir():
             if files.snapshot_path(ws, target, store=False).digest == out["digest"]:
                 continue
