@@ -158,3 +158,12 @@ def test_the_first_snapshot_needs_less_than_half_the_frame_in_extra_memory(tmp_p
     assert result["size"] > 100e6
     # the target is 0.5x; the margin covers allocator slack on a busy machine
     assert result["extra"] <= 0.6 * result["size"], result
+
+
+def test_finite_values_the_sample_missed_are_still_counted(monkeypatch):
+    monkeypatch.setattr(profile_module, "SAMPLE_ROWS", 500)
+    x = np.full(100_000, np.inf)
+    x[[7, 500, 99_999]] = [1.0, 2.0, 3.0]
+    (p,) = profile_frame(pd.DataFrame({"x": x}))
+    assert (p["min"], p["max"], p["mean"]) == (1.0, 3.0, 2.0)
+    assert sum(p["histogram"]["counts"]) == 3 and p["histogram"]["counts"][0] == 1
