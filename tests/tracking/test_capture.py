@@ -46,3 +46,18 @@ def test_environment_is_recorded_once_per_content(ws):
     assert "sqlalchemy" in env["packages"] and "pandas" in env["packages"]
     assert ws.runs.run_row(a.id)["env_digest"] == ws.runs.run_row(b.id)["env_digest"]
     assert a.user
+
+
+def test_the_environment_lists_every_package_as_the_full_metadata_parser_reads_it():
+    import json
+    from importlib import metadata
+
+    from mlo.tracking import capture
+
+    expected = {}
+    for dist in metadata.distributions():
+        name = dist.metadata.get("Name")
+        if name:
+            expected[name.lower()] = dist.version
+    packages = json.loads(capture.environment())["packages"]
+    assert packages == dict(sorted(expected.items())) and "pyarrow" in packages

@@ -170,7 +170,7 @@ def _schema(enc: codec.Encoded, frame: pd.DataFrame | None, obj: Any) -> list[di
     return [{"name": "array", "dtype": str(obj.dtype), "shape": list(obj.shape)}]
 
 
-COMPRESSION = "lz4"  # LZ4_RAW: see _parquet_options
+COMPRESSION = "lz4"  # pyarrow writes it as LZ4_RAW (no Hadoop framing); see _parquet_options
 _REPEATS_PROBE = 65_536  # leading values of a string column looked at to decide on a dictionary
 
 
