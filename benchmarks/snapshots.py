@@ -606,7 +606,7 @@ SPLIT_LABELS = [
     ("encode", "encode (Arrow views)"),
     ("digest", "digest (BLAKE3)"),
     ("lookup", "lookup by digest (SQL)"),
-    ("parquet", "Parquet write (encode + zstd)"),
+    ("parquet", "Parquet write (encode + compress)"),
     ("blob_sha256", "store write: SHA-256 of the blob"),
     ("blob_file_write", "store write: file writes"),
     ("fsync_rename", "store write: fsync + rename"),
