@@ -16,9 +16,12 @@ from mlo.tracking.compare import Comparison, lower_is_better
 VIEW = "application/vnd.jupyter.widget-view+json"
 
 
-@pytest.fixture
-def grid(sqlite_ws):
-    """12 runs of a small grid search: lr and model vary, seed does not; loss falls over 4 steps."""
+@pytest.fixture(params=["eager", "lazy"])
+def grid(request, sqlite_ws, monkeypatch):
+    """12 runs of a small grid search: lr and model vary, seed does not; loss falls over 4 steps. Each test
+    runs twice: with the listing read whole, and lazy (every page from the store), as 100k runs would be."""
+    if request.param == "lazy":
+        monkeypatch.setattr("mlo.tracking.compare.EAGER_RUNS", 0)
     ids = []
     for i in range(12):
         params = {"lr": [0.1, 0.01, 0.001][i % 3], "model": "rf" if i % 2 else "lr", "seed": 7}
