@@ -235,15 +235,23 @@ class Comparison:
             self._load_page()
         self.page = page
 
-    def rows(self, offset: int, limit: int) -> pd.DataFrame:
-        """``limit`` rows from row ``offset`` of the table (the key columns of the current page), for a view
-        that scrolls rather than pages; a lazy comparison reads just them."""
+    def rows(self, offset: int, limit: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """``limit`` rows from row ``offset`` of the table (the key columns, or ``columns``), for a view that
+        scrolls rather than pages; a lazy comparison reads just them (the current page is at hand)."""
         offset, limit = max(0, int(offset)), max(0, int(limit))
-        if self.lazy:
-            rows = _grouped(self._read(self.where, order_by=self._orders(), limit=limit, offset=offset))
-        else:
+        if not self.lazy:
             rows = self.frame.iloc[offset : offset + limit]
-        return self._labelled(rows.reindex(columns=self.key_columns()), rows)
+        elif offset == self.page * self.page_size and limit <= self.page_size:
+            rows = self._page.iloc[:limit]
+        else:
+            rows = _grouped(self._read(self.where, order_by=self._orders(), limit=limit, offset=offset))
+        return self._labelled(rows.reindex(columns=list(columns or self.key_columns())), rows)
+
+    def table_columns(self) -> list[str]:
+        """Every column a table of the shown runs can offer: the key columns first, then the other params
+        and metrics (for a column chooser)."""
+        keys = self.key_columns()
+        return keys + [c for c in [*self.params, *self.metrics] if c not in keys]
 
     def page_frame(self) -> pd.DataFrame:
         """The rows of the current page, with the key columns."""
