@@ -106,9 +106,9 @@ def test_diff_histories_parallel_and_best(grid):
     assert lower_is_better("metrics.val_loss") and lower_is_better("rmse") and not lower_is_better("accuracy")
 
 
-def test_widget_table_reacts_to_clicks_ticks_and_pages(grid):
+def test_widget_table_reacts_to_clicks_ticks_and_scrolling(grid):
     widget = mlo.compare(experiment="grid", page_size=5)
-    assert len(widget.table.rows) == 5 and widget.table.pages == 3
+    assert len(widget.table.rows) == 5 and widget.table.total == 12 and widget.table.virtual
     assert cells(widget)["name"] == "g11"
     highlighted = [c["key"] for c in widget.table.columns if c["highlight"]]
     assert highlighted == ["params.lr", "params.model"]
@@ -116,19 +116,78 @@ def test_widget_table_reacts_to_clicks_ticks_and_pages(grid):
 
     widget.table.sort = {"column": "metrics.acc", "ascending": True}  # a header click
     assert cells(widget)["name"] == "g00"
-    widget.table.page = 2  # the pager
-    assert [cells(widget, i)["name"] for i in range(2)] == ["g10", "g11"]
+    widget.table.viewport = {"start": 10, "end": 12}  # scrolled to the end: the rows around it arrive
+    first = widget.table.offset
+    names = [cells(widget, i)["name"] for i in range(len(widget.table.rows))]
+    assert names[10 - first : 12 - first] == ["g10", "g11"]
 
     widget.table.selected = [grid[0], grid[1]]  # two ticked rows
     assert widget.comparison.selected == [grid[0], grid[1]]
-    assert "<svg" in widget.panes[0].value and "loss" in widget.panes[0].value  # metric histories
-    assert "Param diff" not in widget.panes[1].value  # drawn when its tab is opened
-    widget.tabs.selected_index = 1
-    assert "2 of 3 params differ" in widget.panes[1].value
-    widget.tabs.selected_index = 2
-    assert "<svg" in widget.panes[2].value
+    payload = widget.charts.payload  # metric histories (lines) and single values (dots) of the ticked runs
+    assert [c["metric"] for c in payload["charts"]] == ["loss"]
+    assert {line["label"] for line in payload["charts"][0]["lines"]} == {"g00", "g01"}
+    assert payload["charts"][0]["lines"][0]["step"] == [0, 1, 2, 3]
+    assert [v["metric"] for v in payload["values"]] == ["acc"]
+    assert {d["label"]: d["value"] for d in payload["values"][0]["dots"]} == {"g00": 0.5, "g01": 0.525}
+    widget.charts.tab = "diff"  # worked out when its tab is opened
+    assert "2 of 3 params differ" in widget.charts.payload["html"]
+    widget.charts.tab = "parallel"
+    assert widget.charts.payload["metric"] == widget.metric.value
     widget.metric.value = "metrics.loss"
-    assert "loss" in widget.panes[2].value
+    assert widget.charts.payload["metric"] == "metrics.loss" and widget.charts.payload["mode"] == "min"
+
+
+def test_widget_columns_hide_pin_and_select_all_matching(grid):
+    widget = mlo.compare(experiment="grid", where="params.model = 'rf'")
+    keys = [c["key"] for c in widget.table.columns]
+    assert {"params.seed", "metrics.loss"} <= set(keys) and widget.table.hidden == []
+    widget.table.hidden = ["experiment"]  # the column chooser
+    widget.table.pinned = ["name"]
+    widget.filter_box.value = ""  # a redraw keeps the reader's choices
+    assert widget.table.hidden == ["experiment"] and widget.table.pinned == ["name"]
+    widget.filter_box.value = "params.model = 'rf'"
+    widget.table.select_matching += 1  # "select all matching the filter"
+    assert sorted(widget.table.selected) == sorted(grid[1::2]) and len(widget.comparison.selected) == 6
+
+
+def test_brushing_narrows_the_table_and_clears(grid):
+    widget = mlo.compare(experiment="grid")
+    widget.charts.tab = "parallel"
+    rows = widget.charts.payload["rows"]
+    assert len(rows) == 12 and widget.charts.payload["best"] == grid[11]
+    # what dragging along the lr axis and picking 'rf' on the model axis send
+    widget.charts.brush = {"params.lr": {"lo": 0.005, "hi": 0.2}, "params.model": {"values": ["rf"]}}
+    assert widget.table.total == 4  # g01 (0.01), g03 (0.1), g07 (0.01), g09 (0.1)
+    assert sorted(r["id"] for r in widget.table.rows) == sorted([grid[1], grid[3], grid[7], grid[9]])
+    assert "inside the brushes" in widget.message.value
+    widget.filter_box.value = "metrics.acc > 0.6"  # a filter and brushes together
+    assert sorted(r["id"] for r in widget.table.rows) == sorted([grid[7], grid[9]])
+    widget.set_brush({})
+    assert widget.table.total == 7 and "brushes" not in widget.message.value  # g05…g11
+    widget.charts.brush = {"params.lr": "wide"}  # what a hostile view could send: one line, nothing lost
+    assert "must be a dict" in widget.message.value and widget.table.total == 7
+
+
+def test_scatter_importance_and_grouping_payloads(grid):
+    widget = mlo.compare(experiment="grid")
+    widget.charts.options = {**widget.charts.options, "metric": "metrics.acc", "param": "params.model"}
+    widget.charts.tab = "scatter"
+    payload = widget.charts.payload
+    assert payload["categories"] == ["lr", "rf"] and len(payload["points"]) == 12
+    widget.charts.options = {**widget.charts.options, "group_by": "params.lr"}
+    assert {p["group"] for p in widget.charts.payload["points"]} == {"0.1", "0.01", "0.001"}
+    widget.charts.tab = "importance"
+    imp = widget.charts.payload
+    assert imp["method"] in ("forest", "spearman") and imp["label"].startswith(("random-forest", "|Spearman"))
+    assert {v["param"] for v in imp["values"]} == {"params.lr", "params.model"}  # seed never varies
+    widget.table.selected = grid[:6]
+    widget.charts.tab = "histories"  # grouped by lr: each group's mean and ± one sd
+    payload = widget.charts.payload
+    assert payload["grouped"]
+    dots = {d["label"]: d for d in payload["values"][0]["dots"]}
+    assert dots["0.1"]["n"] == 2 and dots["0.1"]["value"] == pytest.approx((0.5 + 0.575) / 2)
+    labels = [line["label"] for line in payload["charts"][0]["lines"]]
+    assert "0.1 mean (n=2)" in labels and "0.1 +1 sd" in labels
 
 
 def test_widget_filter_errors_keep_the_table(grid):
@@ -171,7 +230,7 @@ def test_compare_magic(shell, grid):
         f"%mlo compare {grid[0]} {grid[4]} --experiment grid --order-by 'metrics.acc desc' -n 4"
     )
     assert widget.comparison.selected == [grid[0], grid[4]]
-    assert cells(widget)["name"] == "g11" and widget.table.pages == 3
+    assert cells(widget)["name"] == "g11" and widget.table.pages == 3 and len(widget.table.rows) == 4
     widget = shell.run("%mlo compare --where \"params.model = 'rf'\"")
     assert len(widget.comparison.frame) == 6
     err = shell.fails("%mlo compare --where 'metrics.acc >'")
@@ -183,7 +242,10 @@ def test_compare_magic(shell, grid):
 def test_compare_with_no_runs_is_empty_not_broken(sqlite_ws):
     widget = mlo.compare()
     assert widget.table.rows == [] and "0 runs" in widget.table.summary
-    assert "Tick runs" in widget.panes[0].value
+    assert "Tick runs" in widget.charts.payload["message"]
+    for tab in ("scatter", "parallel", "importance", "diff"):
+        widget.charts.tab = tab
+        assert widget.charts.payload["message"]
     widget.best_button.click()
     assert "No metric" in widget.best_result.value
 
