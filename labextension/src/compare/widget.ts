@@ -101,7 +101,7 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
     const options = model.get('options') || {};
     const label = (c: string) => c.replace(/^(params|metrics|tags)\./, '');
     const parts: HTMLElement[] = [];
-    if (tab !== 'diff') {
+    if (tab !== 'diff' && tab !== 'histories') {
       parts.push(select('metric', 'metric', (choices.metrics || []).map((m: string) => [m, label(m)]), options.metric));
     }
     if (tab === 'scatter') {

@@ -182,11 +182,15 @@ class CompareWidget(_StaticFallback, w.VBox):
         ]
         self._columns_before = columns
         self.table.total = cmp.count
-        self._send_rows(cmp.page * cmp.page_size, cmp.page_size)
+        view = self.table.viewport or {}
+        if view.get("end"):  # the view has scrolled: the rows where it is, not the first page
+            self._on_viewport({"new": view})
+        else:
+            self._send_rows(cmp.page * cmp.page_size, cmp.page_size)
         self.table.sort = {"column": cmp.sort_column, "ascending": cmp.ascending}
         self.table.pages = cmp.pages
         self.table.page = cmp.page
-        self.table.summary = summary_text(cmp)
+        self.table.summary = summary_text(cmp, paged=False)
 
     def _send_rows(self, offset: int, limit: int) -> None:
         rows = self.comparison.rows(offset, limit, self._columns)
@@ -345,7 +349,7 @@ class CompareWidget(_StaticFallback, w.VBox):
         except MloError as exc:
             self.message.value = _error_html(exc)
             return
-        self.table.summary = summary_text(self.comparison)
+        self.table.summary = summary_text(self.comparison, paged=False)
         if self.charts.tab in ("histories", "diff"):
             self._draw_charts()
 

@@ -83,12 +83,14 @@ def page_html(cmp: Comparison) -> str:
     )
 
 
-def summary_text(cmp: Comparison) -> str:
+def summary_text(cmp: Comparison, paged: bool = True) -> str:
+    """ "1–25 of 40 runs matching … · 2 params differ · 3 selected" (without the page's span when not
+    ``paged``: a scrolling table shows every row)."""
     shown = cmp.count
     total = cmp.count_all
     start = cmp.page * cmp.page_size
-    span = f"{start + 1}–{min(start + cmp.page_size, shown)} of " if shown else ""
-    matched = f"{span}{shown} runs" + (f" matching {cmp.where!r} (of {total})" if cmp.where else "")
+    span = f"{start + 1}–{min(start + cmp.page_size, shown)} of " if shown and paged else ""
+    matched = f"{span}{shown:,} runs" + (f" matching {cmp.where!r} (of {total})" if cmp.where else "")
     differing = len(cmp.differing())
     return (
         f"{matched} · {differing} param{'s' if differing != 1 else ''} differ · {len(cmp.selected)} selected"

@@ -15,6 +15,7 @@ function render({ model, el }) {
   root.className = "mlo-dt";
   el.appendChild(root);
   let scroller = null; // the virtual table's scrolling box, kept across redraws (it holds the scroll position)
+  let bar = null;
   let lastWindow = "";
 
   function cell(tag, text, cls) {
@@ -95,7 +96,7 @@ function render({ model, el }) {
         });
       }
       if (model.get("virtual")) {
-        const pin = cell("button", "📌", "mlo-dt-pin" + (pinned.includes(col.key) ? " mlo-dt-pin-on" : ""));
+        const pin = cell("button", "⇤", "mlo-dt-pin" + (pinned.includes(col.key) ? " mlo-dt-pin-on" : ""));
         pin.title = pinned.includes(col.key) ? "unpin this column" : "pin this column to the left";
         pin.addEventListener("click", (e) => {
           e.stopPropagation();
@@ -182,8 +183,9 @@ function render({ model, el }) {
   }
 
   // -- the column chooser ----------------------------------------------------------------------------------------
-  function chooser() {
+  function chooser(open) {
     const details = cell("details", null, "mlo-dt-chooser");
+    details.open = !!open;
     details.appendChild(cell("summary", "Columns"));
     const list = cell("div", null, "mlo-dt-chooser-list");
     const hidden = new Set(model.get("hidden") || []);
@@ -239,12 +241,19 @@ function render({ model, el }) {
 
   function drawVirtual(full) {
     const total = model.get("total");
-    if (full || !scroller) {
-      const keepTop = scroller ? scroller.scrollTop : 0;
-      const keepLeft = scroller ? scroller.scrollLeft : 0;
+    if (!scroller || !root.contains(scroller)) {
       root.replaceChildren();
-      const bar = cell("div", null, "mlo-dt-toolbar");
-      bar.appendChild(chooser());
+      bar = cell("div", null, "mlo-dt-toolbar");
+      // the scrolling box lives as long as the view: redraws replace its table, so the scroll position stays
+      scroller = cell("div", null, "mlo-dt-box mlo-dt-scroll");
+      scroller.style.maxHeight = HEIGHT + ROW + "px";
+      scroller.addEventListener("scroll", () => drawVirtual(false), { passive: true });
+      root.append(bar, scroller);
+      full = true;
+    }
+    if (full) {
+      const open = bar.querySelector("details[open]") !== null;
+      bar.replaceChildren(chooser(open));
       if (model.get("multiple")) {
         const all = cell("button", `Select all ${total.toLocaleString()} matching`, "mlo-dt-select-all");
         all.title = "tick every run that matches the filter";
@@ -256,13 +265,6 @@ function render({ model, el }) {
         bar.append(all, none);
       }
       bar.appendChild(cell("span", model.get("summary"), "mlo-dt-summary"));
-      root.appendChild(bar);
-      scroller = cell("div", null, "mlo-dt-box mlo-dt-scroll");
-      scroller.style.maxHeight = HEIGHT + ROW + "px";
-      scroller.addEventListener("scroll", () => drawVirtual(false), { passive: true });
-      root.appendChild(scroller);
-      scroller.scrollTop = keepTop;
-      scroller.scrollLeft = keepLeft;
       lastWindow = "";
     }
     const { cols, offsets, pinned } = layout();
@@ -305,7 +307,10 @@ function render({ model, el }) {
   }
 
   const full = () => draw();
-  const rowsChanged = () => (model.get("virtual") ? drawVirtual(false) : draw());
+  const rowsChanged = () => {
+    lastWindow = ""; // new rows for the same window (a sort, a filter): draw them
+    return model.get("virtual") ? drawVirtual(false) : draw();
+  };
   for (const name of ["columns", "sort", "selected", "page", "pages", "summary", "multiple", "hidden", "pinned", "widths", "total", "virtual"]) {
     model.on(`change:${name}`, full);
   }
