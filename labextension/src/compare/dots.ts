@@ -19,7 +19,7 @@ export interface IDot {
 
 const ROW = 20;
 const LABEL = 150;
-const VALUE = 80;
+const VALUE = 150;
 
 export function dotPlot(title: string, dots: IDot[], width = 480): HTMLElement {
   const plotW = Math.max(120, width - LABEL - VALUE);
