@@ -176,6 +176,7 @@ def test_scatter_importance_and_grouping_payloads(grid):
     assert payload["categories"] == ["lr", "rf"] and len(payload["points"]) == 12
     widget.charts.options = {**widget.charts.options, "group_by": "params.lr"}
     assert {p["group"] for p in widget.charts.payload["points"]} == {"0.1", "0.01", "0.001"}
+    assert "tags.note" in widget.charts.choices["groups"]  # a tag to group by
     widget.charts.tab = "importance"
     imp = widget.charts.payload
     assert imp["method"] in ("forest", "spearman") and imp["label"].startswith(("random-forest", "|Spearman"))

@@ -405,7 +405,7 @@ def compare(
     experiment: str | Sequence[str] | None = None,
     where: str | None = None,
     order_by: str | Sequence[str] | None = None,
-    page_size: int = 100,
+    page_size: int = 25,
 ) -> CompareWidget:
     """Compare runs in the notebook: a widget with a filter box (the ``where`` syntax of :func:`mlo.runs`), one
     scrolling table of the matching runs (params that differ highlighted; columns to choose, pin and resize;
@@ -413,8 +413,8 @@ def compare(
     histories, a metric against a param, parallel coordinates with brushing, parameter importance, the param
     diff, and grouping by a param or tag as mean ± spread.
 
-    ``runs`` are run ids (or unique prefixes) ticked from the start; ``page_size`` is how many rows are read
-    at a time. Of a large workspace only the first rows are read at first, the rest as the table scrolls.
+    ``runs`` are run ids (or unique prefixes) ticked from the start; ``page_size`` is how many rows the
+    first view reads (and the static HTML shows); the rest are read as the table scrolls.
     Without a widget frontend (nbconvert, GitHub) the widget shows as static HTML.
     """
     return CompareWidget(

@@ -86,43 +86,42 @@ class Comparison:
         self.page = 0
         self.selected: list[str] = []
         self._differing: list[str] | None = None
-        self._start()
-        if where:
-            self.filter(where)
+        where = (where or "").strip() or None
+        if where is not None:
+            where_mod.parse(where)  # a malformed filter fails here, before anything is read
+        self.where = where
         orders = where_mod.parse_order(order_by)
         if orders:
-            self.sort(*orders[0])
-            if self.lazy:
-                self.then = orders[1:]
-                try:
-                    self._load_page()
-                except InvalidInput as exc:
-                    self.then = []
-                    raise InvalidInput(str(exc).replace("cannot order by", "cannot sort by")) from None
-            else:
-                missing = [c for c, _ in orders[1:] if c not in self.frame.columns]
-                if missing:
-                    raise InvalidInput(f"cannot sort by {missing[0]!r}: no such column")
-                self.then = orders[1:]
-                self._frame = self._sorted(self._frame)
+            (self.sort_column, self.ascending), self.then = orders[0], orders[1:]
+        self._start()
         self.select(selected)
 
     # -- reading ---------------------------------------------------------------------------------------------
     def _start(self) -> None:
-        """Count the runs; read them whole when there are few, else only the first page (lazy)."""
-        from .query import runs
-
-        self.count_all = int(runs(experiment=self.experiment, columns=["run_id"], limit=1).attrs["total"])
-        self.lazy = self.count_all > EAGER_RUNS
+        """Read the first page (filtered, ordered and counted by the store); when there are few runs in all,
+        read them whole instead."""
         self._ids: list[str] | None = None
-        if self.lazy:
-            self._all = None
-            self._frame = None
+        self._frame = self._all = None
+        self.page = 0
+        try:
             self._load_page()
+        except InvalidInput as exc:
+            raise InvalidInput(str(exc).replace("cannot order by", "cannot sort by")) from None
+        if self.where is None:
+            self.count_all = self.count
         else:
+            from .query import runs
+
+            self.count_all = int(runs(experiment=self.experiment, columns=["run_id"], limit=1).attrs["total"])
+        self.lazy = self.count_all > EAGER_RUNS
+        if not self.lazy:
             self._all = self._read()
             self._frame = self._sorted(self._apply_filter(self.where))
+            missing = [c for c, _ in [(self.sort_column, True), *self.then] if c not in self._frame.columns]
+            if missing and len(self._frame):
+                raise InvalidInput(f"cannot sort by {missing[0]!r}: no such column")
             self.count = len(self._frame)
+            self._differing = None
 
     def _read(self, where: str | None = None, tags: bool = False, **page) -> pd.DataFrame:
         from .query import runs
@@ -135,9 +134,14 @@ class Comparison:
         return [f"{c} {'asc' if a else 'desc'}" for c, a in keys]
 
     def _load_page(self) -> None:
-        """A lazy comparison's current page, filtered, ordered and counted by the store."""
+        """A lazy comparison's current page, filtered, ordered and counted by the store (with its tags, so a
+        view can offer to group by them)."""
         page = self._read(
-            self.where, order_by=self._orders(), limit=self.page_size, offset=self.page * self.page_size
+            self.where,
+            tags=True,
+            order_by=self._orders(),
+            limit=self.page_size,
+            offset=self.page * self.page_size,
         )
         self.count = int(page.attrs["total"])
         self._page = _grouped(page)
@@ -145,11 +149,8 @@ class Comparison:
 
     def refresh(self) -> None:
         """Read the runs again (new runs, finished ones), keeping the filter, order and selection."""
-        where, page = self.where, self.page
+        page = self.page
         self._start()
-        self.where = where
-        if where:
-            self._apply(where)
         self.goto(page)
 
     @property
@@ -246,6 +247,10 @@ class Comparison:
         else:
             rows = _grouped(self._read(self.where, order_by=self._orders(), limit=limit, offset=offset))
         return self._labelled(rows.reindex(columns=list(columns or self.key_columns())), rows)
+
+    def tag_columns(self) -> list[str]:
+        """The tag columns of the first page of runs (read with it), e.g. to offer grouping by a tag."""
+        return [c for c in self._page.columns if c.startswith("tags.")]
 
     def table_columns(self) -> list[str]:
         """Every column a table of the shown runs can offer: the key columns first, then the other params

@@ -30,12 +30,9 @@ SYSTEM_TAGS = ("mlo.",)
 
 def choices(cmp: Comparison) -> dict:
     """What the controls offer: the metrics, the params (scatter's x) and what runs can be grouped by
-    (params and tags)."""
-    from .query import runs
-
-    tags = runs(experiment=cmp.experiment, columns=["run_id", "tags.*"], limit=200)
-    tag_cols = [c for c in tags.columns if c.startswith("tags.") and not c[5:].startswith(SYSTEM_TAGS)]
-    return {"metrics": cmp.metrics, "params": cmp.params, "groups": [*cmp.params, *tag_cols]}
+    (params, and the tags of the first page of runs)."""
+    tags = [c for c in cmp.tag_columns() if not c[5:].startswith(SYSTEM_TAGS)]
+    return {"metrics": cmp.metrics, "params": cmp.params, "groups": [*cmp.params, *tags]}
 
 
 def histories(cmp: Comparison, metric: str | None = None, group_by: str | None = None) -> dict:
