@@ -289,3 +289,39 @@ def test_run_colours_stay_distinct_past_ten_runs_and_stable_across_plots():
     # the rule of the JupyterLab charts (charts.ts), where colorFor("a") is hsl(313, 70%, 56%)
     red, green, blue = colorsys.hls_to_rgb(313 / 360, 0.56, 0.7)
     assert run_color("a") == f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}"
+
+
+def test_hostile_view_messages_answer_in_one_line(grid):
+    """What a broken or hostile view could send through the traits: each answer is a message, never a
+    traceback, and the table keeps what it showed."""
+    widget = mlo.compare(experiment="grid")
+    widget.table.selected = grid[:2]
+    for options in (
+        {"metric": "metrics.nope", "param": "params.lr"},
+        {"metric": "x; drop", "param": None, "group_by": "tags.zzz"},
+        {"metric": 123, "parallel": {"axes": "bad", "log": 5}},
+        {"metric": "metrics.acc", "group_by": "params.nope", "parallel": [1, 2]},
+    ):
+        widget.charts.options = options
+        for tab in CompareTabs:
+            widget.charts.tab = tab
+            payload = widget.charts.payload
+            assert payload["kind"] == tab
+            if tab in ("scatter", "parallel") and options["metric"] in ("metrics.nope", "x; drop"):
+                assert payload["message"]  # no such metric: said in the chart's place
+    widget.table.viewport = {"start": "x"}
+    widget.table.viewport = {"start": -5, "end": 10**9}
+    assert widget.table.offset == 0 and len(widget.table.rows) == 12
+
+
+CompareTabs = ("histories", "scatter", "parallel", "importance", "diff")
+
+
+def test_static_parallel_coordinates_keep_runs_without_a_param(grid):
+    from mlo.report.compare import parallel_svg
+
+    frame = pd.DataFrame(
+        {"params.depth": [3.0, None, 5.0], "params.model": ["rf", "lr", None], "metrics.acc": [0.7, 0.9, 0.8]}
+    )
+    svg = parallel_svg(frame, "metrics.acc")
+    assert svg.count("(missing)") == 2  # a tick on each axis that some run lacks

@@ -227,8 +227,10 @@ class CompareWidget(_StaticFallback, w.VBox):
     def _draw_charts(self) -> None:
         """The data of the shown tab (the others are worked out when opened)."""
         cmp, charts = self.comparison, self.charts
-        options = charts.options
-        metric = options.get("metric") or self.metric.value
+        options = {
+            k: v for k, v in charts.options.items() if isinstance(v, str) or k in ("log_x", "parallel")
+        }
+        metric = options.get("metric") or self.metric.value  # a view's non-text choice: ignored
         try:
             if charts.tab == "histories":
                 payload = chart_data.histories(cmp, metric, options.get("group_by"))

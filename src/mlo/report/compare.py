@@ -193,7 +193,7 @@ def _present_axis(values: pd.Series) -> tuple[np.ndarray, list[float], list[str]
             list((ticks - lo) / span if hi > lo else [0.5]),
             [fmt(float(t)) for t in ticks],
         )
-    texts = values.map(lambda v: "" if v is None or v is pd.NA else str(v))
+    texts = pd.Series([str(v) if present_v else "" for v, present_v in zip(values, present, strict=True)])
     cats = sorted({t for t in texts if t})
     pos = {c: (i / (len(cats) - 1) if len(cats) > 1 else 0.5) for i, c in enumerate(cats)}
     x = np.array([pos.get(t, np.nan) for t in texts], dtype="float64")

@@ -221,11 +221,12 @@ def parallel(cmp: Comparison, metric: str, state: dict | None = None) -> dict:
         }
         for rec in frame.to_dict("records")
     ]
-    state = state or {}
-    chosen = (
-        [a for a in state.get("axes", params) if a in params] if state.get("axes") is not None else params
+    state = state if isinstance(state, dict) else {}  # the view's choice of axes; anything else: the default
+    axes_state, log_state = state.get("axes"), state.get("log")
+    chosen = [a for a in axes_state if a in params] if isinstance(axes_state, list) else params
+    log = (
+        [a for a in log_state if isinstance(a, str) and numeric.get(a)] if isinstance(log_state, list) else []
     )
-    log = [a for a in state.get("log", []) if numeric.get(a)]
     return {
         "kind": "parallel",
         "metric": metric,
