@@ -86,6 +86,7 @@ class Comparison:
         self.page = 0
         self.selected: list[str] = []
         self._differing: list[str] | None = None
+        self._metrics: list[str] | None = None
         where = (where or "").strip() or None
         if where is not None:
             where_mod.parse(where)  # a malformed filter fails here, before anything is read
@@ -98,30 +99,31 @@ class Comparison:
 
     # -- reading ---------------------------------------------------------------------------------------------
     def _start(self) -> None:
-        """Read the first page (filtered, ordered and counted by the store); when there are few runs in all,
-        read them whole instead."""
+        """Count the runs (one cheap query); read them whole when there are few, else only the first page,
+        filtered, ordered and counted by the store (lazy)."""
+        from .query import runs
+
         self._ids: list[str] | None = None
         self._frame = self._all = None
+        self._differing = self._metrics = None
         self.page = 0
-        try:
-            self._load_page()
-        except InvalidInput as exc:
-            raise InvalidInput(str(exc).replace("cannot order by", "cannot sort by")) from None
-        if self.where is None:
-            self.count_all = self.count
-        else:
-            from .query import runs
-
-            self.count_all = int(runs(experiment=self.experiment, columns=["run_id"], limit=1).attrs["total"])
+        self.count_all = int(runs(experiment=self.experiment, columns=["run_id"], limit=1).attrs["total"])
         self.lazy = self.count_all > EAGER_RUNS
-        if not self.lazy:
-            self._all = self._read()
-            self._frame = self._sorted(self._apply_filter(self.where))
-            missing = [c for c, _ in [(self.sort_column, True), *self.then] if c not in self._frame.columns]
-            if missing and len(self._frame):
-                raise InvalidInput(f"cannot sort by {missing[0]!r}: no such column")
-            self.count = len(self._frame)
-            self._differing = None
+        if self.lazy:
+            try:
+                self._load_page()
+            except InvalidInput as exc:
+                raise InvalidInput(str(exc).replace("cannot order by", "cannot sort by")) from None
+            return
+        self._all = self._read(tags=True)
+        tags = [c for c in self._all.columns if c.startswith("tags.")]
+        self._page = self._all[["run_id", *tags]].iloc[: self.page_size]  # the tags a view offers to group by
+        self._all = self._all.drop(columns=tags)
+        self._frame = self._sorted(self._apply_filter(self.where))
+        missing = [c for c, _ in [(self.sort_column, True), *self.then] if c not in self._frame.columns]
+        if missing:
+            raise InvalidInput(f"cannot sort by {missing[0]!r}: no such column")
+        self.count = len(self._frame)
 
     def _read(self, where: str | None = None, tags: bool = False, **page) -> pd.DataFrame:
         from .query import runs
@@ -145,7 +147,7 @@ class Comparison:
         )
         self.count = int(page.attrs["total"])
         self._page = _grouped(page)
-        self._differing = None
+        self._differing = self._metrics = None
 
     def refresh(self) -> None:
         """Read the runs again (new runs, finished ones), keeping the filter, order and selection."""
@@ -182,7 +184,7 @@ class Comparison:
             return
         self._frame = self._sorted(self._apply_filter(where))
         self.count = len(self._frame)
-        self._differing = None
+        self._differing = self._metrics = None
 
     def _apply_filter(self, where: str | None) -> pd.DataFrame:
         if where is None:
@@ -292,9 +294,11 @@ class Comparison:
     @property
     def metrics(self) -> list[str]:
         """The metric columns some shown run has; ``system.*`` ones last."""
-        shown = self._shown
-        found = [c for c in shown.columns if c.startswith("metrics.") and shown[c].notna().any()]
-        return sorted(found, key=lambda c: c.startswith("metrics.system."))
+        if self._metrics is None:  # the shown runs changed: work it out again
+            shown = self._shown
+            found = [c for c in shown.columns if c.startswith("metrics.") and shown[c].notna().any()]
+            self._metrics = sorted(found, key=lambda c: c.startswith("metrics.system."))
+        return self._metrics
 
     def differing(self, frame: pd.DataFrame | None = None) -> list[str]:
         """The param columns whose value is not the same in every run of ``frame`` (the filtered runs, or the
