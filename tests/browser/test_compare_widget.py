@@ -140,7 +140,10 @@ def test_charts_hover_group_brush_and_columns(page, notebooks, theme):
         widget.locator('.mlo-cw-tab[data-tab="scatter"]').click()
         widget.locator(".mlo-cw-param select").select_option("params.lr")
         scatter = widget.locator(".mlo-scatter")
+        expect(scatter.locator("figcaption")).to_have_text("acc vs lr")  # redrawn for the chosen param
         expect(scatter).to_have_attribute("data-points", "18")
+        page.wait_for_timeout(300)  # the controls settle (each choice redraws the chart once)
+        scatter.locator(".u-over").wait_for()
         over = scatter.locator(".u-over").bounding_box()
         tip = scatter.locator(".mlo-scatter-tip")
         found = False
