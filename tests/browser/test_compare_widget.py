@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 from screenshots import ARTIFACTS, docs_screenshot
-from test_lab_widgets import _notebook
+from test_lab_widgets import _notebook, run_notebook
 from theme import luminance, set_theme
 
 try:
@@ -74,13 +74,7 @@ def notebooks(lab):
 
 
 def open_widget(page, lab, workspace: str, path: str):
-    page.goto(lab.page_url(workspace, path))
-    cells = page.locator(".jp-NotebookPanel").first.locator(".jp-Notebook .jp-Cell")
-    expect(cells).to_have_count(1, timeout=45_000)
-    status = page.locator(".jp-StatusBar-Item", has_text=re.compile(r"^Python 3 \(ipykernel\) \| Idle$"))
-    expect(status).to_be_visible(timeout=30_000)
-    cells.first.locator(".cm-content").click()
-    page.keyboard.press("Control+Enter")
+    cells = run_notebook(page, lab, workspace, path, NOTEBOOKS)
     widget = cells.first.locator(".jp-OutputArea-output").last
     expect(widget.locator("table.mlo-dt-table")).to_be_visible(timeout=30_000)
     return widget

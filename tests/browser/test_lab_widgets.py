@@ -81,16 +81,18 @@ def notebooks(lab):
     return lab
 
 
-def run_notebook(page, lab, workspace: str, path: str):
-    """Open ``path`` in a fresh JupyterLab workspace, wait for its kernel, run every cell; returns the cells."""
+def run_notebook(page, lab, workspace: str, path: str, notebooks: dict | None = None):
+    """Open ``path`` (one of ``notebooks``, this module's by default) in a fresh JupyterLab workspace, wait for
+    its kernel, run every cell; returns the cells."""
+    count = len((notebooks or NOTEBOOKS)[path]["cells"])
     page.goto(lab.page_url(workspace, path))
     notebook = page.locator(".jp-NotebookPanel").first
     cells = notebook.locator(".jp-Notebook .jp-Cell")
-    expect(cells).to_have_count(len(NOTEBOOKS[path]["cells"]), timeout=45_000)
+    expect(cells).to_have_count(count, timeout=45_000)
     # a cell run before the kernel is connected is dropped: wait for the status bar to say it is idle
     status = page.locator(".jp-StatusBar-Item", has_text=re.compile(r"^Python 3 \(ipykernel\) \| Idle$"))
     expect(status).to_be_visible(timeout=30_000)
-    for i in range(len(NOTEBOOKS[path]["cells"])):
+    for i in range(count):
         cells.nth(i).locator(".cm-content").click()
         page.keyboard.press("Control+Enter")
         expect(cells.nth(i).locator(".jp-InputPrompt")).not_to_have_text("[ ]:")
