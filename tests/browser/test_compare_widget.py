@@ -115,6 +115,16 @@ def test_charts_hover_group_brush_and_columns(page, notebooks, theme):
         after = table.locator('thead th[data-column="name"]').bounding_box()["x"]
         assert abs(after - before) < 2, (before, after)
         scroller.evaluate("e => { e.scrollLeft = 0; e.dispatchEvent(new Event('scroll')); }")
+        # dragging a header's right edge resizes the column, and the width is kept through redraws
+        status = table.locator('thead th[data-column="status"]')
+        width = status.bounding_box()["width"]
+        grip = status.locator(".mlo-dt-grip").bounding_box()
+        page.mouse.move(grip["x"] + grip["width"] / 2, grip["y"] + grip["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(grip["x"] + 60, grip["y"] + grip["height"] / 2, steps=5)
+        page.mouse.up()
+        expect(status).to_have_attribute("style", re.compile(r"width: 1[45]\dpx"))
+        assert status.bounding_box()["width"] > width + 40
 
         # select all matching, then group the histories by lr: a mean and ± one sd per group
         widget.locator(".mlo-dt-select-all").click()
