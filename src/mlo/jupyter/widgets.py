@@ -163,7 +163,6 @@ class CompareWidget(_StaticFallback, w.VBox):
         keys = set(cmp.key_columns())
         differing = set(cmp.differing())
         self._columns = columns
-        self._integers = integer_columns(cmp._shown)
         self.table.columns = [
             {
                 "key": c,
@@ -195,6 +194,7 @@ class CompareWidget(_StaticFallback, w.VBox):
     def _send_rows(self, offset: int, limit: int) -> None:
         rows = self.comparison.rows(offset, limit, self._columns)
         short = short_ids(rows["run_id"])
+        self._integers = integer_columns(rows)  # whole-number params as integers
         self.table.rows = [
             {
                 "id": rec["run_id"],
