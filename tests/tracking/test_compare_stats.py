@@ -9,7 +9,7 @@ import pytest
 
 from mlo.errors import InvalidInput
 from mlo.tracking import where as where_mod
-from mlo.tracking.compare import brush_where
+from mlo.tracking.brushing import brush_where
 from mlo.tracking.grouping import group_histories, group_labels, group_summary
 from mlo.tracking.importance import importance
 

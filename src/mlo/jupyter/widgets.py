@@ -30,7 +30,8 @@ from ..report.compare import (
     summary_text,
 )
 from ..tracking import compare_charts as chart_data
-from ..tracking.compare import Comparison, brush_where
+from ..tracking.brushing import brush_where
+from ..tracking.compare import Comparison
 from ..tracking.short_ids import short_ids
 
 STATIC = Path(__file__).parent / "static"
