@@ -56,8 +56,16 @@ $(LAB_DEST)/package.json: $(LAB_OUT)/package.json $(STAMP)
 	@$(BIN)/jupyter labextension list 2>&1 | grep -q 'mlo-workbench.*enabled.*OK' \
 	  || { echo "mlo-workbench is not enabled and OK in $$($(BIN)/jupyter labextension list 2>&1)"; exit 1; }
 
-# the JupyterLab extension, built when its sources changed and installed in the venv
-labextension: $(LAB_DEST)/package.json
+# the compare widget's charts (labextension/src/compare, uPlot) bundled as one ES module into the Python package;
+# the bundle is committed, so a Python-only install needs no node
+WIDGET_OUT  := src/mlo/jupyter/static/compare.js
+WIDGET_SRCS := $(LAB)/tsconfig.widget.json $(LAB)/build-widget.js $(LAB)/src/charts.ts $(LAB)/src/dom.ts \
+	$(wildcard $(LAB)/src/compare/*)
+$(WIDGET_OUT): $(LAB_DEPS) $(WIDGET_SRCS)
+	cd $(LAB) && node_modules/.bin/tsc -p tsconfig.widget.json && node build-widget.js
+
+# the JupyterLab extension, built when its sources changed and installed in the venv (with the widget's charts)
+labextension: $(LAB_DEST)/package.json $(WIDGET_OUT)
 
 # the example pipeline end to end on the embedded store (no node needed)
 demo: venv

@@ -1,6 +1,6 @@
 """The notebook widgets in JupyterLab, in Debian's chromium: ``%mlo compare`` and ``%mlo models`` run in a real
 kernel, and their table view (``mlo/jupyter/static/table.js``, an anywidget) renders and reacts: header clicks,
-ticks, page turns and the filter box reach Python and what Python sends back is drawn. Fixtures (``lab``,
+ticks, scrolling and the filter box reach Python and what Python sends back is drawn. Fixtures (``lab``,
 ``page``) are in this folder's conftest.py; this module seeds its own workspace through ``LAB_SEED``."""
 
 from __future__ import annotations
@@ -81,16 +81,18 @@ def notebooks(lab):
     return lab
 
 
-def run_notebook(page, lab, workspace: str, path: str):
-    """Open ``path`` in a fresh JupyterLab workspace, wait for its kernel, run every cell; returns the cells."""
+def run_notebook(page, lab, workspace: str, path: str, notebooks: dict | None = None):
+    """Open ``path`` (one of ``notebooks``, this module's by default) in a fresh JupyterLab workspace, wait for
+    its kernel, run every cell; returns the cells."""
+    count = len((notebooks or NOTEBOOKS)[path]["cells"])
     page.goto(lab.page_url(workspace, path))
     notebook = page.locator(".jp-NotebookPanel").first
     cells = notebook.locator(".jp-Notebook .jp-Cell")
-    expect(cells).to_have_count(len(NOTEBOOKS[path]["cells"]), timeout=45_000)
+    expect(cells).to_have_count(count, timeout=45_000)
     # a cell run before the kernel is connected is dropped: wait for the status bar to say it is idle
     status = page.locator(".jp-StatusBar-Item", has_text=re.compile(r"^Python 3 \(ipykernel\) \| Idle$"))
     expect(status).to_be_visible(timeout=30_000)
-    for i in range(len(NOTEBOOKS[path]["cells"])):
+    for i in range(count):
         cells.nth(i).locator(".cm-content").click()
         page.keyboard.press("Control+Enter")
         expect(cells.nth(i).locator(".jp-InputPrompt")).not_to_have_text("[ ]:")
@@ -98,56 +100,53 @@ def run_notebook(page, lab, workspace: str, path: str):
 
 
 def column(widget, label: str) -> int:
-    """The index of a column (as of ``td`` in a row) by its header label (the sort arrow aside)."""
-    headers = [h.removesuffix(" ▲").removesuffix(" ▼") for h in widget.locator("thead th").all_inner_texts()]
+    """The index of a column (as of ``td`` in a row) by its header label (the sort arrow and pin aside)."""
+    texts = widget.locator("thead th").all_inner_texts()
+    headers = [h.removesuffix("⇤").removesuffix(" ▲").removesuffix(" ▼").strip() for h in texts]
     return headers.index(label)
 
 
-def test_compare_widget_renders_sorts_pages_ticks_and_filters(page, notebooks):
+def test_compare_widget_renders_sorts_ticks_and_filters(page, notebooks):
     page.set_viewport_size({"width": 1400, "height": 1600})  # the whole widget on screen for its screenshot
     cells = run_notebook(page, notebooks, "compare", "compare.ipynb")
     widget = cells.first.locator(".jp-OutputArea-output").last
     table = widget.locator("table.mlo-dt-table")
-    rows = table.locator("tbody tr")
+    rows = table.locator("tbody tr[data-id]")
     summary = widget.locator(".mlo-dt-summary")
-    pager = widget.locator(".mlo-dt-pager")
     expect(table).to_be_visible(timeout=30_000)
-    expect(rows).to_have_count(10)
-    expect(summary).to_have_text("1–10 of 40 runs · 2 params differ · 0 selected")
-    expect(table.locator("thead th.mlo-dt-diff")).to_have_text(["lr", "model"])
-    expect(table.locator("thead th", has_text=re.compile(r"^start_time ▼$"))).to_have_count(1)
+    # one scrolling table: the rows in view (and a few more) exist, fetched 10 at first, then as needed
+    expect(rows).to_have_count(30)
+    expect(summary).to_have_text("40 runs · 2 params differ · 0 selected")
+    expect(table.locator("thead th.mlo-dt-diff .mlo-dt-label")).to_have_text(["lr", "model"])
+    expect(table.locator("thead th .mlo-dt-label", has_text=re.compile(r"^start_time ▼$"))).to_have_count(1)
     acc = column(table, "acc")
     first_acc = rows.first.locator("td").nth(acc)
     expect(first_acc).to_have_text("0.89")  # newest first: g39
 
-    # a header click goes to Python, which sorts every run and sends the page back; again flips the order
-    table.locator('thead th[data-column="metrics.acc"]').click()
+    # a header click goes to Python, which sorts every run and sends the rows back; again flips the order
+    sort = table.locator('thead th[data-column="metrics.acc"] .mlo-dt-label')
+    sort.click()
     expect(first_acc).to_have_text("0.5")
-    expect(table.locator('thead th[data-column="metrics.acc"]')).to_have_text("acc ▲")
-    table.locator('thead th[data-column="metrics.acc"]').click()
+    expect(sort).to_have_text("acc ▲")
+    sort.click()
     expect(first_acc).to_have_text("0.89")
-    expect(table.locator('thead th[data-column="metrics.acc"]')).to_have_text("acc ▼")
+    expect(sort).to_have_text("acc ▼")
 
-    pager.locator("button", has_text="▶").click()
-    expect(pager).to_contain_text("page 2 of 4")
-    expect(summary).to_have_text(re.compile(r"^11–20 of 40 runs"))
-    expect(first_acc).to_have_text("0.79")
-    expect(pager.locator("button", has_text="◀")).to_be_enabled()
-
-    # two ticks: the histories tab (open from the start) draws a plot per metric
+    # two ticks: the histories tab (open from the start) draws a chart per metric logged over steps
     rows.nth(0).locator("input[type=checkbox]").check()
     rows.nth(1).locator("input[type=checkbox]").check()
     expect(summary).to_have_text(re.compile(r"· 2 selected$"))
     expect(table.locator("tbody tr.mlo-dt-selected")).to_have_count(2)
-    tabs = widget.locator(".lm-TabBar-tab")
-    expect(tabs).to_have_text(["Metric histories", "Param diff", "Parallel coordinates"])
-    histories = widget.locator(".widget-tab-contents > .widget-html").first
-    expect(histories.locator("svg")).to_have_count(1)
-    expect(histories).to_be_visible()
+    tabs = widget.locator(".mlo-cw-tab")
+    expect(tabs).to_have_text(
+        ["Metric histories", "Metric vs param", "Parallel coordinates", "Param importance", "Param diff"]
+    )
+    expect(widget.locator('.mlo-cw figure.mlo-chart[data-metric="loss"] canvas')).to_have_count(1)
+    expect(widget.locator(".mlo-cw .mlo-dots .mlo-dot")).to_have_count(2)  # acc, once per run: labelled dots
     docs_screenshot(widget, SHOT)
 
-    tabs.nth(1).click()  # a tab is drawn when opened: the click reaches Python too
-    diff = widget.locator(".widget-tab-contents > .widget-html").nth(1)
+    tabs.nth(4).click()  # a tab is drawn when opened: the click reaches Python too
+    diff = widget.locator(".mlo-cw-diff")
     expect(diff).to_contain_text("2 of 3 params differ")
     expect(diff.locator("table tbody tr")).to_have_count(3)
 
@@ -156,8 +155,7 @@ def test_compare_widget_renders_sorts_pages_ticks_and_filters(page, notebooks):
     box.fill("metrics.acc > 0.855")
     box.press("Enter")
     expect(rows).to_have_count(4)
-    expect(summary).to_have_text(re.compile(r"^1–4 of 4 runs matching 'metrics\.acc > 0\.855' \(of 40\)"))
-    expect(pager).to_contain_text("page 1 of 1")
+    expect(summary).to_have_text(re.compile(r"^4 runs matching 'metrics\.acc > 0\.855' \(of 40\)"))
     box.fill("metrics.acc >")
     box.press("Enter")
     error = widget.locator(".widget-html span", has_text="bad filter")

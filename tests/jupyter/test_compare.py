@@ -16,9 +16,12 @@ from mlo.tracking.compare import Comparison, lower_is_better
 VIEW = "application/vnd.jupyter.widget-view+json"
 
 
-@pytest.fixture
-def grid(sqlite_ws):
-    """12 runs of a small grid search: lr and model vary, seed does not; loss falls over 4 steps."""
+@pytest.fixture(params=["eager", "lazy"])
+def grid(request, sqlite_ws, monkeypatch):
+    """12 runs of a small grid search: lr and model vary, seed does not; loss falls over 4 steps. Each test
+    runs twice: with the listing read whole, and lazy (every page from the store), as 100k runs would be."""
+    if request.param == "lazy":
+        monkeypatch.setattr("mlo.tracking.compare.EAGER_RUNS", 0)
     ids = []
     for i in range(12):
         params = {"lr": [0.1, 0.01, 0.001][i % 3], "model": "rf" if i % 2 else "lr", "seed": 7}
@@ -103,9 +106,9 @@ def test_diff_histories_parallel_and_best(grid):
     assert lower_is_better("metrics.val_loss") and lower_is_better("rmse") and not lower_is_better("accuracy")
 
 
-def test_widget_table_reacts_to_clicks_ticks_and_pages(grid):
+def test_widget_table_reacts_to_clicks_ticks_and_scrolling(grid):
     widget = mlo.compare(experiment="grid", page_size=5)
-    assert len(widget.table.rows) == 5 and widget.table.pages == 3
+    assert len(widget.table.rows) == 5 and widget.table.total == 12 and widget.table.virtual
     assert cells(widget)["name"] == "g11"
     highlighted = [c["key"] for c in widget.table.columns if c["highlight"]]
     assert highlighted == ["params.lr", "params.model"]
@@ -113,19 +116,79 @@ def test_widget_table_reacts_to_clicks_ticks_and_pages(grid):
 
     widget.table.sort = {"column": "metrics.acc", "ascending": True}  # a header click
     assert cells(widget)["name"] == "g00"
-    widget.table.page = 2  # the pager
-    assert [cells(widget, i)["name"] for i in range(2)] == ["g10", "g11"]
+    widget.table.viewport = {"start": 10, "end": 12}  # scrolled to the end: the rows around it arrive
+    first = widget.table.offset
+    names = [cells(widget, i)["name"] for i in range(len(widget.table.rows))]
+    assert names[10 - first : 12 - first] == ["g10", "g11"]
 
     widget.table.selected = [grid[0], grid[1]]  # two ticked rows
     assert widget.comparison.selected == [grid[0], grid[1]]
-    assert "<svg" in widget.panes[0].value and "loss" in widget.panes[0].value  # metric histories
-    assert "Param diff" not in widget.panes[1].value  # drawn when its tab is opened
-    widget.tabs.selected_index = 1
-    assert "2 of 3 params differ" in widget.panes[1].value
-    widget.tabs.selected_index = 2
-    assert "<svg" in widget.panes[2].value
+    payload = widget.charts.payload  # metric histories (lines) and single values (dots) of the ticked runs
+    assert [c["metric"] for c in payload["charts"]] == ["loss"]
+    assert {line["label"] for line in payload["charts"][0]["lines"]} == {"g00", "g01"}
+    assert payload["charts"][0]["lines"][0]["step"] == [0, 1, 2, 3]
+    assert [v["metric"] for v in payload["values"]] == ["acc"]
+    assert {d["label"]: d["value"] for d in payload["values"][0]["dots"]} == {"g00": 0.5, "g01": 0.525}
+    widget.charts.tab = "diff"  # worked out when its tab is opened
+    assert "2 of 3 params differ" in widget.charts.payload["html"]
+    widget.charts.tab = "parallel"
+    assert widget.charts.payload["metric"] == widget.metric.value
     widget.metric.value = "metrics.loss"
-    assert "loss" in widget.panes[2].value
+    assert widget.charts.payload["metric"] == "metrics.loss" and widget.charts.payload["mode"] == "min"
+
+
+def test_widget_columns_hide_pin_and_select_all_matching(grid):
+    widget = mlo.compare(experiment="grid", where="params.model = 'rf'")
+    keys = [c["key"] for c in widget.table.columns]
+    assert {"params.seed", "metrics.loss"} <= set(keys) and widget.table.hidden == []
+    widget.table.hidden = ["experiment"]  # the column chooser
+    widget.table.pinned = ["name"]
+    widget.filter_box.value = ""  # a redraw keeps the reader's choices
+    assert widget.table.hidden == ["experiment"] and widget.table.pinned == ["name"]
+    widget.filter_box.value = "params.model = 'rf'"
+    widget.table.select_matching += 1  # "select all matching the filter"
+    assert sorted(widget.table.selected) == sorted(grid[1::2]) and len(widget.comparison.selected) == 6
+
+
+def test_brushing_narrows_the_table_and_clears(grid):
+    widget = mlo.compare(experiment="grid")
+    widget.charts.tab = "parallel"
+    rows = widget.charts.payload["rows"]
+    assert len(rows) == 12 and widget.charts.payload["best"] == grid[11]
+    # what dragging along the lr axis and picking 'rf' on the model axis send
+    widget.charts.brush = {"params.lr": {"lo": 0.005, "hi": 0.2}, "params.model": {"values": ["rf"]}}
+    assert widget.table.total == 4  # g01 (0.01), g03 (0.1), g07 (0.01), g09 (0.1)
+    assert sorted(r["id"] for r in widget.table.rows) == sorted([grid[1], grid[3], grid[7], grid[9]])
+    assert "inside the brushes" in widget.message.value
+    widget.filter_box.value = "metrics.acc > 0.6"  # a filter and brushes together
+    assert sorted(r["id"] for r in widget.table.rows) == sorted([grid[7], grid[9]])
+    widget.set_brush({})
+    assert widget.table.total == 7 and "brushes" not in widget.message.value  # g05…g11
+    widget.charts.brush = {"params.lr": "wide"}  # what a hostile view could send: one line, nothing lost
+    assert "must be a dict" in widget.message.value and widget.table.total == 7
+
+
+def test_scatter_importance_and_grouping_payloads(grid):
+    widget = mlo.compare(experiment="grid")
+    widget.charts.options = {**widget.charts.options, "metric": "metrics.acc", "param": "params.model"}
+    widget.charts.tab = "scatter"
+    payload = widget.charts.payload
+    assert payload["categories"] == ["lr", "rf"] and len(payload["points"]) == 12
+    widget.charts.options = {**widget.charts.options, "group_by": "params.lr"}
+    assert {p["group"] for p in widget.charts.payload["points"]} == {"0.1", "0.01", "0.001"}
+    assert "tags.note" in widget.charts.choices["groups"]  # a tag to group by
+    widget.charts.tab = "importance"
+    imp = widget.charts.payload
+    assert imp["method"] in ("forest", "spearman") and imp["label"].startswith(("random-forest", "|Spearman"))
+    assert {v["param"] for v in imp["values"]} == {"params.lr", "params.model"}  # seed never varies
+    widget.table.selected = grid[:6]
+    widget.charts.tab = "histories"  # grouped by lr: each group's mean and ± one sd
+    payload = widget.charts.payload
+    assert payload["grouped"]
+    dots = {d["label"]: d for d in payload["values"][0]["dots"]}
+    assert dots["0.1"]["n"] == 2 and dots["0.1"]["value"] == pytest.approx((0.5 + 0.575) / 2)
+    labels = [line["label"] for line in payload["charts"][0]["lines"]]
+    assert "0.1 mean (n=2)" in labels and "0.1 +1 sd" in labels
 
 
 def test_widget_filter_errors_keep_the_table(grid):
@@ -168,7 +231,7 @@ def test_compare_magic(shell, grid):
         f"%mlo compare {grid[0]} {grid[4]} --experiment grid --order-by 'metrics.acc desc' -n 4"
     )
     assert widget.comparison.selected == [grid[0], grid[4]]
-    assert cells(widget)["name"] == "g11" and widget.table.pages == 3
+    assert cells(widget)["name"] == "g11" and widget.table.pages == 3 and len(widget.table.rows) == 4
     widget = shell.run("%mlo compare --where \"params.model = 'rf'\"")
     assert len(widget.comparison.frame) == 6
     err = shell.fails("%mlo compare --where 'metrics.acc >'")
@@ -180,7 +243,10 @@ def test_compare_magic(shell, grid):
 def test_compare_with_no_runs_is_empty_not_broken(sqlite_ws):
     widget = mlo.compare()
     assert widget.table.rows == [] and "0 runs" in widget.table.summary
-    assert "Tick runs" in widget.panes[0].value
+    assert "Tick runs" in widget.charts.payload["message"]
+    for tab in ("scatter", "parallel", "importance", "diff"):
+        widget.charts.tab = tab
+        assert widget.charts.payload["message"]
     widget.best_button.click()
     assert "No metric" in widget.best_result.value
 
@@ -223,3 +289,39 @@ def test_run_colours_stay_distinct_past_ten_runs_and_stable_across_plots():
     # the rule of the JupyterLab charts (charts.ts), where colorFor("a") is hsl(313, 70%, 56%)
     red, green, blue = colorsys.hls_to_rgb(313 / 360, 0.56, 0.7)
     assert run_color("a") == f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}"
+
+
+def test_hostile_view_messages_answer_in_one_line(grid):
+    """What a broken or hostile view could send through the traits: each answer is a message, never a
+    traceback, and the table keeps what it showed."""
+    widget = mlo.compare(experiment="grid")
+    widget.table.selected = grid[:2]
+    for options in (
+        {"metric": "metrics.nope", "param": "params.lr"},
+        {"metric": "x; drop", "param": None, "group_by": "tags.zzz"},
+        {"metric": 123, "parallel": {"axes": "bad", "log": 5}},
+        {"metric": "metrics.acc", "group_by": "params.nope", "parallel": [1, 2]},
+    ):
+        widget.charts.options = options
+        for tab in CompareTabs:
+            widget.charts.tab = tab
+            payload = widget.charts.payload
+            assert payload["kind"] == tab
+            if tab in ("scatter", "parallel") and options["metric"] in ("metrics.nope", "x; drop"):
+                assert payload["message"]  # no such metric: said in the chart's place
+    widget.table.viewport = {"start": "x"}
+    widget.table.viewport = {"start": -5, "end": 10**9}
+    assert widget.table.offset == 0 and len(widget.table.rows) == 12
+
+
+CompareTabs = ("histories", "scatter", "parallel", "importance", "diff")
+
+
+def test_static_parallel_coordinates_keep_runs_without_a_param(grid):
+    from mlo.report.compare import parallel_svg
+
+    frame = pd.DataFrame(
+        {"params.depth": [3.0, None, 5.0], "params.model": ["rf", "lr", None], "metrics.acc": [0.7, 0.9, 0.8]}
+    )
+    svg = parallel_svg(frame, "metrics.acc")
+    assert svg.count("(missing)") == 2  # a tick on each axis that some run lacks

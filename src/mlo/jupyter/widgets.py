@@ -1,8 +1,9 @@
 """Notebook widgets: ``mlo.compare()`` (``%mlo compare``) and ``mlo.browse_models()`` (``%mlo models``).
 
 Thin views over :class:`mlo.tracking.compare.Comparison` and the registry. The tables are one small
-anywidget (``static/table.js``): Python keeps the data and sends only the rows of the shown page; the view
-reports header clicks, ticked rows and page turns back through the ``sort``, ``selected`` and ``page`` traits.
+anywidget (``static/table.js``): Python keeps the data and sends only the rows in view (a page, or the window
+of a scrolling table); the view reports header clicks, ticked rows, page turns and scrolling back through
+traits. The comparison's charts are another (``static/compare.js``, built from ``labextension/src/compare``).
 Every widget also carries a static HTML rendering of its state, which nbconvert and GitHub show where no
 widget frontend runs.
 """
@@ -21,16 +22,15 @@ import traitlets as t
 
 from ..errors import MloError
 from ..report.compare import (
-    DIFF_STYLE,
     cell_text,
     column_label,
     comparison_html,
-    histories_svg,
-    parallel_svg,
+    integer_columns,
     param_diff_html,
     summary_text,
 )
-from ..report.html import STYLE
+from ..tracking import compare_charts as chart_data
+from ..tracking.brushing import brush_where
 from ..tracking.compare import Comparison
 from ..tracking.short_ids import short_ids
 
@@ -51,6 +51,15 @@ class DataTable(anywidget.AnyWidget):
     pages = t.Int(1).tag(sync=True)
     summary = t.Unicode("").tag(sync=True)
     multiple = t.Bool(True).tag(sync=True)
+    # one scrolling table of `total` rows instead of pages; `rows` then holds rows offset… of it
+    virtual = t.Bool(False).tag(sync=True)
+    total = t.Int(0).tag(sync=True)
+    offset = t.Int(0).tag(sync=True)
+    viewport = t.Dict().tag(sync=True)  # {start, end}: the rows the view shows (set by the view)
+    hidden = t.List(t.Unicode()).tag(sync=True)
+    pinned = t.List(t.Unicode()).tag(sync=True)
+    widths = t.Dict().tag(sync=True)  # column → px
+    select_matching = t.Int(0).tag(sync=True)  # bumped by the view: tick every run matching the filter
 
 
 def _error_html(exc: Exception) -> str:
@@ -70,14 +79,36 @@ class _StaticFallback:
         return bundle
 
 
-class CompareWidget(_StaticFallback, w.VBox):
-    """Compare runs: a filter box, a sortable paged run table, and for the selected runs their metric
-    histories, a param diff and parallel coordinates of params against a chosen metric."""
+class CompareCharts(anywidget.AnyWidget):
+    """The comparison's interactive charts (``static/compare.js``, bundled from ``labextension/src/compare``
+    with uPlot): the view picks a tab and options; Python answers with that tab's data in ``payload``
+    (:mod:`mlo.tracking.compare_charts`); parallel-coordinates brushes come back in ``brush``."""
 
-    TABS = ("Metric histories", "Param diff", "Parallel coordinates")
+    _esm = STATIC / "compare.js"
+    _css = STATIC / "compare.css"
+
+    TABS = ("histories", "scatter", "parallel", "importance", "diff")
+
+    tab = t.Unicode("histories").tag(sync=True)
+    options = t.Dict().tag(sync=True)  # {metric, param, group_by, log_x, parallel: {axes, log}}
+    choices = t.Dict().tag(sync=True)  # {metrics, params, groups}
+    payload = t.Dict().tag(sync=True)
+    brush = t.Dict().tag(sync=True)  # {column: {lo, hi} | {values} , missing}
+
+
+class CompareWidget(_StaticFallback, w.VBox):
+    """Compare runs: a filter box, one scrolling run table (every run that matches, rows fetched as they come
+    into view; a column chooser, pinned and resizable columns, "select all matching") in which params that
+    differ are highlighted, a "best run" action, and interactive charts: metric histories of the ticked runs,
+    a metric against a param, parallel coordinates with brushing (which narrows the table), parameter
+    importance and the param diff, optionally grouped by a param or tag."""
+
+    WINDOW = 100  # rows fetched at a time as the table scrolls
 
     def __init__(self, comparison: Comparison):
         self.comparison = cmp = comparison
+        self.user_where = cmp.where
+        self.brush_where: str | None = None
         self.filter_box = w.Text(
             value=cmp.where or "",
             placeholder="filter, e.g. metrics.acc > 0.8 and params.model = 'rf'  (Enter to apply)",
@@ -88,40 +119,51 @@ class CompareWidget(_StaticFallback, w.VBox):
             icon="refresh", tooltip="read the runs again", layout=w.Layout(width="36px")
         )
         self.message = w.HTML()
-        self.table = DataTable(multiple=True)
+        self.clear_brush_button = w.Button(
+            description="Clear brush", tooltip="show every run the filter matches again"
+        )
+        self.clear_brush_button.layout.display = "none"
+        self.table = DataTable(multiple=True, virtual=True)
+        self._columns_before: list[str] = []
         self.metric = w.Dropdown(description="metric", layout=w.Layout(width="260px"))
         self.best_button = w.Button(description="Best run", tooltip="select the best run by the metric")
         self.best_result = w.HTML()
-        self.panes = [w.HTML() for _ in self.TABS]
-        self.tabs = w.Tab(children=self.panes, titles=self.TABS, selected_index=0)
-        self._stale = set(range(len(self.TABS)))
+        self.charts = CompareCharts()
         super().__init__(
             [
                 w.HBox([self.filter_box, self.refresh_button]),
-                self.message,
+                w.HBox([self.message, self.clear_brush_button]),
                 self.table,
                 w.HBox([self.metric, self.best_button, self.best_result]),
-                self.tabs,
-            ]
+                self.charts,
+            ],
+            layout=w.Layout(max_width="100%"),
         )
         self.filter_box.observe(self._on_filter, "value")
         self.refresh_button.on_click(self._on_refresh)
+        self.clear_brush_button.on_click(lambda _b: self.set_brush({}))
         self.table.observe(self._on_sort, "sort")
         self.table.observe(self._on_page, "page")
+        self.table.observe(self._on_viewport, "viewport")
         self.table.observe(self._on_select, "selected")
+        self.table.observe(self._on_select_matching, "select_matching")
         self.metric.observe(self._on_metric, "value")
         self.best_button.on_click(self._on_best)
-        self.tabs.observe(self._on_tab, "selected_index")
+        self.charts.observe(self._on_tab, "tab")
+        self.charts.observe(self._on_options, "options")
+        self.charts.observe(self._on_brush, "brush")
         self._draw_table()
         self._set_metric_options()
         self.table.selected = list(cmp.selected)
-        self._draw_details()
+        self._draw_charts()
 
     # -- drawing ---------------------------------------------------------------------------------------------
     def _draw_table(self) -> None:
         cmp = self.comparison
-        page = cmp.page_frame()
+        columns = cmp.table_columns()
+        keys = set(cmp.key_columns())
         differing = set(cmp.differing())
+        self._columns = columns
         self.table.columns = [
             {
                 "key": c,
@@ -130,17 +172,38 @@ class CompareWidget(_StaticFallback, w.VBox):
                 "numeric": c.startswith("metrics.") or c == "duration",
                 "highlight": c in differing,
             }
-            for c in page.columns
+            for c in columns
         ]
-        short = short_ids(page["run_id"])
-        self.table.rows = [
-            {"id": rec["run_id"], "cells": [cell_text(c, rec[c], short) for c in page.columns]}
-            for rec in page.to_dict("records")
+        offered = set(
+            self._columns_before
+        )  # a column offered before keeps the user's choice; new extras hide
+        self.table.hidden = [c for c in self.table.hidden if c in columns] + [
+            c for c in columns if c not in keys and c not in offered and c not in self.table.hidden
         ]
+        self._columns_before = columns
+        self.table.total = cmp.count
+        view = self.table.viewport or {}
+        if view.get("end"):  # the view has scrolled: the rows where it is, not the first page
+            self._on_viewport({"new": view})
+        else:
+            self._send_rows(cmp.page * cmp.page_size, cmp.page_size)
         self.table.sort = {"column": cmp.sort_column, "ascending": cmp.ascending}
         self.table.pages = cmp.pages
         self.table.page = cmp.page
-        self.table.summary = summary_text(cmp)
+        self.table.summary = summary_text(cmp, paged=False)
+
+    def _send_rows(self, offset: int, limit: int) -> None:
+        rows = self.comparison.rows(offset, limit, self._columns)
+        short = short_ids(rows["run_id"])
+        self._integers = integer_columns(rows)  # whole-number params as integers
+        self.table.rows = [
+            {
+                "id": rec["run_id"],
+                "cells": [cell_text(c, rec[c], short, c in self._integers) for c in self._columns],
+            }
+            for rec in rows.to_dict("records")
+        ]
+        self.table.offset = offset
 
     def _set_metric_options(self) -> None:
         metrics = self.comparison.metrics
@@ -150,45 +213,98 @@ class CompareWidget(_StaticFallback, w.VBox):
             self.metric.value = current
         elif metrics:
             self.metric.value = metrics[0]
-
-    def _draw_details(self) -> None:
-        self._stale = set(range(len(self.TABS)))
-        self._draw_tab(self.tabs.selected_index or 0)
-
-    def _draw_tab(self, index: int) -> None:
-        if index not in self._stale:
-            return
-        self._stale.discard(index)
         cmp = self.comparison
-        pane = self.panes[index]
-        if not cmp.selected:
-            pane.value = "<div class='mlo-m'>Tick runs in the table to compare them.</div>" + STYLE
-            return
         try:
-            if index == 0:
-                pane.value = histories_svg(cmp.histories())
-            elif index == 1:
-                pane.value = STYLE + DIFF_STYLE + param_diff_html(cmp.param_diff())
-            elif self.metric.value:
-                pane.value = parallel_svg(cmp.parallel(self.metric.value), self.metric.value)
-            else:
-                pane.value = "<div class='mlo-m'>No metrics to plot against.</div>"
+            self.charts.choices = chart_data.choices(cmp)
         except MloError as exc:
-            pane.value = _error_html(exc)
+            self.message.value = _error_html(exc)
+        options = dict(self.charts.options)
+        options["metric"] = self.metric.value
+        if options.get("param") not in cmp.params:
+            differing = cmp.differing()
+            options["param"] = (differing or cmp.params or [None])[0]
+        self.charts.options = options
+
+    def _draw_charts(self) -> None:
+        """The data of the shown tab (the others are worked out when opened)."""
+        cmp, charts = self.comparison, self.charts
+        options = {
+            k: v for k, v in charts.options.items() if isinstance(v, str) or k in ("log_x", "parallel")
+        }
+        metric = options.get("metric") or self.metric.value  # a view's non-text choice: ignored
+        try:
+            if charts.tab == "histories":
+                payload = chart_data.histories(cmp, metric, options.get("group_by"))
+            elif charts.tab == "scatter":
+                payload = chart_data.scatter(
+                    cmp, metric, options.get("param"), options.get("group_by"), bool(options.get("log_x"))
+                )
+            elif charts.tab == "parallel":
+                payload = chart_data.parallel(cmp, metric, options.get("parallel"))
+                if self.brush_where:
+                    payload["message"] = "Brushed: the table shows only the runs inside every brush."
+            elif charts.tab == "importance":
+                payload = chart_data.importance_of(cmp, metric)
+            else:
+                payload = self._diff_payload()
+        except MloError as exc:
+            payload = {"kind": charts.tab, "message": str(exc)}
+        charts.payload = payload
+
+    def _diff_payload(self) -> dict:
+        cmp = self.comparison
+        if not cmp.selected:
+            return {"kind": "diff", "message": "Tick runs in the table to compare their params."}
+        shown = cmp.selected[: chart_data.MAX_HISTORY_RUNS]
+        note = f"<div class='mlo-m'>the first {len(shown)} of {len(cmp.selected)} ticked runs</div>"
+        html = param_diff_html(cmp.param_diff(shown))
+        return {"kind": "diff", "html": (note if len(shown) < len(cmp.selected) else "") + html}
 
     def static_html(self) -> str:
         return comparison_html(self.comparison, self.metric.value)
 
     # -- events ----------------------------------------------------------------------------------------------
-    def _on_filter(self, change) -> None:
+    def _apply_where(self) -> bool:
+        parts = [p for p in (self.user_where, self.brush_where) if p]
+        where = " and ".join(f"({p})" for p in parts) if len(parts) > 1 else (parts[0] if parts else None)
         try:
-            n = self.comparison.filter(change["new"])
+            n = self.comparison.filter(where)
         except MloError as exc:  # a malformed filter: say so, keep showing what was shown
             self.message.value = _error_html(exc)
-            return
+            return False
         self.message.value = "" if n else "<span class='mlo-m'>No run matches this filter.</span>"
+        if self.brush_where and n:
+            self.message.value = f"<span class='mlo-m'>{n:,} runs inside the brushes</span>"
+        self.clear_brush_button.layout.display = None if self.brush_where else "none"
         self._draw_table()
         self._set_metric_options()
+        return True
+
+    def _on_filter(self, change) -> None:
+        saved = self.user_where
+        self.user_where = (change["new"] or "").strip() or None
+        if not self._apply_where():
+            self.user_where = saved
+        elif self.charts.tab in ("scatter", "parallel", "importance"):
+            self._draw_charts()
+
+    def set_brush(self, brush: dict) -> None:
+        """Narrow the table to the runs inside parallel-coordinates brushes (what dragging along axes does);
+        ``{}`` clears them."""
+        self.charts.brush = brush
+
+    def _on_brush(self, change) -> None:
+        try:
+            where = brush_where(change["new"] or {})
+        except MloError as exc:
+            self.message.value = _error_html(exc)
+            return
+        saved = self.brush_where
+        self.brush_where = where
+        if not self._apply_where():
+            self.brush_where = saved
+        if not change["new"] and self.charts.tab == "parallel":
+            self._draw_charts()  # the brushes are gone: every line again
 
     def _on_refresh(self, _button=None) -> None:
         try:
@@ -198,7 +314,7 @@ class CompareWidget(_StaticFallback, w.VBox):
             return
         self._draw_table()
         self._set_metric_options()
-        self._draw_details()
+        self._draw_charts()
 
     def _on_sort(self, change) -> None:
         sort = change["new"] or {}
@@ -218,22 +334,47 @@ class CompareWidget(_StaticFallback, w.VBox):
         self.comparison.goto(change["new"])
         self._draw_table()
 
+    def _on_viewport(self, change) -> None:
+        """The view scrolled to rows ``start``–``end``: send the window of rows around them."""
+        view = change["new"] or {}
+        try:
+            start, end = int(view.get("start", 0)), int(view.get("end", 0))
+        except (TypeError, ValueError):
+            return
+        start = max(0, min(start, self.comparison.count))
+        end = max(start, min(end, self.comparison.count))
+        offset = max(0, start - (self.WINDOW - (end - start)) // 2)
+        self._send_rows(offset, max(self.WINDOW, end - start))
+
     def _on_select(self, change) -> None:
         try:
             self.comparison.select(change["new"])
         except MloError as exc:
             self.message.value = _error_html(exc)
             return
-        self.table.summary = summary_text(self.comparison)
-        self._draw_details()
+        self.table.summary = summary_text(self.comparison, paged=False)
+        if self.charts.tab in ("histories", "diff"):
+            self._draw_charts()
 
-    def _on_metric(self, _change) -> None:
-        self._stale.add(2)
-        self._draw_tab(self.tabs.selected_index or 0)
+    def _on_select_matching(self, _change) -> None:
+        self.table.selected = self.comparison.matching_ids()
 
-    def _on_tab(self, change) -> None:
-        if change["new"] is not None:
-            self._draw_tab(change["new"])
+    def _on_metric(self, change) -> None:
+        if change["new"] and self.charts.options.get("metric") != change["new"]:
+            self.charts.options = {**self.charts.options, "metric": change["new"]}
+
+    def _on_options(self, change) -> None:
+        metric = (change["new"] or {}).get("metric")
+        if metric and metric != self.metric.value and metric in self.comparison.metrics:
+            self.metric.value = metric
+        old, new = change["old"] or {}, change["new"] or {}
+        if {k: v for k, v in old.items() if k != "parallel"} != {
+            k: v for k, v in new.items() if k != "parallel"
+        }:
+            self._draw_charts()  # the parallel axes are the view's own choice: kept, not redrawn
+
+    def _on_tab(self, _change) -> None:
+        self._draw_charts()
 
     def _on_best(self, _button=None) -> None:
         metric = self.metric.value
@@ -245,7 +386,7 @@ class CompareWidget(_StaticFallback, w.VBox):
         except MloError as exc:
             self.best_result.value = _error_html(exc)
             return
-        self.comparison.sort(metric, ascending=best.mode == "min")  # the best run at the top of page 1
+        self.comparison.sort(metric, ascending=best.mode == "min")  # the best run at the top
         self._draw_table()
         if best.run_id not in self.table.selected:
             self.table.selected = [*self.table.selected, best.run_id]
@@ -269,12 +410,15 @@ def compare(
     order_by: str | Sequence[str] | None = None,
     page_size: int = 25,
 ) -> CompareWidget:
-    """Compare runs in the notebook: a widget with a filter box (the ``where`` syntax of :func:`mlo.runs`), a
-    sortable, paged run table in which params that differ are highlighted, and for the ticked runs their
-    metric histories, a param diff, parallel coordinates of params against a metric and a "best run" action.
+    """Compare runs in the notebook: a widget with a filter box (the ``where`` syntax of :func:`mlo.runs`), one
+    scrolling table of the matching runs (params that differ highlighted; columns to choose, pin and resize;
+    "select all matching"), a "best run" action and interactive charts of the ticked or filtered runs: metric
+    histories, a metric against a param, parallel coordinates with brushing, parameter importance, the param
+    diff, and grouping by a param or tag as mean ± spread.
 
-    ``runs`` are run ids (or unique prefixes) ticked from the start. Without a widget frontend (nbconvert,
-    GitHub) the widget shows as static HTML.
+    ``runs`` are run ids (or unique prefixes) ticked from the start; ``page_size`` is how many rows the
+    first view reads (and the static HTML shows); the rest are read as the table scrolls.
+    Without a widget frontend (nbconvert, GitHub) the widget shows as static HTML.
     """
     return CompareWidget(
         Comparison(

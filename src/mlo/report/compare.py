@@ -25,15 +25,30 @@ def column_label(column: str) -> str:
     return column.split(".", 1)[1] if column.startswith(("params.", "metrics.", "tags.")) else column
 
 
-def cell_text(column: str, value: Any, short: dict[str, str] | None = None) -> str:
+def integer_columns(frame: pd.DataFrame) -> set[str]:
+    """The param columns whose values are all whole numbers (read back as floats where some run lacks the
+    param): shown as ``2``, not ``2.0``."""
+    out = set()
+    for c in frame.columns:
+        if not c.startswith("params.") or frame[c].dtype.kind not in "if":
+            continue
+        values = frame[c].dropna().to_numpy(dtype="float64")
+        if len(values) and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
+            out.add(c)
+    return out
+
+
+def cell_text(column: str, value: Any, short: dict[str, str] | None = None, integer: bool = False) -> str:
     """A table cell's text (no HTML); ``short`` maps run ids to their short ids (see
-    :mod:`mlo.tracking.short_ids`)."""
+    :mod:`mlo.tracking.short_ids`); ``integer`` shows a whole float as an integer."""
     if column == "duration":
         return fmt_duration(value)
     if column == "run_id":
         return "" if not isinstance(value, str) else (short or {}).get(value, value)
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return ""
+    if integer and isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
     return fmt(value)
 
 
@@ -50,6 +65,7 @@ def page_html(cmp: Comparison) -> str:
     ]
     body = []
     short = short_ids(page["run_id"])
+    integers = integer_columns(page)
     selected = set(cmp.selected)
     for rec in page.to_dict("records"):
         tick = "☑" if rec["run_id"] in selected else "☐"
@@ -57,7 +73,7 @@ def page_html(cmp: Comparison) -> str:
         for c in cols:
             v = rec[c]
             cls = ' class="d"' if c in differing else (' class="n"' if c.startswith("metrics.") else "")
-            text = badge(v) if c == "status" else escape(cell_text(c, v, short))
+            text = badge(v) if c == "status" else escape(cell_text(c, v, short, c in integers))
             if c == "run_id":
                 text = f"<code title='{escape(v)}'>{text}</code>"
             cells.append(f"<td{cls}>{text}</td>")
@@ -67,12 +83,14 @@ def page_html(cmp: Comparison) -> str:
     )
 
 
-def summary_text(cmp: Comparison) -> str:
-    shown = len(cmp.frame)
-    total = len(cmp._all)
+def summary_text(cmp: Comparison, paged: bool = True) -> str:
+    """ "1–25 of 40 runs matching … · 2 params differ · 3 selected" (without the page's span when not
+    ``paged``: a scrolling table shows every row)."""
+    shown = cmp.count
+    total = cmp.count_all
     start = cmp.page * cmp.page_size
-    span = f"{start + 1}–{min(start + cmp.page_size, shown)} of " if shown else ""
-    matched = f"{span}{shown} runs" + (f" matching {cmp.where!r} (of {total})" if cmp.where else "")
+    span = f"{start + 1}–{min(start + cmp.page_size, shown)} of " if shown and paged else ""
+    matched = f"{span}{shown:,} runs" + (f" matching {cmp.where!r} (of {total})" if cmp.where else "")
     differing = len(cmp.differing())
     return (
         f"{matched} · {differing} param{'s' if differing != 1 else ''} differ · {len(cmp.selected)} selected"
@@ -145,8 +163,20 @@ def histories_svg(histories: dict[str, dict[str, pd.DataFrame]], max_plots: int 
     return _svg(fig) + note
 
 
+MISSING_AT = -0.12  # where a parallel-coordinates axis puts the runs that lack its value
+
+
 def _axis(values: pd.Series) -> tuple[np.ndarray, list[float], list[str]]:
-    """A column → positions in [0, 1] (NaN where missing), with tick positions and labels."""
+    """A column → positions in [0, 1], runs without a value at their own "missing" tick below, with tick
+    positions and labels."""
+    x, ticks, labels = _present_axis(values)
+    if np.isnan(x).any():
+        x = np.where(np.isnan(x), MISSING_AT, x)
+        ticks, labels = [*ticks, MISSING_AT], [*labels, "(missing)"]
+    return x, ticks, labels
+
+
+def _present_axis(values: pd.Series) -> tuple[np.ndarray, list[float], list[str]]:
     numeric = pd.to_numeric(values, errors="coerce")
     present = values.notna()
     if (
@@ -163,7 +193,7 @@ def _axis(values: pd.Series) -> tuple[np.ndarray, list[float], list[str]]:
             list((ticks - lo) / span if hi > lo else [0.5]),
             [fmt(float(t)) for t in ticks],
         )
-    texts = values.map(lambda v: "" if v is None or v is pd.NA else str(v))
+    texts = pd.Series([str(v) if present_v else "" for v, present_v in zip(values, present, strict=True)])
     cats = sorted({t for t in texts if t})
     pos = {c: (i / (len(cats) - 1) if len(cats) > 1 else 0.5) for i, c in enumerate(cats)}
     x = np.array([pos.get(t, np.nan) for t in texts], dtype="float64")
@@ -205,7 +235,7 @@ def parallel_svg(df: pd.DataFrame, metric: str) -> str:
         for p, label in zip(tick_pos, tick_labels, strict=True):
             ax.text(i + 0.03, p, label, fontsize=7, va="center", color="#333")
     ax.set_xlim(-0.1, len(axes_cols) - 0.6)
-    ax.set_ylim(-0.05, 1.05)
+    ax.set_ylim(MISSING_AT - 0.05, 1.05)
     ax.set_xticks(xs, [column_label(c) for c in axes_cols], fontsize=8)
     ax.set_yticks([])
     for side in ("top", "right", "left"):

@@ -1,0 +1,228 @@
+/**
+ * The charts of `mlo.compare()` as an anywidget view: metric histories (uPlot line charts with hover, zoom,
+ * smoothing, log scale and step / wall / relative time; single values as labelled dot plots), a metric against
+ * a param, parallel coordinates with brushing, parameter importance and the param diff. Grouping by a param or
+ * tag turns runs into their groups' mean ± spread. Python computes each tab's data (`payload`) when the tab,
+ * metric, param or grouping (`tab`, `options`) changes; brushes go back through `brush`. Everything is bundled:
+ * no network at run time.
+ */
+import { chartControls, colorFor, DEFAULT_OPTIONS, IChartOptions, ILine, LineChart, onThemeChange } from '../charts';
+import { h } from '../dom';
+import { dotPlot, IDot } from './dots';
+import { IImportance, importanceChart } from './importance';
+import { IBrushSpec, IParallelData, IParallelState, ParallelChart } from './parallel';
+import { IScatterData, ScatterChart } from './scatter';
+
+interface IModel {
+  get(name: string): any;
+  set(name: string, value: unknown): void;
+  save_changes(): void;
+  on(event: string, cb: () => void): void;
+  off(event: string, cb: () => void): void;
+}
+
+const TABS: [string, string][] = [
+  ['histories', 'Metric histories'],
+  ['scatter', 'Metric vs param'],
+  ['parallel', 'Parallel coordinates'],
+  ['importance', 'Param importance'],
+  ['diff', 'Param diff']
+];
+
+interface IHistoryLine {
+  id: string;
+  label: string;
+  color_key: string;
+  role?: 'mean' | 'band';
+  step: number[];
+  value: (number | null)[];
+  time: number[];
+  start: number;
+}
+
+function fade(color: string): string {
+  return color.replace(/^hsl\((.*)\)$/, 'hsla($1, 0.35)');
+}
+
+function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
+  const root = h('div', { class: 'mlo-cw' });
+  el.appendChild(root);
+  let chartOptions: IChartOptions = { ...DEFAULT_OPTIONS, ...(model.get('options').chart || {}) };
+  let disposables: { dispose(): void; redraw?(): void }[] = [];
+
+  const tabs = h('div', { class: 'mlo-cw-tabs', role: 'tablist' });
+  const controls = h('div', { class: 'mlo-cw-controls' });
+  const body = h('div', { class: 'mlo-cw-body' });
+  root.append(tabs, controls, body);
+
+  function setOption(name: string, value: unknown): void {
+    model.set('options', { ...model.get('options'), [name]: value });
+    model.save_changes();
+  }
+
+  function select(name: string, label: string, values: [string, string][], current: string | null): HTMLElement {
+    return h(
+      'label',
+      { class: `mlo-cw-${name}` },
+      `${label} `,
+      h(
+        'select',
+        { onchange: (e: Event) => setOption(name, (e.target as HTMLSelectElement).value || null) },
+        values.map(([v, text]) => h('option', { value: v, selected: v === (current ?? '') }, text))
+      )
+    );
+  }
+
+  function drawTabs(): void {
+    const current = model.get('tab');
+    tabs.replaceChildren(
+      ...TABS.map(([key, label]) =>
+        h(
+          'button',
+          {
+            class: key === current ? 'mlo-cw-tab mlo-cw-tab-active' : 'mlo-cw-tab',
+            role: 'tab',
+            'data-tab': key,
+            'aria-selected': String(key === current),
+            onclick: () => {
+              model.set('tab', key);
+              model.save_changes();
+            }
+          },
+          label
+        )
+      )
+    );
+  }
+
+  function drawControls(): void {
+    const tab = model.get('tab');
+    const choices = model.get('choices') || {};
+    const options = model.get('options') || {};
+    const label = (c: string) => c.replace(/^(params|metrics|tags)\./, '');
+    const parts: HTMLElement[] = [];
+    if (tab !== 'diff' && tab !== 'histories') {
+      parts.push(select('metric', 'metric', (choices.metrics || []).map((m: string) => [m, label(m)]), options.metric));
+    }
+    if (tab === 'scatter') {
+      parts.push(select('param', 'against', (choices.params || []).map((m: string) => [m, label(m)]), options.param));
+      parts.push(
+        h(
+          'label',
+          { class: 'mlo-cw-logx' },
+          h('input', { type: 'checkbox', checked: !!options.log_x, onchange: (e: Event) => setOption('log_x', (e.target as HTMLInputElement).checked) }),
+          ' log x'
+        )
+      );
+    }
+    if (tab === 'histories' || tab === 'scatter') {
+      const groups: [string, string][] = [['', 'none'], ...(choices.groups || []).map((g: string) => [g, label(g)] as [string, string])];
+      parts.push(select('group_by', 'group by', groups, options.group_by));
+    }
+    if (tab === 'histories') {
+      parts.push(
+        chartControls(chartOptions, next => {
+          chartOptions = next;
+          for (const d of disposables) {
+            if (d instanceof LineChart) {
+              d.setOptions(next);
+            }
+          }
+        })
+      );
+    }
+    controls.replaceChildren(...parts);
+  }
+
+  function clear(): void {
+    for (const d of disposables) {
+      d.dispose();
+    }
+    disposables = [];
+    body.replaceChildren();
+  }
+
+  function drawBody(): void {
+    clear();
+    const payload = model.get('payload') || {};
+    body.dataset.kind = payload.kind || '';
+    if (payload.message) {
+      body.appendChild(h('div', { class: 'mlo-m mlo-cw-message' }, payload.message));
+    }
+    if (payload.kind === 'histories') {
+      const grid = h('div', { class: 'mlo-cw-grid' });
+      for (const chart of payload.charts || []) {
+        const lines: ILine[] = (chart.lines as IHistoryLine[]).map(l => ({
+          label: l.label,
+          color: l.role === 'band' ? fade(colorFor(l.color_key)) : colorFor(l.color_key),
+          data: { step: l.step, value: l.value, time: l.time },
+          start: l.start
+        }));
+        const c = new LineChart(chart.metric, lines, chartOptions);
+        if (payload.grouped) {
+          c.node.dataset.grouped = 'true';
+        }
+        disposables.push(c);
+        grid.appendChild(c.node);
+      }
+      body.appendChild(grid);
+      for (const v of payload.values || []) {
+        const dots: IDot[] = v.dots.map((d: IDot & { color_key: string }) => ({ ...d, color: colorFor(d.color_key) }));
+        body.appendChild(dotPlot(v.metric, dots, Math.min(720, body.clientWidth || 560)));
+      }
+      if (payload.more) {
+        body.appendChild(h('div', { class: 'mlo-m' }, payload.more));
+      }
+    } else if (payload.kind === 'scatter') {
+      const data = payload as IScatterData;
+      const c = new ScatterChart(data, g => colorFor(g || data.y));
+      disposables.push(c);
+      body.appendChild(c.node);
+    } else if (payload.kind === 'parallel') {
+      const data = payload as IParallelData & { kind: string; state: IParallelState };
+      const c = new ParallelChart(
+        data,
+        { axes: [...data.state.axes], log: [...data.state.log] },
+        (brush: Record<string, IBrushSpec>) => {
+          model.set('brush', brush);
+          model.save_changes();
+        },
+        (state: IParallelState) => setOption('parallel', state)
+      );
+      disposables.push(c);
+      body.appendChild(c.node);
+    } else if (payload.kind === 'importance') {
+      body.appendChild(importanceChart(payload as IImportance));
+    } else if (payload.kind === 'diff') {
+      const pane = h('div', { class: 'mlo-cw-diff' });
+      pane.innerHTML = payload.html; // HTML escaped by Python (mlo.report.compare.param_diff_html)
+      body.appendChild(pane);
+    }
+  }
+
+  const onTab = () => {
+    drawTabs();
+    drawControls();
+  };
+  const onChoices = () => drawControls();
+  const onPayload = () => {
+    drawControls();
+    drawBody();
+  };
+  model.on('change:tab', onTab);
+  model.on('change:choices', onChoices);
+  model.on('change:payload', onPayload);
+  const unTheme = onThemeChange(() => disposables.forEach(d => d.redraw?.()));
+  drawTabs();
+  drawControls();
+  drawBody();
+  return () => {
+    model.off('change:tab', onTab);
+    model.off('change:choices', onChoices);
+    model.off('change:payload', onPayload);
+    unTheme();
+    clear();
+  };
+}
+
+export default { render };

@@ -1,0 +1,230 @@
+"""The compare widget's interactive charts and its scrolling table in JupyterLab, in Debian's chromium: hover
+on the scatter plot names a run, brushing parallel coordinates narrows the table (through Python), grouping
+draws each group's mean ± spread, the column chooser and pinning, 10,000 runs scrolling, and both themes.
+Screenshots land in build/test-artifacts/ (and in docs/images/ with ``make screenshots``)."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+
+import pytest
+from screenshots import ARTIFACTS, docs_screenshot
+from test_lab_widgets import _notebook, run_notebook
+from theme import luminance, set_theme
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the `lab` fixture skips (or, in strict mode, fails) with the reason
+    expect = None
+
+# a sweep of 18 runs (lr × model × seed; depth only for rf; the best run, a linear one, has no depth), and
+# 10,000 runs of another experiment written in bulk (creating them one by one would take a minute)
+LAB_SEED = textwrap.dedent(
+    """
+    import json, random, sys, time
+    import mlo
+    from mlo.store import schema as s
+    from mlo.store.ids import new_id
+
+    mlo.init(".")
+    ids = {}
+    for lr in (0.1, 0.01, 0.001):
+        for model in ("rf", "linear"):
+            for seed in range(3):
+                params = {"lr": lr, "model": model, "seed": seed, **({"depth": 4 + seed} if model == "rf" else {})}
+                name = f"{model}-{lr}-s{seed}"
+                acc = 0.6 + (0.2 if model == "linear" else 0.0) + 0.1 * (lr == 0.01) + 0.01 * seed
+                with mlo.start_run(name, experiment="sweep", params=params) as run:
+                    for step in range(6):
+                        mlo.log_metric("loss", round(1.5 - acc + 1.0 / (step + 1), 4), step=step)
+                    mlo.log_metric("acc", round(acc, 3))
+                ids[name] = run.id
+    ws = mlo.workspace.current()
+    exp_id = ws.runs.experiment_id("big")
+    rng, start = random.Random(3), time.time() - 20_000
+    runs, params, metrics = [], [], []
+    for i in range(10_000):
+        rid, us = new_id(start + i), int((start + i) * 1e6)
+        runs.append({"id": rid, "experiment_id": exp_id, "name": f"b{i:05d}", "status": "finished",
+                     "start_time": us, "end_time": us + 1000, "user": "t", "lifecycle": "active"})
+        params += [{"run_id": rid, "key": "i", "value": json.dumps(i)},
+                   {"run_id": rid, "key": "lr", "value": json.dumps(rng.choice([0.1, 0.01]))}]
+        metrics.append({"run_id": rid, "key": "score", "value": rng.random(), "step": 0, "timestamp": us, "n": 1})
+    with ws.db.engine.begin() as conn:
+        conn.execute(s.runs.insert(), runs)
+        conn.execute(s.params.insert(), params)
+        conn.execute(s.latest_metrics.insert(), metrics)
+    json.dump(ids, sys.stdout)
+    """
+)
+
+NOTEBOOKS = {
+    "sweep.ipynb": _notebook("%load_ext mlo\n%mlo compare --experiment sweep"),
+    "big.ipynb": _notebook("%load_ext mlo\n%mlo compare --experiment big"),
+}
+
+
+@pytest.fixture(scope="module")
+def notebooks(lab):
+    for name, nb in NOTEBOOKS.items():
+        (lab.root / name).write_text(json.dumps(nb, indent=1))
+    return lab
+
+
+def open_widget(page, lab, workspace: str, path: str):
+    cells = run_notebook(page, lab, workspace, path, NOTEBOOKS)
+    widget = cells.first.locator(".jp-OutputArea-output").last
+    expect(widget.locator("table.mlo-dt-table")).to_be_visible(timeout=30_000)
+    return widget
+
+
+@pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
+def test_charts_hover_group_brush_and_columns(page, notebooks, theme):
+    set_theme(notebooks, theme)
+    try:
+        page.set_viewport_size({"width": 1400, "height": 1500})
+        widget = open_widget(page, notebooks, f"sweep-{theme.split()[-1].lower()}", "sweep.ipynb")
+        table = widget.locator("table.mlo-dt-table")
+        summary = widget.locator(".mlo-dt-summary")
+        expect(summary).to_have_text("18 runs · 4 params differ · 0 selected")
+        seed = (
+            widget.locator("tbody tr[data-id]").first.locator("td").nth(_column_index(table, "params.seed"))
+        )
+        expect(seed).to_have_text(re.compile(r"^\d$"))  # integer params as integers
+
+        # the column chooser hides a column; a pinned column stays put while the table scrolls sideways
+        widget.locator(".mlo-dt-chooser summary").click()
+        widget.locator('.mlo-dt-chooser-list label[data-column="experiment"] input').uncheck()
+        expect(table.locator('thead th[data-column="experiment"]')).to_have_count(0)
+        widget.locator(".mlo-dt-chooser summary").click()
+        name = table.locator('thead th[data-column="name"]')
+        name.locator(".mlo-dt-pin").click()
+        expect(name).to_have_class(re.compile("mlo-dt-pinned"))
+        scroller = widget.locator(".mlo-dt-scroll")
+        assert scroller.evaluate(
+            "e => e.scrollWidth > e.clientWidth"
+        )  # wider than the cell: it scrolls inside
+        assert widget.evaluate(
+            "e => e.scrollWidth <= e.parentElement.clientWidth + 2"
+        )  # never wider than the cell
+        before = table.locator('thead th[data-column="name"]').bounding_box()["x"]
+        scroller.evaluate("e => { e.scrollLeft = 300; e.dispatchEvent(new Event('scroll')); }")
+        expect(table.locator('thead th[data-column="name"]')).to_be_visible()
+        after = table.locator('thead th[data-column="name"]').bounding_box()["x"]
+        assert abs(after - before) < 2, (before, after)
+        scroller.evaluate("e => { e.scrollLeft = 0; e.dispatchEvent(new Event('scroll')); }")
+        # dragging a header's right edge resizes the column, and the width is kept through redraws
+        status = table.locator('thead th[data-column="status"]')
+        width = status.bounding_box()["width"]
+        grip = status.locator(".mlo-dt-grip").bounding_box()
+        page.mouse.move(grip["x"] + grip["width"] / 2, grip["y"] + grip["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(grip["x"] + 60, grip["y"] + grip["height"] / 2, steps=5)
+        page.mouse.up()
+        expect(status).to_have_attribute("style", re.compile(r"width: 1[45]\dpx"))
+        assert status.bounding_box()["width"] > width + 40
+
+        # select all matching, then group the histories by lr: a mean and ± one sd per group
+        widget.locator(".mlo-dt-select-all").click()
+        expect(summary).to_have_text(re.compile(r"· 18 selected$"))
+        loss = widget.locator('.mlo-cw figure.mlo-chart[data-metric="loss"]')
+        expect(loss.locator("canvas")).to_have_count(1)
+        widget.locator(".mlo-cw-group_by select").select_option("params.lr")
+        expect(loss).to_have_attribute("data-grouped", "true")
+        expect(loss.locator(".u-legend")).to_contain_text("0.01 mean (n=6)")
+        expect(widget.locator(".mlo-dots .mlo-dot-label")).to_have_text(["0.001", "0.01", "0.1"])
+        chart_text = loss.locator(".u-legend").evaluate("e => getComputedStyle(e).color")
+        dark = theme.endswith("Dark")
+        assert (luminance(page, chart_text) > 0.6) == dark, chart_text  # legible on the theme's background
+        docs_screenshot(widget, f"compare-grouped-{'dark' if dark else 'light'}.png")
+
+        # scatter: hovering a point names its run
+        widget.locator('.mlo-cw-tab[data-tab="scatter"]').click()
+        widget.locator(".mlo-cw-param select").select_option("params.lr")
+        scatter = widget.locator(".mlo-scatter")
+        expect(scatter.locator("figcaption")).to_have_text("acc vs lr")  # redrawn for the chosen param
+        expect(scatter).to_have_attribute("data-points", "18")
+        page.wait_for_timeout(300)  # the controls settle (each choice redraws the chart once)
+        scatter.locator(".u-over").wait_for()
+        over = scatter.locator(".u-over").bounding_box()
+        tip = scatter.locator(".mlo-scatter-tip")
+        found = False
+        for gy in range(2, 40):
+            for gx in range(1, 30):
+                page.mouse.move(over["x"] + over["width"] * gx / 30, over["y"] + over["height"] * gy / 41)
+                if tip.is_visible():
+                    found = True
+                    break
+            if found:
+                break
+        assert found, "no point answered the hover"
+        expect(tip).to_have_text(re.compile(r"^(rf|linear)-0\.\d+-s\d · lr = 0\.\d+ · acc = 0\.\d+$"))
+        docs_screenshot(widget, f"compare-scatter-{'dark' if dark else 'light'}.png")
+
+        # parallel coordinates: the best run (no depth) is drawn through depth's "missing" tick
+        widget.locator(".mlo-dt-clear").click()
+        widget.locator('.mlo-cw-tab[data-tab="parallel"]').click()
+        best = notebooks.runs["linear-0.01-s2"]
+        expect(widget.locator(f'.mlo-pline-best[data-id="{best}"]')).to_have_count(1)
+        depth = widget.locator('.mlo-paxis[data-axis="params.depth"]')
+        expect(depth.locator("text", has_text="(missing)")).to_have_count(1)
+        docs_screenshot(widget, f"compare-parallel-{'dark' if dark else 'light'}.png")
+        # brushing the top of the acc axis narrows the table, through Python
+        hit = widget.locator('.mlo-paxis[data-axis="metrics.acc"] .mlo-brush-hit').bounding_box()
+        x = hit["x"] + hit["width"] / 2
+        page.mouse.move(x, hit["y"] + 4)
+        page.mouse.down()
+        page.mouse.move(x, hit["y"] + 60, steps=6)
+        page.mouse.up()
+        expect(summary).to_have_text(re.compile(r"^\d runs matching '.*metrics\.acc >= .*' \(of 18\)"))
+        kept = int(widget.locator(".mlo-parallel").get_attribute("data-brushed"))
+        assert 0 < kept < 18
+        expect(table.locator("tbody tr[data-id]")).to_have_count(kept)
+        widget.get_by_role("button", name="Clear brush").click()
+        expect(summary).to_have_text(re.compile(r"^18 runs"))
+    finally:
+        set_theme(notebooks, "JupyterLab Light")
+
+
+def _column_index(table, key: str) -> int:
+    keys = table.locator("thead th").evaluate_all("ths => ths.map(t => t.dataset.column || '')")
+    return keys.index(key)
+
+
+def test_ten_thousand_runs_scroll_with_few_rows_in_the_page(page, notebooks):
+    widget = open_widget(page, notebooks, "big", "big.ipynb")
+    expect(widget.locator(".mlo-dt-summary")).to_have_text(re.compile(r"^10,000 runs"))
+    scroller = widget.locator(".mlo-dt-scroll")
+    rows = widget.locator("table.mlo-dt-table tbody tr[data-index]")
+    # scroll from top to bottom in 60 animation frames, timing each frame
+    frames = scroller.evaluate(
+        """async (box) => {
+          const times = [];
+          let last = performance.now();
+          for (let i = 1; i <= 60; i++) {
+            box.scrollTop = (box.scrollHeight - box.clientHeight) * i / 60;
+            await new Promise(r => requestAnimationFrame(r));
+            const now = performance.now();
+            times.push(now - last);
+            last = now;
+          }
+          return times;
+        }"""
+    )
+    assert rows.count() < 80  # virtualised: only the rows in view (and a few more) are in the page
+    last = rows.last
+    expect(last).to_have_attribute("data-index", "9999")
+    expect(last).to_have_attribute("data-id", re.compile(".+"), timeout=15_000)  # rows near the end arrived
+    expect(last.locator("td").nth(_column_index(widget.locator("table.mlo-dt-table"), "name"))).to_have_text(
+        "b00000"
+    )  # newest first: the first run made is last
+    frames.sort()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "compare-scroll-frames.json").write_text(
+        json.dumps(
+            {"frames": len(frames), "median_ms": frames[30], "p90_ms": frames[54], "max_ms": frames[-1]}
+        )
+    )
+    docs_screenshot(widget.locator(".mlo-dt"), "compare-10k-rows.png")
