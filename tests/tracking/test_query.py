@@ -310,18 +310,36 @@ def test_escaped_strings_and_filters_on_partly_missing_params(sqlite_ws):
 
 
 def test_which_filters_the_database_applies(ws):
-    store = ws.runs
+    from mlo.store.run_filter import RunFilter
+
+    with mlo.start_run("r", params={"x": 1, "s": "a", "mixed": 1}, tags={"t": "y"}):
+        mlo.log_metrics({"a": 1.0})
+    with mlo.start_run("q", params={"mixed": "one"}):
+        pass
     pushed = [
         "metrics.a > 1",
         "metrics.a > 1 and (metrics.b is null or metrics.c in (1, 2.5))",
         "metrics.a != -3",
+        "not metrics.a > 1",
+        "metrics.a = '2.5'",
+        "params.x = 1",
+        "params.x in ('1', 2)",
+        "params.s = 'a' or params.s like 'b%'",
+        "params.nope = 1",
+        "metrics.a > 1 and tags.t = 'y'",
+        "name = 'r' and status = 'FINISHED'",
     ]
     kept = [
-        "params.x = 1",
-        "not metrics.a > 1",
-        "metrics.a = 'x'",
-        "metrics.a > 1 and tags.t = 'y'",
-        "name = 'r'",
+        "metrics.a = 'x'",  # a string against numbers: pandas compares them as strings
+        "params.s > 1",  # a number against strings that may read as numbers
+        "params.mixed = 1",  # numbers and strings under one key
+        "tags.t = 1",
+        "params.x = true",
+        "name ilike 'R%'",
+        "start_time > '2020-01-01'",
+        "params.mixed is null",  # a JSON null among them reads as missing
     ]
-    assert all(store.metric_filter(where.parse(text)) is not None for text in pushed)
-    assert all(store.metric_filter(where.parse(text)) is None for text in kept)
+    sql = RunFilter(ws.runs.db)
+    with ws.runs.db.read() as conn:
+        assert [t for t in pushed if sql.where(conn, where.parse(t)) is None] == []
+        assert [t for t in kept if sql.where(conn, where.parse(t)) is not None] == []

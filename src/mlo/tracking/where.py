@@ -298,11 +298,10 @@ def evaluate(node, df):
     if node.op == "isnull":
         return ~present
     if node.op in ("like", "ilike"):
-        regex = (
-            "^" + "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in node.value) + "$"
-        )
-        flags = re.IGNORECASE if node.op == "ilike" else 0
-        return present & col.astype(str).str.match(regex, flags=flags).fillna(False).astype(bool)
+        # as SQL's LIKE: the whole value, and % and _ match any characters, newlines included
+        regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in node.value)
+        flags = re.DOTALL | (re.IGNORECASE if node.op == "ilike" else 0)
+        return present & col.astype(str).str.fullmatch(regex, flags=flags).fillna(False).astype(bool)
     values = node.value if node.op == "in" else (node.value,)
     col, values = _align(col, values)
     if node.op == "in":
