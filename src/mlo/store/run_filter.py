@@ -23,7 +23,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import Float, Text, and_, case, cast, exists, false, func, literal, not_, or_, select
+from sqlalchemy import (
+    Float,
+    Text,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.dialects import postgresql
 
 from . import schema as s
@@ -45,8 +58,9 @@ class RunFilter:
     """Translates filters and orders on the runs of one store (see the module's notes). Kinds of param keys
     are read once per instance: make one per listing."""
 
-    def __init__(self, db: Database, json_functions: bool = True):
+    def __init__(self, db: Database, json_functions: bool = True, scope: list | None = None):
         self.db = db
+        self.scope = scope or []  # conditions on runs (joined with experiments) that pick the listed runs
         self.pg = db.dialect == "postgresql"
         self.json = json_functions
         self._kinds: dict[str, str] = {}
@@ -55,24 +69,36 @@ class RunFilter:
     def param_kind(self, conn, key: str) -> str:
         """NUMBER, STRING, MIXED or ABSENT: what a listing decodes the values of param ``key`` to."""
         if key not in self._kinds:
-            p = s.params
-            v = s.indexed_value(p, self.db.dialect)
-            of_key = p.c.key == key
-            low = select(func.min(v)).where(of_key).scalar_subquery()
-            high = select(func.max(v)).where(of_key).scalar_subquery()
-            # "-Infinity" sorts among the negative numbers: a probe of its range
-            minus_inf = exists().where(of_key, v >= "-I", v < "-J")
-            lo, hi, inf = conn.execute(select(low, high, minus_inf)).one()
-            if lo is None:
-                kind = ABSENT
-            elif lo[:1] == '"' and hi[:1] == '"':  # '"' sorts before the first character of any other JSON
-                kind = STRING
-            elif lo[:1] in "-0123456789" and hi[:1] in "-0123456789" and not inf:
-                kind = NUMBER  # ('-', '.', '/' and the digits are adjacent; only numbers start with them)
-            else:
-                kind = MIXED
+            # over every run first (a few probes of the index); values of one kind there are of that kind in
+            # any listing. Else over the listed runs alone (a scan of the key's entries)
+            kind = self._kind_of(conn, key, scoped=False)
+            if kind == MIXED and self.scope:
+                kind = self._kind_of(conn, key, scoped=True)
             self._kinds[key] = kind
         return self._kinds[key]
+
+    def _kind_of(self, conn, key: str, scoped: bool) -> str:
+        p, r, e = s.params, s.runs, s.experiments
+        v = s.indexed_value(p, self.db.dialect)
+
+        def of_key():
+            q = select().select_from(p).where(p.c.key == key)
+            if scoped:
+                q = q.join(r, r.c.id == p.c.run_id).join(e, r.c.experiment_id == e.c.id).where(*self.scope)
+            return q
+
+        low = of_key().add_columns(func.min(v)).scalar_subquery()
+        high = of_key().add_columns(func.max(v)).scalar_subquery()
+        # "-Infinity" sorts among the negative numbers: a probe of its range
+        minus_inf = of_key().add_columns(literal(1)).where(v >= "-I", v < "-J").exists()
+        lo, hi, inf = conn.execute(select(low, high, minus_inf)).one()
+        if lo is None:
+            return ABSENT
+        if lo[:1] == '"' and hi[:1] == '"':  # '"' sorts before the first character of any other JSON
+            return STRING
+        if lo[:1] in "-0123456789" and hi[:1] in "-0123456789" and not inf:
+            return NUMBER  # ('-', '.', '/' and the digits are adjacent; only numbers start with them)
+        return MIXED
 
     def has_tag(self, conn, key: str) -> bool:
         return conn.execute(select(s.tags.c.run_id).where(s.tags.c.key == key).limit(1)).first() is not None
@@ -93,7 +119,7 @@ class RunFilter:
     def _param_string(self, column):
         """The decoded JSON string (None when the JSON functions are missing)."""
         if self.pg:
-            path = literal("{}", postgresql.ARRAY(postgresql.TEXT))
+            path = literal_column("'{}'::text[]")  # the empty path: the value itself, as text
             return cast(column, postgresql.JSONB).op("#>>", return_type=Text)(path)
         return func.json_extract(column, "$") if self.json else None
 

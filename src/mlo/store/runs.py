@@ -537,7 +537,10 @@ class RunStore:
         from .run_filter import RunFilter
 
         r, e = s.runs, s.experiments
-        sql = RunFilter(self.db, json_functions=self._json_aggregates())
+        scope = [c for c in (shown,) if c is not None]
+        if experiment_ids is not None:
+            scope.append(r.c.experiment_id.in_(list(experiment_ids)))
+        sql = RunFilter(self.db, json_functions=self._json_aggregates(), scope=scope)
         with self._snapshot() as conn:
             condition = None if where is None else sql.where(conn, where)
             if where is not None and condition is None:
@@ -556,9 +559,8 @@ class RunStore:
                     if column is None:
                         return None
                 keys += [column.is_(None), column.asc() if ascending else column.desc()]
-            scope = [c for c in (shown, condition) if c is not None]
-            if experiment_ids is not None:
-                scope.append(r.c.experiment_id.in_(list(experiment_ids)))
+            if condition is not None:
+                scope.append(condition)
             joined = r.join(e, r.c.experiment_id == e.c.id)
             q = select(r.c.id).select_from(joined).where(*scope)
             q = q.order_by(*keys, r.c.start_time.desc(), r.c.id.desc()).offset(offset).limit(limit)

@@ -122,7 +122,9 @@ INDEXED_BY_VALUE = {"params": "ix_params_key_value", "tags": "ix_tags_key_value"
 
 def indexed_value(table: Table, dialect: str):
     """The expression the (key, value) index of ``params`` or ``tags`` holds on this database."""
-    return table.c.value if dialect != "postgresql" else func.substr(table.c.value, 1, VALUE_PREFIX)
+    if dialect != "postgresql":
+        return table.c.value
+    return func.substr(table.c.value, 1, VALUE_PREFIX).collate("C")  # code point order, as SQLite's
 
 
 _VALUE_INDEXES = {

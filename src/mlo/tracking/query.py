@@ -107,9 +107,15 @@ def runs(
             missing = [c for c in order_cols if c not in df.columns]
             if missing:
                 raise InvalidInput(f"cannot order by {missing[0]!r}: no such column")
-            df = df.sort_values(
-                order_cols, ascending=[a for _, a in orders], na_position="last", kind="stable"
-            )
+            try:
+                df = df.sort_values(
+                    order_cols, ascending=[a for _, a in orders], na_position="last", kind="stable"
+                )
+            except TypeError:  # a column of numbers and strings (or other objects)
+                mixed = next(c for c in order_cols if df[c].dtype == object) if order_cols else "?"
+                raise InvalidInput(
+                    f"cannot order by {mixed!r}: its values mix numbers and strings (filter to one kind first)"
+                ) from None
         total = len(df)
         if limit is not None or offset:
             df = df.iloc[offset : None if limit is None else offset + limit]
