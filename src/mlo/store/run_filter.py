@@ -245,6 +245,18 @@ class RunFilter:
             raise KeyError(column)
         return select(expr).where(and_(table.c.run_id == s.runs.c.id, table.c.key == key)).scalar_subquery()
 
+    def walk(self, column: str):
+        """For an order by one metric or tag: (table, key, sort keys that follow its (key, value) index), so a
+        page walks the index up to its end instead of sorting every run; None for other columns (params sort
+        on decoded values, which the index does not hold in order)."""
+        kind, _, key = column.partition(".")
+        if kind == "metrics":
+            return s.latest_metrics, key, [s.latest_metrics.c.value]
+        if kind == "tags":
+            prefix = s.indexed_value(s.tags, self.db.dialect)
+            return s.tags, key, [prefix, self._text(s.tags.c.value)] if self.pg else [prefix]
+        return None
+
 
 def _literal_kind(op: str, value) -> str | None:
     """NUMBER or STRING when every literal is of that type, else None (booleans, mixtures)."""

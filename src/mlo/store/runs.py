@@ -562,12 +562,50 @@ class RunStore:
             if condition is not None:
                 scope.append(condition)
             joined = r.join(e, r.c.experiment_id == e.c.id)
-            q = select(r.c.id).select_from(joined).where(*scope)
-            q = q.order_by(*keys, r.c.start_time.desc(), r.c.id.desc()).offset(offset).limit(limit)
             count = select(func.count()).select_from(joined if shown is not None or where is not None else r)
             total = conn.execute(count.where(*scope)).scalar_one()
-            ids = [row[0] for row in conn.execute(q)]
+            walk = sql.walk(orders[0][0]) if len(orders) == 1 else None
+            if walk is not None:
+                ids = self._walk(conn, walk, orders[0][1], scope, offset, limit)
+            else:
+                q = select(r.c.id).select_from(joined).where(*scope)
+                q = q.order_by(*keys, r.c.start_time.desc(), r.c.id.desc()).offset(offset).limit(limit)
+                ids = [row[0] for row in conn.execute(q)]
         return total, ids
+
+    def _walk(self, conn: Connection, walk: tuple, ascending: bool, scope: list, offset: int, limit: int):
+        """A page ordered by one metric or tag: the runs that have it, walked in the order of the (key, value)
+        index up to the page's end, then (past them) the runs without it, newest first."""
+        table, key, sort = walk
+        r, e = s.runs, s.experiments
+        has = and_(table.c.key == key, table.c.value.is_not(None))  # a NaN metric is missing
+        # the key's entries are the outer loop (a join would let the database start from the runs and sort them
+        # all); each entry walked is checked against the listing, and ties are broken as runs() breaks them
+        listed = (
+            select(r.c.id).select_from(r.join(e, r.c.experiment_id == e.c.id)).where(r.c.id == table.c.run_id)
+        )
+        started = select(r.c.start_time).where(r.c.id == table.c.run_id).scalar_subquery()
+        first = (
+            select(table.c.run_id)
+            .where(has, listed.where(*scope).exists())
+            .order_by(
+                *(x.asc() if ascending else x.desc() for x in sort), started.desc(), table.c.run_id.desc()
+            )
+            .limit(offset + limit)
+        )
+        ids = [row[0] for row in conn.execute(first)]
+        page = ids[offset:]
+        if len(ids) < offset + limit:  # past the runs with a value
+            rest = (
+                select(r.c.id)
+                .select_from(r.join(e, r.c.experiment_id == e.c.id))
+                .where(*scope, r.c.id.not_in(select(table.c.run_id).where(has)))
+                .order_by(r.c.start_time.desc(), r.c.id.desc())
+                .offset(max(0, offset - len(ids)))
+                .limit(limit - len(page))
+            )
+            page += [row[0] for row in conn.execute(rest)]
+        return page
 
     def run_rows(self, experiment_ids: Sequence[str] | None) -> list[tuple]:
         """(id, experiment, name, status, start_time, end_time, git_commit, parent_id, user, source, lifecycle)
