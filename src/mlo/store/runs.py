@@ -558,7 +558,7 @@ class RunStore:
                         raise InvalidInput(f"cannot order by {order!r}: no such column") from None
                     if column is None:
                         return None
-                keys += [column.is_(None), column.asc() if ascending else column.desc()]
+                keys.append((column.asc() if ascending else column.desc()).nulls_last())
             if condition is not None:
                 scope.append(condition)
             joined = r.join(e, r.c.experiment_id == e.c.id)
