@@ -144,3 +144,27 @@ def test_hostile_filters_are_one_line_errors(many, kwargs, message):
         mlo.runs(experiment="big", limit=5, **kwargs)
     assert "\n" not in str(info.value)
     assert len(mlo.runs(limit=100)) == 13
+
+
+def test_hidden_runs_stay_hidden_in_database_pages(ws):
+    """A listing hides the replays of `mlo reproduce` (a tag marks them) and deleted runs; pages that walk a
+    tag's or a metric's index, or filter on tags, hide them too."""
+    from mlo.store.tags import REPRODUCES_TAG
+
+    for i, team in enumerate(["b", "a", "c", "a"]):
+        with mlo.start_run(f"r{i}", experiment="h", tags={"team": team}) as run:
+            mlo.log_metric("acc", i / 10)
+    with mlo.start_run("replay", experiment="h", tags={"team": "a", REPRODUCES_TAG: run.id}):
+        mlo.log_metric("acc", 0.05)
+    mlo.delete_run(mlo.runs(experiment="h", where="name = 'r1'").run_id[0])
+    for kwargs in ({"order_by": "tags.team"}, {"order_by": "metrics.acc desc", "where": "tags.team = 'a'"},
+                   {"order_by": "tags.team desc", "where": "tags.team != 'c'"}):  # fmt: skip
+        store = ws.runs
+        tree = where_mod.parse(kwargs["where"]) if "where" in kwargs else None
+        from mlo.store.lifecycle import hidden_condition
+
+        shown = hidden_condition(store.db, frozenset())
+        exp = [store.experiment_id("h", create=False)]
+        assert store.page_ids(exp, where_mod.parse_order(kwargs["order_by"]), 0, 2, tree, shown) is not None
+        assert_pages_are_slices(kwargs, ((0, 2), (1, 5)), experiment="h")
+        assert not {"replay", "r1"} & set(mlo.runs(experiment="h", limit=10, **kwargs).name)
