@@ -6,7 +6,9 @@
 
 Identifiers: ``metrics.*``, ``params.*``, ``tags.*``, ``attributes.*`` (or bare ``status``, ``name``, …);
 quote odd names with backticks (``metrics.`val loss```). A run that lacks a key never satisfies a comparison on
-it, ``!=`` included; ``is null`` finds such runs.
+it, ``!=`` included; ``is null`` finds such runs. ``like`` (case sensitive) and ``ilike`` match the whole value, and
+their ``%`` and ``_`` match any characters, newlines included, as in SQL. Run listings hand what SQL answers alike
+to the database (see :mod:`mlo.store.run_filter`).
 """
 
 from __future__ import annotations
