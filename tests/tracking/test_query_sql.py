@@ -168,3 +168,13 @@ def test_hidden_runs_stay_hidden_in_database_pages(ws):
         assert store.page_ids(exp, where_mod.parse_order(kwargs["order_by"]), 0, 2, tree, shown) is not None
         assert_pages_are_slices(kwargs, ((0, 2), (1, 5)), experiment="h")
         assert not {"replay", "r1"} & set(mlo.runs(experiment="h", limit=10, **kwargs).name)
+
+
+def test_huge_filters_are_answered_not_sql_errors(many):
+    """Filters too big for one SQL statement (bound values, expression depth) are evaluated in Python."""
+    opts = ", ".join(f"'v{i}'" for i in range(5000))
+    assert sorted(mlo.runs(experiment="big", limit=5, where=f"params.opt in ({opts}, 'z')").name) == ["r3"]
+    many_ors = " or ".join(f"metrics.acc = {i / 1000}" for i in range(1500))
+    assert mlo.runs(experiment="big", limit=50, where=many_ors).attrs["total"] == 9
+    long = "x" * 100_000
+    assert mlo.runs(experiment="big", limit=5, where=f"tags.team = '{long}'").empty

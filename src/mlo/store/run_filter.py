@@ -141,15 +141,21 @@ class RunFilter:
 
     # -- filters ------------------------------------------------------------------------------------------------
     def where(self, conn, tree: Any):
-        """The parsed filter as a condition on ``runs``, or None when Python must evaluate it."""
+        """The parsed filter as a condition on ``runs``, or None when Python must evaluate it (also when it is
+        too big for one statement: databases cap the bound values and the depth of an expression)."""
+        if _size(tree) > MAX_TERMS:
+            return None
+        return self._where(conn, tree)
+
+    def _where(self, conn, tree: Any):
         node = type(tree).__name__
         if node == "BoolOp":
-            parts = [self.where(conn, item) for item in tree.items]
+            parts = [self._where(conn, item) for item in tree.items]
             if any(p is None for p in parts):
                 return None
             return and_(*parts) if tree.op == "and" else or_(*parts)
         if node == "Not":
-            inner = self.where(conn, tree.item)
+            inner = self._where(conn, tree.item)
             return None if inner is None else not_(inner)
         return self._compare(conn, tree)
 
@@ -256,6 +262,22 @@ class RunFilter:
             prefix = s.indexed_value(s.tags, self.db.dialect)
             return s.tags, key, [prefix, self._text(s.tags.c.value)] if self.pg else [prefix]
         return None
+
+
+MAX_TERMS = (
+    500  # comparisons and literals in a filter translated to SQL (SQLite allows 999 bound values in old
+)
+# builds, and an expression 1,000 deep)
+
+
+def _size(node) -> int:
+    """Comparisons, literals and operators in a parsed filter."""
+    name = type(node).__name__
+    if name == "BoolOp":
+        return 1 + sum(_size(i) for i in node.items)
+    if name == "Not":
+        return 1 + _size(node.item)
+    return 1 + (len(node.value) if node.op == "in" else 1)
 
 
 def _literal_kind(op: str, value) -> str | None:
