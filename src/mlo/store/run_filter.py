@@ -101,11 +101,10 @@ class RunFilter:
         return MIXED
 
     def has_tag(self, conn, key: str) -> bool:
-        return conn.execute(select(s.tags.c.run_id).where(s.tags.c.key == key).limit(1)).first() is not None
+        return _has_key(conn, s.tags, key, s.indexed_value(s.tags, self.db.dialect))
 
     def has_metric(self, conn, key: str) -> bool:
-        lm = s.latest_metrics
-        return conn.execute(select(lm.c.run_id).where(lm.c.key == key).limit(1)).first() is not None
+        return _has_key(conn, s.latest_metrics, key, s.latest_metrics.c.value)
 
     # -- values -------------------------------------------------------------------------------------------------
     def _text(self, column):
@@ -262,6 +261,13 @@ class RunFilter:
             prefix = s.indexed_value(s.tags, self.db.dialect)
             return s.tags, key, [prefix, self._text(s.tags.c.value)] if self.pg else [prefix]
         return None
+
+
+def _has_key(conn, table, key: str, indexed) -> bool:
+    # in the order of the (key, value) index: one probe of it. Unordered, PostgreSQL answers "LIMIT 1" with a
+    # scan of the table, which passes every row of the keys written before this one
+    q = select(table.c.key).where(table.c.key == key).order_by(table.c.key, indexed).limit(1)
+    return conn.execute(q).first() is not None
 
 
 MAX_TERMS = (
