@@ -2,6 +2,7 @@ import math
 
 import pandas as pd
 import pytest
+from run_pages import assert_pages_are_slices
 
 import mlo
 from mlo.errors import InvalidInput
@@ -132,19 +133,7 @@ def test_pages_are_slices_of_the_whole_listing(ws, kwargs):
             mlo.log_metric("acc", i / 10)
             if i % 3 == 0:
                 mlo.set_tag("team", "core")
-    whole = mlo.runs(**kwargs)
-    for offset, limit in ((0, 2), (2, 3), (5, 10), (7, 1), (9, 1), (0, 0)):
-        page = mlo.runs(limit=limit, offset=offset, **kwargs)
-        assert page.attrs["total"] == len(whole)
-        expected = whole.iloc[offset : offset + limit].reset_index(drop=True)
-        if "columns" not in kwargs:  # key columns come from the runs of the page
-            assert expected.drop(columns=page.columns).isna().all().all()
-            expected = expected[list(page.columns)]
-        pd.testing.assert_frame_equal(
-            page.drop(columns="duration", errors="ignore"),
-            expected.drop(columns="duration", errors="ignore"),
-            check_dtype=False,
-        )
+    assert_pages_are_slices(kwargs, ((0, 2), (2, 3), (5, 10), (7, 1), (9, 1), (0, 0)))
     with pytest.raises(InvalidInput, match="offset must be a non-negative integer"):
         mlo.runs(offset=-1)
     for limit in (None, 5):  # the same error whether the database or pandas orders
@@ -310,18 +299,36 @@ def test_escaped_strings_and_filters_on_partly_missing_params(sqlite_ws):
 
 
 def test_which_filters_the_database_applies(ws):
-    store = ws.runs
+    from mlo.store.run_filter import RunFilter
+
+    with mlo.start_run("r", params={"x": 1, "s": "a", "mixed": 1}, tags={"t": "y"}):
+        mlo.log_metrics({"a": 1.0})
+    with mlo.start_run("q", params={"mixed": "one"}):
+        pass
     pushed = [
         "metrics.a > 1",
         "metrics.a > 1 and (metrics.b is null or metrics.c in (1, 2.5))",
         "metrics.a != -3",
+        "not metrics.a > 1",
+        "metrics.a = '2.5'",
+        "params.x = 1",
+        "params.x in ('1', 2)",
+        "params.s = 'a' or params.s like 'b%'",
+        "params.nope = 1",
+        "metrics.a > 1 and tags.t = 'y'",
+        "name = 'r' and status = 'FINISHED'",
     ]
     kept = [
-        "params.x = 1",
-        "not metrics.a > 1",
-        "metrics.a = 'x'",
-        "metrics.a > 1 and tags.t = 'y'",
-        "name = 'r'",
+        "metrics.a = 'x'",  # a string against numbers: pandas compares them as strings
+        "params.s > 1",  # a number against strings that may read as numbers
+        "params.mixed = 1",  # numbers and strings under one key
+        "tags.t = 1",
+        "params.x = true",
+        "name ilike 'R%'",
+        "start_time > '2020-01-01'",
+        "params.mixed is null",  # a JSON null among them reads as missing
     ]
-    assert all(store.metric_filter(where.parse(text)) is not None for text in pushed)
-    assert all(store.metric_filter(where.parse(text)) is None for text in kept)
+    sql = RunFilter(ws.runs.db)
+    with ws.runs.db.read() as conn:
+        assert [t for t in pushed if sql.where(conn, where.parse(t)) is None] == []
+        assert [t for t in kept if sql.where(conn, where.parse(t)) is not None] == []

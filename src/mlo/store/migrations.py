@@ -51,12 +51,28 @@ def _add_feature_tables(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _add_value_indexes(conn: Connection) -> None:
+    """Version 6: indexes of params, tags and latest metrics by (key, value, run), so run listings filter and
+    order in the database (on PostgreSQL, params and tags are indexed by a prefix of the value); the runs'
+    index by experiment and start time gains the run id."""
+    from . import schema
+
+    for index in schema.value_indexes(conn.dialect.name):
+        index.create(conn, checkfirst=True)
+    # the runs of an experiment by start time, now with their ids (the index it replaces is its prefix)
+    next(i for i in schema.runs.indexes if i.name == "ix_runs_experiment_start_id").create(
+        conn, checkfirst=True
+    )
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_runs_experiment_start")
+
+
 # version reached -> step from the version before it
 STEPS: dict[int, Callable[[Connection], None]] = {
     2: _add_missing_tables,  # snapshots, lineage, reports, file_digests
     3: _add_lifecycle,  # runs and experiments: lifecycle, deleted_at; runs: note
     4: _add_missing_tables,  # llm_traces, llm_spans
     5: _add_feature_tables,  # feature_views, online_features, feature_materializations
+    6: _add_value_indexes,  # params, tags, latest_metrics: (key, value)
 }
 
 

@@ -13,7 +13,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Text, and_, bindparam, case, cast, delete, func, or_, select, update
+from sqlalchemy import Text, and_, bindparam, case, cast, delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -528,80 +528,84 @@ class RunStore:
         limit: int,
         where: Any = None,
         shown: Any = None,
-    ) -> tuple[int, list[str]]:
-        """How many runs there are, and the ids of one page of them ordered by run columns or metrics, each
-        ``(column, ascending)`` (then newest first), in one snapshot. ``shown`` keeps the runs to list (see
-        :func:`mlo.store.lifecycle.hidden_condition`)."""
+    ) -> tuple[int, list[str]] | None:
+        """How many runs match, and the ids of one page of them, in one snapshot: filtered by ``where`` (a parsed
+        filter, see :mod:`mlo.tracking.where`), ordered by ``orders``, each ``(column, ascending)`` (then newest
+        first), as :func:`mlo.runs` would filter and order the whole listing. None when some part of the filter
+        or the order has to be evaluated on the listing in Python (see :mod:`mlo.store.run_filter`). ``shown``
+        keeps the runs to list (see :func:`mlo.store.lifecycle.hidden_condition`)."""
+        from .run_filter import RunFilter
+
         r, e = s.runs, s.experiments
-        q = select(r.c.id).select_from(r.join(e, r.c.experiment_id == e.c.id))
-        count = select(func.count()).select_from(r)
-        if shown is not None:
-            count = count.select_from(r.join(e, r.c.experiment_id == e.c.id))
-            q, count = q.where(shown), count.where(shown)
+        scope = [c for c in (shown,) if c is not None]
         if experiment_ids is not None:
-            q = q.where(r.c.experiment_id.in_(list(experiment_ids)))
-            count = count.where(r.c.experiment_id.in_(list(experiment_ids)))
-        if where is not None:  # from metric_filter
-            q, count = q.where(where), count.where(where)
-        keys = []
-        for order, ascending in orders:
-            if order.startswith("metrics."):
-                column = self._metric_value(
-                    order[len("metrics.") :]
-                )  # NaN is stored as NULL: last, like missing
-            else:
-                column = {"run_id": r.c.id, "experiment": e.c.name}.get(
-                    order, r.c[order] if order in r.c else None
-                )
-                if self.db.dialect == "postgresql" and order not in ("start_time", "end_time"):
-                    column = column.collate("C")  # code point order, as pandas sorts strings
-            keys += [column.is_(None), column.asc() if ascending else column.desc()]
-        q = q.order_by(*keys, r.c.start_time.desc(), r.c.id.desc()).offset(offset).limit(limit)
+            scope.append(r.c.experiment_id.in_(list(experiment_ids)))
+        sql = RunFilter(self.db, json_functions=self._json_aggregates(), scope=scope)
         with self._snapshot() as conn:
-            total = conn.execute(count).scalar_one()
-            ids = [row[0] for row in conn.execute(q)]
+            condition = None if where is None else sql.where(conn, where)
+            if where is not None and condition is None:
+                return None
+            keys = []
+            for order, ascending in orders:
+                if order in self.ORDERABLE:
+                    column = {"run_id": r.c.id, "experiment": e.c.name}.get(order, r.c.get(order))
+                    if self.db.dialect == "postgresql" and order not in ("start_time", "end_time"):
+                        column = column.collate("C")  # code point order, as pandas sorts strings
+                else:
+                    try:
+                        column = sql.order(conn, order)  # NaN and missing values are NULL: last
+                    except KeyError:
+                        raise InvalidInput(f"cannot order by {order!r}: no such column") from None
+                    if column is None:
+                        return None
+                keys.append((column.asc() if ascending else column.desc()).nulls_last())
+            if condition is not None:
+                scope.append(condition)
+            joined = r.join(e, r.c.experiment_id == e.c.id)
+            count = select(func.count()).select_from(joined if shown is not None or where is not None else r)
+            total = conn.execute(count.where(*scope)).scalar_one()
+            walk = sql.walk(orders[0][0]) if len(orders) == 1 else None
+            if walk is not None:
+                ids = self._walk(conn, walk, orders[0][1], scope, offset, limit)
+            else:
+                q = select(r.c.id).select_from(joined).where(*scope)
+                q = q.order_by(*keys, r.c.start_time.desc(), r.c.id.desc()).offset(offset).limit(limit)
+                ids = [row[0] for row in conn.execute(q)]
         return total, ids
 
-    def has_metric(self, key: str) -> bool:
-        """Whether any run logged metric ``key``."""
-        lm = s.latest_metrics
-        with self.db.read() as conn:
-            return conn.execute(select(lm.c.run_id).where(lm.c.key == key).limit(1)).first() is not None
-
-    def _metric_value(self, key: str):
-        """A run's latest value of metric ``key`` (NULL when it never logged it, or logged NaN)."""
-        lm, r = s.latest_metrics, s.runs
-        return select(lm.c.value).where(and_(lm.c.run_id == r.c.id, lm.c.key == key)).scalar_subquery()
-
-    def metric_filter(self, tree: Any):
-        """A run filter (a parsed ``where``) as SQL when it only compares metrics with numbers, combined with
-        ``and``/``or``; None when some part needs the full evaluation. A run without the metric (or with NaN)
-        satisfies no comparison, as in :func:`mlo.tracking.where.evaluate`."""
-        op = getattr(tree, "op", None)
-        if hasattr(tree, "items") and op in ("and", "or"):
-            parts = [self.metric_filter(item) for item in tree.items]
-            if any(p is None for p in parts):
-                return None
-            return and_(*parts) if op == "and" else or_(*parts)
-        column = getattr(tree, "column", None)
-        if not isinstance(column, str) or not column.startswith("metrics."):
-            return None  # params, tags, run columns, not: the full evaluation
-        value = self._metric_value(column[len("metrics.") :])
-        if op == "isnull":
-            return value.is_(None)
-        literals = tree.value if op == "in" else (tree.value,)
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in literals):
-            return None
-        compare = {
-            "=": value.__eq__,
-            "!=": value.__ne__,
-            "<": value.__lt__,
-            "<=": value.__le__,
-            ">": value.__gt__,
-            ">=": value.__ge__,
-            "in": lambda vs: value.in_(list(vs)),
-        }.get(op)
-        return None if compare is None else compare(tree.value)
+    def _walk(self, conn: Connection, walk: tuple, ascending: bool, scope: list, offset: int, limit: int):
+        """A page ordered by one metric or tag: the runs that have it, walked in the order of the (key, value)
+        index up to the page's end, then (past them) the runs without it, newest first."""
+        table, key, sort = walk
+        r, e = s.runs, s.experiments
+        has = and_(table.c.key == key, table.c.value.is_not(None))  # a NaN metric is missing
+        # the key's entries are the outer loop (a join would let the database start from the runs and sort them
+        # all); each entry walked is checked against the listing, and ties are broken as runs() breaks them
+        listed = (
+            select(r.c.id).select_from(r.join(e, r.c.experiment_id == e.c.id)).where(r.c.id == table.c.run_id)
+        )
+        started = select(r.c.start_time).where(r.c.id == table.c.run_id).scalar_subquery()
+        first = (
+            select(table.c.run_id)
+            .where(has, listed.where(*scope).exists())
+            .order_by(
+                *(x.asc() if ascending else x.desc() for x in sort), started.desc(), table.c.run_id.desc()
+            )
+            .limit(offset + limit)
+        )
+        ids = [row[0] for row in conn.execute(first)]
+        page = ids[offset:]
+        if len(ids) < offset + limit:  # past the runs with a value
+            rest = (
+                select(r.c.id)
+                .select_from(r.join(e, r.c.experiment_id == e.c.id))
+                .where(*scope, r.c.id.not_in(select(table.c.run_id).where(has)))
+                .order_by(r.c.start_time.desc(), r.c.id.desc())
+                .offset(max(0, offset - len(ids)))
+                .limit(limit - len(page))
+            )
+            page += [row[0] for row in conn.execute(rest)]
+        return page
 
     def run_rows(self, experiment_ids: Sequence[str] | None) -> list[tuple]:
         """(id, experiment, name, status, start_time, end_time, git_commit, parent_id, user, source, lifecycle)

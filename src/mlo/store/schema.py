@@ -20,10 +20,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Lifecycle of runs and experiments (schema version 3): "active", "archived" (kept, out of default listings) or
 # "deleted" (out of default listings, restorable until purged after a grace period).
@@ -75,7 +76,8 @@ runs = Table(
     Column("lifecycle", String(16), nullable=False, server_default=text("'active'")),
     Column("deleted_at", BigInteger),
     Column("note", Text),
-    Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+    # version 6: with the id, so a page of newest runs (and a count) is read from the index alone
+    Index("ix_runs_experiment_start_id", "experiment_id", "start_time", "id"),
     Index("ix_runs_status", "status"),
     Index("ix_runs_lifecycle", "lifecycle"),
 )
@@ -108,6 +110,55 @@ latest_metrics = Table(
     Column("timestamp", BigInteger, nullable=False),
     Column("n", BigInteger, nullable=False),
 )
+
+# -- schema version 6: indexes by key and value, so run listings filter and order in the database ---------------
+# A run table filtered on ``params.model = 'rf'`` or ordered by ``metrics.acc`` walks one key's entries in value
+# order instead of reading every run (the run id is in the index, so the table itself is not read). PostgreSQL caps a B-tree entry near 2.7 kB, and params and tags are free
+# text, so there the index holds the first VALUE_PREFIX characters of the value (queries name the same
+# expression, see :func:`indexed_value`); SQLite indexes the whole value.
+VALUE_PREFIX = 200
+INDEXED_BY_VALUE = {"params": "ix_params_key_value", "tags": "ix_tags_key_value"}
+
+
+def indexed_value(table: Table, dialect: str):
+    """The expression the (key, value) index of ``params`` or ``tags`` holds on this database."""
+    if dialect != "postgresql":
+        return table.c.value
+    return func.substr(table.c.value, 1, VALUE_PREFIX).collate("C")  # code point order, as SQLite's
+
+
+_VALUE_INDEXES = {
+    "sqlite": [
+        Index(
+            "ix_latest_metrics_key_value",
+            latest_metrics.c.key,
+            latest_metrics.c.value,
+            latest_metrics.c.run_id,
+        )
+    ],
+    "postgresql": [],
+}
+_VALUE_INDEXES["postgresql"] += _VALUE_INDEXES["sqlite"]  # the same index of floats on both
+for _table in (params, tags):
+    _VALUE_INDEXES["sqlite"].append(
+        Index(INDEXED_BY_VALUE[_table.name], _table.c.key, _table.c.value, _table.c.run_id).ddl_if(
+            dialect="sqlite"
+        )
+    )
+    _VALUE_INDEXES["postgresql"].append(
+        Index(
+            INDEXED_BY_VALUE[_table.name] + "_prefix",
+            _table.c.key,
+            indexed_value(_table, "postgresql"),
+            _table.c.run_id,
+        ).ddl_if(dialect="postgresql")
+    )
+
+
+def value_indexes(dialect: str) -> list[Index]:
+    """The (key, value) indexes of schema version 6 that a database of this dialect holds."""
+    return _VALUE_INDEXES.get(dialect, _VALUE_INDEXES["sqlite"])
+
 
 # Full metric histories, stored as chunks of packed little-endian arrays: one row per flush and key.
 metric_chunks = Table(

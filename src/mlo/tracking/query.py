@@ -93,15 +93,11 @@ def runs(
     read = _Reader(store, exp_ids, shown, columns, tree, order_cols)
 
     paged = limit is not None and limit <= PAGE_READ_LIMIT
-    in_sql = all(c in store.ORDERABLE or c.startswith("metrics.") for c in order_cols)
-    in_sql_where = None if tree is None or not paged else store.metric_filter(tree)
-    if paged and in_sql and (tree is None or in_sql_where is not None):
-        for c in order_cols:
-            if c.startswith("metrics.") and not store.has_metric(c[len("metrics.") :]):
-                raise InvalidInput(f"cannot order by {c!r}: no such column")
-        # a page in the order of run columns or metrics, filtered on metrics if at all: the database
-        # filters, orders, counts and slices
-        total, ids = store.page_ids(exp_ids, orders, offset, limit, where=in_sql_where, shown=shown)
+    # a page: the database filters, orders, counts and slices when it can give what pandas would (see
+    # mlo.store.run_filter); the page's runs alone are read in full
+    found = store.page_ids(exp_ids, orders, offset, limit, where=tree, shown=shown) if paged else None
+    if found is not None:
+        total, ids = found
     else:
         # a page: order and filter every run on the few keys that takes, then read the page's runs in full
         df = read(None, _wanted_keys([] if paged else columns, tree, order_cols))
@@ -111,9 +107,15 @@ def runs(
             missing = [c for c in order_cols if c not in df.columns]
             if missing:
                 raise InvalidInput(f"cannot order by {missing[0]!r}: no such column")
-            df = df.sort_values(
-                order_cols, ascending=[a for _, a in orders], na_position="last", kind="stable"
-            )
+            try:
+                df = df.sort_values(
+                    order_cols, ascending=[a for _, a in orders], na_position="last", kind="stable"
+                )
+            except TypeError:  # a column of numbers and strings (or other objects)
+                mixed = next(c for c in order_cols if df[c].dtype == object) if order_cols else "?"
+                raise InvalidInput(
+                    f"cannot order by {mixed!r}: its values mix numbers and strings (filter to one kind first)"
+                ) from None
         total = len(df)
         if limit is not None or offset:
             df = df.iloc[offset : None if limit is None else offset + limit]

@@ -6,7 +6,9 @@
 
 Identifiers: ``metrics.*``, ``params.*``, ``tags.*``, ``attributes.*`` (or bare ``status``, ``name``, …);
 quote odd names with backticks (``metrics.`val loss```). A run that lacks a key never satisfies a comparison on
-it, ``!=`` included; ``is null`` finds such runs.
+it, ``!=`` included; ``is null`` finds such runs. ``like`` (case sensitive) and ``ilike`` match the whole value, and
+their ``%`` and ``_`` match any characters, newlines included, as in SQL. Run listings hand what SQL answers alike
+to the database (see :mod:`mlo.store.run_filter`).
 """
 
 from __future__ import annotations
@@ -298,11 +300,10 @@ def evaluate(node, df):
     if node.op == "isnull":
         return ~present
     if node.op in ("like", "ilike"):
-        regex = (
-            "^" + "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in node.value) + "$"
-        )
-        flags = re.IGNORECASE if node.op == "ilike" else 0
-        return present & col.astype(str).str.match(regex, flags=flags).fillna(False).astype(bool)
+        # as SQL's LIKE: the whole value, and % and _ match any characters, newlines included
+        regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in node.value)
+        flags = re.DOTALL | (re.IGNORECASE if node.op == "ilike" else 0)
+        return present & col.astype(str).str.fullmatch(regex, flags=flags).fillna(False).astype(bool)
     values = node.value if node.op == "in" else (node.value,)
     col, values = _align(col, values)
     if node.op == "in":
