@@ -33,7 +33,7 @@ from .pointintime import NO_TIME, ViewIndex, latest, locate
 from .views import FeatureView, get_feature_view, parse_ref
 
 FORMAT = "s1"  # sorted by (entity, time), one row per pair; the time as UTC microseconds
-BATCH_ROWS = 262_144  # entity rows per batch when streaming
+BATCH_ROWS = 65_536  # entity rows per batch when streaming: a few MB each
 
 
 def require_duckdb():
@@ -310,7 +310,7 @@ def _reader(entities: Any, con) -> pa.RecordBatchReader | None:
             f"{type(entities).__name__}"
         )
     try:
-        return con.sql(sql).fetch_record_batch(BATCH_ROWS)
+        return con.sql(sql).to_arrow_reader(BATCH_ROWS)
     except require_duckdb().Error as exc:
         raise InvalidInput(f"cannot read the entities: {_first_line(exc)}") from None
 
