@@ -118,12 +118,23 @@ def feature_frame(view: FeatureView) -> pd.DataFrame:
     return pq.read_table(feature_file(view)).to_pandas()
 
 
-def view_index(view: FeatureView, columns: list[str]) -> ViewIndex:
-    """The sorted feature rows of ``view`` (the ``columns`` asked), ready for point-in-time lookups."""
-    table = pq.read_table(feature_file(view), columns=[view.entity, view.timestamp, *columns])
-    keys = table.column(view.entity).to_numpy(zero_copy_only=False)
-    times = table.column(view.timestamp).cast(pa.int64()).to_numpy()
-    return ViewIndex.build(view.ref, keys, times, table.select(columns))
+def view_index(view: FeatureView, columns: list[str], *, block: bool = True) -> ViewIndex:
+    """The sorted feature rows of ``view`` (the ``columns`` asked), ready for point-in-time lookups. Float
+    columns are read one at a time into a block of rows (``block=True``), so a view never sits in memory
+    twice."""
+    pf = pq.ParquetFile(feature_file(view))
+    head = pf.read(columns=[view.entity, view.timestamp])
+    keys = head.column(view.entity).to_numpy(zero_copy_only=False)
+    times = head.column(view.timestamp).cast(pa.int64()).to_numpy()
+    del head
+    types = {f.name: f.type for f in pf.schema_arrow}
+    if block and columns and all(types[c] == pa.float64() for c in columns):
+        values = np.empty((len(times) + 1, len(columns)), dtype=np.float64)
+        for i, c in enumerate(columns):
+            values[:-1, i] = pf.read(columns=[c]).column(0).to_numpy()
+        values[-1] = np.nan
+        return ViewIndex.build(view.ref, keys, times, None, values, tuple(columns))
+    return ViewIndex.build(view.ref, keys, times, pf.read(columns=columns))
 
 
 def _quote(name: str) -> str:
@@ -182,7 +193,9 @@ class Joiner:
             if view.aggregated:
                 specs = {a["name"]: a for a in view.aggregations}
                 wanted = list(dict.fromkeys(specs[c]["of"] for c in cols))
-                self.parts.append((view, cols, view_index(view, wanted), [specs[c] for c in cols]))
+                self.parts.append(
+                    (view, cols, view_index(view, wanted, block=False), [specs[c] for c in cols])
+                )
             else:
                 self.parts.append((view, cols, view_index(view, cols), None))
         self.dtypes = {c["name"]: c["dtype"] for v, _ in chosen for c in v.output_schema}

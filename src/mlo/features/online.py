@@ -100,7 +100,7 @@ def _latest_rows(view: FeatureView, cutoff: int | None):
     """(entity, event time, features JSON) of each entity with a feature row at or before ``cutoff``: the latest
     row's values, or for an aggregate view the aggregates as of ``cutoff``, by the very code a training frame
     uses for a row at that time."""
-    index = view_index(view, view.event_columns)
+    index = view_index(view, view.event_columns, block=not view.aggregated)
     keys = np.asarray(index.keys, dtype=object) if index.keys.dtype == object else index.keys.to_numpy()
     at = np.full(len(keys), cutoff if cutoff is not None else np.iinfo(np.int64).max, dtype=np.int64)
     where = locate(index, keys, at, view.entity)

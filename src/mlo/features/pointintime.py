@@ -10,7 +10,7 @@ search serves the training frame, the online values and the windowed aggregates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -26,16 +26,27 @@ class ViewIndex:
     """A view's feature rows, sorted by (entity, time): the keys' runs and the rows' times in microseconds."""
 
     name: str
-    table: pa.Table  # the value columns, in the sorted order
+    table: pa.Table | None  # the value columns, in the sorted order (None when they are all in ``block``)
     times: np.ndarray  # int64 microseconds (UTC)
     keys: pd.Index  # one per run, unique
     starts: np.ndarray
     ends: np.ndarray
     key_kind: str  # "number" | "text" | "other"
-    padded: dict = field(default_factory=dict)  # float columns side by side with a NaN row, made on first use
+    # float columns side by side, and a row of NaN after them where a row with no match points: a row's values are
+    # gathered together, one memory access each
+    block: np.ndarray | None = None
+    block_columns: tuple[str, ...] = ()
 
     @classmethod
-    def build(cls, name: str, keys: np.ndarray, times: np.ndarray, table: pa.Table) -> ViewIndex:
+    def build(
+        cls,
+        name: str,
+        keys: np.ndarray,
+        times: np.ndarray,
+        table: pa.Table | None,
+        block: np.ndarray | None = None,
+        block_columns: tuple[str, ...] = (),
+    ) -> ViewIndex:
         n = len(keys)
         if n:
             change = np.flatnonzero(keys[1:] != keys[:-1]) + 1
@@ -44,7 +55,7 @@ class ViewIndex:
         else:
             starts = ends = np.zeros(0, dtype=np.int64)
         uniq = keys[starts] if n else keys[:0]
-        return cls(name, table, times, pd.Index(uniq), starts, ends, _kind(uniq))
+        return cls(name, table, times, pd.Index(uniq), starts, ends, _kind(uniq), block, tuple(block_columns))
 
 
 def _kind(values: np.ndarray) -> str:
@@ -112,23 +123,15 @@ def _describe(kind: str) -> str:
 
 
 def latest(index: ViewIndex, where: Located, columns: list[str]) -> dict[str, np.ndarray | pa.Array]:
-    """The latest feature row at or before each entity row's time, per column: NaN (float columns, as numpy) or
-    null (others, as Arrow) where there is none. When every column is a float, they come as one 2-D array under
-    the key ``tuple(columns)`` (a row's values are gathered together, one memory access each)."""
+    """The latest feature row at or before each entity row's time, per column: null where there is none (as
+    Arrow); or, for a view held as a float ``block``, one 2-D array (NaN where there is none) under the key
+    ``tuple(columns)``."""
     found = where.upto > where.start
-    table = index.table.select(columns)
-    if all(pa.types.is_floating(t) for t in table.schema.types):
-        key = tuple(columns)
-        block = index.padded.get(key)
-        if block is None:  # the rows' values side by side, and a row of NaN where a row with no match points
-            block = np.empty((table.num_rows + 1, len(columns)), dtype=np.float64)
-            for i, c in enumerate(columns):
-                block[:-1, i] = table.column(c).to_numpy()
-            block[-1] = np.nan
-            index.padded[key] = block
-        return {key: block.take(np.where(found, where.upto - 1, table.num_rows), axis=0)}
+    if index.block is not None and tuple(columns) == index.block_columns:
+        last = len(index.block) - 1
+        return {index.block_columns: index.block.take(np.where(found, where.upto - 1, last), axis=0)}
     rows = pa.array(where.upto - 1, type=pa.int64(), mask=~found)
-    return {c: table.column(c).take(rows).combine_chunks() for c in columns}
+    return {c: index.table.column(c).take(rows).combine_chunks() for c in columns}
 
 
 def window_start(index: ViewIndex, where: Located, window_us: int) -> np.ndarray:
