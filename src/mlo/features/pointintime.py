@@ -113,8 +113,12 @@ def locate(index: ViewIndex, keys: np.ndarray, times: np.ndarray, entity: str) -
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"cannot join the entities with the features on {entity!r}: {exc}") from None
     hit = (run >= 0) & (times != NO_TIME)
-    start = np.where(hit, index.starts[run], 0)
-    end = np.where(hit, index.ends[run], 0)
+    if not len(index.keys):  # a view with no rows: nothing matches
+        run = np.zeros(len(run), dtype=np.int64)
+        start = end = np.zeros(len(run), dtype=np.int64)
+    else:
+        start = np.where(hit, index.starts[run], 0)
+        end = np.where(hit, index.ends[run], 0)
     return Located(start, end, _bisect(index.times, start, end, times), times)
 
 
