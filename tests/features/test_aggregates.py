@@ -3,13 +3,10 @@ the online table alike."""
 
 from __future__ import annotations
 
-import http.client
-import json
-from urllib.parse import urlsplit
-
 import numpy as np
 import pandas as pd
 import pytest
+from feature_data import post
 
 import mlo
 from mlo.errors import InvalidInput
@@ -155,9 +152,9 @@ def test_an_aggregate_of_a_transform_and_serving_by_entity(ws):
     mlo.features.materialize([usd], as_of=as_of)
     mv = mlo.register_model(_echo_week, "weekly", input_example=train[["usd_week"]].head(), features=["usd"])
     with mlo.serve(f"{mv.name}@latest", poll=0) as srv:
-        status, body = _post(srv.url, {"records": [{"customer_id": 3}, {"customer_id": 5}]})
+        status, body = post(srv.url, {"records": [{"customer_id": 3}, {"customer_id": 5}]})
         assert status == 200, body
-        status_inputs, refused = _post(srv.url, {"records": [{"amount": 1.0, "rate": 2.0}]})
+        status_inputs, refused = post(srv.url, {"records": [{"amount": 1.0, "rate": 2.0}]})
     at = pd.DataFrame({"customer_id": [3, 5], "when": as_of})
     expected = mlo.features.training_frame(at, [usd], timestamp="when", snapshot=None).usd_week.tolist()
     assert body["predictions"] == expected
@@ -170,17 +167,6 @@ def test_an_aggregate_of_a_transform_and_serving_by_entity(ws):
 
 def _echo_week(X):
     return X["usd_week"].to_numpy()
-
-
-def _post(url: str, body) -> tuple[int, dict]:
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    try:
-        conn.request("POST", "/predict", body=json.dumps(body), headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        return resp.status, json.loads(resp.read())
-    finally:
-        conn.close()
 
 
 def test_bad_aggregations_say_what_to_fix(sqlite_ws):
