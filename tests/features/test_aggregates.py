@@ -96,6 +96,8 @@ def test_windows_take_only_the_events_before_the_row_and_inside_the_window(ws):
     np.testing.assert_array_equal(tf.biggest_week, [max(w) if w else np.nan for w in windows])
     np.testing.assert_array_equal(tf.n_sum_1d, [len(w) for w in _brute(events, ents, "n", DAY)])
     assert tf.amount_count_7d.dtype == "int64" and tf.n_sum_1d.dtype == "int64"
+    html = view._repr_html_()
+    assert "sum(amount)" in html and "(7d before, as of]" in html and "<details>" not in html  # no transform
     # the leak (one second after) would make every sum odd in a different power: none of them is used
     leaks = events.sort_values(["customer_id", "ts"]).groupby("customer_id").amount.nth(4)
     assert not set(leaks) & {a for w in windows for a in w}
