@@ -464,23 +464,34 @@ def _tmp(ws) -> Path:
 
 def _stream(reader: pa.RecordBatchReader, joiner: Joiner, chosen, ts: str, target: Path) -> int:
     """Each batch of entity rows with its features, appended to a Parquet file written next to ``target`` and
-    renamed onto it when whole."""
+    renamed onto it when whole. A batch is written on a second thread while the next one is joined (one in
+    flight, so memory stays at two batches)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".parquet")
     os.close(fd)
     rows = 0
     writer = None
+    pending = None
     try:
-        for batch in reader:
-            if batch.num_rows == 0:
-                continue
-            keys = {v.entity: batch.column(v.entity).to_numpy(zero_copy_only=False) for v, _ in chosen}
-            names, arrays = _arrays(joiner.features(keys, _batch_times(batch.column(ts))))
-            out = pa.RecordBatch.from_arrays([*batch.columns, *arrays], names=[*batch.schema.names, *names])
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, out.schema, compression="zstd")
-            writer.write_batch(out)
-            rows += batch.num_rows
+        with ThreadPoolExecutor(1, thread_name_prefix="mlo-write") as pool:
+            for batch in reader:
+                if batch.num_rows == 0:
+                    continue
+                keys = {v.entity: batch.column(v.entity).to_numpy(zero_copy_only=False) for v, _ in chosen}
+                names, arrays = _arrays(joiner.features(keys, _batch_times(batch.column(ts))))
+                out = pa.RecordBatch.from_arrays(
+                    [*batch.columns, *arrays], names=[*batch.schema.names, *names]
+                )
+                if writer is None:  # lz4: a frame of features compresses little, and zstd would cost the most
+                    writer = pq.ParquetWriter(tmp, out.schema, compression="lz4")
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(writer.write_batch, out)
+                rows += batch.num_rows
+            if pending is not None:
+                pending.result()
         if writer is None:
             raise InvalidInput("the entities hold no rows")
         writer.close()
