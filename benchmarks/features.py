@@ -105,7 +105,13 @@ def bench_training_frame(rows: int, made) -> dict:
     src_a, src_b, va, vb, first = made
     ents = entities(rows)
 
+    from mlo.features.offline import recent
+
+    recent.clear()  # cold: each view's Parquet file read
     t0 = time.perf_counter()
+    ours = mlo.features.training_frame(ents, [va, vb], snapshot=None)
+    t_cold = time.perf_counter() - t0
+    t0 = time.perf_counter()  # warm: the views kept from the call before, as in a notebook's second call
     ours = mlo.features.training_frame(ents, [va, vb], snapshot=None)
     t_mlo = time.perf_counter() - t0
 
@@ -129,6 +135,7 @@ def bench_training_frame(rows: int, made) -> dict:
         "features": 20,
         "first_call_s": first,
         "mlo_s": t_mlo,
+        "mlo_cold_s": t_cold,
         "pandas_s": t_pandas,
         "mlo": ours,
     }
@@ -301,7 +308,8 @@ def bench_feast(python: str, rows: int, made) -> dict:
     ours = small["mlo"][cols].to_numpy(dtype="float64")[theirs["row"].to_numpy()]
     same = bool(np.allclose(ours, theirs[cols].to_numpy(dtype="float64"), equal_nan=True))
     out["rows_returned"] = len(theirs)
-    return {"rows": rows, "mlo_s": small["mlo_s"], "pandas_s": small["pandas_s"], **out, "same_values": same}
+    return {"rows": rows, "mlo_s": small["mlo_s"], "mlo_cold_s": small["mlo_cold_s"], "pandas_s": small["pandas_s"],
+            **out, "same_values": same}  # fmt: skip
 
 
 def _post(conn, body: bytes) -> float:
@@ -399,9 +407,11 @@ def main() -> None:
             f"\ntraining frame, {tf['rows']:,} entity rows × {tf['features']} features "
             f"(2 views × {FEATURE_ROWS:,} feature rows, {ENTITIES:,} entities)"
         )
-        print(f"  mlo                      {tf['mlo_s']:8.2f} s")
+        print(f"  mlo, views read from Parquet  {tf['mlo_cold_s']:8.2f} s")
+        print(f"  mlo, views kept from a call   {tf['mlo_s']:8.2f} s")
         print(
-            f"  pandas merge_asof        {tf['pandas_s']:8.2f} s   ({tf['pandas_s'] / tf['mlo_s']:.1f}× mlo)"
+            f"  pandas merge_asof             {tf['pandas_s']:8.2f} s   ({tf['pandas_s'] / tf['mlo_cold_s']:.1f}× mlo "
+            f"cold, {tf['pandas_s'] / tf['mlo_s']:.1f}× warm)"
         )
         print(f"  first call (views' Parquet files made): {tf['first_call_s']:.2f} s")
         print(f"  {load()}")
@@ -442,7 +452,9 @@ def main() -> None:
             if "error" in feast:
                 print(f"  Feast failed: {feast['error']}")
             else:
-                print(f"  mlo                      {feast['mlo_s']:8.2f} s")
+                print(
+                    f"  mlo (views kept)         {feast['mlo_s']:8.2f} s   (read from Parquet: {feast['mlo_cold_s']:.2f} s)"
+                )
                 print(
                     f"  pandas merge_asof        {feast['pandas_s']:8.2f} s   ({feast['pandas_s'] / feast['mlo_s']:.1f}× mlo)"
                 )

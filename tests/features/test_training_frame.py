@@ -200,3 +200,20 @@ def test_random_frames_match_pandas_merge_asof(sqlite_ws):
     np.testing.assert_array_equal(tf.a.to_numpy(), expected.a.to_numpy())
     np.testing.assert_array_equal(tf.b.to_numpy(), expected.b.to_numpy())
     np.testing.assert_array_equal(tf.a2.to_numpy(), expected.a.to_numpy() * 2)
+
+
+def test_views_read_once_are_kept_within_their_budget(sqlite_ws, monkeypatch):
+    from mlo.features.offline import recent
+
+    mlo.snapshot(transactions(), "transactions")
+    mlo.FeatureView("spend", source="transactions", entity="customer_id", timestamp="ts", transform=_usd)
+    ents = pd.DataFrame({"customer_id": [1, 2], "ts": pd.to_datetime(["2024-03-01", "2024-03-01"])})
+    recent.clear()
+    first = mlo.features.training_frame(ents, ["spend"], snapshot=None)
+    assert len(recent.items) == 1
+    pd.testing.assert_frame_equal(mlo.features.training_frame(ents, ["spend"], snapshot=None), first)
+    assert len(recent.items) == 1
+    monkeypatch.setenv("MLO_FEATURE_CACHE_MB", "0")
+    recent.clear()
+    pd.testing.assert_frame_equal(mlo.features.training_frame(ents, ["spend"], snapshot=None), first)
+    assert not recent.items

@@ -118,11 +118,56 @@ def feature_frame(view: FeatureView) -> pd.DataFrame:
     return pq.read_table(feature_file(view)).to_pandas()
 
 
+class _Recent:
+    """The views read lately, kept while they fit in ``MLO_FEATURE_CACHE_MB`` (default 1024; 0 keeps none): a
+    notebook that builds training frames again and again reads each view version's file once. What is kept is
+    never written to, and a view version's rows never change (its file is named by its digest)."""
+
+    def __init__(self):
+        import threading
+        from collections import OrderedDict
+
+        self.items: OrderedDict[tuple, tuple[ViewIndex, int]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple) -> ViewIndex | None:
+        with self.lock:
+            hit = self.items.get(key)
+            if hit is not None:
+                self.items.move_to_end(key)
+            return hit[0] if hit else None
+
+    def put(self, key: tuple, index: ViewIndex) -> None:
+        budget = int(float(os.environ.get("MLO_FEATURE_CACHE_MB", "1024")) * 2**20)
+        size = index.nbytes()
+        with self.lock:
+            self.items[key] = (index, size)
+            while self.items and sum(n for _, n in self.items.values()) > budget:
+                self.items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+recent = _Recent()
+
+
 def view_index(view: FeatureView, columns: list[str], *, block: bool = True) -> ViewIndex:
     """The sorted feature rows of ``view`` (the ``columns`` asked), ready for point-in-time lookups. Float
     columns are read one at a time into a block of rows (``block=True``), so a view never sits in memory
-    twice."""
-    pf = pq.ParquetFile(feature_file(view))
+    twice. Kept for the next call while it fits (:class:`_Recent`)."""
+    path = feature_file(view)
+    key = (str(path), tuple(columns), block)
+    index = recent.get(key)
+    if index is None:
+        index = _read_index(view, path, columns, block)
+        recent.put(key, index)
+    return index
+
+
+def _read_index(view: FeatureView, path: Path, columns: list[str], block: bool) -> ViewIndex:
+    pf = pq.ParquetFile(path)
     head = pf.read(columns=[view.entity, view.timestamp])
     keys = head.column(view.entity).to_numpy(zero_copy_only=False)
     times = head.column(view.timestamp).cast(pa.int64()).to_numpy()

@@ -37,6 +37,11 @@ class ViewIndex:
     block: np.ndarray | None = None
     block_columns: tuple[str, ...] = ()
 
+    def nbytes(self) -> int:
+        held = [self.times, self.starts, self.ends, self.keys.to_numpy()]
+        size = sum(a.nbytes for a in held) + (self.block.nbytes if self.block is not None else 0)
+        return size + (self.table.nbytes if self.table is not None else 0)
+
     @classmethod
     def build(
         cls,
