@@ -1,21 +1,17 @@
-"""Offline feature values and point-in-time training frames.
+"""Point-in-time training frames.
 
-A view's feature rows over its whole source are computed once per version and kept as a Parquet file in the
-workspace (``features/<digest>.s1.parquet``: a cache, made again when missing), sorted by entity and time, with one
-row per entity and time (the last source row wins a tie). A training frame finds, for each entity row and each
-view, the latest feature row of the same entity at or before the entity row's time (:mod:`.pointintime`): a
-feature row from after it is never used, so no label leaks back from the future. Aggregate views sum, count or
+A training frame finds, for each entity row and each view, the latest feature row of the same entity at or
+before the entity row's time (:mod:`.pointintime`, over the view's rows sorted once per version, :mod:`.rows`):
+a feature row from after it is never used, so no label leaks back from the future. Aggregate views sum, count or
 average the entity's rows inside the window instead (:mod:`.aggregates`).
 
-The entities need not fit in memory: given as a Parquet file, a glob of them or a snapshot, and with ``to=`` a
-file or a snapshot, they stream through in batches (DuckDB reads them, within ``memory_limit``, spilling to the
-workspace's ``tmp/``), and each batch's result is written as it is made. The views' feature rows are held in
-memory (they were computed in memory by the transform).
+The entities need not fit in memory: given as a Parquet file, a glob of them or a snapshot (:mod:`.entities`),
+and with ``to=`` a file or a snapshot, they stream through in batches, and each batch's result is written as it
+is made. The views' feature rows are held in memory (they were computed in memory by the transform).
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import tempfile
@@ -27,169 +23,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import InvalidInput, MloError
+from ..errors import InvalidInput
 from . import aggregates
-from .pointintime import NO_TIME, ViewIndex, latest, locate
+from .entities import batch_times, connect, first_line, frame_reader, reader_of, require_duckdb
+from .pointintime import latest, locate
+from .rows import feature_file, feature_frame, recent, utc_us, view_index
 from .views import FeatureView, get_feature_view, parse_ref
 
-FORMAT = "s1"  # sorted by (entity, time), one row per pair; the time as UTC microseconds
-BATCH_ROWS = 65_536  # entity rows per batch when streaming: a few MB each
-
-
-def require_duckdb():
-    try:
-        import duckdb
-    except ImportError:
-        raise MloError(
-            "training frames and materialization need DuckDB: pip install 'mlo-workbench[features]'"
-        ) from None
-    return duckdb
-
-
-def connect(memory_limit: str | None = None, temp_directory: str | os.PathLike | None = None):
-    """A DuckDB connection in UTC; ``memory_limit`` (or ``MLO_DUCKDB_MEMORY_LIMIT``) caps what it holds, and what
-    does not fit spills to ``temp_directory``."""
-    duckdb = require_duckdb()
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")  # naive timestamps are UTC, as everywhere in mlo
-    threads = os.environ.get("MLO_DUCKDB_THREADS")
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
-    limit = memory_limit or os.environ.get("MLO_DUCKDB_MEMORY_LIMIT")
-    if limit:
-        try:
-            con.execute("SET memory_limit = ?", [str(limit)])
-        except duckdb.Error:
-            con.close()
-            raise InvalidInput(f"memory_limit takes a size like '512MB' or '2GB', got {limit!r}") from None
-    if temp_directory is not None:
-        con.execute("SET temp_directory = ?", [str(temp_directory)])
-    return con
+__all__ = ["feature_file", "feature_frame", "recent", "training_frame", "view_index"]
 
 
 # -- a view's feature rows -------------------------------------------------------------------------------------
-def utc_us(values: Any) -> np.ndarray:
-    """Datetimes (naive are UTC) as int64 microseconds since the epoch; missing ones as ``NO_TIME``."""
-    s = pd.Series(values, copy=False)
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
-    return s.to_numpy().astype("datetime64[us]").view(np.int64)
-
-
-def feature_file(view: FeatureView) -> Path:
-    """The Parquet file of ``view``'s feature rows (entity, timestamp, :attr:`~FeatureView.event_columns`), sorted
-    by entity and time; made when missing."""
-    folder = view._ws.home / "features"
-    path = folder / f"{view.digest}.{FORMAT}.parquet"
-    if path.exists():
-        return path
-    data = view.source.load()
-    if not isinstance(data, pd.DataFrame):
-        data = data.to_pandas()
-    events = view.events(data)
-    keys = data[view.entity].reset_index(drop=True)
-    times = utc_us(data[view.timestamp])
-    keep = keys.notna().to_numpy() & (times != NO_TIME)
-    codes, _ = pd.factorize(keys, sort=True)
-    order = np.lexsort((times, codes))  # stable: among rows of one entity and time, the source order stays
-    order = order[keep[order]]
-    if not view.aggregated and len(order):  # one row per (entity, time): the last one, as a later write wins
-        c, t = codes[order], times[order]
-        last = np.ones(len(order), dtype=bool)
-        last[:-1] = (c[1:] != c[:-1]) | (t[1:] != t[:-1])
-        order = order[last]
-    table = pa.Table.from_pandas(events.take(order).reset_index(drop=True), preserve_index=False)
-    table = table.add_column(0, view.timestamp, pa.array(times[order].view("datetime64[us]")))
-    table = table.add_column(0, view.entity, pa.Array.from_pandas(keys.take(order).reset_index(drop=True)))
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".parquet")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp, compression="lz4")  # read at every join: fast to decode beats small
-        os.replace(tmp, path)  # whole or not at all
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def feature_frame(view: FeatureView) -> pd.DataFrame:
-    """Every feature row of ``view``: entity, timestamp (UTC) and its columns, sorted by entity and time."""
-    return pq.read_table(feature_file(view)).to_pandas()
-
-
-class _Recent:
-    """The views read lately, kept while they fit in ``MLO_FEATURE_CACHE_MB`` (default 1024; 0 keeps none): a
-    notebook that builds training frames again and again reads each view version's file once. What is kept is
-    never written to, and a view version's rows never change (its file is named by its digest)."""
-
-    def __init__(self):
-        import threading
-        from collections import OrderedDict
-
-        self.items: OrderedDict[tuple, tuple[ViewIndex, int]] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: tuple) -> ViewIndex | None:
-        with self.lock:
-            hit = self.items.get(key)
-            if hit is not None:
-                self.items.move_to_end(key)
-            return hit[0] if hit else None
-
-    def put(self, key: tuple, index: ViewIndex) -> None:
-        budget = int(float(os.environ.get("MLO_FEATURE_CACHE_MB", "1024")) * 2**20)
-        size = index.nbytes()
-        with self.lock:
-            self.items[key] = (index, size)
-            while self.items and sum(n for _, n in self.items.values()) > budget:
-                self.items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self.lock:
-            self.items.clear()
-
-
-recent = _Recent()
-
-
-def view_index(view: FeatureView, columns: list[str], *, block: bool = True) -> ViewIndex:
-    """The sorted feature rows of ``view`` (the ``columns`` asked), ready for point-in-time lookups. Float
-    columns are read one at a time into a block of rows (``block=True``), so a view never sits in memory
-    twice. Kept for the next call while it fits (:class:`_Recent`)."""
-    path = feature_file(view)
-    key = (str(path), tuple(columns), block)
-    index = recent.get(key)
-    if index is None:
-        index = _read_index(view, path, columns, block)
-        recent.put(key, index)
-    return index
-
-
-def _read_index(view: FeatureView, path: Path, columns: list[str], block: bool) -> ViewIndex:
-    pf = pq.ParquetFile(path)
-    head = pf.read(columns=[view.entity, view.timestamp])
-    keys = head.column(view.entity).to_numpy(zero_copy_only=False)
-    times = head.column(view.timestamp).cast(pa.int64()).to_numpy()
-    del head
-    types = {f.name: f.type for f in pf.schema_arrow}
-    if block and columns and all(types[c] == pa.float64() for c in columns):
-        values = np.empty((len(times) + 1, len(columns)), dtype=np.float64)
-        for i, c in enumerate(columns):
-            values[:-1, i] = pf.read(columns=[c]).column(0).to_numpy()
-        values[-1] = np.nan
-        return ViewIndex.build(view.ref, keys, times, None, values, tuple(columns))
-    return ViewIndex.build(view.ref, keys, times, pf.read(columns=columns))
-
-
-def _quote(name: str) -> str:
-    return '"' + str(name).replace('"', '""') + '"'
-
-
-def _sql_path(path: Path | str) -> str:
-    return str(path).replace("'", "''")
-
-
 # -- which features --------------------------------------------------------------------------------------------
 def _selection(features: Any) -> list[tuple[FeatureView, list[str]]]:
     """``[(view, columns)]`` for the features asked: ``"spend"``, ``"spend@2"``, ``"spend:amount_usd"`` or
@@ -285,112 +129,6 @@ def _arrays(pairs: list[tuple[Any, Any]]) -> tuple[list[str], list[pa.Array]]:
 
 
 # -- the entities ------------------------------------------------------------------------------------------------
-def _is_path(value: Any) -> bool:
-    if isinstance(value, os.PathLike):
-        return True
-    return isinstance(value, str) and (
-        value.endswith(".parquet") or "/" in value or os.sep in value or any(ch in value for ch in "*?[")
-    )
-
-
-def _parquet_files(spec: str | os.PathLike) -> list[str]:
-    text = str(Path(spec).expanduser()) if not isinstance(spec, str) else os.path.expanduser(spec)
-    if any(ch in text for ch in "*?["):
-        found = sorted(glob.glob(text, recursive=True))
-    elif os.path.isdir(text):
-        found = sorted(glob.glob(os.path.join(text, "**", "*.parquet"), recursive=True))
-    else:
-        found = [text] if os.path.isfile(text) else []
-    if not found:
-        raise InvalidInput(
-            f"no Parquet file at {str(spec)!r}: give a file, a folder of them or a glob like 'x/*.parquet'"
-        )
-    return found
-
-
-def _snapshot_source(snap) -> tuple[str, list[str]] | None:
-    """For a snapshot stored as one Parquet file, the file and the SQL that selects its columns by their names;
-    None when it must be loaded (an array, a folder, a frame whose columns are not plain names)."""
-    import json
-
-    ws = snap._ws
-    if snap.kind == "file":
-        path = str(ws.blobs.verify(snap._row.blob))
-        try:
-            pq.read_schema(path)
-        except (pa.ArrowInvalid, OSError):
-            raise InvalidInput(
-                f"snapshot {snap.ref} is a file that is not Parquet: entities are rows"
-            ) from None
-        return path, ["*"]
-    if snap.kind not in ("frame", "table") or snap._row.format != "parquet":
-        return None
-    path = str(ws.blobs.verify(snap._row.blob))
-    meta = json.loads(pq.read_schema(path).metadata[b"mlo"])
-    if meta["kind"] == "table":
-        return path, ["*"]
-    select = []
-    for col in meta["columns"]:
-        label = col["label"]
-        if not (isinstance(label, list) and len(label) == 2 and isinstance(label[1], str)):
-            return None
-        select.append(f"{_quote(col['fields'][0])} AS {_quote(label[1])}")
-    return path, select
-
-
-def _reader(entities: Any, con) -> pa.RecordBatchReader | None:
-    """Entity rows as a stream of Arrow batches, read by DuckDB; None for a DataFrame (taken as it is)."""
-    from ..data.snapshots import Snapshot, get_snapshot
-
-    if isinstance(entities, pd.DataFrame):
-        return None
-    if isinstance(entities, (pa.Table, pa.RecordBatch)):
-        table = pa.Table.from_batches([entities]) if isinstance(entities, pa.RecordBatch) else entities
-        return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(BATCH_ROWS))
-    if isinstance(entities, Snapshot) or (isinstance(entities, str) and not _is_path(entities)):
-        snap = get_snapshot(entities)
-        found = _snapshot_source(snap)
-        if found is None:
-            data = snap.load()
-            if isinstance(data, pd.DataFrame):
-                return _reader(data.reset_index(drop=True), con) or _frame_reader(data)
-            if isinstance(data, pa.Table):
-                return _reader(data, con)
-            raise InvalidInput(f"snapshot {snap.ref} holds a {snap.kind}: entities are rows of a table")
-        path, select = found
-        sql = f"SELECT {', '.join(select)} FROM read_parquet('{_sql_path(path)}')"
-    elif _is_path(entities):
-        files = ", ".join(f"'{_sql_path(f)}'" for f in _parquet_files(entities))
-        sql = f"SELECT * FROM read_parquet([{files}], union_by_name = true)"
-    else:
-        raise InvalidInput(
-            "entities must be a DataFrame, an Arrow table, a Parquet path or glob, or a snapshot reference, got "
-            f"{type(entities).__name__}"
-        )
-    try:
-        return con.sql(sql).to_arrow_reader(BATCH_ROWS)
-    except require_duckdb().Error as exc:
-        raise InvalidInput(f"cannot read the entities: {_first_line(exc)}") from None
-
-
-def _frame_reader(df: pd.DataFrame) -> pa.RecordBatchReader:
-    first = pa.RecordBatch.from_pandas(df.iloc[:BATCH_ROWS], preserve_index=False)
-
-    def batches():
-        yield first
-        for i in range(BATCH_ROWS, len(df), BATCH_ROWS):
-            yield pa.RecordBatch.from_pandas(
-                df.iloc[i : i + BATCH_ROWS], schema=first.schema, preserve_index=False
-            )
-
-    return pa.RecordBatchReader.from_batches(first.schema, batches())
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _check_columns(names: list[str], types: dict[str, Any], ts: str, chosen) -> None:
     if ts not in names:
         raise InvalidInput(
@@ -407,13 +145,6 @@ def _check_columns(names: list[str], types: dict[str, Any], ts: str, chosen) -> 
     extra = [c for _, cols in chosen for c in cols if c in names]
     if extra:
         raise InvalidInput(f"the entities already have columns named like features: {', '.join(extra)}")
-
-
-def _batch_times(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    import pyarrow.compute as pc
-
-    us = pc.cast(col, pa.timestamp("us", col.type.tz), safe=False)
-    return pc.fill_null(us.cast(pa.int64()), NO_TIME).to_numpy()
 
 
 # -- the training frame ------------------------------------------------------------------------------------------
@@ -472,9 +203,9 @@ def training_frame(
     try:
         con = connect(memory_limit, scratch)
         try:
-            reader = _reader(entities, con)
+            reader = reader_of(entities, con)
             if reader is None:  # a DataFrame, written to a file
-                reader = _frame_reader(entities)
+                reader = frame_reader(entities)
             schema = reader.schema
             names = schema.names
             _check_columns(names, {n: pa.types.is_timestamp(schema.field(n).type) for n in names}, ts, chosen)
@@ -525,7 +256,7 @@ def _stream(reader: pa.RecordBatchReader, joiner: Joiner, chosen, ts: str, targe
                 if batch.num_rows == 0:
                     continue
                 keys = {v.entity: batch.column(v.entity).to_numpy(zero_copy_only=False) for v, _ in chosen}
-                names, arrays = _arrays(joiner.features(keys, _batch_times(batch.column(ts))))
+                names, arrays = _arrays(joiner.features(keys, batch_times(batch.column(ts))))
                 out = pa.RecordBatch.from_arrays(
                     [*batch.columns, *arrays], names=[*batch.schema.names, *names]
                 )
@@ -543,7 +274,7 @@ def _stream(reader: pa.RecordBatchReader, joiner: Joiner, chosen, ts: str, targe
         writer = None
         os.replace(tmp, target)
     except require_duckdb().Error as exc:
-        raise InvalidInput(f"cannot read the entities: {_first_line(exc)}") from None
+        raise InvalidInput(f"cannot read the entities: {first_line(exc)}") from None
     finally:
         if writer is not None:
             writer.close()

@@ -18,8 +18,8 @@ import pandas as pd
 from .. import workspace
 from ..errors import InvalidInput
 from . import aggregates
-from .offline import view_index
 from .pointintime import latest, locate
+from .rows import view_index
 from .views import FeatureView, get_feature_view
 
 

@@ -203,7 +203,7 @@ class FeatureView:
 
     def frame(self) -> pd.DataFrame:
         """Every source row's features: the entity, the timestamp and the feature columns."""
-        from .offline import feature_frame
+        from .rows import feature_frame
 
         return feature_frame(self)
 
