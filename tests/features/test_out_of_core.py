@@ -65,6 +65,11 @@ def test_every_kind_of_entities_gives_the_same_frame(sqlite_ws, tmp_path):
     for label, source in sources.items():
         got = mlo.features.training_frame(source, ["spend"], snapshot=None)
         pd.testing.assert_frame_equal(got, expected, obj=label)
+    # a DataFrame snapshot comes back as it was taken, its index too
+    indexed = ents.set_index(pd.Index([f"r{i}" for i in range(len(ents))], name="row"))
+    mlo.snapshot(indexed, "indexed")
+    got = mlo.features.training_frame("indexed", ["spend"], snapshot=None)
+    pd.testing.assert_frame_equal(got, expected.set_axis(indexed.index))
 
 
 def test_the_result_streams_into_a_file_or_a_snapshot(sqlite_ws, tmp_path):

@@ -111,6 +111,20 @@ def _snapshot_source(snap) -> tuple[str, list[str]] | None:
     return path, select
 
 
+def snapshot_frame(entities: Any) -> pd.DataFrame | None:
+    """The data of a DataFrame or table snapshot that ``entities`` names, loaded as it was snapshotted (its index
+    and dtypes too); None when ``entities`` names no such snapshot."""
+    from ..data.snapshots import Snapshot, get_snapshot
+
+    if not (isinstance(entities, Snapshot) or (isinstance(entities, str) and not _is_path(entities))):
+        return None
+    snap = get_snapshot(entities)
+    if snap.kind not in ("frame", "table"):
+        return None
+    data = snap.load()
+    return data if isinstance(data, pd.DataFrame) else data.to_pandas()
+
+
 def reader_of(entities: Any, con) -> pa.RecordBatchReader | None:
     """Entity rows as a stream of Arrow batches, read by DuckDB; None for a DataFrame (taken as it is)."""
     from ..data.snapshots import Snapshot, get_snapshot

@@ -25,7 +25,15 @@ import pyarrow.parquet as pq
 
 from ..errors import InvalidInput
 from . import aggregates
-from .entities import batch_times, connect, first_line, frame_reader, reader_of, require_duckdb
+from .entities import (
+    batch_times,
+    connect,
+    first_line,
+    frame_reader,
+    reader_of,
+    require_duckdb,
+    snapshot_frame,
+)
 from .pointintime import latest, locate
 from .rows import feature_file, feature_frame, recent, utc_us, view_index
 from .views import FeatureView, get_feature_view, parse_ref
@@ -195,8 +203,10 @@ def training_frame(
         raise InvalidInput(f"to takes None, 'snapshot' or the path of a Parquet file to write, got {to!r}")
     if to == "snapshot" and snapshot is None:
         raise InvalidInput("to='snapshot' needs snapshot='<name>'")
-    if isinstance(entities, pd.DataFrame) and to is None:
-        return _in_memory(entities, chosen, ts, snapshot)
+    if to is None:
+        frame = entities if isinstance(entities, pd.DataFrame) else snapshot_frame(entities)
+        if frame is not None:  # in memory: the frame as it is, index and dtypes included
+            return _in_memory(frame, chosen, ts, snapshot)
 
     ws = workspace.current()
     scratch = Path(tempfile.mkdtemp(prefix="duckdb-", dir=_tmp(ws)))
