@@ -2,15 +2,21 @@
 
 1. Training frame: N entity rows (default 10,000,000) joined with 20 features from two views of ten float
    features each, one million feature rows per view over 100,000 entities. mlo: ``mlo.features.training_frame``
-   (DuckDB ASOF JOIN over the views' Parquet files; ``snapshot=None``, so the join alone is timed; the first call,
-   which computes the views' Parquet files, is timed apart). Baseline: pandas ``merge_asof`` (sort by time, then
-   one ``merge_asof(..., by=entity)`` per view), the usual way to do it in a notebook. Both results are compared
-   value for value on a sample of rows.
+   (a binary search per entity row over each view's feature rows, kept sorted by entity and time in Parquet;
+   ``snapshot=None``, so the join alone is timed; the first call, which computes the views' Parquet files, is
+   timed apart). Baseline: pandas ``merge_asof`` (sort by time, then one ``merge_asof(..., by=entity)`` per
+   view), the usual way to do it in a notebook. Both results are compared value for value on a sample of rows.
    Feast's local offline store (``get_historical_features`` over the same Parquet files, ``offline_store: file``)
-   runs on the same data when a Python with ``feast`` is given (``--feast-python``; Feast is never a dependency
-   of mlo: install it into a throwaway virtual environment outside the repository); it runs at ``--feast-rows``
-   entity rows, with mlo and pandas timed again at that size.
-2. Online lookup inside ``mlo serve``: p50/p90 of single-row ``/predict`` requests by entity id for a model whose
+   runs on the same data when a Python with ``feast`` is given (``MLO_ANCHOR_PYTHON`` or ``--feast-python``;
+   Feast is never a dependency of mlo: install it into a throwaway virtual environment outside the repository);
+   it runs at ``--feast-rows`` entity rows, with mlo and pandas timed again at that size.
+2. Out of core: the same training frame from entities in a Parquet file, streamed into a Parquet file
+   (``to=path``, ``memory_limit``) in a child process, against the in-memory DataFrame in another: the peak
+   resident memory of each (``ru_maxrss``).
+3. Aggregates over time: a view of four windowed aggregates (sum, count and mean over 7 days, max over 30 days)
+   at ``--agg-rows`` entity rows, against pandas (entity rows interleaved with the events, then
+   ``groupby(...).rolling("7D")`` per entity), values compared.
+4. Online lookup inside ``mlo serve``: p50/p90 of single-row ``/predict`` requests by entity id for a model whose
    signature names a feature view, against the same model served without features (its inputs sent in the
    request): the difference is what the lookup adds.
 
@@ -18,7 +24,7 @@ Run from the repository root:
 
     .venv/bin/python benchmarks/features.py                # 10M entity rows, a few minutes on 2 cores
     .venv/bin/python benchmarks/features.py --rows 1000000 # smaller
-    .venv/bin/python benchmarks/features.py --feast-python /tmp/feast-venv/bin/python
+    MLO_ANCHOR_PYTHON=/path/to/feast-venv/bin/python .venv/bin/python benchmarks/features.py
 """
 
 from __future__ import annotations
@@ -99,7 +105,13 @@ def bench_training_frame(rows: int, made) -> dict:
     src_a, src_b, va, vb, first = made
     ents = entities(rows)
 
+    from mlo.features.offline import recent
+
+    recent.clear()  # cold: each view's Parquet file read
     t0 = time.perf_counter()
+    ours = mlo.features.training_frame(ents, [va, vb], snapshot=None)
+    t_cold = time.perf_counter() - t0
+    t0 = time.perf_counter()  # warm: the views kept from the call before, as in a notebook's second call
     ours = mlo.features.training_frame(ents, [va, vb], snapshot=None)
     t_mlo = time.perf_counter() - t0
 
@@ -123,9 +135,107 @@ def bench_training_frame(rows: int, made) -> dict:
         "features": 20,
         "first_call_s": first,
         "mlo_s": t_mlo,
+        "mlo_cold_s": t_cold,
         "pandas_s": t_pandas,
         "mlo": ours,
     }
+
+
+OUT_OF_CORE_CHILD = r"""
+import json, sys, time
+import mlo
+ents, out, mode, limit = sys.argv[1:5]
+
+
+def peak_rss():  # this process's own high-water mark (ru_maxrss would count the parent it was forked from)
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
+t0 = time.perf_counter()
+if mode == "file":
+    mlo.features.training_frame(ents, ["view_a", "view_b"], to=out, snapshot=None, memory_limit=limit)
+else:
+    df = mlo.features.training_frame(ents, ["view_a", "view_b"], snapshot=None)
+took = time.perf_counter() - t0
+print(json.dumps({"seconds": took, "peak_rss": peak_rss()}))
+"""
+
+
+def bench_out_of_core(rows: int, limit: str) -> dict:
+    """Peak memory of a training frame streamed into a file, against the same frame returned in memory."""
+    import subprocess
+
+    import duckdb
+
+    folder = tempfile.mkdtemp(prefix="mlo-ooc-")
+    ents = os.path.join(folder, "entities.parquet")
+    con = duckdb.connect()  # written by DuckDB: no process here holds the entities in memory
+    con.execute(
+        f"COPY (SELECT (hash(i) % {ENTITIES})::BIGINT AS customer_id, TIMESTAMP '2024-01-01' + "
+        f"to_seconds((hash(i * 7) % {400 * 24 * 3600})::BIGINT) AS ts, i AS label FROM range({rows}) t(i)) "
+        f"TO '{ents}' (FORMAT parquet)"
+    )
+    con.close()
+    out = {"rows": rows, "memory_limit": limit, "frame_bytes": rows * (3 + 20) * 8}
+    for mode in ("file", "memory"):
+        proc = subprocess.run(
+            [sys.executable, "-c", OUT_OF_CORE_CHILD, ents, os.path.join(folder, "out.parquet"), mode, limit],
+            capture_output=True, text=True, timeout=3600,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            out[mode] = {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
+        else:
+            out[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+def bench_aggregates(rows: int) -> dict:
+    import mlo
+
+    rng = np.random.default_rng(11)
+    n = FEATURE_ROWS
+    events = pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, ENTITIES, n).astype("int64"),
+            "ts": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365 * 24 * 3600, n), unit="s"),
+            "amount": rng.gamma(2.0, 30.0, n).round(2),
+        }
+    )
+    mlo.snapshot(events, "events", profile=False)
+    agg = mlo.features.agg
+    view = mlo.FeatureView(
+        "windows", source="events", entity="customer_id", timestamp="ts",
+        aggregations=[agg("amount", "sum", window="7d"), agg("amount", "count", window="7d"),
+                      agg("amount", "mean", window="7d"), agg("amount", "max", window="30d")],
+    )  # fmt: skip
+    ents = entities(rows)
+    mlo.features.training_frame(ents.head(1000), [view], snapshot=None)  # the view's Parquet file
+    t0 = time.perf_counter()
+    ours = mlo.features.training_frame(ents, [view], snapshot=None)
+    t_mlo = time.perf_counter() - t0
+
+    t0 = time.perf_counter()  # pandas: entity rows among the events, a time-based rolling window per entity
+    both = pd.concat(
+        [events.assign(row=-1, kind=0), ents.assign(amount=np.nan, row=np.arange(rows), kind=1)],
+        ignore_index=True,
+    ).sort_values(["customer_id", "ts", "kind"], kind="stable")  # at a tie, the events come first: (t - w, t]
+    rolled = both.groupby("customer_id", sort=False).rolling("7D", on="ts", closed="right")["amount"]
+    week = pd.DataFrame({"sum": rolled.sum().to_numpy(), "count": rolled.count().to_numpy(),
+                         "mean": rolled.mean().to_numpy()})  # fmt: skip
+    month = both.groupby("customer_id", sort=False).rolling("30D", on="ts", closed="right")["amount"].max()
+    week["max"] = month.to_numpy()
+    keep = (both["kind"] == 1).to_numpy()
+    theirs = week[keep].set_axis(both["row"].to_numpy()[keep]).sort_index()
+    t_pandas = time.perf_counter() - t0
+
+    np.testing.assert_allclose(
+        ours["amount_sum_7d"].to_numpy(), theirs["sum"].fillna(0).to_numpy(), rtol=1e-9
+    )
+    np.testing.assert_array_equal(ours["amount_count_7d"].to_numpy(), theirs["count"].to_numpy())
+    np.testing.assert_allclose(ours["amount_mean_7d"].to_numpy(), theirs["mean"].to_numpy(), rtol=1e-9)
+    np.testing.assert_array_equal(ours["amount_max_30d"].to_numpy(), theirs["max"].to_numpy())
+    return {"rows": rows, "aggregates": 4, "mlo_s": t_mlo, "pandas_s": t_pandas}
 
 
 FEAST_CHILD = r"""
@@ -198,7 +308,8 @@ def bench_feast(python: str, rows: int, made) -> dict:
     ours = small["mlo"][cols].to_numpy(dtype="float64")[theirs["row"].to_numpy()]
     same = bool(np.allclose(ours, theirs[cols].to_numpy(dtype="float64"), equal_nan=True))
     out["rows_returned"] = len(theirs)
-    return {"rows": rows, "mlo_s": small["mlo_s"], "pandas_s": small["pandas_s"], **out, "same_values": same}
+    return {"rows": rows, "mlo_s": small["mlo_s"], "mlo_cold_s": small["mlo_cold_s"], "pandas_s": small["pandas_s"],
+            **out, "same_values": same}  # fmt: skip
 
 
 def _post(conn, body: bytes) -> float:
@@ -265,7 +376,18 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="single-row requests per server")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument(
-        "--feast-python", help="a Python that imports feast: compare with its local offline store"
+        "--feast-python",
+        default=os.environ.get("MLO_ANCHOR_PYTHON"),
+        help="a Python that imports feast: compare with its local offline store (default: MLO_ANCHOR_PYTHON)",
+    )
+    parser.add_argument(
+        "--agg-rows", type=int, default=1_000_000, help="entity rows of the aggregates figure"
+    )
+    parser.add_argument(
+        "--memory-limit", default="256MB", help="DuckDB's memory limit in the out-of-core run"
+    )
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["feast", "out-of-core", "aggregates", "lookup"]
     )
     parser.add_argument(
         "--feast-rows", type=int, default=1_000_000, help="entity rows of the Feast comparison"
@@ -285,19 +407,54 @@ def main() -> None:
             f"\ntraining frame, {tf['rows']:,} entity rows × {tf['features']} features "
             f"(2 views × {FEATURE_ROWS:,} feature rows, {ENTITIES:,} entities)"
         )
-        print(f"  mlo (DuckDB ASOF JOIN)   {tf['mlo_s']:8.2f} s")
+        print(f"  mlo, views read from Parquet  {tf['mlo_cold_s']:8.2f} s")
+        print(f"  mlo, views kept from a call   {tf['mlo_s']:8.2f} s")
         print(
-            f"  pandas merge_asof        {tf['pandas_s']:8.2f} s   ({tf['pandas_s'] / tf['mlo_s']:.1f}× mlo)"
+            f"  pandas merge_asof             {tf['pandas_s']:8.2f} s   ({tf['pandas_s'] / tf['mlo_cold_s']:.1f}× mlo "
+            f"cold, {tf['pandas_s'] / tf['mlo_s']:.1f}× warm)"
         )
         print(f"  first call (views' Parquet files made): {tf['first_call_s']:.2f} s")
+        print(f"  {load()}")
+        ooc = None
+        if "out-of-core" not in args.skip:
+            ooc = bench_out_of_core(args.rows, args.memory_limit)
+            print(
+                f"\nout of core: {ooc['rows']:,} entity rows from a Parquet file, a {ooc['frame_bytes'] / 2**30:.2f} GiB "
+                f"frame, each way in a fresh process"
+            )
+            for mode, label in (
+                ("file", f"to=path, memory_limit={ooc['memory_limit']}"),
+                ("memory", "in memory"),
+            ):
+                got = ooc[mode]
+                if "error" in got:
+                    print(f"  {label:36s} failed: {got['error']}")
+                else:
+                    print(
+                        f"  {label:36s} peak RSS {got['peak_rss'] / 2**20:7.0f} MB   {got['seconds']:6.2f} s"
+                    )
+            print(f"  {load()}")
+        ag = None
+        if "aggregates" not in args.skip:
+            ag = bench_aggregates(args.agg_rows)
+            print(
+                f"\naggregates over time, {ag['rows']:,} entity rows × 4 windowed aggregates over {FEATURE_ROWS:,} events"
+            )
+            print(f"  mlo                      {ag['mlo_s']:8.2f} s")
+            print(
+                f"  pandas rolling windows   {ag['pandas_s']:8.2f} s   ({ag['pandas_s'] / ag['mlo_s']:.1f}× mlo)"
+            )
+            print(f"  {load()}")
         feast = None
-        if args.feast_python:
+        if args.feast_python and "feast" not in args.skip:
             feast = bench_feast(args.feast_python, args.feast_rows, made)
             print(f"\nthe same at {feast['rows']:,} entity rows, with Feast's local offline store")
             if "error" in feast:
                 print(f"  Feast failed: {feast['error']}")
             else:
-                print(f"  mlo (DuckDB ASOF JOIN)   {feast['mlo_s']:8.2f} s")
+                print(
+                    f"  mlo (views kept)         {feast['mlo_s']:8.2f} s   (read from Parquet: {feast['mlo_cold_s']:.2f} s)"
+                )
                 print(
                     f"  pandas merge_asof        {feast['pandas_s']:8.2f} s   ({feast['pandas_s'] / feast['mlo_s']:.1f}× mlo)"
                 )
@@ -305,18 +462,23 @@ def main() -> None:
                     f"  Feast {feast['version']:<18s} {feast['feast_s']:8.2f} s   ({feast['feast_s'] / feast['mlo_s']:.1f}× mlo)"
                     f"; {feast['rows_returned']:,} rows returned, same values as mlo on those: {feast['same_values']}"
                 )
-        lk = bench_lookup(args.requests)
-        print(f"\nsingle-row /predict in mlo serve, {args.requests:,} requests, one keep-alive client")
-        for name, label in (
-            ("with_features", "by entity id (online lookup)"),
-            ("plain", "inputs sent (no features)"),
-        ):
-            print(f"  {label:32s} p50 {lk[name]['p50_ms']:6.2f} ms   p90 {lk[name]['p90_ms']:6.2f} ms")
-        print(f"  the lookup adds {lk['with_features']['p50_ms'] - lk['plain']['p50_ms']:.2f} ms at p50")
+        lk = None
+        if "lookup" not in args.skip:
+            lk = bench_lookup(args.requests)
+            print(f"\nsingle-row /predict in mlo serve, {args.requests:,} requests, one keep-alive client")
+            for name, label in (
+                ("with_features", "by entity id (online lookup)"),
+                ("plain", "inputs sent (no features)"),
+            ):
+                print(f"  {label:32s} p50 {lk[name]['p50_ms']:6.2f} ms   p90 {lk[name]['p90_ms']:6.2f} ms")
+            print(f"  the lookup adds {lk['with_features']['p50_ms'] - lk['plain']['p50_ms']:.2f} ms at p50")
         print(f"\n{load()} at the end")
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"training_frame": tf, "feast": feast, "lookup": lk}, f, indent=2, default=str)
+                json.dump(
+                    {"training_frame": tf, "out_of_core": ooc, "aggregates": ag, "feast": feast, "lookup": lk},
+                    f, indent=2, default=str,
+                )  # fmt: skip
 
 
 if __name__ == "__main__":

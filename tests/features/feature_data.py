@@ -1,6 +1,10 @@
-"""Data for the feature tests."""
+"""Data for the feature tests, and a client for the servers they start."""
 
 from __future__ import annotations
+
+import http.client
+import json
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -20,3 +24,15 @@ def transactions(n_customers: int = 20, per: int = 15, seed: int = 0) -> pd.Data
             "rate": rng.choice([0.9, 1.1, 1.27], len(ids)),
         }
     )
+
+
+def post(url: str, body) -> tuple[int, dict]:
+    """POST ``body`` as JSON to ``url``/predict: (status, decoded answer)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request("POST", "/predict", body=json.dumps(body), headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()

@@ -3,15 +3,12 @@ the request's inputs by the registered transform, the same bytes as in the train
 
 from __future__ import annotations
 
-import http.client
-import json
 import threading
-from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
 import pytest
-from feature_data import transactions
+from feature_data import post, transactions
 
 import mlo
 
@@ -32,17 +29,6 @@ def _usd(df):
 def echo(X):
     """A model that answers with its feature: what it was given is what it predicts."""
     return X["amount_usd"].to_numpy()
-
-
-def post(url: str, body) -> tuple[int, dict]:
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    try:
-        conn.request("POST", "/predict", body=json.dumps(body), headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        return resp.status, json.loads(resp.read())
-    finally:
-        conn.close()
 
 
 def _setup(seed: int = 0):

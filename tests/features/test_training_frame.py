@@ -150,3 +150,70 @@ def test_the_feature_cache_is_rebuilt_when_removed(sqlite_ws):
         f.unlink()
     again = mlo.features.training_frame(ents, [view], snapshot=None)
     pd.testing.assert_frame_equal(first, again)
+
+
+def test_a_tie_in_the_source_is_won_by_its_later_row_offline_and_online(sqlite_ws):
+    feats = pd.DataFrame(
+        {
+            "k": [1, 1, 1, 2],
+            "ts": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-02", "2024-01-02"]),
+            "v": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    mlo.snapshot(feats.sample(frac=1.0, random_state=0).sort_values("v", kind="stable"), "f")
+    mlo.FeatureView("v", source="f", entity="k", timestamp="ts", transform=lambda df: df[["v"]])
+    ents = pd.DataFrame(
+        {"k": [1, 1, 2, 3], "ts": pd.to_datetime(["2024-01-03", "2024-01-01", "2024-01-02", "2024-01-02"])}
+    )
+    tf = mlo.features.training_frame(ents, ["v"], snapshot=None)
+    assert tf.v.tolist()[:3] == [3.0, 1.0, 4.0] and np.isnan(tf.v.iloc[3])
+    mlo.features.materialize(["v"])
+    assert mlo.features.lookup("v", [1, 2]).v.tolist() == [3.0, 4.0]
+
+
+def test_random_frames_match_pandas_merge_asof(sqlite_ws):
+    rng = np.random.default_rng(7)
+    n = 20_000
+    feats = pd.DataFrame(
+        {
+            "k": rng.integers(0, 300, n),
+            "ts": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.permutation(10 * n)[:n], unit="min"),
+            "a": rng.normal(size=n),
+            "b": rng.integers(0, 5, n),
+        }
+    )
+    mlo.snapshot(feats, "f")
+    mlo.FeatureView("ab", source="f", entity="k", timestamp="ts", transform=lambda df: df[["a", "b"]])
+    mlo.FeatureView(
+        "twice", source="f", entity="k", timestamp="ts", transform=lambda df: (df[["a"]] * 2).add_suffix("2")
+    )
+    ents = pd.DataFrame(
+        {"k": rng.integers(0, 320, 150_000),
+         "ts": pd.Timestamp("2023-12-31") + pd.to_timedelta(rng.integers(0, 12 * n, 150_000), unit="min")}
+    )  # fmt: skip
+    tf = mlo.features.training_frame(ents, ["ab", "twice"], snapshot=None)  # two views on two threads
+    expected = (
+        pd.merge_asof(ents.reset_index().sort_values("ts"), feats.sort_values("ts"), on="ts", by="k")
+        .set_index("index")
+        .loc[ents.index]
+    )
+    np.testing.assert_array_equal(tf.a.to_numpy(), expected.a.to_numpy())
+    np.testing.assert_array_equal(tf.b.to_numpy(), expected.b.to_numpy())
+    np.testing.assert_array_equal(tf.a2.to_numpy(), expected.a.to_numpy() * 2)
+
+
+def test_views_read_once_are_kept_within_their_budget(sqlite_ws, monkeypatch):
+    from mlo.features.offline import recent
+
+    mlo.snapshot(transactions(), "transactions")
+    mlo.FeatureView("spend", source="transactions", entity="customer_id", timestamp="ts", transform=_usd)
+    ents = pd.DataFrame({"customer_id": [1, 2], "ts": pd.to_datetime(["2024-03-01", "2024-03-01"])})
+    recent.clear()
+    first = mlo.features.training_frame(ents, ["spend"], snapshot=None)
+    assert len(recent.items) == 1
+    pd.testing.assert_frame_equal(mlo.features.training_frame(ents, ["spend"], snapshot=None), first)
+    assert len(recent.items) == 1
+    monkeypatch.setenv("MLO_FEATURE_CACHE_MB", "0")
+    recent.clear()
+    pd.testing.assert_frame_equal(mlo.features.training_frame(ents, ["spend"], snapshot=None), first)
+    assert not recent.items

@@ -1,87 +1,48 @@
-"""Offline feature values and point-in-time training frames.
+"""Point-in-time training frames.
 
-A view's features over its whole source are computed once per version and kept as a Parquet file in the
-workspace (``features/<digest>.parquet``: a cache, made again when missing). A training frame joins each entity
-row with, per view, the latest feature row of the same entity whose timestamp is at or before the entity row's
-(DuckDB's ASOF JOIN, which streams from the Parquet files): a feature row from after an entity row's time is
-never used, so no label leaks back from the future.
+A training frame finds, for each entity row and each view, the latest feature row of the same entity at or
+before the entity row's time (:mod:`.pointintime`, over the view's rows sorted once per version, :mod:`.rows`):
+a feature row from after it is never used, so no label leaks back from the future. Aggregate views sum, count or
+average the entity's rows inside the window instead (:mod:`.aggregates`).
+
+The entities need not fit in memory: given as a Parquet file, a glob of them or a snapshot (:mod:`.entities`),
+and with ``to=`` a file or a snapshot, they stream through in batches, and each batch's result is written as it
+is made. The views' feature rows are held in memory (they were computed in memory by the transform).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import InvalidInput, MloError
+from ..errors import InvalidInput
+from . import aggregates
+from .entities import (
+    batch_times,
+    connect,
+    first_line,
+    frame_reader,
+    reader_of,
+    require_duckdb,
+    snapshot_frame,
+)
+from .pointintime import latest, locate
+from .rows import feature_file, feature_frame, recent, utc_us, view_index
 from .views import FeatureView, get_feature_view, parse_ref
 
-if TYPE_CHECKING:
-    import duckdb
-
-ROW = "__mlo_row"
-KEY = "__mlo_key"
-TIME = "__mlo_time"
+__all__ = ["feature_file", "feature_frame", "recent", "training_frame", "view_index"]
 
 
-def require_duckdb():
-    try:
-        import duckdb
-    except ImportError:
-        raise MloError(
-            "training frames and materialization need DuckDB: pip install 'mlo-workbench[features]'"
-        ) from None
-    return duckdb
-
-
-def connect() -> duckdb.DuckDBPyConnection:
-    con = require_duckdb().connect()
-    con.execute("SET TimeZone = 'UTC'")  # naive timestamps are UTC, as everywhere in mlo
-    threads = os.environ.get("MLO_DUCKDB_THREADS")
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
-    return con
-
-
-def feature_file(view: FeatureView) -> Path:
-    """The Parquet file of ``view``'s features over its source (entity, timestamp, features), made when missing."""
-    folder = view._ws.home / "features"
-    path = folder / f"{view.digest}.parquet"
-    if path.exists():
-        return path
-    data = view.source.load()
-    if not isinstance(data, pd.DataFrame):
-        data = data.to_pandas()
-    out = view.apply(data)
-    frame = pd.concat(
-        [data[[view.entity, view.timestamp]].reset_index(drop=True), out.reset_index(drop=True)], axis=1
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".parquet")
-    os.close(fd)
-    try:
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp, compression="zstd")
-        os.replace(tmp, path)  # whole or not at all
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def feature_frame(view: FeatureView) -> pd.DataFrame:
-    return pq.read_table(feature_file(view)).to_pandas()
-
-
-def _quote(name: str) -> str:
-    return '"' + str(name).replace('"', '""') + '"'
-
-
+# -- a view's feature rows -------------------------------------------------------------------------------------
+# -- which features --------------------------------------------------------------------------------------------
 def _selection(features: Any) -> list[tuple[FeatureView, list[str]]]:
     """``[(view, columns)]`` for the features asked: ``"spend"``, ``"spend@2"``, ``"spend:amount_usd"`` or
     :class:`FeatureView` objects; columns of one view are gathered in the order asked."""
@@ -120,20 +81,98 @@ def _selection(features: Any) -> list[tuple[FeatureView, list[str]]]:
     return list(chosen.values())
 
 
+class Joiner:
+    """The views of a training frame, loaded once, applied to entity rows batch by batch."""
+
+    def __init__(self, chosen: list[tuple[FeatureView, list[str]]]):
+        self.parts = []
+        for view, cols in chosen:
+            if view.aggregated:
+                specs = {a["name"]: a for a in view.aggregations}
+                wanted = list(dict.fromkeys(specs[c]["of"] for c in cols))
+                self.parts.append(
+                    (view, cols, view_index(view, wanted, block=False), [specs[c] for c in cols])
+                )
+            else:
+                self.parts.append((view, cols, view_index(view, cols), None))
+        self.dtypes = {c["name"]: c["dtype"] for v, _ in chosen for c in v.output_schema}
+
+    def features(self, keys: dict[str, np.ndarray], times: np.ndarray) -> list[tuple[Any, Any]]:
+        """The feature columns for entity rows of ``keys`` (per entity column) at ``times`` (UTC microseconds):
+        ``(name, array)`` pairs, or ``(names, 2-D float array)`` for a view of float columns. The views are
+        searched side by side, on threads (numpy and Arrow let go of the GIL)."""
+
+        def one(part) -> list[tuple[Any, Any]]:
+            view, cols, index, specs = part
+            where = locate(index, keys[view.entity], times, view.entity)
+            if specs is None:
+                return list(latest(index, where, cols).items())
+            got = aggregates.compute(index, where, specs, cols)
+            return [(c, got[c].astype(self.dtypes[c], copy=False)) for c in cols]
+
+        if len(self.parts) == 1 or len(times) < 100_000:
+            done = [one(p) for p in self.parts]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(
+                min(len(self.parts), os.cpu_count() or 1), thread_name_prefix="mlo-pit"
+            ) as pool:
+                done = list(pool.map(one, self.parts))
+        return [pair for pairs in done for pair in pairs]
+
+
+def _arrays(pairs: list[tuple[Any, Any]]) -> tuple[list[str], list[pa.Array]]:
+    """The feature columns as Arrow arrays (a NaN where nothing matched becomes a null)."""
+    names, arrays = [], []
+    for name, value in pairs:
+        if isinstance(name, tuple):
+            for i, n in enumerate(name):
+                names.append(n)
+                arrays.append(pa.array(value[:, i], from_pandas=True))
+        else:
+            names.append(name)
+            arrays.append(value if isinstance(value, pa.Array) else pa.array(value, from_pandas=True))
+    return names, arrays
+
+
+# -- the entities ------------------------------------------------------------------------------------------------
+def _check_columns(names: list[str], types: dict[str, Any], ts: str, chosen) -> None:
+    if ts not in names:
+        raise InvalidInput(
+            f"the entities have no timestamp column {ts!r}: pass timestamp='<column>' (the time each row's "
+            "features must be as of)"
+        )
+    if not types[ts]:
+        raise InvalidInput(f"timestamp column {ts!r} of the entities is not datetimes")
+    for view, _ in chosen:
+        if view.entity not in names:
+            raise InvalidInput(
+                f"the entities have no column {view.entity!r}, the entity of feature view {view.ref}"
+            )
+    extra = [c for _, cols in chosen for c in cols if c in names]
+    if extra:
+        raise InvalidInput(f"the entities already have columns named like features: {', '.join(extra)}")
+
+
+# -- the training frame ------------------------------------------------------------------------------------------
 def training_frame(
     entities: Any,
     features: Any,
     *,
     timestamp: str | None = None,
     snapshot: str | None = "training_frame",
-) -> pd.DataFrame:
+    to: str | os.PathLike | None = None,
+    memory_limit: str | None = None,
+):
     """Each entity row joined with the latest value of each feature *as of* its timestamp.
 
     Parameters
     ----------
-    entities : DataFrame, or a snapshot reference
+    entities : DataFrame, pyarrow.Table, str, Path or Snapshot
         One row per training example: the entity column of every view asked, a timestamp column, and anything
-        else (labels); kept as they are, in their order.
+        else (labels), kept as they are, in their order. A DataFrame or an Arrow table in memory; a Parquet file,
+        a folder of them or a glob (``"labels/*.parquet"``); or a snapshot (``"labels@2"``).
     features : list
         ``"spend"`` (every feature of the latest version), ``"spend@2"``, ``"spend:amount_usd"``, or
         :class:`FeatureView` objects.
@@ -141,83 +180,145 @@ def training_frame(
         The entities' timestamp column; by default the first view's timestamp column name.
     snapshot : str or None
         Snapshot the result under this name, with lineage to every feature view version it used (None: do not).
+    to : None, "snapshot", str or Path
+        None: return a DataFrame (the entities and the features, in memory). A path: stream the result into that
+        Parquet file, batch by batch, without holding it in memory (and snapshot the file unless
+        ``snapshot=None``); returns the path. ``"snapshot"``: the same into a snapshot named ``snapshot``; returns
+        the :class:`~mlo.Snapshot`.
+    memory_limit : str, optional
+        What DuckDB may hold while reading the entities (``"512MB"``); beyond it, it spills to the workspace's
+        ``tmp/``. Default: ``MLO_DUCKDB_MEMORY_LIMIT``, else DuckDB's own (80% of the machine's memory).
 
     Returns
     -------
-    DataFrame
-        ``entities`` with the feature columns added (missing where no feature row is at or before the time);
-        ``.attrs["snapshot"]`` is the snapshot's reference.
+    DataFrame, Path or Snapshot
+        The DataFrame is ``entities`` with the feature columns added (missing where no feature row is at or
+        before the time); ``.attrs["snapshot"]`` is the snapshot's reference.
     """
-    from ..data.snapshots import get_snapshot
+    from .. import workspace
 
     chosen = _selection(features)
-    if isinstance(entities, str):
-        entities = get_snapshot(entities).load()
-    if isinstance(entities, pa.Table):
-        entities = entities.to_pandas()
-    if not isinstance(entities, pd.DataFrame):
-        raise InvalidInput(
-            f"entities must be a DataFrame (or a snapshot reference), got {type(entities).__name__}"
-        )
     ts = timestamp or chosen[0][0].timestamp
-    if ts not in entities.columns:
-        raise InvalidInput(
-            f"the entities have no timestamp column {ts!r}: pass timestamp='<column>' (the time each row's "
-            "features must be as of)"
-        )
+    if to is not None and not (to == "snapshot" or isinstance(to, (str, os.PathLike))):
+        raise InvalidInput(f"to takes None, 'snapshot' or the path of a Parquet file to write, got {to!r}")
+    if to == "snapshot" and snapshot is None:
+        raise InvalidInput("to='snapshot' needs snapshot='<name>'")
+    if to is None:
+        frame = entities if isinstance(entities, pd.DataFrame) else snapshot_frame(entities)
+        if frame is not None:  # in memory: the frame as it is, index and dtypes included
+            return _in_memory(frame, chosen, ts, snapshot)
+
+    ws = workspace.current()
+    scratch = Path(tempfile.mkdtemp(prefix="duckdb-", dir=_tmp(ws)))
+    try:
+        con = connect(memory_limit, scratch)
+        try:
+            reader = reader_of(entities, con)
+            if reader is None:  # a DataFrame, written to a file
+                reader = frame_reader(entities)
+            schema = reader.schema
+            names = schema.names
+            _check_columns(names, {n: pa.types.is_timestamp(schema.field(n).type) for n in names}, ts, chosen)
+            joiner = Joiner(chosen)
+            if to is None:  # read from a file or a snapshot, returned in memory
+                table = pa.Table.from_batches(list(reader), schema=schema)
+                return _in_memory(table.to_pandas(), chosen, ts, snapshot, joiner=joiner)
+            if to == "snapshot":
+                target = scratch / "training_frame.parquet"
+            else:
+                target = Path(to).expanduser()
+                if target.is_dir():
+                    raise InvalidInput(
+                        f"to={str(to)!r} is a folder: give the path of the Parquet file to write"
+                    )
+            _stream(reader, joiner, chosen, ts, target)
+        finally:
+            con.close()
+        if snapshot is None:
+            return target
+        snap = _snapshot_file(target, snapshot, chosen)
+        return snap if to == "snapshot" else target
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _tmp(ws) -> Path:
+    folder = ws.home / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _stream(reader: pa.RecordBatchReader, joiner: Joiner, chosen, ts: str, target: Path) -> int:
+    """Each batch of entity rows with its features, appended to a Parquet file written next to ``target`` and
+    renamed onto it when whole. A batch is written on a second thread while the next one is joined (one in
+    flight, so memory stays at two batches)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".parquet")
+    os.close(fd)
+    rows = 0
+    writer = None
+    pending = None
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="mlo-write") as pool:
+            for batch in reader:
+                if batch.num_rows == 0:
+                    continue
+                keys = {v.entity: batch.column(v.entity).to_numpy(zero_copy_only=False) for v, _ in chosen}
+                names, arrays = _arrays(joiner.features(keys, batch_times(batch.column(ts))))
+                out = pa.RecordBatch.from_arrays(
+                    [*batch.columns, *arrays], names=[*batch.schema.names, *names]
+                )
+                if writer is None:  # lz4: a frame of features compresses little, and zstd would cost the most
+                    writer = pq.ParquetWriter(tmp, out.schema, compression="lz4")
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(writer.write_batch, out)
+                rows += batch.num_rows
+            if pending is not None:
+                pending.result()
+        if writer is None:
+            raise InvalidInput("the entities hold no rows")
+        writer.close()
+        writer = None
+        os.replace(tmp, target)
+    except require_duckdb().Error as exc:
+        raise InvalidInput(f"cannot read the entities: {first_line(exc)}") from None
+    finally:
+        if writer is not None:
+            writer.close()
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return rows
+
+
+def _snapshot_file(path: Path, name: str, chosen):
+    from ..data.snapshots import snapshot as take
+
+    snap = take(path, name)
+    snap._ws.lineage.link([(view.node, snap.node, "features") for view, _ in chosen])
+    return snap
+
+
+def _in_memory(entities: pd.DataFrame, chosen, ts: str, snapshot: str | None, joiner: Joiner | None = None):
+    names = list(entities.columns)
+    if ts not in names:
+        _check_columns(names, {}, ts, chosen)
     if not pd.api.types.is_datetime64_any_dtype(entities[ts].dtype):
         raise InvalidInput(f"timestamp column {ts!r} of the entities is {entities[ts].dtype}, not datetimes")
-    for view, _ in chosen:
-        if view.entity not in entities.columns:
-            raise InvalidInput(
-                f"the entities have no column {view.entity!r}, the entity of feature view {view.ref}"
-            )
-    extra = [c for _, cols in chosen for c in cols if c in entities.columns]
-    if extra:
-        raise InvalidInput(f"the entities already have columns named like features: {', '.join(extra)}")
-
-    con = connect()
-    keys = list(dict.fromkeys(v.entity for v, _ in chosen))
-    left = pd.DataFrame({ROW: range(len(entities)), TIME: entities[ts].to_numpy()})
-    for k in keys:
-        left[k] = entities[k].to_numpy()
-    con.register("entities_in", left)
-    joins, select = [], []
-    for i, (view, cols) in enumerate(chosen):
-        path = feature_file(view)
-        f = f"f{i}"
-        inner = ", ".join(_quote(c) for c in cols)
-        joins.append(
-            f"ASOF LEFT JOIN (SELECT {_quote(view.entity)} AS {KEY}, "
-            f"CAST({_quote(view.timestamp)} AS TIMESTAMPTZ) AS {TIME}, {inner} "
-            f"FROM read_parquet('{_sql_path(path)}')) {f} "
-            f"ON e.{_quote(view.entity)} = {f}.{KEY} AND e.{TIME} >= {f}.{TIME}"
-        )
-        select.extend(f"{f}.{_quote(c)}" for c in cols)
-    sql = (
-        f"SELECT e.{ROW}, {', '.join(select)} FROM "
-        f"(SELECT {ROW}, CAST({TIME} AS TIMESTAMPTZ) AS {TIME}, {', '.join(_quote(k) for k in keys)} "
-        f"FROM entities_in) e {' '.join(joins)}"
-    )
-    try:
-        joined = con.sql(sql).to_arrow_table()
-    except require_duckdb().Error as exc:  # a key type that cannot be compared, mostly
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InvalidInput(f"cannot join the entities with the features: {first}") from None
-    finally:
-        con.close()
-    # back in the entities' order: each column scattered by its row numbers, cheaper than sorting or taking
-    rows = joined.column(ROW).to_numpy()
-    if len(rows) != len(entities):  # an ASOF LEFT JOIN keeps each entity row once
-        raise MloError(f"the join returned {len(rows)} rows for {len(entities)} entity rows")
-    columns = {}
-    for name in joined.column_names:
-        if name == ROW:
-            continue
-        values = joined.column(name).to_pandas().to_numpy()
-        columns[name] = np.empty(len(rows), dtype=values.dtype)
-        columns[name][rows] = values
-    out = pd.concat([entities, pd.DataFrame(columns, index=entities.index, copy=False)], axis=1)
+    _check_columns(names, {ts: True}, ts, chosen)
+    joiner = joiner or Joiner(chosen)
+    keys = {v.entity: entities[v.entity].to_numpy() for v, _ in chosen}
+    pieces = [entities]
+    for name, value in joiner.features(keys, utc_us(entities[ts])):
+        if isinstance(name, tuple):  # one 2-D block: the frame takes it as it is
+            pieces.append(pd.DataFrame(value, columns=list(name), index=entities.index, copy=False))
+        elif isinstance(value, np.ndarray):
+            pieces.append(pd.DataFrame({name: value}, index=entities.index, copy=False))
+        else:
+            pieces.append(pd.DataFrame({name: value.to_pandas()}).set_axis(entities.index))
+    out = pd.concat(pieces, axis=1)
     if snapshot is not None:
         from ..data.snapshots import snapshot as take
 
@@ -225,7 +326,3 @@ def training_frame(
         snap._ws.lineage.link([(view.node, snap.node, "features") for view, _ in chosen])
         out.attrs["snapshot"] = snap.ref
     return out
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")

@@ -1,7 +1,7 @@
 """Online values: the latest features per entity, in the store's database, for serving.
 
-:func:`materialize` computes, per view, each entity's latest feature row (at or before ``as_of``) with DuckDB and
-replaces the view's rows of the online table in one transaction: a reader sees the old set or the new one, never a
+:func:`materialize` computes, per view, each entity's latest feature row (at or before ``as_of``), or its
+aggregates as of then, with the code that makes training frames (:mod:`.pointintime`), and replaces the view's rows of the online table in one transaction: a reader sees the old set or the new one, never a
 mix, and a materialization killed half-way leaves the old set. :func:`lookup` reads them by entity id.
 """
 
@@ -17,7 +17,9 @@ import pandas as pd
 
 from .. import workspace
 from ..errors import InvalidInput
-from .offline import KEY, TIME, _quote, _sql_path, connect, feature_file
+from . import aggregates
+from .pointintime import latest, locate
+from .rows import view_index
 from .views import FeatureView, get_feature_view
 
 
@@ -65,7 +67,8 @@ def materialize(features: Any = None, *, as_of: Any = None) -> dict[str, int]:
         Feature views (``"spend"``, ``"spend@2"`` or :class:`FeatureView`); default: the latest version of
         every view.
     as_of : datetime or str, optional
-        Use only source rows at or before this time (default: all).
+        Use only source rows at or before this time (default: all). Aggregate views compute their windows as of
+        this time (default: now), as a training row at that time would.
 
     Returns
     -------
@@ -83,38 +86,42 @@ def materialize(features: Any = None, *, as_of: Any = None) -> dict[str, int]:
         cutoff = _as_us(as_of)
     except (ValueError, TypeError):
         raise InvalidInput(f"as_of must be a datetime or an ISO date, got {as_of!r}") from None
+    now = _as_us(pd.Timestamp.now("UTC"))
     done: dict[str, int] = {}
     for view in views:
+        at = cutoff if cutoff is not None or not view.aggregated else now  # a window ends somewhere: now
         done[view.name] = ws.features.replace_online(
-            view.name, view.version, view._row.snapshot_id, cutoff, _latest_rows(view, cutoff)
+            view.name, view.version, view._row.snapshot_id, at, _latest_rows(view, at)
         )
     return done
 
 
 def _latest_rows(view: FeatureView, cutoff: int | None):
-    path = feature_file(view)
+    """(entity, event time, features JSON) of each entity with a feature row at or before ``cutoff``: the latest
+    row's values, or for an aggregate view the aggregates as of ``cutoff``, by the very code a training frame
+    uses for a row at that time."""
+    index = view_index(view, view.event_columns, block=not view.aggregated)
+    keys = np.asarray(index.keys, dtype=object) if index.keys.dtype == object else index.keys.to_numpy()
+    at = np.full(len(keys), cutoff if cutoff is not None else np.iinfo(np.int64).max, dtype=np.int64)
+    where = locate(index, keys, at, view.entity)
     cols = view.features
-    where = f"WHERE {TIME} <= make_timestamptz({cutoff})" if cutoff is not None else ""
-    sql = (
-        f"SELECT {KEY}, epoch_us({TIME}) AS t, {', '.join(_quote(c) for c in cols)} FROM ("
-        f"SELECT {_quote(view.entity)} AS {KEY}, CAST({_quote(view.timestamp)} AS TIMESTAMPTZ) AS {TIME}, "
-        f"{', '.join(_quote(c) for c in cols)} FROM read_parquet('{_sql_path(path)}')) {where} "
-        f"QUALIFY row_number() OVER (PARTITION BY {KEY} ORDER BY {TIME} DESC) = 1"
-    )
-    con = connect()
-    try:
-        cur = con.execute(sql)
-        while True:
-            batch = cur.fetchmany(10_000)
-            if not batch:
-                break
-            for key, t, *values in batch:
-                if key is None:
-                    continue
-                doc = {c: _plain(v) for c, v in zip(cols, values, strict=True)}
-                yield entity_key(key), int(t), json.dumps(doc, separators=(",", ":"))
-    finally:
-        con.close()
+    if view.aggregated:
+        values = aggregates.compute(index, where, view.aggregations, cols)
+        dtypes = {c["name"]: c["dtype"] for c in view.output_schema}
+        values = {c: values[c].astype(dtypes[c], copy=False) for c in cols}
+        event_times = at
+    else:
+        values = latest(index, where, cols)
+        event_times = index.times[np.maximum(where.upto - 1, 0)] if len(index.times) else at
+    lists: dict[str, list] = {}
+    for name, v in values.items():
+        if isinstance(name, tuple):  # float columns side by side
+            lists.update({n: v[:, i].tolist() for i, n in enumerate(name)})
+        else:
+            lists[name] = v.tolist() if isinstance(v, np.ndarray) else v.to_pylist()
+    for i in np.flatnonzero(where.upto > where.start):
+        doc = {c: _plain(lists[c][i]) for c in cols}
+        yield entity_key(keys[i]), int(event_times[i]), json.dumps(doc, separators=(",", ":"))
 
 
 def lookup(view: Any, entities: Any) -> pd.DataFrame:

@@ -20,7 +20,16 @@ def view_html(view: FeatureView) -> str:
     head = (
         f'<div class="mlo-h">Feature view {escape(view.ref)}</div><div class="mlo-m">{" · ".join(meta)}</div>'
     )
-    outputs = table(["feature", "dtype"], [[c["name"], c["dtype"]] for c in view.output_schema])
+    if view.aggregated:
+        outputs = table(
+            ["feature", "dtype", "aggregate", "window"],
+            [[c["name"], c["dtype"], f"{c['agg']['fn']}({c['agg']['of']})", f"({c['agg']['window']} before, as of]"]
+             for c in view.output_schema],
+        )  # fmt: skip
+    else:
+        outputs = table(["feature", "dtype"], [[c["name"], c["dtype"]] for c in view.output_schema])
     inputs = ", ".join(f"{c['name']} ({c['dtype']})" for c in view.input_schema)
-    code = f"<details><summary>transform</summary><pre>{escape(view.code)}</pre></details>"
+    code = (
+        f"<details><summary>transform</summary><pre>{escape(view.code)}</pre></details>" if view.code else ""
+    )
     return f'{STYLE}<div>{head}{outputs}<div class="mlo-m">inputs: {escape(inputs)}</div>{code}</div>'

@@ -45,7 +45,11 @@ class FeatureFill:
             row = ws.features.get(spec["view"], int(spec["version"]))
             view = FeatureView._from_row(ws, row)
             view.transform  # noqa: B018  (load it now, not in the first request)
-            inputs = tuple(c for c in view.inputs if c not in (view.entity, view.timestamp))
+            inputs = (  # an aggregate is over the entity's history: a request's own rows cannot make one
+                ()
+                if view.aggregated
+                else tuple(c for c in view.inputs if c not in (view.entity, view.timestamp))
+            )
             uses.append(_Use(view, tuple(spec["columns"]), inputs))
         self.uses = uses
 

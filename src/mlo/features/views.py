@@ -8,7 +8,9 @@ very function the notebook defined.
 
 Transforms are row-wise: ``transform(frame) -> frame`` with one output row per input row, each depending on its
 own input row only. That is what lets the same function compute features offline over the whole source and at
-request time over the rows a client sends.
+request time over the rows a client sends. A view given ``aggregations=[mlo.features.agg(...)]`` is an aggregate
+view: its features are sums, counts, means, minima or maxima over each entity's events in a time window
+(:mod:`.aggregates`), of its transform's outputs (or of source columns, without a transform).
 """
 
 from __future__ import annotations
@@ -85,9 +87,13 @@ class FeatureView:
         The column that identifies what the features describe (a customer id).
     timestamp : str
         The column saying when each source row became true (a datetime column).
-    transform : callable
+    transform : callable, optional
         ``transform(frame) -> DataFrame``: one output row per input row, each from its own row only. Its columns
-        other than ``entity`` and ``timestamp`` are the features.
+        other than ``entity`` and ``timestamp`` are the features (or, with ``aggregations``, what they aggregate).
+        Optional with ``aggregations``: they then aggregate source columns.
+    aggregations : list, optional
+        ``[mlo.features.agg("amount", "sum", window="7d"), ...]``: the view's features are these aggregates over
+        each entity's events in the window before each row's time, instead of the transform's columns.
     inputs : list of str, optional
         The source columns the transform reads (default: all). A request that sends them has its features
         computed by the transform at request time; others are looked up in the online table.
@@ -101,11 +107,14 @@ class FeatureView:
         source: Any,
         entity: str,
         timestamp: str,
-        transform: Callable[[pd.DataFrame], pd.DataFrame],
+        transform: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+        aggregations: list | None = None,
         inputs: list[str] | None = None,
         description: str | None = None,
     ):
-        row, self.created = _define(name, source, entity, timestamp, transform, inputs, description)
+        row, self.created = _define(
+            name, source, entity, timestamp, transform, inputs, description, aggregations
+        )
         self._init(workspace.current(), row, transform)
 
     @classmethod
@@ -119,6 +128,7 @@ class FeatureView:
         self._ws = ws
         self._row = row
         self._fn = fn
+        self._loaded = fn is not None or not row.code  # a view with no transform has none to load
 
     name = property(lambda self: self._row.name)
     version = property(lambda self: self._row.version)
@@ -132,6 +142,21 @@ class FeatureView:
     features = property(lambda self: [c["name"] for c in self._row.outputs])
     id = property(lambda self: self._row.id)
     description = property(lambda self: self._row.description)
+
+    @property
+    def aggregations(self) -> list[dict[str, Any]]:
+        """The aggregate features (``of``, ``fn``, ``window``), empty for a row-wise view."""
+        return [{"name": c["name"], **c["agg"]} for c in self._row.outputs if "agg" in c]
+
+    @property
+    def aggregated(self) -> bool:
+        return any("agg" in c for c in self._row.outputs)
+
+    @property
+    def event_columns(self) -> list[str]:
+        """The columns of the feature rows kept per source row: the features of a row-wise view, the aggregated
+        columns of an aggregate view."""
+        return [c["name"] for c in _event_schema(self._row)]
 
     @property
     def ref(self) -> str:
@@ -151,22 +176,34 @@ class FeatureView:
 
     @property
     def transform(self) -> Callable:
-        """The registered function (loaded from the store when this version was not defined here)."""
-        if self._fn is None:
+        """The registered function (loaded from the store when this version was not defined here); None for an
+        aggregate view over source columns."""
+        if not self._loaded:
             import cloudpickle
 
             self._fn = cloudpickle.loads(self._ws.blobs.get_bytes(self._row.blob))
+            self._loaded = True
         return self._fn
 
     # -- computing -------------------------------------------------------------------------------------------------
     def apply(self, rows: pd.DataFrame) -> pd.DataFrame:
         """The features of ``rows`` (source-shaped rows: the input columns), computed by the registered transform
         and cast to the recorded output types; the same code offline and at request time."""
+        if self.aggregated:
+            raise InvalidInput(
+                f"feature view {self.ref} aggregates over time, so a row alone has no value: use "
+                "mlo.features.training_frame or mlo.features.lookup"
+            )
         return _apply(self.transform, rows, self._row)
+
+    def events(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The per-row columns kept of source-shaped ``rows``: :meth:`apply` for a row-wise view, the aggregated
+        columns for an aggregate view."""
+        return _apply(self.transform, rows, self._row, _event_schema(self._row))
 
     def frame(self) -> pd.DataFrame:
         """Every source row's features: the entity, the timestamp and the feature columns."""
-        from .offline import feature_frame
+        from .rows import feature_frame
 
         return feature_frame(self)
 
@@ -184,6 +221,7 @@ class FeatureView:
             "timestamp": r.timestamp,
             "inputs": r.inputs,
             "outputs": r.outputs,
+            "aggregations": self.aggregations,
             "code": r.code,
             "description": r.description,
             "created_at": pd.Timestamp(r.created_at, unit="us", tz="UTC").isoformat(),
@@ -208,7 +246,19 @@ class FeatureView:
         return hash(self.id)
 
 
-def _apply(fn: Callable, rows: pd.DataFrame, row: FeatureViewRow) -> pd.DataFrame:
+def _event_schema(row: FeatureViewRow) -> list[dict[str, str]]:
+    aggs = [c["agg"] for c in row.outputs if "agg" in c]
+    if not aggs:
+        return list(row.outputs)
+    seen: dict[str, str] = {}
+    for a in aggs:
+        seen.setdefault(a["of"], a["of_dtype"])
+    return [{"name": k, "dtype": v} for k, v in seen.items()]
+
+
+def _apply(
+    fn: Callable | None, rows: pd.DataFrame, row: FeatureViewRow, want: list[dict[str, str]] | None = None
+) -> pd.DataFrame:
     names = [c["name"] for c in row.inputs]
     if row.entity not in rows.columns:  # request-time rows may come without an id: the transform gets none
         names = [n for n in names if n != row.entity]
@@ -227,7 +277,8 @@ def _apply(fn: Callable, rows: pd.DataFrame, row: FeatureViewRow) -> pd.DataFram
                     f"column {c['name']!r} cannot be read as {c['dtype']} for feature view {row.name}: {exc}"
                 ) from None
     X = X.reset_index(drop=True)
-    out = fn(X)
+    want = row.outputs if want is None else want
+    out = fn(X) if fn is not None else X
     if isinstance(out, pd.Series):
         out = out.to_frame()
     if not isinstance(out, pd.DataFrame):
@@ -243,13 +294,17 @@ def _apply(fn: Callable, rows: pd.DataFrame, row: FeatureViewRow) -> pd.DataFram
     out = out.drop(columns=[c for c in (row.entity, row.timestamp) if c in out.columns]).reset_index(
         drop=True
     )
-    want = [c["name"] for c in row.outputs]
-    if [str(c) for c in out.columns] != want:
+    if fn is None or any("agg" in c for c in row.outputs):
+        missing = [c["name"] for c in want if c["name"] not in out.columns]
+        if not missing:
+            out = out[[c["name"] for c in want]]
+    names = [c["name"] for c in want]
+    if [str(c) for c in out.columns] != names:
         raise InvalidInput(
             f"the transform of feature view {row.name}@{row.version} returned columns "
-            f"{', '.join(map(str, out.columns))}, not {', '.join(want)}: define the view again after editing it"
+            f"{', '.join(map(str, out.columns))}, not {', '.join(names)}: define the view again after editing it"
         )
-    for c in row.outputs:
+    for c in want:
         if str(out[c["name"]].dtype) != c["dtype"]:
             out[c["name"]] = out[c["name"]].astype(c["dtype"])
     return out
@@ -261,15 +316,31 @@ def _define(
     source: Any,
     entity: str,
     timestamp: str,
-    transform: Callable,
+    transform: Callable | None,
     inputs: list[str] | None,
     description: str | None,
+    aggregations: list | None = None,
 ) -> tuple[FeatureViewRow, bool]:
     from ..data.snapshots import get_snapshot
     from ..tracking import capture
+    from .aggregates import Aggregation, check_column, output_dtype
 
     check_name(name)
-    if not callable(transform):
+    if aggregations is not None:
+        if isinstance(aggregations, Aggregation):
+            aggregations = [aggregations]
+        if not isinstance(aggregations, (list, tuple)) or not aggregations:
+            raise InvalidInput(
+                "aggregations takes a list like [mlo.features.agg('amount', 'sum', window='7d')]"
+            )
+        bad = [a for a in aggregations if not isinstance(a, Aggregation)]
+        if bad:
+            raise InvalidInput(
+                f"aggregations holds {bad[0]!r}: make each with mlo.features.agg(column, fn, window=...)"
+            )
+    if transform is None and not aggregations:
+        raise InvalidInput("a feature view needs transform= (a function of the source rows) or aggregations=")
+    if transform is not None and not callable(transform):
         raise InvalidInput(f"transform must be a function taking a DataFrame, got {type(transform).__name__}")
     for label, value in (("entity", entity), ("timestamp", timestamp)):
         if not isinstance(value, str) or not value:
@@ -306,11 +377,12 @@ def _define(
             raise InvalidInput(f"inputs {', '.join(unknown)} are not columns of {snap.ref}")
         names = list(dict.fromkeys([entity, timestamp, *inputs]))
     input_schema = _schema(data[names])
-    code = _code(transform)
-    code_digest = _sha(json.dumps({"code": code, "constants": _constants(transform)}, sort_keys=True))
+    code = _code(transform) if transform is not None else ""
+    constants = _constants(transform) if transform is not None else {}
+    code_digest = _sha(json.dumps({"code": code, "constants": constants}, sort_keys=True))
     sample = data[names].head(SAMPLE_ROWS).reset_index(drop=True)
     try:
-        out = transform(sample.copy())
+        out = transform(sample.copy()) if transform is not None else sample.copy()
     except Exception as exc:
         raise InvalidInput(
             f"the transform of feature view {name!r} failed on {snap.ref}: {type(exc).__name__}: {exc}"
@@ -329,6 +401,23 @@ def _define(
     if len(set(map(str, out.columns))) != out.shape[1]:
         raise InvalidInput(f"the transform of feature view {name!r} returned duplicate column names")
     output_schema = _schema(out)
+    if aggregations:
+        output_schema = []
+        for a in aggregations:
+            if a.of not in out.columns:
+                where = "the transform's outputs" if transform is not None else "the source's columns"
+                raise InvalidInput(
+                    f"feature view {name!r} aggregates {a.of!r}, which is not among {where} "
+                    f"({', '.join(map(str, out.columns))})"
+                )
+            check_column(a, out[a.of].dtype, name)
+            of_dtype = str(out[a.of].dtype)
+            output_schema.append(
+                {"name": a.name, "dtype": output_dtype(a.fn, of_dtype), "agg": a.spec(of_dtype)}
+            )
+        names_out = [c["name"] for c in output_schema]
+        if len(set(names_out)) != len(names_out):
+            raise InvalidInput(f"feature view {name!r} names two aggregates alike: give them name=")
     definition = {
         "code": code_digest,
         "entity": entity,
@@ -338,7 +427,7 @@ def _define(
         "source": snap.digest,
     }
     ws = workspace.current()
-    blob = ws.blobs.put_bytes(_pickled(transform))
+    blob = ws.blobs.put_bytes(_pickled(transform) if transform is not None else _pickled_none())
     fields = {
         "digest": _sha(json.dumps(definition, sort_keys=True)),
         "code_digest": code_digest,
@@ -353,6 +442,12 @@ def _define(
         "created_by": capture.user(),
     }
     return ws.features.add(name, fields, lambda vid, _v: [(snap.node, f"feature:{vid}", "source")])
+
+
+def _pickled_none() -> bytes:
+    import cloudpickle
+
+    return cloudpickle.dumps(None)
 
 
 def _pickled(fn: Callable) -> bytes:
@@ -385,6 +480,7 @@ def feature(
     entity: str,
     timestamp: str,
     name: str | None = None,
+    aggregations: list | None = None,
     inputs: list[str] | None = None,
     description: str | None = None,
 ) -> Callable[[Callable], FeatureView]:
@@ -403,6 +499,7 @@ def feature(
             entity=entity,
             timestamp=timestamp,
             transform=fn,
+            aggregations=aggregations,
             inputs=inputs,
             description=description,
         )

@@ -4,7 +4,8 @@ A server of a model whose signature names feature views logs, with each predicti
 was given and what they were made from (the entity id, and the view's inputs when the request sent them). The
 check takes a sample of those records and recomputes each one offline from the registered definition: from the
 logged inputs by the view's transform, or, for values looked up by entity, the point-in-time value as of the
-request's time (:func:`mlo.features.training_frame`). A served value that differs is skew: a helper changed in the
+request's time (:func:`mlo.features.training_frame`; an aggregate, as of the materialization it was served
+from). A served value that differs is skew: a helper changed in the
 serving environment, a stale materialization, a transform that is not a function of its row.
 """
 
@@ -134,7 +135,7 @@ def feature_skew(ref: Any, *, sample: int = 200, since: Any = None, seed: int = 
     for spec in sig.features:
         view = FeatureView._from_row(ws, ws.features.get(spec["view"], int(spec["version"])))
         views.append({"view": view.name, "version": view.version})
-        inputs = [c for c in view.inputs if c not in (view.entity, view.timestamp)]
+        inputs = [] if view.aggregated else [c for c in view.inputs if c not in (view.entity, view.timestamp)]
         cols = [f"f.{c}" for c in inputs]
         computed = (
             log[cols].notna().all(axis=1)
@@ -153,11 +154,13 @@ def feature_skew(ref: Any, *, sample: int = 200, since: Any = None, seed: int = 
                 expected.loc[at_request.index, c] = out[c].to_numpy()
         looked_up = log[~computed]
         if len(looked_up) and f"f.{view.entity}" in log:
+            when = pd.to_datetime(looked_up["ts"], utc=True)
+            if view.aggregated:  # a served aggregate is as of its materialization, whose window ended then
+                done = ws.features.materialization(view.name) or {}
+                if done.get("as_of") is not None:
+                    when = pd.Series(pd.Timestamp(done["as_of"], unit="us", tz="UTC"), index=looked_up.index)
             ents = pd.DataFrame(
-                {
-                    view.entity: looked_up[f"f.{view.entity}"].to_numpy(),
-                    view.timestamp: pd.to_datetime(looked_up["ts"], utc=True).to_numpy(),
-                }
+                {view.entity: looked_up[f"f.{view.entity}"].to_numpy(), view.timestamp: when.to_numpy()}
             )
             ents[view.entity] = ents[view.entity].astype(view.input_schema[0]["dtype"], errors="ignore")
             tf = training_frame(ents, [f"{view.ref}:{c}" for c in spec["columns"]], snapshot=None)
