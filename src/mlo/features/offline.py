@@ -13,7 +13,6 @@ is made. The views' feature rows are held in memory (they were computed in memor
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import InvalidInput
-from . import aggregates
+from . import aggregates, asof
 from .entities import (
     batch_times,
     connect,
@@ -36,6 +35,7 @@ from .entities import (
 )
 from .pointintime import latest, locate
 from .rows import feature_file, feature_frame, recent, utc_us, view_index
+from .spill import spill_folder
 from .views import FeatureView, get_feature_view, parse_ref
 
 __all__ = ["feature_file", "feature_frame", "recent", "training_frame", "view_index"]
@@ -82,28 +82,53 @@ def _selection(features: Any) -> list[tuple[FeatureView, list[str]]]:
 
 
 class Joiner:
-    """The views of a training frame, loaded once, applied to entity rows batch by batch."""
+    """The views of a training frame, loaded once, applied to entity rows batch by batch. A view whose rows are
+    over the memory budget (:func:`.asof.budget`) is joined by DuckDB instead (:class:`.asof.AsofJoin`): its
+    entity rows must first go through :meth:`prepare`, all of them, in order."""
 
-    def __init__(self, chosen: list[tuple[FeatureView, list[str]]]):
+    def __init__(self, chosen: list[tuple[FeatureView, list[str]]], memory_limit: str | None = None):
+        limit = asof.budget(memory_limit)
         self.parts = []
+        big = []
         for view, cols in chosen:
+            path = feature_file(view)
             if view.aggregated:
                 specs = {a["name"]: a for a in view.aggregations}
                 wanted = list(dict.fromkeys(specs[c]["of"] for c in cols))
+                size = asof.view_bytes(path, wanted)
+                if size > limit:
+                    raise InvalidInput(
+                        f"feature view {view.ref}'s rows take about {size / 2**20:.0f} MB, over the memory budget "
+                        f"of {limit / 2**20:.0f} MB, and its aggregates are computed in memory: raise "
+                        "memory_limit= or MLO_FEATURE_VIEW_MB"
+                    )
                 self.parts.append(
                     (view, cols, view_index(view, wanted, block=False), [specs[c] for c in cols])
                 )
+            elif asof.view_bytes(path, cols) > limit:
+                self.parts.append((view, cols, len(big), None))
+                big.append((view, cols, path))
             else:
                 self.parts.append((view, cols, view_index(view, cols), None))
+        self.asof = asof.AsofJoin(big) if big else None
         self.dtypes = {c["name"]: c["dtype"] for v, _ in chosen for c in v.output_schema}
+
+    def prepare(self, con, scratch: Path, batches) -> None:
+        """Join the views over the budget in DuckDB, over every entity row of ``batches`` (``(keys, times)`` as
+        :meth:`features` takes them, in order); :meth:`features` then reads their results in the same order."""
+        if self.asof is not None:
+            self.asof.run(con, scratch, batches)
 
     def features(self, keys: dict[str, np.ndarray], times: np.ndarray) -> list[tuple[Any, Any]]:
         """The feature columns for entity rows of ``keys`` (per entity column) at ``times`` (UTC microseconds):
         ``(name, array)`` pairs, or ``(names, 2-D float array)`` for a view of float columns. The views are
         searched side by side, on threads (numpy and Arrow let go of the GIL)."""
+        joined = self.asof.take(len(times)) if self.asof is not None else []
 
         def one(part) -> list[tuple[Any, Any]]:
             view, cols, index, specs = part
+            if isinstance(index, int):  # joined by DuckDB
+                return joined[index]
             where = locate(index, keys[view.entity], times, view.entity)
             if specs is None:
                 return list(latest(index, where, cols).items())
@@ -206,23 +231,24 @@ def training_frame(
     if to is None:
         frame = entities if isinstance(entities, pd.DataFrame) else snapshot_frame(entities)
         if frame is not None:  # in memory: the frame as it is, index and dtypes included
-            return _in_memory(frame, chosen, ts, snapshot)
+            return _in_memory(frame, chosen, ts, snapshot, memory_limit=memory_limit)
 
     ws = workspace.current()
-    scratch = Path(tempfile.mkdtemp(prefix="duckdb-", dir=_tmp(ws)))
-    try:
+    with spill_folder(ws.home) as scratch:
         con = connect(memory_limit, scratch)
         try:
-            reader = reader_of(entities, con)
-            if reader is None:  # a DataFrame, written to a file
-                reader = frame_reader(entities)
+
+            def open_reader() -> pa.RecordBatchReader:
+                return reader_of(entities, con) or frame_reader(entities)  # a DataFrame: written to a file
+
+            reader = open_reader()
             schema = reader.schema
             names = schema.names
             _check_columns(names, {n: pa.types.is_timestamp(schema.field(n).type) for n in names}, ts, chosen)
-            joiner = Joiner(chosen)
+            joiner = Joiner(chosen, memory_limit)
             if to is None:  # read from a file or a snapshot, returned in memory
                 table = pa.Table.from_batches(list(reader), schema=schema)
-                return _in_memory(table.to_pandas(), chosen, ts, snapshot, joiner=joiner)
+                return _in_memory(table.to_pandas(), chosen, ts, snapshot, joiner=joiner, duck=(con, scratch))
             if to == "snapshot":
                 target = scratch / "training_frame.parquet"
             else:
@@ -231,6 +257,9 @@ def training_frame(
                     raise InvalidInput(
                         f"to={str(to)!r} is a folder: give the path of the Parquet file to write"
                     )
+            if joiner.asof is not None:  # a first pass over the entities for DuckDB's join, then the second
+                joiner.prepare(con, scratch, _keys_and_times(reader, chosen, ts))
+                reader = open_reader()
             _stream(reader, joiner, chosen, ts, target)
         finally:
             con.close()
@@ -238,14 +267,14 @@ def training_frame(
             return target
         snap = _snapshot_file(target, snapshot, chosen)
         return snap if to == "snapshot" else target
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _tmp(ws) -> Path:
-    folder = ws.home / "tmp"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def _keys_and_times(reader: pa.RecordBatchReader, chosen, ts: str):
+    """Each non-empty batch's entity keys (per entity column) and times (UTC microseconds)."""
+    for batch in reader:
+        if batch.num_rows:
+            keys = {v.entity: batch.column(v.entity).to_numpy(zero_copy_only=False) for v, _ in chosen}
+            yield keys, batch_times(batch.column(ts))
 
 
 def _stream(reader: pa.RecordBatchReader, joiner: Joiner, chosen, ts: str, target: Path) -> int:
@@ -265,8 +294,8 @@ def _stream(reader: pa.RecordBatchReader, joiner: Joiner, chosen, ts: str, targe
             for batch in reader:
                 if batch.num_rows == 0:
                     continue
-                keys = {v.entity: batch.column(v.entity).to_numpy(zero_copy_only=False) for v, _ in chosen}
-                names, arrays = _arrays(joiner.features(keys, batch_times(batch.column(ts))))
+                (keys, times), *_ = _keys_and_times([batch], chosen, ts)
+                names, arrays = _arrays(joiner.features(keys, times))
                 out = pa.RecordBatch.from_arrays(
                     [*batch.columns, *arrays], names=[*batch.schema.names, *names]
                 )
@@ -301,17 +330,41 @@ def _snapshot_file(path: Path, name: str, chosen):
     return snap
 
 
-def _in_memory(entities: pd.DataFrame, chosen, ts: str, snapshot: str | None, joiner: Joiner | None = None):
+def _in_memory(
+    entities: pd.DataFrame,
+    chosen,
+    ts: str,
+    snapshot: str | None,
+    joiner: Joiner | None = None,
+    memory_limit: str | None = None,
+    duck: tuple | None = None,
+):
     names = list(entities.columns)
     if ts not in names:
         _check_columns(names, {}, ts, chosen)
     if not pd.api.types.is_datetime64_any_dtype(entities[ts].dtype):
         raise InvalidInput(f"timestamp column {ts!r} of the entities is {entities[ts].dtype}, not datetimes")
     _check_columns(names, {ts: True}, ts, chosen)
-    joiner = joiner or Joiner(chosen)
+    joiner = joiner or Joiner(chosen, memory_limit)
     keys = {v.entity: entities[v.entity].to_numpy() for v, _ in chosen}
+    times = utc_us(entities[ts])
+    if joiner.asof is None:
+        found = joiner.features(keys, times)
+    elif duck is not None:
+        joiner.prepare(*duck, [(keys, times)])
+        found = joiner.features(keys, times)
+    else:
+        from .. import workspace
+
+        with spill_folder(workspace.current().home) as scratch:
+            con = connect(memory_limit, scratch)
+            try:
+                joiner.prepare(con, scratch, [(keys, times)])
+                found = joiner.features(keys, times)
+            finally:
+                con.close()
     pieces = [entities]
-    for name, value in joiner.features(keys, utc_us(entities[ts])):
+    for name, value in found:
         if isinstance(name, tuple):  # one 2-D block: the frame takes it as it is
             pieces.append(pd.DataFrame(value, columns=list(name), index=entities.index, copy=False))
         elif isinstance(value, np.ndarray):
