@@ -47,6 +47,7 @@ PURGE_STEPS: list[tuple[str, str]] = [
         "deleted runs",
         "mlo.tracking.lifecycle:purge_step",
     ),  # deleted over 30 days ago (mlo.tracking.lifecycle)
+    ("feature leftovers", "mlo.features.spill:gc_step"),  # spill folders of killed processes, old cache files
 ]
 
 

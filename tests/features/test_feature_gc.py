@@ -1,0 +1,91 @@
+"""``mlo gc`` removes what training frames leave behind: DuckDB spill folders of killed processes and feature
+cache files of an older format, never a folder a live process holds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pandas as pd
+from click.testing import CliRunner
+from feature_data import transactions
+
+import mlo
+from mlo.cli import main
+from mlo.store.gc import collect
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from mlo.features.spill import spill_folder
+
+    with spill_folder(Path(sys.argv[1])) as folder:
+        (folder / "duckdb_temp_storage-0.tmp").write_bytes(b"x" * 4096)
+        print(folder, flush=True)
+        time.sleep(120)
+    """
+)
+
+
+def _holder(home) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(home)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    line = proc.stdout.readline().strip()
+    assert line, proc.stderr.read()
+    return proc, line
+
+
+def _age(path, seconds: float = 7200) -> None:
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+
+
+def test_gc_removes_spill_folders_of_killed_processes_and_old_cache_files(sqlite_ws):
+    home = sqlite_ws.home
+    mlo.snapshot(transactions(), "transactions")
+    mlo.FeatureView("spend", source="transactions", entity="customer_id", timestamp="ts",
+                    transform=lambda df: df[["amount"]])  # fmt: skip
+    ents = pd.DataFrame({"customer_id": [1], "ts": pd.to_datetime(["2024-03-01"])})
+    first = mlo.features.training_frame(ents, ["spend"], snapshot=None)
+    current = list((home / "features").glob("*.s1.parquet"))
+    assert len(current) == 1
+    old = home / "features" / current[0].name.replace(".s1.parquet", ".parquet")
+    old.write_bytes(b"PAR1 an older cache format")
+    half = home / "features" / ".tmp-killed.parquet"
+    half.write_bytes(b"half")
+    _age(half)
+    fresh = home / "features" / ".tmp-writing.parquet"  # maybe a view being computed right now
+    fresh.write_bytes(b"now")
+
+    dead, dead_folder = _holder(home)
+    dead.send_signal(signal.SIGKILL)
+    dead.wait()
+    live, live_folder = _holder(home)
+    try:
+        for folder in (dead_folder, live_folder):
+            _age(folder)
+        young = home / "tmp" / "duckdb-just-made"  # made a moment ago, its owner not yet locked in
+        young.mkdir()
+
+        out = CliRunner().invoke(main, ["gc", "--dry-run"], catch_exceptions=False)
+        assert out.exit_code == 0, out.output
+        assert "feature leftovers" in out.output and "found 6, would remove 3" in out.output
+        assert os.path.isdir(dead_folder) and old.exists() and half.exists()
+
+        step = collect(sqlite_ws).step("feature leftovers")
+        assert (step.found, step.removed, step.kept) == (6, 3, 3)
+        assert not os.path.exists(dead_folder) and not old.exists() and not half.exists()
+        assert os.path.isdir(live_folder) and young.is_dir() and fresh.exists() and current[0].exists()
+    finally:
+        live.kill()
+        live.wait()
+    # the cache that is left still serves, and a new training frame leaves no folder of its own
+    pd.testing.assert_frame_equal(mlo.features.training_frame(ents, ["spend"], snapshot=None), first)
+    left = sorted(p.name for p in (home / "tmp").glob("duckdb-*"))
+    assert left == sorted(["duckdb-just-made", os.path.basename(live_folder)])
