@@ -27,6 +27,7 @@ def _both(monkeypatch, tmp_path, ents, features, **kw):
     monkeypatch.delenv("MLO_FEATURE_VIEW_MB", raising=False)
     assert all(p[2] is not None and not isinstance(p[2], int) for p in Joiner(_selection(features)).parts)
     memory = mlo.features.training_frame(ents, features, snapshot=None, **kw)
+    empty_in_memory = mlo.features.training_frame(ents.iloc[:0], features, snapshot=None, **kw)
     ents.to_parquet(tmp_path / "ents.parquet", index=False)
     memory_file = mlo.features.training_frame(
         tmp_path / "ents.parquet", features, to=tmp_path / "a.parquet", snapshot=None, **kw
@@ -40,6 +41,11 @@ def _both(monkeypatch, tmp_path, ents, features, **kw):
     )
     assert pq.read_table(duck_file).equals(pq.read_table(memory_file))
     assert pq.read_schema(duck_file).equals(pq.read_schema(memory_file))
+    from_file = mlo.features.training_frame(tmp_path / "ents.parquet", features, snapshot=None, **kw)
+    pd.testing.assert_frame_equal(from_file, memory.reset_index(drop=True))
+    # no entity rows: no feature rows either, with the same types
+    empty = mlo.features.training_frame(ents.iloc[:0], features, snapshot=None, **kw)
+    pd.testing.assert_frame_equal(empty, empty_in_memory)
     assert not list((mlo.workspace.current().home / "tmp").glob("duckdb-*"))
     return memory
 

@@ -170,24 +170,21 @@ class _Rows:
         self.columns = columns
         self.types = [schema.field(c).type for c in columns]
         self.block = bool(columns) and all(t == pa.float64() for t in self.types)
-        self.batches = pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
-        self.left: pa.Table | None = None
+        pf = pq.ParquetFile(path)
+        self.batches = pf.iter_batches(batch_size=BATCH_ROWS)
+        self.left: pa.Table = pf.schema_arrow.empty_table()
 
     def take(self, n: int) -> list[tuple[Any, Any]]:
-        parts, have = [], 0
-        if self.left is not None:
-            parts.append(self.left)
-            have = self.left.num_rows
+        parts, have = [self.left], self.left.num_rows
         while have < n:
             batch = next(self.batches)
             parts.append(pa.Table.from_batches([batch]))
             have += batch.num_rows
         table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
-        self.left = table.slice(n) if table.num_rows > n else None
+        self.left = table.slice(n)
         table = table.slice(0, n)
-        if (
-            self.block
-        ):  # a block of floats, NaN where nothing matched, as :func:`~.pointintime.latest` gives it
+        # floats as one block, NaN where nothing matched, as :func:`~.pointintime.latest` has them
+        if self.block:
             block = np.empty((n, len(self.columns)), dtype=np.float64)
             for j in range(len(self.columns)):
                 block[:, j] = table.column(j).to_numpy()
