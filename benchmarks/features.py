@@ -13,10 +13,14 @@
 2. Out of core: the same training frame from entities in a Parquet file, streamed into a Parquet file
    (``to=path``, ``memory_limit``) in a child process, against the in-memory DataFrame in another: the peak
    resident memory of each (``ru_maxrss``).
-3. Aggregates over time: a view of four windowed aggregates (sum, count and mean over 7 days, max over 30 days)
+3. A view larger than memory: ``--view-rows`` (default 20,000,000) feature rows of four floats joined with
+   ``--big-rows`` entity rows from a Parquet file within ``--big-limit`` (default 256MB), where mlo joins by
+   DuckDB's ASOF JOIN out of core; against pandas ``merge_asof`` (the view and the entities in memory) and mlo's
+   in-memory search (its budget raised), each in a fresh process: time, peak memory, values compared.
+4. Aggregates over time: a view of four windowed aggregates (sum, count and mean over 7 days, max over 30 days)
    at ``--agg-rows`` entity rows, against pandas (entity rows interleaved with the events, then
    ``groupby(...).rolling("7D")`` per entity), values compared.
-4. Online lookup inside ``mlo serve``: p50/p90 of single-row ``/predict`` requests by entity id for a model whose
+5. Online lookup inside ``mlo serve``: p50/p90 of single-row ``/predict`` requests by entity id for a model whose
    signature names a feature view, against the same model served without features (its inputs sent in the
    request): the difference is what the lookup adds.
 
@@ -188,6 +192,122 @@ def bench_out_of_core(rows: int, limit: str) -> dict:
         else:
             out[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
     return out
+
+
+BIG_VIEW_CHILD = r"""
+import json, os, sys, time
+ents, view_file, out, mode, limit = sys.argv[1:6]
+
+
+def peak_rss():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
+t0 = time.perf_counter()
+if mode == "pandas":  # the view's rows and the entities in memory, merge_asof, back in the entities' order
+    import pandas as pd
+
+    e = pd.read_parquet(ents)
+    e["row"] = range(len(e))
+    f = pd.read_parquet(view_file).sort_values("ts", kind="stable")
+    j = pd.merge_asof(e.sort_values("ts", kind="stable"), f, on="ts", by="customer_id", direction="backward")
+    j.sort_values("row").drop(columns="row").to_parquet(out, index=False)
+else:
+    import mlo
+
+    if mode == "memory":  # a budget over the view: the in-memory search, for reference
+        os.environ["MLO_FEATURE_VIEW_MB"] = "100000"
+    mlo.features.training_frame(ents, ["big"], to=out, snapshot=None, memory_limit=limit)
+took = time.perf_counter() - t0
+figures = {"seconds": took, "peak_rss": peak_rss()}
+if mode != "pandas":  # the join mlo took
+    from mlo.features import asof
+
+    big = asof.view_bytes(view_file, ["g0", "g1", "g2", "g3"]) > asof.budget(limit)
+    figures["path"] = "DuckDB ASOF" if big else "in-memory"
+print(json.dumps(figures))
+"""
+
+
+def bench_big_view(view_rows: int, rows: int, limit: str) -> dict:
+    """A view larger than memory: ``view_rows`` feature rows of four floats over ``view_rows / 20`` entities,
+    joined with ``rows`` entity rows from a Parquet file within ``limit`` (DuckDB's ASOF JOIN), against pandas
+    ``merge_asof`` (which holds the view and the entities in memory) and mlo's in-memory search, each in a fresh
+    process: time and peak memory; the three results compared value for value."""
+    import subprocess
+
+    import pyarrow.parquet as pq
+
+    import mlo
+    from mlo.features.rows import feature_file
+
+    ids = max(view_rows // 20, 1)
+    rng = np.random.default_rng(21)
+    source = pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, ids, view_rows).astype("int64"),
+            "ts": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta(rng.integers(0, 365 * 86400, view_rows), unit="s"),
+            **{f"g{i}": rng.random(view_rows) for i in range(4)},
+        }
+    )
+    t0 = time.perf_counter()
+    mlo.snapshot(source, "big_events")
+    del source
+    view = mlo.FeatureView(
+        "big", source="big_events", entity="customer_id", timestamp="ts",
+        transform=lambda df: df[["g0", "g1", "g2", "g3"]],
+    )  # fmt: skip
+    path = str(feature_file(view))
+    made = time.perf_counter() - t0
+    folder = tempfile.mkdtemp(prefix="mlo-big-")
+    ents = os.path.join(folder, "entities.parquet")
+    pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, ids, rows).astype("int64"),
+            "ts": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 400 * 86400, rows), unit="s"),
+            "label": rng.integers(0, 2, rows),
+        }
+    ).to_parquet(ents, index=False)
+    view_bytes = pq.read_metadata(path).num_rows * 6 * 8
+    out = {
+        "view_rows": view_rows,
+        "rows": rows,
+        "memory_limit": limit,
+        "view_bytes": view_bytes,
+        "made_s": made,
+    }
+    env = {k: v for k, v in os.environ.items() if k != "MLO_FEATURE_VIEW_MB"}
+    results = {}
+    for mode in ("duckdb", "memory", "pandas"):
+        target = os.path.join(folder, f"{mode}.parquet")
+        proc = subprocess.run(
+            [sys.executable, "-c", BIG_VIEW_CHILD, ents, path, target, mode, limit],
+            capture_output=True, text=True, timeout=7200, env=env,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            out[mode] = {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
+            continue
+        out[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
+        results[mode] = pq.read_table(target, columns=["g0", "g1", "g2", "g3"]).to_pandas()
+    if "duckdb" in results:
+        out["same_values"] = {
+            m: bool(results["duckdb"].equals(results[m])) for m in ("memory", "pandas") if m in results
+        }
+    out["load"] = load()
+    return out
+
+
+def print_peaks(figures: dict, modes: list[tuple[str, str]]) -> None:
+    """One line per child process: its peak memory and time (and the join it took), or why it failed."""
+    for mode, label in modes:
+        got = figures[mode]
+        if "error" in got:
+            print(f"  {label:36s} failed: {got['error']}")
+            continue
+        path = f"   ({got['path']} join)" if "path" in got else ""
+        print(f"  {label:36s} peak RSS {got['peak_rss'] / 2**20:7.0f} MB   {got['seconds']:7.2f} s{path}")
 
 
 def bench_aggregates(rows: int) -> dict:
@@ -387,7 +507,16 @@ def main() -> None:
         "--memory-limit", default="256MB", help="DuckDB's memory limit in the out-of-core run"
     )
     parser.add_argument(
-        "--skip", nargs="*", default=[], choices=["feast", "out-of-core", "aggregates", "lookup"]
+        "--skip", nargs="*", default=[], choices=["feast", "out-of-core", "big-view", "aggregates", "lookup"]
+    )
+    parser.add_argument(
+        "--view-rows", type=int, default=20_000_000, help="feature rows of the view larger than memory"
+    )
+    parser.add_argument(
+        "--big-rows", type=int, default=2_000_000, help="entity rows joined with the view larger than memory"
+    )
+    parser.add_argument(
+        "--big-limit", default="256MB", help="memory_limit of the join with the view larger than memory"
     )
     parser.add_argument(
         "--feast-rows", type=int, default=1_000_000, help="entity rows of the Feast comparison"
@@ -422,18 +551,28 @@ def main() -> None:
                 f"\nout of core: {ooc['rows']:,} entity rows from a Parquet file, a {ooc['frame_bytes'] / 2**30:.2f} GiB "
                 f"frame, each way in a fresh process"
             )
-            for mode, label in (
-                ("file", f"to=path, memory_limit={ooc['memory_limit']}"),
-                ("memory", "in memory"),
-            ):
-                got = ooc[mode]
-                if "error" in got:
-                    print(f"  {label:36s} failed: {got['error']}")
-                else:
-                    print(
-                        f"  {label:36s} peak RSS {got['peak_rss'] / 2**20:7.0f} MB   {got['seconds']:6.2f} s"
-                    )
+            print_peaks(
+                ooc, [("file", f"to=path, memory_limit={ooc['memory_limit']}"), ("memory", "in memory")]
+            )
             print(f"  {load()}")
+        big = None
+        if "big-view" not in args.skip:
+            big = bench_big_view(args.view_rows, args.big_rows, args.big_limit)
+            print(
+                f"\na view larger than memory: {big['view_rows']:,} feature rows × 4 features "
+                f"({big['view_bytes'] / 2**20:,.0f} MB in memory), {big['rows']:,} entity rows, "
+                f"each way in a fresh process (the view's Parquet file made first, in {big['made_s']:.0f} s)"
+            )
+            print_peaks(
+                big,
+                [
+                    ("duckdb", f"mlo, memory_limit={big['memory_limit']}"),
+                    ("memory", "mlo, budget raised"),
+                    ("pandas", "pandas merge_asof"),
+                ],
+            )
+            print(f"  same values as DuckDB's: {big.get('same_values')}")
+            print(f"  {big['load']}")
         ag = None
         if "aggregates" not in args.skip:
             ag = bench_aggregates(args.agg_rows)
@@ -476,7 +615,7 @@ def main() -> None:
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(
-                    {"training_frame": tf, "out_of_core": ooc, "aggregates": ag, "feast": feast, "lookup": lk},
+                    {"training_frame": tf, "out_of_core": ooc, "big_view": big, "aggregates": ag, "feast": feast, "lookup": lk},
                     f, indent=2, default=str,
                 )  # fmt: skip
 
