@@ -7,7 +7,8 @@ average the entity's rows inside the window instead (:mod:`.aggregates`).
 
 The entities need not fit in memory: given as a Parquet file, a glob of them or a snapshot (:mod:`.entities`),
 and with ``to=`` a file or a snapshot, they stream through in batches, and each batch's result is written as it
-is made. The views' feature rows are held in memory (they were computed in memory by the transform).
+is made. A view's feature rows are searched in memory while they fit the budget, and joined by DuckDB out of
+core when they do not (:mod:`.asof`).
 """
 
 from __future__ import annotations
