@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from screenshots import docs_screenshot
-from strict import need
 from theme import luminance
+
+from strict import need
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "src" / "mlo" / "ui" / "static" / "app.js"
