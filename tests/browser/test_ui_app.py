@@ -29,6 +29,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-b
 SEED = textwrap.dedent(
     """
     import json, sys
+    SWEEP = 450
     from pathlib import Path
     import mlo
 
@@ -48,6 +49,9 @@ SEED = textwrap.dedent(
     for i in range(3):
         with mlo.start_run(f"forest-{i}", experiment="fraud", params={"n": 100 * (i + 1)}):
             mlo.log_metric("recall", 0.6 + i / 10)
+    for i in range(SWEEP):
+        with mlo.start_run(f"sweep-{i:04d}", experiment="sweep", params={"i": i}):
+            mlo.log_metric("score", i / SWEEP)
     mlo.register_model(lambda rows: [0 for _ in rows], "churn-model", alias="production", run=best)
     json.dump(ids, sys.stdout)
     """
@@ -149,8 +153,9 @@ def test_list_filter_open_a_run_compare_and_a_model_card(browser, app, scheme):
     page = _page(browser, scheme)
     page.goto(app.url)
     assert "token" not in page.url  # the token became a cookie and left the address bar
-    runs = page.locator(".mlo-app-runs tbody tr")
-    expect(runs).to_have_count(6)
+    page.locator(".mlo-app-experiment").select_option("churn")
+    runs = page.locator(".mlo-app-runs tr.mlo-app-row")
+    expect(runs).to_have_count(3)
     bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert (luminance(page, bg) < 0.3) == (scheme == "dark")
     docs_screenshot(page, f"ui-runs-{scheme}.png")
@@ -185,6 +190,28 @@ def test_list_filter_open_a_run_compare_and_a_model_card(browser, app, scheme):
     expect(frame).to_have_attribute("sandbox", "")
     expect(page.frame_locator("iframe.mlo-app-frame").locator("body")).to_contain_text("churn-model")
     docs_screenshot(page, f"ui-model-card-{scheme}.png")
+    page.context.close()
+
+
+def test_450_runs_scroll_as_one_table_with_few_rows_drawn(browser, app):
+    from playwright.sync_api import expect
+
+    page = _page(browser)
+    page.goto(app.url)
+    page.goto(app.url.split("/?")[0] + "/#/runs?experiment=sweep")
+    table = page.locator(".mlo-app-scroll")
+    expect(table).to_have_attribute("data-total", "450")
+    rows = page.locator(".mlo-app-runs tr.mlo-app-row")
+    expect(rows.first).to_contain_text("sweep-0449")  # newest first
+    assert rows.count() < 80  # only the rows in view, and a margin
+    table.evaluate("el => { el.scrollTop = el.scrollHeight; }")
+    expect(page.locator('.mlo-app-runs tr.mlo-app-row[data-index="449"]')).to_contain_text("sweep-0000")
+    assert page.locator(".mlo-app-runs tr.mlo-app-row").count() < 80
+    # ticking survives scrolling away and back; select all matching ticks every run of the filter
+    page.locator(".mlo-app-select-all").click()
+    expect(page.locator(".mlo-app-count")).to_have_text("450 ticked")
+    page.locator(".mlo-app-clear").click()
+    expect(page.locator(".mlo-app-count")).to_have_text("0 ticked")
     page.context.close()
 
 
@@ -230,7 +257,7 @@ def test_high_contrast_follows_the_system(browser, app):
 
     page = _page(browser, "dark", contrast="more")
     page.goto(app.url)
-    expect(page.locator(".mlo-app-runs tbody tr").first).to_be_visible()
+    expect(page.locator(".mlo-app-runs tr.mlo-app-row").first).to_be_visible()
     assert page.evaluate("document.body.dataset.jpThemeName") == "mlo high contrast dark"
     text = page.evaluate("getComputedStyle(document.querySelector('.mlo-app-runs td')).color")
     bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
@@ -264,7 +291,7 @@ def test_a_static_export_opens_from_file(browser, app, tmp_path):
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     page.goto((site / "index.html").as_uri())
-    runs = page.locator(".mlo-app-runs tbody tr")
+    runs = page.locator(".mlo-app-runs tr.mlo-app-row")
     expect(runs).to_have_count(3)  # the churn experiment only
     best = app.runs["logreg-C1.0"]
     page.locator(f'a.mlo-app-run-link[title="{best}"]').click()

@@ -2,7 +2,7 @@
  * The standalone `mlo ui` app: a single page on the REST API (or, in a static export, on its data files), with
  * the run, diff and trace pages the JupyterLab tabs show. Pages are hash routes, so they work from `file://`:
  *
- *   #/runs?experiment=&where=&offset=   experiments and runs: filter, paging, ticking, compare
+ *   #/runs?experiment=&where=          experiments and runs: filter, one scrolling table, ticking, compare
  *   #/run/<id>                          a run: charts (live while it trains), artifacts, params, tags, cells
  *   #/compare?runs=a,b,...              ticked runs: overlaid histories, a param/metric table, the two-run diff
  *   #/models, #/model/<name>/<version>  versions and aliases; a version's model card
@@ -16,12 +16,11 @@ import { chartControls, colorFor, DEFAULT_OPTIONS, IChartOptions, ILine, LineCha
 import { DiffPage } from '../diffpage';
 import { FILTER_HELP, formatDuration, formatTime, formatUsd, formatValue, h, runLabel, statusBadge } from '../dom';
 import { RunPage } from '../runpage';
+import { RunTable } from './runtable';
 import { TracePage } from '../tracepage';
 import { isStatic } from './static';
 
 const PAGE_SIZE = 100;
-/** Params and metrics shown as columns of the runs table (the rest are on the run's page). */
-const MAX_COLUMNS = 8;
 
 interface IPage {
   dispose?: () => void;
@@ -58,18 +57,6 @@ function applyTheme(): void {
 }
 
 // -- runs -----------------------------------------------------------------------------------------------------
-function columnsOf(rows: IRunRow[], prefix: string): string[] {
-  const seen = new Set<string>();
-  for (const row of rows) {
-    for (const [key, value] of Object.entries(row)) {
-      if (key.startsWith(prefix) && value !== null && value !== undefined) {
-        seen.add(key);
-      }
-    }
-  }
-  return [...seen].sort().slice(0, MAX_COLUMNS);
-}
-
 async function runsPage(host: HTMLElement, params: URLSearchParams): Promise<void> {
   const experiments = await api.experiments();
   if (!experiments.length) {
@@ -83,7 +70,6 @@ async function runsPage(host: HTMLElement, params: URLSearchParams): Promise<voi
   }
   const experiment = params.get('experiment') ?? '';
   const where = params.get('where') ?? '';
-  const offset = Math.max(0, Number(params.get('offset') ?? 0) || 0);
   const go = (changes: Record<string, string | number>) => {
     const next = new URLSearchParams(params);
     for (const [k, v] of Object.entries(changes)) {
@@ -160,64 +146,25 @@ async function runsPage(host: HTMLElement, params: URLSearchParams): Promise<voi
     status,
     table
   );
+  const runs = new RunTable({ experiment: experiment || undefined, where: where || undefined }, selected, () =>
+    refreshSelection()
+  );
+  table.replaceChildren(runs.node);
   refreshSelection();
-  let page;
+  let total;
   try {
-    page = await api.runs(experiment || undefined, offset, PAGE_SIZE, where || undefined);
+    total = await runs.load();
   } catch (error) {
+    table.replaceChildren();
     status.replaceChildren(errorLine(error));
     return;
   }
-  if (!page.total) {
+  count.dataset.total = String(total);
+  if (!total) {
     table.replaceChildren(empty(where ? 'No run matches this filter.' : 'No runs in this experiment.'));
     return;
   }
-  const metrics = columnsOf(page.runs, 'metrics.');
-  const paramsCols = columnsOf(page.runs, 'params.');
-  const head = ['', 'run', 'experiment', 'status', 'start', 'duration', ...paramsCols, ...metrics];
-  const rows = page.runs.map(row =>
-    h(
-      'tr',
-      { 'data-run-id': row.run_id, 'data-status': row.status },
-      h(
-        'td',
-        {},
-        h('input', {
-          type: 'checkbox',
-          class: 'mlo-app-tick',
-          'data-run-id': row.run_id,
-          'aria-label': `tick ${runLabel(row.name, row.run_id)}`,
-          onchange: (e: Event) => {
-            (e.target as HTMLInputElement).checked ? selected.add(row.run_id) : selected.delete(row.run_id);
-            refreshSelection();
-          }
-        })
-      ),
-      h(
-        'td',
-        { class: 'mlo-app-name' },
-        h('span', { class: 'mlo-swatch', style: `background:${colorFor(row.run_id)}` }),
-        link(`#/run/${encodeURIComponent(row.run_id)}`, runLabel(row.name, row.run_id), { title: row.run_id, class: 'mlo-app-run-link' })
-      ),
-      h('td', {}, row.experiment),
-      h('td', {}, statusBadge(row.status)),
-      h('td', {}, formatTime(row.start_time)),
-      h('td', {}, row.status === 'running' ? 'running' : formatDuration(row.duration)),
-      [...paramsCols, ...metrics].map(c =>
-        h('td', { 'data-column': c, title: row[c] === null || row[c] === undefined ? '' : String(row[c]) }, formatValue(row[c]))
-      )
-    )
-  );
-  table.replaceChildren(
-    h(
-      'table',
-      { class: 'mlo-table mlo-app-runs' },
-      h('thead', {}, h('tr', {}, head.map(c => h('th', { title: c }, c.replace(/^(params|metrics)\./, ''))))),
-      h('tbody', {}, rows)
-    ),
-    pager(page.total, offset, o => go({ offset: o }))
-  );
-  refreshSelection();
+  status.replaceChildren(h('span', { class: 'mlo-app-matching' }, `${total.toLocaleString('en-US')} runs`));
 }
 
 function pager(total: number, offset: number, to: (offset: number) => void): HTMLElement {
