@@ -9,9 +9,18 @@
  *   #/reports, #/report/<id>            validation, drift and monitoring reports (sandboxed pages)
  *   #/traces, #/trace/<id>              LLM traces
  */
-import { ServerConnection } from '@jupyterlab/services';
-
-import { api, ApiError, IExperiment, IMetricHistories, IModelVersion, IRun, IRunRow, requestAPI } from '../api';
+import {
+  api,
+  ApiError,
+  apiPath,
+  IExperiment,
+  IMetricHistories,
+  IModelVersion,
+  IRun,
+  IRunRow,
+  requestAPI,
+  requestText
+} from '../api';
 import { chartControls, colorFor, DEFAULT_OPTIONS, IChartOptions, ILine, LineChart, onThemeChange } from '../charts';
 import { DiffPage } from '../diffpage';
 import { FILTER_HELP, formatDuration, formatTime, formatUsd, formatValue, h, runLabel, statusBadge } from '../dom';
@@ -286,21 +295,8 @@ function sandboxed(title: string, html: string): HTMLElement {
   return h('iframe', { class: 'mlo-app-frame', sandbox: '', srcdoc: html, title, referrerpolicy: 'no-referrer' });
 }
 
-async function htmlOf(path: string): Promise<string> {
-  const settings = ServerConnection.makeSettings();
-  const url = new URL(`mlo/api/${path}`, settings.baseUrl).href;
-  const response = await ServerConnection.makeRequest(url, {}, settings);
-  const text = await response.text();
-  if (!response.ok) {
-    let message = `${response.status} ${response.statusText}`;
-    try {
-      message = JSON.parse(text).error ?? message;
-    } catch {
-      // the status line says enough
-    }
-    throw new ApiError(message, response.status);
-  }
-  return text;
+function htmlOf(path: string): Promise<string> {
+  return requestText(apiPath(path));
 }
 
 async function modelsPage(host: HTMLElement): Promise<void> {
