@@ -308,7 +308,11 @@ def mlflow_side(browser, tmp: Path, env: dict, runs: int, steps: int, repeat: in
     try:
         wait_http(f"{base}/health", 120)
         out: dict = {}
-        ready = "document.querySelectorAll('.js-plotly-plot .main-svg, .js-plotly-plot canvas').length >= 5"
+        # a plotly chart is drawn when its trace has a line path
+        ready = (
+            "[...document.querySelectorAll('.js-plotly-plot')]"
+            ".filter(p => p.querySelector('.scatterlayer path.js-line')).length >= 5"
+        )
         ctx = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
         exp, first = info["experiment"], info["runs"][0]
         single, chart_view = [], []

@@ -82,6 +82,15 @@ def test_the_token_in_the_url_becomes_a_cookie_and_leaves_the_url(server):
     )
 
 
+def test_no_server_without_a_token(sqlite_ws):
+    from mlo.errors import InvalidInput
+    from mlo.ui.server import create_app
+
+    for weak in ("", "short", None):
+        with pytest.raises(InvalidInput, match="at least 8 characters"):
+            create_app(sqlite_ws.home, weak)
+
+
 def test_path_traversal_reaches_nothing_outside(server, tmp_path):
     (tmp_path / "secret.txt").write_text("do not serve")
     for path in (

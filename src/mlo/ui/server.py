@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from ..errors import InvalidInput
 from .api import Answer, answer
 
 COOKIE = "mlo_ui_token"
@@ -63,7 +64,9 @@ def create_app(home: Path | None, token: str, root: str | Path | None = None):
     from starlette.responses import RedirectResponse, Response
     from starlette.routing import Route
 
-    expected = _digest(token)
+    if not isinstance(token, str) or len(token.strip()) < 8:
+        raise InvalidInput("mlo ui needs a token of at least 8 characters: it is never served without one")
+    expected = _digest(token.strip())
 
     def presented(request: Request) -> str | None:
         header = request.headers.get("authorization", "")
