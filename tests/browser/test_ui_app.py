@@ -189,6 +189,13 @@ def test_list_filter_open_a_run_compare_and_a_model_card(browser, app, scheme):
     frame = page.locator("iframe.mlo-app-frame")
     expect(frame).to_have_attribute("sandbox", "")
     expect(page.frame_locator("iframe.mlo-app-frame").locator("body")).to_contain_text("churn-model")
+    # the card follows the page's theme, though its frame inherits nothing
+    card_bg = (
+        page.frame_locator("iframe.mlo-app-frame")
+        .locator("body")
+        .evaluate("b => getComputedStyle(b).backgroundColor")
+    )
+    assert (luminance(page, card_bg) < 0.3) == (scheme == "dark")
     docs_screenshot(page, f"ui-model-card-{scheme}.png")
     page.context.close()
 

@@ -290,9 +290,30 @@ function compareTable(runs: IRun[]): HTMLElement {
 }
 
 // -- models, reports, traces -----------------------------------------------------------------------------------
+/** The theme's variables that mlo's HTML reports read (each with a light fallback of its own). */
+const REPORT_VARS = [
+  '--jp-ui-font-color1',
+  '--jp-ui-font-color2',
+  '--jp-content-font-color1',
+  '--jp-layout-color1',
+  '--jp-layout-color2',
+  '--jp-border-color2',
+  '--jp-brand-color1',
+  '--jp-error-color1',
+  '--jp-success-color1',
+  '--jp-warn-color1'
+];
+
 function sandboxed(title: string, html: string): HTMLElement {
+  // the page's theme handed to the report as CSS variables (a sandboxed frame inherits none)
+  const root = getComputedStyle(document.documentElement);
+  const vars = REPORT_VARS.map(name => `${name}:${root.getPropertyValue(name).trim()}`).join(';');
+  const theme =
+    `<style>:root{${vars};color-scheme:${document.body.dataset.jpThemeLight === 'false' ? 'dark' : 'light'}}` +
+    'body{background:var(--jp-layout-color1);color:var(--jp-ui-font-color1);font-family:system-ui,sans-serif}</style>';
   // no allow-* at all: the page runs no script and has no origin
-  return h('iframe', { class: 'mlo-app-frame', sandbox: '', srcdoc: html, title, referrerpolicy: 'no-referrer' });
+  const page = /<head[^>]*>/i.test(html) ? html.replace(/<head[^>]*>/i, head => head + theme) : theme + html;
+  return h('iframe', { class: 'mlo-app-frame', sandbox: '', srcdoc: page, title, referrerpolicy: 'no-referrer' });
 }
 
 function htmlOf(path: string): Promise<string> {
