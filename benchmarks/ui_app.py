@@ -318,10 +318,14 @@ def mlflow_side(browser, tmp: Path, env: dict, runs: int, steps: int, repeat: in
         single, chart_view = [], []
         for _ in range(repeat):
             p = ctx.new_page()
-            single.append(timed_goto(p, f"{base}/#/experiments/{exp}/runs/{first}/model-metrics", ready))
+            single.append(
+                timed_goto(p, f"{base}/#/experiments/{exp}/runs/{first}/model-metrics", ready, 300_000)
+            )
             p.close()
             p = ctx.new_page()
-            chart_view.append(timed_goto(p, f"{base}/#/experiments/{exp}?compareRunsMode=CHART", ready))
+            chart_view.append(
+                timed_goto(p, f"{base}/#/experiments/{exp}/runs?compareRunsMode=CHART", ready, 300_000)
+            )
             p.close()
         out["first_chart_run_ms"] = statistics.median(single)
         out["first_chart_compare_ms"] = statistics.median(chart_view)
