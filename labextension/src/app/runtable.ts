@@ -9,7 +9,7 @@ import { formatDuration, formatTime, formatValue, h, runLabel, statusBadge } fro
 
 export const ROW_HEIGHT = 30;
 const PAGE = 200;
-const MARGIN = 15; // rows drawn above and below the view
+const MARGIN = 40; // rows drawn above and below the view: a scroll within them redraws nothing
 const MAX_COLUMNS = 8; // params and metrics shown as columns (the rest are on the run's page)
 
 export interface IRunTableQuery {
@@ -28,7 +28,7 @@ export class RunTable {
     this._body = h('tbody', {});
     this._table = h('table', { class: 'mlo-table mlo-app-runs' }, h('thead', {}), this._body);
     this.node = h('div', { class: 'mlo-app-scroll', tabindex: 0 }, this._table);
-    this.node.addEventListener('scroll', () => this._schedule(), { passive: true });
+    this.node.addEventListener('scroll', () => this._schedule(false), { passive: true });
   }
 
   /** The first page: the total and the columns; resolves to the total. */
@@ -62,7 +62,8 @@ export class RunTable {
     return answer.runs;
   }
 
-  private _schedule(): void {
+  private _schedule(force: boolean): void {
+    this._force ||= force;
     if (!this._frame) {
       this._frame = requestAnimationFrame(() => {
         this._frame = 0;
@@ -73,8 +74,16 @@ export class RunTable {
 
   private _render(): void {
     const view = this.node.clientHeight || 600;
-    const first = Math.max(0, Math.floor(this.node.scrollTop / ROW_HEIGHT) - MARGIN);
-    const last = Math.min(this._total, Math.ceil((this.node.scrollTop + view) / ROW_HEIGHT) + MARGIN);
+    const top = Math.floor(this.node.scrollTop / ROW_HEIGHT);
+    const bottom = Math.min(this._total, Math.ceil((this.node.scrollTop + view) / ROW_HEIGHT));
+    if (!this._force && top >= this._from && bottom <= this._to) {
+      return; // the rows in view are drawn already
+    }
+    this._force = false;
+    const first = Math.max(0, top - MARGIN);
+    const last = Math.min(this._total, bottom + MARGIN);
+    this._from = first;
+    this._to = last;
     const rows: HTMLElement[] = [h('tr', { class: 'mlo-app-spacer', style: `height:${first * ROW_HEIGHT}px` })];
     const wanted = new Set<number>();
     for (let i = first; i < last; i++) {
@@ -94,7 +103,7 @@ export class RunTable {
       if (!this._loading.has(index)) {
         this._loading.add(index);
         void this._page(index)
-          .then(() => this._schedule())
+          .then(() => this._schedule(true))
           .finally(() => this._loading.delete(index));
       }
     }
@@ -146,6 +155,9 @@ export class RunTable {
   private _loading = new Set<number>();
   private _total = 0;
   private _frame = 0;
+  private _force = true;
+  private _from = 0; // the rows drawn: [_from, _to)
+  private _to = 0;
 }
 
 function columnsOf(rows: IRunRow[], prefix: string): string[] {
