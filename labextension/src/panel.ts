@@ -11,6 +11,7 @@ import { caretDownIcon, caretRightIcon, refreshIcon } from '@jupyterlab/ui-compo
 
 import { api, ApiError, IExperiment, IModelVersion, IRunRow, ITraceRow } from './api';
 import {
+  FILTER_HELP,
   formatDuration,
   formatTime,
   formatTokens,
@@ -34,14 +35,6 @@ export const MAX_SELECT = 10000;
 
 export const COMPARE_COMMAND = 'mlo:compare-selected';
 export const DIFF_COMMAND = 'mlo:diff-selected';
-
-const FILTER_HELP =
-  'Filter the runs as mlo.runs(where=...) does, then press Enter:\n' +
-  "  metrics.auc > 0.8 and params.model = 'rf'\n" +
-  "  status = 'running' or name like 'base%'\n" +
-  '  params.C in (0.1, 1.0) and metrics.loss is not null\n' +
-  'Keys: metrics.*, params.*, tags.* and name, status, start_time, duration, user; quote odd names with ' +
-  'backticks. Empty shows every run.';
 
 interface IExperimentState {
   info: IExperiment;
