@@ -225,6 +225,10 @@ class NumericPair:
                 "ref": _round(_shares(ref)),
                 "cur": _round(_shares(cur)),
             }
+        return self.plot_hist()
+
+    def plot_hist(self) -> dict[str, Any]:
+        """Shares of both samples in equal bins over the pooled 0.5–99.5% range (outliers in the end bins)."""
         lo = min(self.ref.quantile(0.005), self.cur.quantile(0.005))
         hi = max(self.ref.quantile(0.995), self.cur.quantile(0.995))
         if not hi > lo:
