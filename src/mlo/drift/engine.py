@@ -305,7 +305,9 @@ def _run_jobs(
     jobs, spec: Spec, progress: bool | None, ref: inputs.Source, cur, accuracy: float | None = None
 ) -> list:
     rows = (ref.rows or 0) + len(cur)
-    bar = _progress_bar(progress, rows * len(jobs), len(jobs))
+    # comparing sketches takes milliseconds a column, whatever the rows: no bar unless asked for
+    cells = 0 if accuracy is not None else rows * len(jobs)
+    bar = _progress_bar(progress, cells, len(jobs))
     extra = {} if accuracy is None else {"accuracy": accuracy}
     run = [ColumnComparison(name, role, r, c, spec, **extra) for name, role, r, c in jobs]
     try:

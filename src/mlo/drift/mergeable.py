@@ -57,18 +57,6 @@ def _sum_by_key(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.nd
     return uniq, np.bincount(inv, weights=counts, minlength=uniq.size)
 
 
-def _bucket(magnitudes: np.ndarray, inv_log_gamma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Keys and counts of positive magnitudes (all > TINY) in the log grid."""
-    if magnitudes.size == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0)
-    keys = np.ceil(np.log(magnitudes) * inv_log_gamma).astype(np.int64)
-    lo = int(keys.min())
-    keys -= lo
-    counts = np.bincount(keys)
-    nz = np.flatnonzero(counts)
-    return nz + lo, counts[nz].astype(np.float64)
-
-
 @dataclass
 class ColumnSketch:
     """One column's sketch. ``values`` (exact distinct numeric values and counts) or the buckets hold the finite
@@ -251,36 +239,68 @@ def _as_float(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+def _numeric_sketch(name: str, family: str, arr: np.ndarray, accuracy: float) -> ColumnSketch:
+    """Counts, moments and log buckets of a float array, in a few vectorised passes (one ``log``)."""
+    rows = arr.size
+    nan_mask = np.isnan(arr)
+    nan = int(np.count_nonzero(nan_mask))
+    x = arr[~nan_mask] if nan else arr
+    out = ColumnSketch(name, family, rows, nan)
+    if x.size == 0:
+        out.values = pd.Series([], dtype=np.float64)
+        return out
+    lo, hi = float(x.min()), float(x.max())
+    if math.isinf(lo) or math.isinf(hi):
+        x = x[np.isfinite(x)]
+        if x.size == 0:
+            out.infinite = rows - nan
+            out.values = pd.Series([], dtype=np.float64)
+            return out
+        lo, hi = float(x.min()), float(x.max())
+    out.infinite, out.n = rows - nan - x.size, int(x.size)
+    out.min, out.max = lo, hi
+    out.mean = float(x.mean())
+    work = x - out.mean
+    np.square(work, out=work)
+    out.m2 = float(work.sum())
+    np.abs(x, out=work)
+    out.abs_sum = float(work.sum())
+    if lo > TINY or hi < -TINY:  # no value near 0
+        neg = x < 0 if hi < -TINY else None
+    else:
+        keep = work > TINY
+        out.zero = float(x.size - np.count_nonzero(keep))
+        work, neg = work[keep], x[keep] < 0
+    if work.size:
+        np.log(work, out=work)
+        work *= 1.0 / math.log(_gamma(accuracy))
+        np.ceil(work, out=work)
+        keys = work.astype(np.int64)
+        k_lo = int(keys.min())
+        width = int(keys.max()) - k_lo + 1
+        keys -= k_lo
+        if neg is not None and neg.any():
+            keys[neg] += width  # negative values in the second half
+        counts = np.bincount(keys, minlength=2 * width).astype(np.float64)
+        pos, negc = counts[:width], counts[width:]
+        nz = np.flatnonzero(pos)
+        out.pos_keys, out.pos_counts = nz + k_lo, pos[nz]
+        nz = np.flatnonzero(negc)
+        out.neg_keys, out.neg_counts = nz + k_lo, negc[nz]
+    if out.n_buckets <= EXACT_VALUES_MAX:
+        vals, cnts = np.unique(x, return_counts=True)
+        if vals.size <= EXACT_VALUES_MAX:
+            out.values = pd.Series(cnts.astype(np.float64), index=pd.Index(vals, dtype=np.float64))
+    return out
+
+
 def sketch_column(series: pd.Series, name: str | None = None, accuracy: float = ACCURACY) -> ColumnSketch:
     """The sketch of one column (a chunk of it)."""
     name = str(series.name if name is None else name)
     family = _family(series.dtype)
     rows = len(series)
     if family in ("float", "int", "datetime"):
-        arr = _as_float(series)
-        finite_mask = np.isfinite(arr)
-        nan = int(np.count_nonzero(np.isnan(arr)))
-        x = arr if finite_mask.all() else arr[finite_mask]
-        out = ColumnSketch(name, family, rows, nan, infinite=rows - nan - x.size, n=int(x.size))
-        if x.size:
-            out.mean = float(x.mean())
-            out.m2 = float(np.square(x - out.mean).sum())
-            ax = np.abs(x)
-            out.abs_sum = float(ax.sum())
-            out.min, out.max = float(x.min()), float(x.max())
-            inv = 1.0 / math.log(_gamma(accuracy))
-            big = ax > TINY
-            out.zero = float(x.size - np.count_nonzero(big))
-            pos = x > TINY
-            out.pos_keys, out.pos_counts = _bucket(x[pos], inv)
-            out.neg_keys, out.neg_counts = _bucket(-x[big & ~pos], inv)
-            if out.n_buckets <= EXACT_VALUES_MAX:
-                vals, cnts = np.unique(x, return_counts=True)
-                if vals.size <= EXACT_VALUES_MAX:
-                    out.values = pd.Series(cnts.astype(np.float64), index=pd.Index(vals, dtype=np.float64))
-        else:
-            out.values = pd.Series([], dtype=np.float64)
-        return out
+        return _numeric_sketch(name, family, _as_float(series), accuracy)
     counts = series.value_counts(dropna=True, sort=False)
     if isinstance(series.dtype, pd.CategoricalDtype):
         counts = counts[counts > 0]

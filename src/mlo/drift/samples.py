@@ -78,7 +78,9 @@ def numeric_side(series: pd.Series) -> NumericSide:
     if n_finite == arr.size:
         return NumericSide(np.sort(arr), arr.size, 0, 0)
     nan = int(np.count_nonzero(np.isnan(arr)))
-    return NumericSide(np.sort(arr[finite]), arr.size, nan, arr.size - n_finite - nan)
+    values = arr[finite]  # a copy already: sorted in place
+    values.sort()
+    return NumericSide(values, arr.size, nan, arr.size - n_finite - nan)
 
 
 @dataclass
