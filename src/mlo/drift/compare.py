@@ -207,7 +207,14 @@ class ColumnComparison:
         bound = getattr(pair, "error_bound", math.nan)
         if math.isfinite(bound):
             r.error_bound = float(bound)
-            if not method.is_test and abs(r.statistic - r.threshold) <= bound:
+            if method.is_test:  # the range of the exact p-value
+                lo, hi = getattr(pair, "p_values", (r.p_value, r.p_value))
+                unsure = method.drifted(r.statistic, lo, r.threshold) != method.drifted(
+                    r.statistic, hi, r.threshold
+                )
+            else:
+                unsure = abs(r.statistic - r.threshold) <= bound
+            if unsure:
                 self.notes.append(
                     "the threshold lies within the error bound: the verdict may differ from exact"
                 )

@@ -7,7 +7,7 @@ in this process), else on Dask's default scheduler. Only the sketches travel, ne
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import InvalidInput
@@ -18,7 +18,7 @@ def _merge(a: DatasetSketch, b: DatasetSketch) -> DatasetSketch:
     return a.merge(b)
 
 
-def _tree(frame: Any, columns: list[str] | None, accuracy: float):
+def _tree(frame: Any, columns: list[str] | None, accuracy: float, centers: Mapping[str, float] | None):
     """The delayed sketch of a Dask DataFrame."""
     import dask
 
@@ -28,9 +28,9 @@ def _tree(frame: Any, columns: list[str] | None, accuracy: float):
         if unknown:
             raise InvalidInput(f"columns not in the Dask DataFrame: {', '.join(map(repr, unknown))}")
         frame = frame[[c for c in frame.columns if str(c) in set(columns)]]
-    parts = [dask.delayed(sketch_frame)(p, None, accuracy) for p in frame.to_delayed()]
+    parts = [dask.delayed(sketch_frame)(p, None, accuracy, centers) for p in frame.to_delayed()]
     if not parts:
-        return dask.delayed(sketch_frame)(frame._meta, None, accuracy)
+        return dask.delayed(sketch_frame)(frame._meta, None, accuracy, centers)
     merge = dask.delayed(_merge, pure=True)
     while len(parts) > 1:
         pairs = [merge(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
@@ -44,7 +44,10 @@ def sketch_dask(frame: Any, columns: Iterable[str] | None = None, accuracy: floa
 
 
 def sketch_many(
-    frames: list[Any], columns: Iterable[str] | None = None, accuracy: float = 1e-3
+    frames: list[Any],
+    columns: Iterable[str] | None = None,
+    accuracy: float = 1e-3,
+    centers: Mapping[str, float] | None = None,
 ) -> list[DatasetSketch]:
     """Sketches of several Dask DataFrames in one ``dask.compute`` (their partitions run side by side)."""
     try:
@@ -52,5 +55,5 @@ def sketch_many(
     except ImportError:  # pragma: no cover - a Dask frame implies Dask
         raise InvalidInput("Dask DataFrames need Dask: pip install 'mlo-workbench[dask]'") from None
     names = None if columns is None else [str(c) for c in columns]
-    trees = [_tree(f, names, accuracy) for f in frames]
+    trees = [_tree(f, names, accuracy, centers) for f in frames]
     return list(dask.compute(*trees))

@@ -371,32 +371,45 @@ def _sketch_sides(reference, current, columns, prediction, target, accuracy):
         wanted = [str(c) for c in names] + extra
 
     sources: list = []
-    dask_frames = []
+    frames: list = []  # (source, pandas or Dask frame) still to sketch
     for obj, what in ((reference, "reference"), (current, "current")):
         if isinstance(obj, DatasetSketch):
             sources.append(inputs.Source(label="sketch", sketch=obj, rows=obj.rows))
-        elif is_dask_frame(obj):
+            continue
+        if is_dask_frame(obj):
             src = inputs.Source(label=f"Dask DataFrame ({obj.npartitions} partitions)")
-            dask_frames.append((src, obj))
-            sources.append(src)
         else:
             src = inputs.resolve(obj, what)
             if src.frame is None and src._load is None:
                 raise InvalidInput(
                     f"{what}: a profile cannot be compared with Dask data or a sketch; give rows"
                 )
-            frame = src.load()
-            cols = None if wanted is None else [c for c in wanted if c in set(src.columns)]
-            src.sketch = mergeable.sketch_frame(frame, cols, accuracy)
-            src.frame = None  # the rows are not kept: the comparison reads the sketch
-            sources.append(src)
+            obj, src.frame = src.load(), None  # the rows are not kept: the comparison reads the sketch
+        if wanted is not None:
+            keep = set(wanted)
+            obj = obj[[c for c in obj.columns if str(c) in keep]]
+        frames.append((src, obj))
+        sources.append(src)
+
+    # both sides' buckets share their centres: a sketch's given, else the reference's means
+    given_sketch = next((x for x in (reference, current) if isinstance(x, DatasetSketch)), None)
+    if given_sketch is not None:
+        centers = given_sketch.centers
+    elif frames:
+        first = frames[0][1]
+        centers = mergeable._resolve_centers("mean", first)
+    dask_frames = [(src, f) for src, f in frames if is_dask_frame(f)]
+    for src, f in frames:
+        if not is_dask_frame(f):
+            src.sketch = mergeable.sketch_frame(f, None, accuracy, centers)
     if dask_frames:
         from .distributed import sketch_many
 
-        keep = None if wanted is None else set(wanted)
-        frames = [f if keep is None else f[[c for c in f.columns if str(c) in keep]] for _, f in dask_frames]
-        for (src, _), sk in zip(dask_frames, sketch_many(frames, None, accuracy), strict=True):
-            src.sketch, src.rows = sk, sk.rows
+        computed = sketch_many([f for _, f in dask_frames], None, accuracy, centers)
+        for (src, _), sk in zip(dask_frames, computed, strict=True):
+            src.sketch = sk
+    for src, _ in frames:
+        src.rows = src.sketch.rows
     ref, cur = sources
     return ref, cur, cur.sketch
 

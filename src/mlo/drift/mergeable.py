@@ -6,18 +6,20 @@ mean, sum of squares, sum of absolute values, min, max) and either
 - the exact value counts, when the column has few distinct values (categorical columns, booleans, and numeric
   columns with at most :data:`EXACT_VALUES_MAX` distinct values): comparisons are then exact; or
 - a log-bucket histogram of the finite values: bucket ``k`` holds the values ``x`` with
-  ``γ^(k-1) < |x| ≤ γ^k`` (``γ = (1 + α) / (1 - α)``, one grid per sign, and one bucket for ``|x| ≤`` :data:`TINY`).
-  Every value is represented by its bucket's centre, within ``α·|x|`` of it (the relative accuracy ``α``, by
-  default :data:`ACCURACY`).
+  ``γ^(k-1) < |x - c| ≤ γ^k`` (``γ = (1 + α) / (1 - α)``, one grid per sign, one bucket for ``|x - c| ≤``
+  :data:`TINY`), around a centre ``c`` fixed per column before the first chunk (0, or the reference's mean, so
+  that values far from 0 but close together still spread over many buckets). Every value is represented by its
+  bucket's centre, within ``α·|x - c|`` of it (the relative accuracy ``α``, by default :data:`ACCURACY`).
 
-The buckets are fixed in advance (they do not depend on the data), so sketches of any chunks — Dask partitions,
-monitoring windows, days — merge by adding counts, in any order, with the same result. From two sketches:
+The buckets are fixed in advance (they depend only on ``α`` and ``c``), so sketches of any chunks — Dask partitions,
+monitoring windows, days — merge by adding counts, in any order, with the same result. From two sketches with the
+same centres:
 
 - Kolmogorov–Smirnov: the statistic read at the bucket edges, ``D̂``, is a lower bound of the exact ``D`` and
   ``D ≤ D̂ + max_k max(r_k, c_k)`` where ``r_k, c_k`` are the shares of the two samples in bucket ``k``;
-- Wasserstein: moving every value by at most ``α·|x|`` moves the distance by at most
-  ``α·(E|X_ref| + E|X_cur|) + 2·TINY``; the normed distance divides this by the reference's standard deviation,
-  which is exact (from the moments);
+- Wasserstein: moving every value by at most ``α·|x - c|`` moves the distance by at most
+  ``α·(E|X_ref - c| + E|X_cur - c|) + 2·TINY``; the normed distance divides this by the reference's standard
+  deviation, which is exact (from the moments);
 - counts, missing-value rates, means and standard deviations: exact.
 
 The bounds are computed for each column and reported (``ColumnResult.error_bound``).
@@ -74,6 +76,7 @@ class ColumnSketch:
     abs_sum: float = 0.0
     min: float = math.inf
     max: float = -math.inf
+    center: float = 0.0  # the buckets' origin c
     zero: float = 0.0
     pos_keys: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64), repr=False)
     pos_counts: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
@@ -95,6 +98,7 @@ class ColumnSketch:
 
     @property
     def mean_abs(self) -> float:
+        """E|X - c|: the mean distance of the values from the buckets' origin."""
         return self.abs_sum / self.n if self.n else 0.0
 
     @property
@@ -105,6 +109,11 @@ class ColumnSketch:
         if other.name != self.name:
             raise InvalidInput(f"cannot merge sketches of columns {self.name!r} and {other.name!r}")
         a, b = self, other
+        if a.center != b.center and a.n and b.n:
+            raise InvalidInput(
+                f"column {self.name!r}: sketches around different centres ({a.center:g}, {b.center:g}) do not "
+                "merge; sketch every chunk with the same center= (e.g. center=reference_sketch)"
+            )
         out = replace(
             a, rows=a.rows + b.rows, missing=a.missing + b.missing, infinite=a.infinite + b.infinite
         )
@@ -118,6 +127,7 @@ class ColumnSketch:
             out.m2 = a.m2 + b.m2 + delta * delta * (a.n * b.n / n)
         out.n, out.abs_sum = n, a.abs_sum + b.abs_sum
         out.min, out.max = min(a.min, b.min), max(a.max, b.max)
+        out.center = a.center if a.n else b.center
         out.zero = a.zero + b.zero
         out.pos_keys, out.pos_counts = _sum_by_key(
             np.concatenate([a.pos_keys, b.pos_keys]), np.concatenate([a.pos_counts, b.pos_counts])
@@ -155,6 +165,7 @@ class ColumnSketch:
             "abs_sum": self.abs_sum,
             "min": None if math.isinf(self.min) else self.min,
             "max": None if math.isinf(self.max) else self.max,
+            "center": self.center,
             "zero": self.zero,
             "pos": [self.pos_keys.tolist(), self.pos_counts.tolist()],
             "neg": [self.neg_keys.tolist(), self.neg_counts.tolist()],
@@ -185,6 +196,7 @@ class ColumnSketch:
                 abs_sum=float(d.get("abs_sum", 0.0)),
                 min=math.inf if d.get("min") is None else float(d["min"]),
                 max=-math.inf if d.get("max") is None else float(d["max"]),
+                center=float(d.get("center", 0.0)),
                 zero=float(d.get("zero", 0.0)),
                 pos_keys=np.asarray(d["pos"][0], dtype=np.int64),
                 pos_counts=np.asarray(d["pos"][1], dtype=np.float64),
@@ -210,7 +222,7 @@ class ColumnSketch:
         neg = -centre * np.power(g, self.neg_keys[::-1].astype(np.float64))
         pos = centre * np.power(g, self.pos_keys.astype(np.float64))
         zero = np.array([0.0]) if self.zero else np.empty(0)
-        values = np.concatenate([neg, zero, pos])
+        values = np.concatenate([neg, zero, pos]) + self.center
         counts = np.concatenate([self.neg_counts[::-1], [self.zero] if self.zero else [], self.pos_counts])
         return values, counts
 
@@ -239,13 +251,15 @@ def _as_float(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _numeric_sketch(name: str, family: str, arr: np.ndarray, accuracy: float) -> ColumnSketch:
+def _numeric_sketch(
+    name: str, family: str, arr: np.ndarray, accuracy: float, center: float = 0.0
+) -> ColumnSketch:
     """Counts, moments and log buckets of a float array, in a few vectorised passes (one ``log``)."""
     rows = arr.size
     nan_mask = np.isnan(arr)
     nan = int(np.count_nonzero(nan_mask))
     x = arr[~nan_mask] if nan else arr
-    out = ColumnSketch(name, family, rows, nan)
+    out = ColumnSketch(name, family, rows, nan, center=float(center))
     if x.size == 0:
         out.values = pd.Series([], dtype=np.float64)
         return out
@@ -263,14 +277,16 @@ def _numeric_sketch(name: str, family: str, arr: np.ndarray, accuracy: float) ->
     work = x - out.mean
     np.square(work, out=work)
     out.m2 = float(work.sum())
-    np.abs(x, out=work)
+    c = out.center
+    np.subtract(x, c, out=work)
+    np.abs(work, out=work)
     out.abs_sum = float(work.sum())
-    if lo > TINY or hi < -TINY:  # no value near 0
-        neg = x < 0 if hi < -TINY else None
+    if lo - c > TINY or hi - c < -TINY:  # no value near the centre
+        neg = x < c if hi - c < -TINY else None
     else:
         keep = work > TINY
         out.zero = float(x.size - np.count_nonzero(keep))
-        work, neg = work[keep], x[keep] < 0
+        work, neg = work[keep], x[keep] < c
     if work.size:
         np.log(work, out=work)
         work *= 1.0 / math.log(_gamma(accuracy))
@@ -294,13 +310,15 @@ def _numeric_sketch(name: str, family: str, arr: np.ndarray, accuracy: float) ->
     return out
 
 
-def sketch_column(series: pd.Series, name: str | None = None, accuracy: float = ACCURACY) -> ColumnSketch:
-    """The sketch of one column (a chunk of it)."""
+def sketch_column(
+    series: pd.Series, name: str | None = None, accuracy: float = ACCURACY, center: float = 0.0
+) -> ColumnSketch:
+    """The sketch of one column (a chunk of it); ``center`` is the origin of a numeric column's buckets."""
     name = str(series.name if name is None else name)
     family = _family(series.dtype)
     rows = len(series)
     if family in ("float", "int", "datetime"):
-        return _numeric_sketch(name, family, _as_float(series), accuracy)
+        return _numeric_sketch(name, family, _as_float(series), accuracy, center)
     counts = series.value_counts(dropna=True, sort=False)
     if isinstance(series.dtype, pd.CategoricalDtype):
         counts = counts[counts > 0]
@@ -342,6 +360,11 @@ class DatasetSketch:
     def names(self) -> list[str]:
         return list(self.columns)
 
+    @property
+    def centers(self) -> dict[str, float]:
+        """The origin of each numeric column's buckets (pass as ``center=`` to sketch matching chunks)."""
+        return {n: c.center for n, c in self.columns.items() if c.numeric}
+
     def __getitem__(self, name: str) -> ColumnSketch:
         return self.columns[name]
 
@@ -374,13 +397,51 @@ def _check_accuracy(accuracy: float) -> float:
 
 
 def sketch_frame(
-    frame: pd.DataFrame, columns: Iterable[str] | None = None, accuracy: float = ACCURACY
+    frame: pd.DataFrame,
+    columns: Iterable[str] | None = None,
+    accuracy: float = ACCURACY,
+    centers: Mapping[str, float] | None = None,
 ) -> DatasetSketch:
-    """The sketch of an in-memory DataFrame (or one chunk of a larger dataset)."""
+    """The sketch of an in-memory DataFrame (or one chunk of a larger dataset); ``centers`` maps numeric columns
+    to the origin of their buckets (0 when absent)."""
     names = [str(c) for c in frame.columns] if columns is None else [str(c) for c in columns]
     frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
-    cols = {name: sketch_column(frame[name], name, accuracy) for name in names if name in frame.columns}
+    centers = centers or {}
+    cols = {
+        name: sketch_column(frame[name], name, accuracy, centers.get(name, 0.0))
+        for name in names
+        if name in frame.columns
+    }
     return DatasetSketch(cols, len(frame), accuracy)
+
+
+def centers_of(frame: pd.DataFrame) -> dict[str, float]:
+    """The mean of every numeric (and datetime) column's finite values: centres that keep the buckets tight."""
+    out = {}
+    for name in frame.columns:
+        if _family(frame[name].dtype) in ("float", "int", "datetime"):
+            arr = _as_float(frame[name])
+            finite = arr[np.isfinite(arr)]
+            out[str(name)] = float(finite.mean()) if finite.size else 0.0
+    return out
+
+
+def _resolve_centers(center: Any, data: Any) -> dict[str, float] | None:
+    if center is None:
+        return None
+    if isinstance(center, DatasetSketch):
+        return center.centers
+    if isinstance(center, Mapping):
+        return {str(k): float(v) for k, v in center.items()}
+    if center == "mean":
+        if is_dask_frame(data):
+            from .distributed import first_partition_centers
+
+            return first_partition_centers(data)
+        return centers_of(data)
+    raise InvalidInput(
+        f"center must be None, 'mean', a dict {{column: value}} or a DatasetSketch to match; got {center!r:.40}"
+    )
 
 
 def merge_all(sketches: Iterable[DatasetSketch]) -> DatasetSketch:
@@ -395,18 +456,38 @@ def merge_all(sketches: Iterable[DatasetSketch]) -> DatasetSketch:
     return items[0]
 
 
-def sketch(data: Any, columns: Iterable[str] | None = None, accuracy: float = ACCURACY) -> DatasetSketch:
+def sketch(
+    data: Any, columns: Iterable[str] | None = None, accuracy: float = ACCURACY, center: Any = None
+) -> DatasetSketch:
     """A mergeable sketch of ``data``: a pandas DataFrame, a Dask DataFrame (one sketch per partition, computed
     where the data lives — on the active ``dask.distributed`` client when there is one — and merged here), or an
-    existing sketch (returned as it is). Merge sketches of chunks with :meth:`DatasetSketch.merge` or
-    :func:`merge_all`, compare two with ``mlo.drift(reference_sketch, current_sketch)``."""
+    existing sketch (returned as it is).
+
+    Parameters
+    ----------
+    data : pandas or Dask DataFrame, or DatasetSketch
+    columns : list of str, optional
+        The columns to sketch (default: all).
+    accuracy : float, default 0.001
+        Relative accuracy α of the numeric buckets; sketches merge and compare only with the same accuracy.
+    center : None, "mean", dict or DatasetSketch
+        The origin of each numeric column's buckets: 0 (None), the data's mean (``"mean"``; for a Dask DataFrame,
+        its first partition's), given values, or those of another sketch — so that a current window's sketch
+        matches the reference's: ``sketch(window, center=reference_sketch)``.
+
+    Merge sketches of chunks with :meth:`DatasetSketch.merge` or :func:`merge_all`; compare two with
+    ``mlo.drift(reference_sketch, current_sketch)``.
+    """
     accuracy = _check_accuracy(accuracy)
     if isinstance(data, DatasetSketch):
         return data
+    if isinstance(center, DatasetSketch) and center.accuracy != accuracy:
+        accuracy = center.accuracy
+    centers = _resolve_centers(center, data) if not isinstance(data, pd.Series) else None
     if is_dask_frame(data):
         from .distributed import sketch_dask
 
-        return sketch_dask(data, columns, accuracy)
+        return sketch_dask(data, columns, accuracy, centers)
     if isinstance(data, pd.Series):
         data = data.to_frame(name=data.name if data.name is not None else "value")
     if not isinstance(data, pd.DataFrame):
@@ -415,7 +496,9 @@ def sketch(data: Any, columns: Iterable[str] | None = None, accuracy: float = AC
         unknown = [c for c in columns if str(c) not in {str(x) for x in data.columns}]
         if unknown:
             raise InvalidInput(f"columns not in the data: {', '.join(map(repr, unknown))}")
-    return sketch_frame(data, columns, accuracy)
+    if centers is None and center is not None:
+        centers = _resolve_centers(center, data)
+    return sketch_frame(data, columns, accuracy, centers)
 
 
 def is_dask_frame(obj: Any) -> bool:

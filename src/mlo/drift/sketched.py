@@ -8,7 +8,7 @@ the statistic (see :mod:`mlo.drift.mergeable`) in :attr:`SketchNumericPair.error
 from __future__ import annotations
 
 from . import statistics as st
-from .mergeable import TINY, ColumnSketch
+from .mergeable import EXACT_VALUES_MAX, TINY, ColumnSketch
 from .methods import (
     CATEGORICAL,
     DATETIME,
@@ -76,6 +76,11 @@ def pair(ref: ColumnSketch, cur: ColumnSketch, kind: str, accuracy: float):
     a, b = _numeric_side(ref, accuracy), _numeric_side(cur, accuracy)
     if ref.values is not None and cur.values is not None:
         return NumericPair(a, b)
+    if ref.center != cur.center and ref.n and cur.n:
+        raise NotComputable(
+            f"the sketches' buckets have different centres ({ref.center:g}, {cur.center:g}): sketch the current "
+            "data with center=reference_sketch"
+        )
     return SketchNumericPair(a, b, ref=a, cur=b, ref_sketch=ref, cur_sketch=cur, accuracy=accuracy)
 
 
@@ -91,9 +96,10 @@ class SketchNumericPair(NumericPair):
 
     @property
     def n_unique(self) -> int:
-        """A lower bound: the distinct buckets of the larger side (more than the few values that change the
-        method)."""
-        return max(self.ref.values.size, self.cur.values.size)
+        """A lower bound: a side without its exact values has more than :data:`EXACT_VALUES_MAX` of them (more than
+        the few that change the method), and at least as many as its buckets."""
+        many = EXACT_VALUES_MAX + 1 if self.ref_sketch.values is None or self.cur_sketch.values is None else 0
+        return max(self.ref.values.size, self.cur.values.size, many)
 
     def ref_std(self) -> float:
         return self.ref_sketch.std
@@ -102,8 +108,14 @@ class SketchNumericPair(NumericPair):
         d = st.ks_statistic(self.merged)
         shares = max(float(self.ref.weights.max()) / self.ref.n, float(self.cur.weights.max()) / self.cur.n)
         self.error_bound = shares
-        self.approximate += f"; the exact statistic is within [{d:.4g}, {d + shares:.4g}]"
-        return d, st.ks_pvalue(d, int(round(self.ref.n)), int(round(self.cur.n)))
+        self.approximate += f"; the exact statistic is within [{d:.4g}, {min(d + shares, 1.0):.4g}]"
+        n_ref, n_cur = int(round(self.ref.n)), int(round(self.cur.n))
+        p = st.ks_pvalue(d, n_ref, n_cur)
+        self.p_values = (
+            st.ks_pvalue(min(d + shares, 1.0), n_ref, n_cur),
+            p,
+        )  # the range of the exact p-value
+        return d, p
 
     def wasserstein_normed(self) -> float:
         w = st.wasserstein(self.merged)
@@ -125,17 +137,21 @@ class SketchNumericPair(NumericPair):
 
     def binned(self):
         self.approximate += "; bin counts from bucket centres (each value within the relative accuracy)"
-        lo = min(self.ref_sketch.min, self.cur_sketch.min)
-        hi = max(self.ref_sketch.max, self.cur_sketch.max)
+        lo, hi = self._range()
         edges = st.sturges_edges(lo, hi, int(round(self.ref.n + self.cur.n)))
         return self._hist(self.ref, edges), self._hist(self.cur, edges)
 
     def hellinger(self) -> float:
         self.approximate += "; bin counts from bucket centres (each value within the relative accuracy)"
-        lo = min(self.ref_sketch.min, self.cur_sketch.min)
-        hi = max(self.ref_sketch.max, self.cur_sketch.max)
+        lo, hi = self._range()
         edges = st.sturges_edges(lo, hi, self.n_unique)
         return st.hellinger_density(self._hist(self.ref, edges), self._hist(self.cur, edges), edges)
+
+    def _range(self) -> tuple[float, float]:
+        """The pooled range of the values and of the bucket centres standing for them."""
+        lo = min(self.ref_sketch.min, self.cur_sketch.min, self.ref.values[0], self.cur.values[0])
+        hi = max(self.ref_sketch.max, self.cur_sketch.max, self.ref.values[-1], self.cur.values[-1])
+        return lo, hi
 
     def plot(self):
         return self.plot_hist()
