@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import InvalidInput
-from .mergeable import DatasetSketch, sketch_frame
+from .mergeable import DatasetSketch, centers_of, sketch_frame
 
 
 def _merge(a: DatasetSketch, b: DatasetSketch) -> DatasetSketch:
@@ -38,9 +38,23 @@ def _tree(frame: Any, columns: list[str] | None, accuracy: float, centers: Mappi
     return parts[0]
 
 
-def sketch_dask(frame: Any, columns: Iterable[str] | None = None, accuracy: float = 1e-3) -> DatasetSketch:
+def first_partition_centers(frame: Any) -> dict[str, float]:
+    """Bucket centres from the first partition of a Dask DataFrame: its columns' means (one partition read)."""
+    import dask
+
+    if frame.npartitions == 0:
+        return {}
+    return dask.compute(dask.delayed(centers_of)(frame.to_delayed()[0]))[0]
+
+
+def sketch_dask(
+    frame: Any,
+    columns: Iterable[str] | None = None,
+    accuracy: float = 1e-3,
+    centers: Mapping[str, float] | None = None,
+) -> DatasetSketch:
     """The merged sketch of a Dask DataFrame."""
-    return sketch_many([frame], columns, accuracy)[0]
+    return sketch_many([frame], columns, accuracy, centers)[0]
 
 
 def sketch_many(

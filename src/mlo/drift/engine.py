@@ -103,6 +103,10 @@ def drift(
             raise InvalidInput(
                 "multivariate=True needs rows in memory; Dask data and sketches are compared per column"
             )
+        if prediction is not None and not isinstance(prediction, str):
+            raise InvalidInput(
+                "with Dask data or sketches, prediction must be the name of a column present on both sides"
+            )
         mode = "sketch"
         ref, cur, cur_frame = _sketch_sides(reference, current, columns, prediction, target, accuracy)
     else:
