@@ -12,6 +12,7 @@ from IPython.core.error import UsageError
 
 import mlo
 from mlo.cli import main
+from mlo.drift import sketch
 
 
 def frames(shift: float, n: int = 3000) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -82,7 +83,7 @@ def test_magic_returns_the_report_and_gates(shell, tmp_path):
 def test_magic_compares_dask_frames_and_sketches_from_the_namespace(shell):
     dd = pytest.importorskip("dask.dataframe")
     ref, cur = frames(0.5)
-    shell.ip.user_ns.update(ref=dd.from_pandas(ref, npartitions=3), cur=cur, cur_sketch=mlo.drift.sketch(cur))
+    shell.ip.user_ns.update(ref=dd.from_pandas(ref, npartitions=3), cur=cur, cur_sketch=sketch(cur))
     report = shell.run("%mlo drift ref cur --no-save")
     assert report.mode == "sketch" and report.drifted_columns == ["a", "b"]
     assert shell.run("%mlo drift ref cur_sketch --no-save").drifted_columns == ["a", "b"]
