@@ -184,10 +184,15 @@ class PeakRss:
         self.exact = False
         self._stop = threading.Event()
 
+    interval = 0.002
+
+    def _rss(self) -> int:
+        return self.proc.memory_info().rss
+
     def _sample(self):
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            self._stop.wait(0.002)
+            self.peak = max(self.peak, self._rss())
+            self._stop.wait(self.interval)
 
     @staticmethod
     def _hwm() -> int | None:
@@ -418,16 +423,13 @@ def same_results(a: dict, b: dict) -> tuple[int, int, float]:
 
 
 # -- Dask: sketches per partition on a LocalCluster -------------------------------------------------------------------
-class TreeRss:
+class TreeRss(PeakRss):
     """Peak of the summed resident memory of this process and its children (the cluster's worker processes),
     sampled every 50 ms."""
 
-    def __init__(self):
-        import psutil
+    interval = 0.05
 
-        self.proc, self.peak, self._stop = psutil.Process(), 0, threading.Event()
-
-    def _total(self) -> int:
+    def _rss(self) -> int:
         total = self.proc.memory_info().rss
         for child in self.proc.children(recursive=True):
             try:
@@ -436,20 +438,12 @@ class TreeRss:
                 pass
         return total
 
-    def _sample(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._total())
-            self._stop.wait(0.05)
-
     def __enter__(self):
-        self.base = self._total()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
+        self.base = self._rss()
+        super().__enter__()
+        self.exact = False  # the kernel's high-water mark is this process's alone
+        self.peak = self.base
         return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
 
 def dask_child(rows: int, partitions: int, numeric: int, categorical: int, check_rows: int) -> None:
