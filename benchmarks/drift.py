@@ -471,7 +471,7 @@ def dask_child(rows: int, partitions: int, numeric: int, categorical: int, check
         ]
 
     cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit="6GB"
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0", memory_limit="6GB"
     )
     with cluster, Client(cluster):
         check_parts = max(check_rows // per, 2)

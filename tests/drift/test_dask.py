@@ -39,7 +39,7 @@ def make_part(i: int, current: bool) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def client():
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0"
     )
     with cluster, distributed.Client(cluster) as c:
         yield c
