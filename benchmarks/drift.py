@@ -446,12 +446,25 @@ class TreeRss(PeakRss):
         return self
 
 
+def tree_cpu(proc) -> float:
+    """CPU seconds (user + system) of a process and its children so far."""
+    total = sum(proc.cpu_times()[:2])
+    for child in proc.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except Exception:  # a worker that just ended
+            pass
+    return total
+
+
 def dask_child(rows: int, partitions: int, numeric: int, categorical: int, check_rows: int) -> None:
     """In a fresh process: a 2-worker LocalCluster; both sides generated lazily, partition by partition, and
     compared through per-partition sketches; the peak memory of the process tree. First, on ``check_rows`` rows,
     the sketch-based report against the exact one on the same data (gathered into pandas)."""
     import dask.dataframe as dd
     from dask.distributed import Client, LocalCluster
+
+    from mlo.drift import sketch
 
     folder = Path(tempfile.mkdtemp(prefix="mlo-drift-dask-"))
     mlo = _workspace(folder)
@@ -485,15 +498,27 @@ def dask_child(rows: int, partitions: int, numeric: int, categorical: int, check
                 bound = a.error_bound if a.error_bound == a.error_bound else 0.0
                 worst = max(worst, abs(a.statistic - b.statistic) - bound)
         with TreeRss() as mem:
+            cpu = tree_cpu(mem.proc)
             t = time.perf_counter()
             report = mlo.drift(*sides(partitions, per))
             seconds = time.perf_counter() - t
+            cpu = tree_cpu(mem.proc) - cpu
+    # one partition in this process: what generating it costs, and what sketching it costs
+    c = time.process_time()
+    part = make_side(per, numeric, categorical, 0, False)
+    gen_cpu = time.process_time() - c
+    c = time.process_time()
+    sketch(part, center="mean")
+    sketch_cpu = time.process_time() - c
     bounds = [r.error_bound for r in report.results if r.error_bound == r.error_bound]
     out = {
         "rows": per * partitions,
         "partitions": partitions,
         "columns": numeric + categorical,
         "seconds": seconds,
+        "cpu_seconds": cpu,  # this process and the workers
+        "partition_generate_cpu": gen_cpu,
+        "partition_sketch_cpu": sketch_cpu,
         "rows_per_second": 2 * per * partitions / seconds,
         "peak_tree_rss": mem.peak,
         "base_tree_rss": mem.base,
@@ -685,6 +710,11 @@ def dask_part(size: dict, results: dict) -> None:
         f"  mlo.drift on sketches: {d['seconds']:.1f} s ({d['rows_per_second'] / 1e6:.1f} M rows/s, generation "
         f"included; load {d['load']:.1f})   peak memory of the process tree {mb(d['peak_tree_rss'])} "
         f"({mb(d['peak_tree_rss'] - d['base_tree_rss'])} above idle) for {mb(2 * d['data_bytes_per_side'])} of data"
+    )
+    print(
+        f"  CPU {d['cpu_seconds']:.0f} s in all (workers and client); one {d['rows'] // d['partitions']:,}-row "
+        f"partition costs {d['partition_generate_cpu']:.2f} s CPU to generate and {d['partition_sketch_cpu']:.2f} s "
+        "to sketch"
     )
     print(
         f"  {d['n_drifted']}/{d['columns']} columns drifted ({', '.join(d['drifted'])}); largest error bound "
