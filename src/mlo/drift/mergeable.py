@@ -352,7 +352,7 @@ class DatasetSketch:
         for name, col in other.columns.items():
             if name in cols:
                 cols[name] = cols[name].merge(col)
-            else:  # a column absent from earlier chunks: those rows were missing
+            else:  # a column only some chunks have: its counts cover those chunks
                 cols[name] = replace(col)
         return DatasetSketch(cols, self.rows + other.rows, self.accuracy)
 
