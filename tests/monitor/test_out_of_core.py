@@ -144,3 +144,42 @@ def test_memory_is_bounded_by_duckdb_and_the_scan_closes(trained, monkeypatch):
     finally:
         sc.close()
     assert sc._con is None
+
+
+def test_windows_queried_in_chunks_and_ids_of_another_layout(trained, monkeypatch):
+    """Labels are joined chunk by chunk through the ids' time prefix; records whose id does not carry their
+    time (written by other tools) still get their labels."""
+    import pyarrow as pa
+
+    from mlo.monitor.log import LABELS, TS_TYPE, model_folder, write_segment
+
+    trained.log_hours(3, n=600)
+    folder = model_folder("churn")
+    n = 50
+    ts = pa.array(
+        [int((T0 + pd.Timedelta(minutes=90, seconds=i)).value // 1000) for i in range(n)], pa.int64()
+    )
+    ids = pa.array([f"{i:032x}" for i in range(n)], pa.string())  # no time prefix
+    records = {
+        "id": ids,
+        "ts": ts.cast(TS_TYPE),
+        "model": pa.array(["churn"] * n),
+        "version": pa.array([1] * n, pa.int64()),
+        "alias": pa.nulls(n, pa.string()),
+        "route": pa.array(["batch"] * n),
+        "latency_ms": pa.nulls(n, pa.float64()),
+        "error": pa.nulls(n, pa.string()),
+        "prediction": pa.array([1] * n, pa.int64()),
+        "f.age": pa.array(np.full(n, 40.0)),
+        "f.income": pa.array(np.full(n, 50.0)),
+        "f.plan": pa.array(["a"] * n),
+    }
+    write_segment(folder, pa.table(records))
+    write_segment(
+        folder / LABELS, pa.table({"id": ids, "label": pa.array([1] * n), "ts": ts.cast(TS_TYPE)}), "lab"
+    )
+    monkeypatch.setattr(scan, "CHUNK_ROWS", 700)  # one window a query
+    new, old = _both(monkeypatch, "churn", window="1h")
+    _same(new, old)
+    assert new.windows["labeled"].tolist() == [600, 650, 600]
+    _same(*_both(monkeypatch, "churn", window="250 rows"))

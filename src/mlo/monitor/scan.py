@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from .log import FEATURE_PREFIX, LABELS, _footer, _list, _numbers_as_text, _unify
 
+CHUNK_ROWS = 2_000_000  # records per aggregate query: one chunk's labels are joined in memory
 SAMPLE_ROWS = 100_000  # records per window given to the drift engine (a fixed sample above that)
 MEMORY_LIMIT = "512MB"  # DuckDB's own memory; beyond it joins and sorts spill to a temporary folder
 _HASH_RANGE = 1_000_000
@@ -154,30 +155,60 @@ def _segments(folder: Path, prefix: str, lo: int | None, hi: int | None) -> tupl
 
 
 def _quality_sql(label: str, lt: pa.DataType | None, pt: pa.DataType | None, point: str) -> dict[str, str]:
+    """Sums that add up across groups: quality of any part of a window is the sum of its groups'."""
     have = f"({_present(label, lt)} AND {_present(point, pt)})"
     yn, pn = f"TRY_CAST({label} AS DOUBLE)", f"TRY_CAST({point} AS DOUBLE)"
     err = f"({pn} - {yn})"
+    numeric = _numeric(lt) and _numeric(pt)
     return {
         "labeled": f"count(*) FILTER (WHERE {have})",
-        "numeric": f"bool_and({yn} IS NOT NULL AND {pn} IS NOT NULL) FILTER (WHERE {have})",
+        # pandas compares 1 and 1.0 as numbers when every labeled value is one, else as text
+        "numeric": "TRUE"
+        if numeric
+        else f"bool_and({yn} IS NOT NULL AND {pn} IS NOT NULL) FILTER (WHERE {have})",
         "same_num": f"count(*) FILTER (WHERE {have} AND {yn} = {pn})",
-        "same_str": f"count(*) FILTER (WHERE {have} AND CAST({label} AS VARCHAR) = CAST({point} AS VARCHAR))",
-        "mae": f"avg(abs({err})) FILTER (WHERE {have} AND {err} IS NOT NULL AND NOT isnan({err}))",
-        "mse": f"avg({err} * {err}) FILTER (WHERE {have} AND {err} IS NOT NULL AND NOT isnan({err}))",
+        "same_str": "0"
+        if numeric
+        else f"count(*) FILTER (WHERE {have} AND CAST({label} AS VARCHAR) = CAST({point} AS VARCHAR))",
+        "err_n": f"count(*) FILTER (WHERE {have} AND {err} IS NOT NULL AND NOT isnan({err}))",
+        "abs_sum": f"sum(abs({err})) FILTER (WHERE {have} AND {err} IS NOT NULL AND NOT isnan({err}))",
+        "sq_sum": f"sum({err} * {err}) FILTER (WHERE {have} AND {err} IS NOT NULL AND NOT isnan({err}))",
     }
 
 
 def quality_of(r: dict[str, Any], task: str) -> dict[str, float]:
-    """:func:`mlo.monitor.windows.quality` from the aggregate query's counts."""
+    """:func:`mlo.monitor.windows.quality` from the aggregate query's sums."""
     n = int(r["labeled"] or 0)
     if n == 0:
         return {"labeled": 0}
     if task == "classification":
         same = r["same_num"] if r["numeric"] else r["same_str"]
         return {"labeled": n, "accuracy": float(same) / n}
-    mae = math.nan if r["mae"] is None else float(r["mae"])
-    rmse = math.nan if r["mse"] is None else math.sqrt(float(r["mse"]))
+    k = int(r["err_n"] or 0)
+    mae = float(r["abs_sum"]) / k if k else math.nan
+    rmse = math.sqrt(float(r["sq_sum"]) / k) if k else math.nan
     return {"labeled": n, "mae": mae, "rmse": rmse}
+
+
+_SUMS = ("n", "ok", "errors", "missing", "labeled", "same_num", "same_str", "err_n", "abs_sum", "sq_sum")
+_SUMS += ("stray", "lab_n", "pred_n")
+
+
+def _merge(groups: list[dict]) -> dict[str, Any]:
+    """The figures of a union of groups (a window, or a route in it)."""
+    out: dict[str, Any] = {k: sum((g[k] or 0) for g in groups) for k in _SUMS}
+    for k in ("numeric", "lab_whole", "pred_whole"):
+        seen = [g[k] for g in groups if g.get(k) is not None]
+        out[k] = all(seen) if seen else None
+    for k, pick in (("first_ts", min), ("last_ts", max), ("lab_min", min), ("pred_min", min)):
+        seen = [g[k] for g in groups if g.get(k) is not None]
+        out[k] = pick(seen) if seen else None
+    for k in ("lab_max", "pred_max"):
+        seen = [g[k] for g in groups if g.get(k) is not None]
+        out[k] = max(seen) if seen else None
+    out["versions"] = sorted({int(g["version"]) for g in groups if g["version"] is not None})
+    out["lat"] = None
+    return out
 
 
 def _connect():
@@ -223,100 +254,68 @@ def _scan(con, tmp, files, schema, lab_files, lab_schema, features, window, lo, 
         span.append(f"ts >= {_ts(lo)}")
     if hi is not None:
         span.append(f"ts < {_ts(hi)}")
-    cond = " AND ".join([f"NOT {_REFUSED}", *span])
-    point = _point(schema)
-    pt = _point_type(schema)
-    lt = lab_schema.field("label").type if lab_schema is not None and "label" in lab_schema.names else None
-    if lab_files:
-        listed = "[" + ", ".join(_lit(f) for f in lab_files) + "]"
-        labels = (
-            f"(SELECT id AS __lid, arg_max(label, ts) AS label FROM read_parquet({listed}, union_by_name = true) "
-            "GROUP BY id)"
-        )
-        joined = f"SELECT __r.*, __l.label FROM __recs AS __r LEFT JOIN {labels} AS __l ON __r.id = __l.__lid"
-    else:
-        lt = pa.null()
-        joined = "SELECT __r.*, NULL AS label FROM __recs AS __r"
-    if ordered:
-        step = int(window.rows)
-        key = "[epoch_us(ts), __fi, file_row_number]"
-        wexpr = f"(row_number() OVER (ORDER BY epoch_us(ts), __fi, file_row_number) - 1) // {step}"
-    else:
-        step = int(round(window.seconds * 1e6))
-        wexpr = f"epoch_us(ts) // {step}"
-    feats = [FEATURE_PREFIX + f for f in features]
-    missing = " + ".join(
-        f"count(*) FILTER (WHERE error IS NULL AND NOT {_present(_q(c), schema.field(c).type)})"
-        for c in feats
-    )
-    q = _quality_sql("label", lt, pt, point)
-    base = (
-        f"WITH __recs AS (SELECT * FROM {_source(files, order)} WHERE {cond}), __j AS ({joined}), "
-        f"__w AS (SELECT *, {wexpr} AS __win FROM __j) "
-    )
-    aggregates = [
-        "count(*) AS n",
-        "count(*) FILTER (WHERE error IS NULL) AS ok",
-        "count(*) FILTER (WHERE error IS NOT NULL) AS errors",
-        f"quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE {_present('latency_ms', pa.float64())}) AS lat",
-        "list_sort(list(DISTINCT version) FILTER (WHERE version IS NOT NULL)) AS versions",
-        f"({missing or '0'}) AS missing",
-        "min(ts) AS first_ts",
-        "max(ts) AS last_ts",
-        *(f"{expr} AS {name}" for name, expr in q.items()),
-        f"min({key}) AS first_key" if ordered else "NULL AS first_key",
-    ]
-    sql = (
-        base + "SELECT __win, CASE WHEN GROUPING(route) = 1 THEN '*' ELSE route END AS __route, "
-        f"{', '.join(aggregates)} FROM __w GROUP BY GROUPING SETS ((__win), (__win, route)) ORDER BY __win"
-    )
-    by_win: dict[int, dict[str, dict]] = {}
-    for r in _query(con, sql).to_pylist():
-        by_win.setdefault(r["__win"], {})[r.pop("__route") or ""] = r
-    whole = " AND ".join(span) or "TRUE"
+    live = " AND ".join([f"NOT {_REFUSED}", *span])
     refused, last = con.sql(
         f"SELECT count(*) FILTER (WHERE {_REFUSED}), arg_max(version, ts) FILTER (WHERE NOT {_REFUSED} "
-        f"AND version IS NOT NULL AND coalesce(route, '') <> 'canary') FROM {_source(files)} WHERE {whole}"
+        f"AND version IS NOT NULL AND coalesce(route, '') <> 'canary') FROM {_source(files)} "
+        f"WHERE {' AND '.join(span) or 'TRUE'}"
     ).fetchall()[0]
-    task = _task(
-        con,
-        f"WITH __recs AS (SELECT * FROM {_source(files)} WHERE {cond}), __j AS ({joined}) ",
-        lt,
-        pt,
-        point,
+    plan = (
+        _row_windows(con, files, order, live, int(window.rows))
+        if ordered
+        else _time_windows(con, files, live, window)
     )
+    rows = sum(p.n for p in plan)
+    dropped = max(0, len(plan) - max_windows)
+    plan = plan[dropped:]
 
-    wins = sorted(by_win)
-    dropped = max(0, len(wins) - max_windows)
+    point, pt = _point(schema), _point_type(schema)
+    lt = (
+        lab_schema.field("label").type
+        if lab_schema is not None and "label" in lab_schema.names
+        else pa.null()
+    )
+    by_win: dict[int, dict[str, dict]] = {}
+    for chunk in _chunks(plan):
+        for r in _aggregate(
+            con, files, order, live, chunk, schema, features, lab_files, lt, point, pt, window
+        ):
+            by_win.setdefault(r["__win"], {})[r.pop("__route") or ""] = r
+
+    def distinct(name: str) -> int:
+        """Distinct labels (of the span's records) or point predictions: a rare, slower query."""
+        value = "label" if name == "lab" else point
+        joined = "SELECT __r.*, NULL AS label FROM __recs AS __r"
+        if lab_files:
+            listed = "[" + ", ".join(_lit(f) for f in lab_files) + "]"
+            joined = (
+                "SELECT __r.*, __l.label FROM __recs AS __r LEFT JOIN (SELECT id AS __lid, arg_max(label, ts) "
+                f"AS label FROM read_parquet({listed}, union_by_name = true) GROUP BY id) AS __l "
+                "ON __r.id = __l.__lid"
+            )
+        t = lt if name == "lab" else pt
+        return con.sql(
+            f"WITH __recs AS (SELECT * FROM {_source(files)} WHERE {live}), __j AS ({joined}) "
+            f"SELECT count(DISTINCT {value}) FILTER (WHERE {_present(value, t)}) FROM __j"
+        ).fetchall()[0][0]
+
     windows: list[WindowScan] = []
-    for i in range(dropped, len(wins)):
-        parts = dict(by_win[wins[i]])
+    for p in plan:
+        parts = dict(by_win.get(p.index, {}))
         total = parts.pop("*")
-        first_us, last_us = _us(total["first_ts"]), _us(total["last_ts"])
         if ordered:
             start, end = pd.Timestamp(total["first_ts"]), pd.Timestamp(total["last_ts"])
-            a = total["first_key"]
-            where = f"{key} >= [{a[0]}, {a[1]}, {a[2]}]"
-            if i + 1 < len(wins):
-                b = by_win[wins[i + 1]]["*"]["first_key"]
-                where += f" AND {key} < [{b[0]}, {b[1]}, {b[2]}]"
         else:
-            wlo = wins[i] * step
-            start = pd.Timestamp(wlo, unit="us", tz="UTC")
-            end = start + pd.Timedelta(microseconds=step)
-            where = "TRUE"
-        # a ts range DuckDB can check against the files' row-group statistics
-        where += f" AND ts >= {_ts(first_us)} AND ts <= {_ts(last_us)}"
-        windows.append(
-            WindowScan(
-                start, end, total, parts, where, _overlapping(files, first_us, last_us), int(total["ok"])
-            )
-        )
+            start = pd.Timestamp(p.lo, unit="us", tz="UTC")
+            end = start + pd.Timedelta(microseconds=p.hi - p.lo)
+        files_w = _overlapping(files, p.lo, p.hi)
+        where = " AND ".join([p.where, *span])
+        windows.append(WindowScan(start, end, total, parts, where, files_w, int(total["ok"])))
     return LogScan(
-        rows=int(sum(int(by_win[w]["*"]["n"]) for w in wins)),
+        rows=rows,
         refused=int(refused or 0),
         features=features,
-        task=task,
+        task=_task([w.figures for w in windows], lt, pt, distinct),
         last_version=None if last is None else int(last),
         windows=windows,
         dropped_windows=dropped,
@@ -325,6 +324,212 @@ def _scan(con, tmp, files, schema, lab_files, lab_schema, features, window, lo, 
         _tmp=tmp,
         _order=order,
     )
+
+
+@dataclass
+class _Planned:
+    index: int  # the window's number: epoch_us // step for time windows, its position for row windows
+    n: int
+    lo: int  # µs: the window's first possible time
+    hi: int  # µs: its last possible time (inclusive for row windows, exclusive for time windows)
+    where: str  # SQL selecting its records (with a ts range DuckDB checks against row-group statistics)
+    offset: int = 0  # row windows: the position of its first record in the log
+
+
+_KEY = "[epoch_us(ts), __fi, file_row_number]"
+
+
+def _time_windows(con, files, live: str, window) -> list[_Planned]:
+    step = int(round(window.seconds * 1e6))
+    counts = con.sql(
+        f"SELECT epoch_us(ts) // {step} AS w, count(*) FROM {_source(files)} WHERE {live} GROUP BY w ORDER BY w"
+    ).fetchall()
+    out = []
+    for w, n in counts:
+        lo, hi = int(w) * step, (int(w) + 1) * step
+        out.append(_Planned(int(w), int(n), lo, hi, f"ts >= {_ts(lo)} AND ts < {_ts(hi)}"))
+    return out
+
+
+def _row_windows(con, files, order, live: str, size: int) -> list[_Planned]:
+    """Windows of ``size`` consecutive records in log order: where each one starts (one sort of three
+    integers per record)."""
+    starts = con.sql(
+        f"SELECT k, r FROM (SELECT {_KEY} AS k, row_number() OVER (ORDER BY epoch_us(ts), __fi, file_row_number) "
+        f"- 1 AS r FROM {_source(files, order)} WHERE {live}) WHERE r % {size} = 0 ORDER BY r"
+    ).fetchall()
+    total = con.sql(f"SELECT count(*) FROM {_source(files)} WHERE {live}").fetchall()[0][0]
+    out = []
+    for i, (key, r) in enumerate(starts):
+        nxt = starts[i + 1][0] if i + 1 < len(starts) else None
+        where = f"{_KEY} >= {_list_lit(key)} AND ts >= {_ts(key[0])}"
+        hi = _MAX_US
+        if nxt is not None:
+            where += f" AND {_KEY} < {_list_lit(nxt)} AND ts <= {_ts(nxt[0])}"
+            hi = int(nxt[0])
+        n = size if nxt is not None else int(total) - int(r)
+        out.append(_Planned(i, n, int(key[0]), hi, where, offset=int(r)))
+    return out
+
+
+_MAX_US = 253402300799999999  # 9999-12-31
+
+
+def _list_lit(key) -> str:
+    return "[" + ", ".join(str(int(v)) for v in key) + "]"
+
+
+def _chunks(plan: list[_Planned]) -> list[list[_Planned]]:
+    """Consecutive windows grouped into queries of about :data:`CHUNK_ROWS` records (a window is never split)."""
+    out: list[list[_Planned]] = []
+    rows = 0
+    for p in plan:
+        if out and rows + p.n <= CHUNK_ROWS:
+            out[-1].append(p)
+            rows += p.n
+        else:
+            out.append([p])
+            rows = p.n
+    return out
+
+
+def _id_prefix(us: int) -> str:
+    """The first 12 hex digits of the ids of records made at ``us``: ids keep the UUIDv7 layout (milliseconds
+    first), so the labels of a span of records are a range of ids."""
+    return f"{max(us, 0) // 1000 & 0xFFFFFFFFFFFF:012x}"
+
+
+def _aggregate(
+    con, files, order, live, chunk, schema, features, lab_files, lt, point, pt, window
+) -> list[dict]:
+    """One query: the figures of each window of ``chunk`` and of each route in it, labels joined by id."""
+    first, last = chunk[0], chunk[-1]
+    lo_us, hi_us = first.lo, last.hi
+    where = (
+        " OR ".join(f"({p.where})" for p in chunk)
+        if window.rows is not None
+        else (f"ts >= {_ts(lo_us)} AND ts < {_ts(hi_us)}")
+    )
+    if window.rows is not None:
+        wexpr = (
+            f"(row_number() OVER (ORDER BY epoch_us(ts), __fi, file_row_number) - 1 + {first.offset}) "
+            f"// {int(window.rows)} "
+        )
+        index = {p.offset // int(window.rows): p.index for p in chunk}
+    else:
+        wexpr = f"epoch_us(ts) // {int(round(window.seconds * 1e6))}"
+        index = None
+    # labels of this span only: a range of ids (records whose id is outside it are counted, and then the
+    # chunk is joined with every label)
+    id_lo, id_hi = _id_prefix(lo_us), _id_prefix(min(hi_us, _MAX_US) + 1000)
+    source = _source(_overlapping(files, lo_us, hi_us), order)
+    rows = _chunk_query(
+        con, source, live, where, wexpr, schema, features, lab_files, lt, point, pt, (id_lo, id_hi)
+    )
+    if any(r["stray"] for r in rows if r["__route"] == "*"):
+        rows = _chunk_query(con, source, live, where, wexpr, schema, features, lab_files, lt, point, pt, None)
+    if index is not None:
+        for r in rows:
+            r["__win"] = index[r["__win"]]
+    return rows
+
+
+def _chunk_query(
+    con, source, live, where, wexpr, schema, features, lab_files, lt, point, pt, ids
+) -> list[dict]:
+    """The chunk's figures per window and route: rows ``{"__win", "__route", figures…}`` (route ``"*"``: the
+    whole window)."""
+    if lab_files:
+        listed = "[" + ", ".join(_lit(f) for f in lab_files) + "]"
+        within = f"WHERE id >= {_lit(ids[0])} AND id < {_lit(ids[1])} " if ids else ""
+        labels = (
+            f"(SELECT id AS __lid, arg_max(label, ts) AS label FROM read_parquet({listed}, union_by_name = true) "
+            f"{within}GROUP BY id)"
+        )
+        joined = f"SELECT __r.*, __l.label FROM __w AS __r LEFT JOIN {labels} AS __l ON __r.id = __l.__lid"
+    else:
+        joined = "SELECT __r.*, NULL AS label FROM __w AS __r"
+    feats = [FEATURE_PREFIX + f for f in features]
+    missing = " + ".join(
+        f"count(*) FILTER (WHERE error IS NULL AND NOT {_present(_q(c), schema.field(c).type)})"
+        for c in feats
+    )
+    stray = f"count(*) FILTER (WHERE id < {_lit(ids[0])} OR id >= {_lit(ids[1])})" if ids else "0"
+    aggregates = [
+        "count(*) AS n",
+        "count(*) FILTER (WHERE error IS NULL) AS ok",
+        "count(*) FILTER (WHERE error IS NOT NULL) AS errors",
+        f"({missing or '0'}) AS missing",
+        "min(ts) AS first_ts",
+        "max(ts) AS last_ts",
+        f"{stray} AS stray",
+        *(f"{expr} AS {name}" for name, expr in _quality_sql("label", lt, pt, point).items()),
+        *_task_sql("label", lt, "lab"),
+        *_task_sql(point, pt, "pred"),
+    ]
+    recs = (
+        f"WITH __recs AS (SELECT * FROM {source} WHERE {live} AND ({where})), "
+        f"__w AS (SELECT *, {wexpr} AS __win FROM __recs) "
+    )
+    groups = _query(
+        con,
+        recs + f", __j AS ({joined}) SELECT __win, route, version, {', '.join(aggregates)} FROM __j "
+        "GROUP BY __win, route, version",
+    ).to_pylist()
+    # latency percentiles do not add up across groups: one small query over the records that have one
+    lat_ok = _present("latency_ms", pa.float64())
+    latency = _query(
+        con,
+        recs + "SELECT __win, CASE WHEN GROUPING(route) = 1 THEN '*' ELSE route END AS __route, "
+        f"quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS lat FROM __w WHERE {lat_ok} "
+        "GROUP BY GROUPING SETS ((__win), (__win, route))",
+    ).to_pylist()
+    by: dict[tuple, list[dict]] = {}
+    for g in groups:
+        by.setdefault((g["__win"], "*"), []).append(g)
+        by.setdefault((g["__win"], g["route"] or ""), []).append(g)
+    out = {key: _merge(parts) for key, parts in by.items()}
+    for r in latency:
+        hit = out.get((r["__win"], r["__route"] or ""))
+        if hit is not None:
+            hit["lat"] = r["lat"]
+    return [{"__win": w, "__route": route, **figures} for (w, route), figures in out.items()]
+
+
+def _numeric(t: pa.DataType | None) -> bool:
+    return t is not None and (pa.types.is_integer(t) or pa.types.is_floating(t))
+
+
+def _task_sql(col: str, t: pa.DataType | None, name: str) -> list[str]:
+    """What :func:`mlo.monitor.windows.task_of` needs of a column, per group: how many values, whether all are
+    whole numbers, and their range."""
+    have = _present(col, t)
+    out = [f"count(*) FILTER (WHERE {have}) AS {name}_n"]
+    if _numeric(t):
+        out += [
+            f"bool_and({col} = floor({col})) FILTER (WHERE {have}) AS {name}_whole",
+            f"min({col}) FILTER (WHERE {have}) AS {name}_min",
+            f"max({col}) FILTER (WHERE {have}) AS {name}_max",
+        ]
+    else:
+        out += [f"NULL AS {name}_whole", f"NULL AS {name}_min", f"NULL AS {name}_max"]
+    return out
+
+
+def _task(figures: list[dict], lt: pa.DataType | None, pt: pa.DataType | None, distinct) -> str:
+    """:func:`mlo.monitor.windows.task_of` over the windows: from the labels when any arrived, else from the
+    (point) predictions. ``distinct(column)`` counts a column's distinct values when their range cannot tell."""
+    name, t = ("lab", lt) if any(f["lab_n"] for f in figures) else ("pred", pt)
+    seen = [f for f in figures if f[f"{name}_n"]]
+    if not _numeric(t) or not seen:
+        return "classification"
+    if not all(f[f"{name}_whole"] for f in seen):
+        return "regression"
+    lo = min(f[f"{name}_min"] for f in seen)
+    hi = max(f[f"{name}_max"] for f in seen)
+    if hi - lo < 50:  # whole numbers in a range of at most 50: at most 50 values
+        return "classification"
+    return "classification" if distinct(name) <= 50 else "regression"
 
 
 def _ts(us: int) -> str:
@@ -349,26 +554,8 @@ def _overlapping(files: list[str], lo: int, hi: int) -> list[str]:
 
 
 def _point_type(schema: pa.Schema) -> pa.DataType | None:
+    """The type of the point predictions (class positions for probability lists)."""
     t = schema.field("prediction").type if "prediction" in schema.names else None
     if t is not None and (pa.types.is_list(t) or pa.types.is_large_list(t)):
         return pa.int64()
     return t
-
-
-def _task(con, base: str, lt: pa.DataType | None, pt: pa.DataType | None, point: str) -> str:
-    """:func:`mlo.monitor.windows.task_of` over the whole span: from the labels when any arrived, else from the
-    (point) predictions."""
-    labeled = 0
-    if lt is not None and not pa.types.is_null(lt):
-        labeled = con.sql(base + f"SELECT count(*) FROM __j WHERE {_present('label', lt)}").fetchall()[0][0]
-    value, t = ("label", lt) if labeled else (point, pt)
-    if t is None or not (pa.types.is_integer(t) or pa.types.is_floating(t)):
-        return "classification"
-    whole, distinct = con.sql(
-        base
-        + f"SELECT bool_and(__v = floor(__v)), count(DISTINCT __v) FROM (SELECT {value} AS __v FROM __j) "
-        f"WHERE {_present('__v', t)}"
-    ).fetchall()[0]
-    if whole is None:
-        return "classification"
-    return "classification" if whole and distinct <= 50 else "regression"
