@@ -121,7 +121,7 @@ def test_a_sampled_window_keeps_its_exact_figures_and_its_drift(trained, monkeyp
     sampled = mlo.monitor.report("churn", window="1h", save=False)
     exact = ["n", "versions", "missing_rate", "labeled", "accuracy", "error_rate"]
     pd.testing.assert_frame_equal(sampled.windows[exact], full.windows[exact])
-    assert sampled.windows["dataset_drift"].tolist() == [False, False, True]
+    assert bool(sampled.windows["dataset_drift"].iloc[2])  # age moved by a standard deviation: found by ~400
     # the unseen plan "z" in the drifted window: a share estimated from ~400 of 1,500 records
     p, k = full.windows["unseen_rate"].iloc[2], 400
     assert abs(sampled.windows["unseen_rate"].iloc[2] - p) < 4 * np.sqrt(p * (1 - p) / k)

@@ -357,6 +357,9 @@ def _open_scan(home, name: str, win, lo, hi):
         from . import scan
     except ImportError:  # pragma: no cover - duckdb is a dependency
         return None
+    from .log import _sync
+
+    _sync(home, name)  # a log on object storage: fetch the files this machine lacks
     return scan.open_scan(model_folder(name, home), win, lo, hi, MAX_WINDOWS)
 
 

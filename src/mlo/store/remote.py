@@ -332,6 +332,38 @@ class RemoteBlobStore:
                 h.update(chunk)
         return h.hexdigest()
 
+    # -- files beside the blobs (the prediction log) -----------------------------------------------------------
+    def put_file_at(self, local: str | os.PathLike, key: str) -> None:
+        """Upload the complete file ``local`` to ``<prefix>/<key>``: one PUT, or a multipart upload completed at
+        the end, so the object appears whole or not at all."""
+        with self._faults("storing a file"):
+            self.fs.put_file(str(local), f"{self.prefix}/{key}", **self._put_options)
+
+    def list_files(self, key: str) -> dict[str, int]:
+        """``{key relative to the prefix: size}`` of the objects under ``<prefix>/<key>/``."""
+        root = f"{self.prefix}/{key.strip('/')}"
+        with self._faults("listing the blob store"):
+            try:
+                found = self.fs.find(root, detail=True)
+            except FileNotFoundError as exc:
+                if "bucket" in str(exc).lower():
+                    raise
+                return {}
+        cut = len(self.prefix) + 1
+        return {k[cut:]: int(info.get("size") or 0) for k, info in found.items()}
+
+    def get_file_at(self, key: str, dest: str | os.PathLike) -> None:
+        """Download ``<prefix>/<key>`` to ``dest``: a temporary name beside it, renamed when complete."""
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".tmp-{os.getpid()}-{dest.name}")
+        try:
+            with self._faults("reading a file"):
+                self.fs.get_file(f"{self.prefix}/{key}", str(tmp))
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+
     # -- the cache's size cap ---------------------------------------------------------------------------------
     def _added(self, size: int) -> None:
         if self._cached_bytes is None:
