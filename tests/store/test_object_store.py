@@ -326,3 +326,34 @@ def test_gc_and_doctor_on_s3(s3_ws, s3_bucket, tmp_path):
     boto3.client("s3").delete_object(Bucket=s3_bucket, Key=blob.path.split("/", 1)[1])
     report = doctor.examine()
     assert report.stats["missing"] == 1 and report.exit_code == 3
+
+
+def test_a_put_costs_one_lookup_and_one_upload(s3_bucket, tmp_path):
+    """A new blob: one HEAD (is it there?) and one PUT, as s3fs's own pipe plus the lookup; a stored one: the HEAD
+    and the claim marker."""
+    blobs = _store(s3_bucket, tmp_path)
+    calls: list[str] = []
+    real = blobs.fs._call_s3
+
+    async def counted(method, *args, **kwargs):
+        calls.append(method)
+        return await real(method, *args, **kwargs)
+
+    real_sync = blobs.fs.call_s3  # HEADs go through the blocking wrapper
+
+    def counted_sync(method, *args, **kwargs):
+        calls.append(method)
+        return real_sync(method, *args, **kwargs)
+
+    blobs.fs._call_s3, blobs.fs.call_s3 = counted, counted_sync
+    try:
+        payload = os.urandom(1 << 20)
+        digest = blobs.put_bytes(payload)
+        assert calls == ["head_object", "put_object"]
+        assert blobs.cache.path(digest).read_bytes() == payload  # cached for the next read
+        calls.clear()
+        assert blobs.put_bytes(payload) == digest
+        assert calls == ["head_object", "put_object"]  # found: only the claim marker is written
+        assert _objects(s3_bucket)[f"mlo/{digest[:2]}/{digest[2:]}"] == 1 << 20
+    finally:
+        del blobs.fs._call_s3, blobs.fs.call_s3
