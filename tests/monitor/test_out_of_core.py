@@ -183,3 +183,29 @@ def test_windows_queried_in_chunks_and_ids_of_another_layout(trained, monkeypatc
     _same(new, old)
     assert new.windows["labeled"].tolist() == [600, 650, 600]
     _same(*_both(monkeypatch, "churn", window="250 rows"))
+
+
+def test_reference_predictions_of_a_given_frame_are_kept_too(trained, monkeypatch):
+    from mlo.registry.versions import ModelVersion
+
+    trained.log_hours(2, drift_from=1, n=400)
+    X, _ = make(1000, np.random.default_rng(9))
+    first = mlo.monitor.report("churn", window="1h", reference=X, save=False)
+    kept = list((mlo.workspace.current().home / "monitor" / "churn" / "reference").glob("v1-*.parquet"))
+    assert len(kept) == 1
+
+    loads = []
+
+    def counted_load(self, *a, **k):
+        loads.append(self.version)
+        raise RuntimeError("no model here")
+
+    monkeypatch.setattr(ModelVersion, "load", counted_load)
+    again = mlo.monitor.report("churn", window="1h", reference=X, save=False)
+    assert (
+        loads == []
+        and again.windows["prediction_drift"].tolist() == first.windows["prediction_drift"].tolist()
+    )
+    X.loc[0, "age"] += 1.0  # other rows: another key, so the model is needed
+    mlo.monitor.report("churn", window="1h", reference=X, save=False)
+    assert loads == [1]

@@ -253,32 +253,34 @@ def resolve_reference(ws, mv, reference: Any, features: list[str]) -> Reference:
 
 
 def _reference_predictions(ws, mv, snap, X: pd.DataFrame) -> pd.Series | None:
-    """The version's predictions on its reference rows. They never change for a version and a snapshot, so
-    they are kept beside the log (``<model>/reference/``): loading a model costs more than the whole report."""
-    cache = None
+    """The version's predictions on its reference rows. They never change for a model version and a reference,
+    so they are kept beside the log (``<model>/reference/``), keyed by the version's digest and the reference's
+    (a snapshot's id, or a digest of the given rows): loading a model costs more than the whole report."""
     if snap is not None:
-        key = hashlib.sha256(f"{mv.digest}|{snap.id}|{len(X)}|{','.join(X.columns)}".encode()).hexdigest()[
-            :16
-        ]
-        cache = model_folder(mv.name, ws.home) / "reference" / f"v{mv.version}-{key}.parquet"
-        if cache.is_file():
-            try:
-                return pd.read_parquet(cache)["prediction"]
-            except Exception:  # unreadable: compute it again
-                pass
+        ref_digest = snap.id
+    else:
+        ref_digest = hashlib.sha256(
+            pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes()
+        ).hexdigest()
+    key = hashlib.sha256(f"{mv.digest}|{ref_digest}|{len(X)}|{','.join(X.columns)}".encode()).hexdigest()[:16]
+    cache = model_folder(mv.name, ws.home) / "reference" / f"v{mv.version}-{key}.parquet"
+    if cache.is_file():
+        try:
+            return pd.read_parquet(cache)["prediction"]
+        except Exception:  # unreadable: compute it again
+            pass
     try:
         model = mv.load(enforce=False)
         predictions = W.point_predictions(pd.Series(np.asarray(model.predict(X)).tolist()))
     except Exception:  # the model cannot score its training columns: no reference predictions
         return None
-    if cache is not None:
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(f".{cache.name}.tmp")
-            pd.DataFrame({"prediction": predictions}).to_parquet(tmp)
-            os.replace(tmp, cache)
-        except Exception:  # a cache that cannot be written only costs time
-            pass
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.tmp")
+        pd.DataFrame({"prediction": predictions}).to_parquet(tmp)
+        os.replace(tmp, cache)
+    except Exception:  # a cache that cannot be written only costs time
+        pass
     return predictions
 
 
