@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -158,16 +158,8 @@ def test_a_writer_killed_mid_upload_leaves_nothing_visible_and_loses_nothing(
         "X = pd.DataFrame({'age': rng.normal(size=800_000), 'income': rng.normal(size=800_000)})\n"
         "mlo.monitor.log('churn@production', X, rng.normal(size=800_000), timestamps='2026-11-20T01:00')\n"
     )
-    env = {**dict(__import__("os").environ), "AWS_ENDPOINT_URL": proxy.url}
-    writer = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env)
-    try:
-        assert proxy.stalled.wait(120), "the writer never reached the second part"
-        writer.send_signal(signal.SIGKILL)
-        writer.wait(30)
-    finally:
-        if writer.poll() is None:
-            writer.kill()
-        proxy.close()
+    env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url}
+    proxy.kill_when_stalled(subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env))
     assert _objects(s3_bucket) == {}  # no partial object
     assert len(boto3.client("s3").list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])) == 1
     pending = _pending("churn")

@@ -258,6 +258,17 @@ class _StallingProxy:
     def close(self):
         self.sock.close()
 
+    def kill_when_stalled(self, writer: subprocess.Popen) -> None:
+        """SIGKILL ``writer`` once its upload hangs here, then stop forwarding."""
+        try:
+            assert self.stalled.wait(120), "the writer never reached the second part"
+            writer.send_signal(signal.SIGKILL)
+            writer.wait(30)
+        finally:
+            if writer.poll() is None:
+                writer.kill()
+            self.close()
+
 
 def test_a_writer_killed_mid_upload_leaves_nothing_visible(
     s3_ws, s3_bucket, s3_server, tmp_path, monkeypatch
@@ -274,16 +285,9 @@ def test_a_writer_killed_mid_upload_leaves_nothing_visible(
     )
     env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url}
     writer = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env)
-    try:
-        assert proxy.stalled.wait(120), "the writer never reached the second part"
-        uploads = boto3.client("s3").list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])
-        assert len(uploads) == 1
-        writer.send_signal(signal.SIGKILL)
-        writer.wait(30)
-    finally:
-        if writer.poll() is None:
-            writer.kill()
-        proxy.close()
+    proxy.kill_when_stalled(writer)
+    uploads = boto3.client("s3").list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])
+    assert len(uploads) == 1
     digest = hash_bytes(payload)
     assert not any(k.startswith(f"mlo/{digest[:2]}/") for k in _objects(s3_bucket))  # no partial object
     with pytest.raises(MissingBlob):
