@@ -154,26 +154,41 @@ def _segments(folder: Path, prefix: str, lo: int | None, hi: int | None) -> tupl
     return [str(s.path) for s, _ in keep], [f.schema for _, f in keep]
 
 
-def _quality_sql(label: str, lt: pa.DataType | None, pt: pa.DataType | None, point: str) -> dict[str, str]:
-    """Sums that add up across groups: quality of any part of a window is the sum of its groups'."""
-    have = f"({_present(label, lt)} AND {_present(point, pt)})"
-    yn, pn = f"TRY_CAST({label} AS DOUBLE)", f"TRY_CAST({point} AS DOUBLE)"
-    err = f"({pn} - {yn})"
+def _quality_sql(lt: pa.DataType | None, pt: pa.DataType | None) -> dict[str, str]:
+    """Sums that add up across groups: quality of any part of a window is the sum of its groups' (over the
+    columns :func:`_projection` computes once per record)."""
+    have = "(__lh AND __ph)"
     numeric = _numeric(lt) and _numeric(pt)
+    good = f"{have} AND __e IS NOT NULL AND NOT isnan(__e)"
     return {
-        "labeled": f"count(*) FILTER (WHERE {have})",
+        "labeled": f"count_if({have})",
         # pandas compares 1 and 1.0 as numbers when every labeled value is one, else as text
         "numeric": "TRUE"
         if numeric
-        else f"bool_and({yn} IS NOT NULL AND {pn} IS NOT NULL) FILTER (WHERE {have})",
-        "same_num": f"count(*) FILTER (WHERE {have} AND {yn} = {pn})",
+        else f"bool_and(__yn IS NOT NULL AND __pn IS NOT NULL) FILTER (WHERE {have})",
+        "same_num": f"count_if({have} AND __yn = __pn)",
         "same_str": "0"
         if numeric
-        else f"count(*) FILTER (WHERE {have} AND CAST({label} AS VARCHAR) = CAST({point} AS VARCHAR))",
-        "err_n": f"count(*) FILTER (WHERE {have} AND {err} IS NOT NULL AND NOT isnan({err}))",
-        "abs_sum": f"sum(abs({err})) FILTER (WHERE {have} AND {err} IS NOT NULL AND NOT isnan({err}))",
-        "sq_sum": f"sum({err} * {err}) FILTER (WHERE {have} AND {err} IS NOT NULL AND NOT isnan({err}))",
+        else f"count_if({have} AND CAST(__lab AS VARCHAR) = CAST(__pt AS VARCHAR))",
+        "err_n": f"count_if({good})",
+        "abs_sum": f"sum(abs(__e)) FILTER (WHERE {good})",
+        "sq_sum": f"sum(__e * __e) FILTER (WHERE {good})",
     }
+
+
+def _projection(schema: pa.Schema, features: list[str], lt, point: str, pt) -> str:
+    """SQL: what the aggregates need of each record, computed once."""
+    missing = " + ".join(
+        f"(NOT {_present(_q(c), schema.field(c).type)})::INTEGER"
+        for c in (FEATURE_PREFIX + f for f in features)
+    )
+    return (
+        "__win, route, version, ts, id, error IS NULL AS __ok, "
+        f"({missing or '0'}) AS __miss, label AS __lab, {point} AS __pt, "
+        f"{_present('label', lt)} AS __lh, {_present(point, pt)} AS __ph, "
+        f"TRY_CAST(label AS DOUBLE) AS __yn, TRY_CAST({point} AS DOUBLE) AS __pn, "
+        f"TRY_CAST({point} AS DOUBLE) - TRY_CAST(label AS DOUBLE) AS __e"
+    )
 
 
 def quality_of(r: dict[str, Any], task: str) -> dict[str, float]:
@@ -449,23 +464,18 @@ def _chunk_query(
         joined = f"SELECT __r.*, __l.label FROM __w AS __r LEFT JOIN {labels} AS __l ON __r.id = __l.__lid"
     else:
         joined = "SELECT __r.*, NULL AS label FROM __w AS __r"
-    feats = [FEATURE_PREFIX + f for f in features]
-    missing = " + ".join(
-        f"count(*) FILTER (WHERE error IS NULL AND NOT {_present(_q(c), schema.field(c).type)})"
-        for c in feats
-    )
-    stray = f"count(*) FILTER (WHERE id < {_lit(ids[0])} OR id >= {_lit(ids[1])})" if ids else "0"
+    stray = f"count_if(id < {_lit(ids[0])} OR id >= {_lit(ids[1])})" if ids else "0"
     aggregates = [
         "count(*) AS n",
-        "count(*) FILTER (WHERE error IS NULL) AS ok",
-        "count(*) FILTER (WHERE error IS NOT NULL) AS errors",
-        f"({missing or '0'}) AS missing",
+        "count_if(__ok) AS ok",
+        "count_if(NOT __ok) AS errors",
+        "sum(__miss) FILTER (WHERE __ok) AS missing",
         "min(ts) AS first_ts",
         "max(ts) AS last_ts",
         f"{stray} AS stray",
-        *(f"{expr} AS {name}" for name, expr in _quality_sql("label", lt, pt, point).items()),
-        *_task_sql("label", lt, "lab"),
-        *_task_sql(point, pt, "pred"),
+        *(f"{expr} AS {name}" for name, expr in _quality_sql(lt, pt).items()),
+        *_task_sql("__yn", "__lh", lt, "lab"),
+        *_task_sql("__pn", "__ph", pt, "pred"),
     ]
     recs = (
         f"WITH __recs AS (SELECT * FROM {source} WHERE {live} AND ({where})), "
@@ -473,7 +483,9 @@ def _chunk_query(
     )
     groups = _query(
         con,
-        recs + f", __j AS ({joined}) SELECT __win, route, version, {', '.join(aggregates)} FROM __j "
+        recs
+        + f", __j AS ({joined}), __k AS (SELECT {_projection(schema, features, lt, point, pt)} FROM __j) "
+        f"SELECT __win, route, version, {', '.join(aggregates)} FROM __k "
         "GROUP BY __win, route, version",
     ).to_pylist()
     # latency percentiles do not add up across groups: one small query over the records that have one
@@ -500,16 +512,15 @@ def _numeric(t: pa.DataType | None) -> bool:
     return t is not None and (pa.types.is_integer(t) or pa.types.is_floating(t))
 
 
-def _task_sql(col: str, t: pa.DataType | None, name: str) -> list[str]:
+def _task_sql(value: str, have: str, t: pa.DataType | None, name: str) -> list[str]:
     """What :func:`mlo.monitor.windows.task_of` needs of a column, per group: how many values, whether all are
     whole numbers, and their range."""
-    have = _present(col, t)
-    out = [f"count(*) FILTER (WHERE {have}) AS {name}_n"]
+    out = [f"count_if({have}) AS {name}_n"]
     if _numeric(t):
         out += [
-            f"bool_and({col} = floor({col})) FILTER (WHERE {have}) AS {name}_whole",
-            f"min({col}) FILTER (WHERE {have}) AS {name}_min",
-            f"max({col}) FILTER (WHERE {have}) AS {name}_max",
+            f"bool_and({value} = floor({value})) FILTER (WHERE {have}) AS {name}_whole",
+            f"min({value}) FILTER (WHERE {have}) AS {name}_min",
+            f"max({value}) FILTER (WHERE {have}) AS {name}_max",
         ]
     else:
         out += [f"NULL AS {name}_whole", f"NULL AS {name}_min", f"NULL AS {name}_max"]
