@@ -168,3 +168,33 @@ def test_a_writer_killed_mid_upload_leaves_nothing_visible_and_loses_nothing(
     assert len(log) == 800_000 and not _pending("churn")
     (key,) = _objects(s3_bucket)
     assert key.startswith("mlo/monitor/churn/seg-")
+
+
+def test_two_servers_write_the_same_log_at_once(s3_ws, s3_bucket, tmp_path):
+    """Two writers (as two servers on two machines) flush at the same time: every record arrives once."""
+    import threading
+
+    from mlo.monitor.log import PredictionLogger
+
+    Trained(np.random.default_rng(4))
+    loggers = [PredictionLogger(), PredictionLogger()]
+    streams = [lg.stream("churn", 1, "production", "stable", {"age": None}) for lg in loggers]
+
+    def serve(stream, k):
+        for i in range(300):
+            stream.append({"age": [float(i)]}, [k], n=1, latency_ms=1.0)
+            if i % 50 == 49:
+                stream.logger.flush()
+
+    threads = [threading.Thread(target=serve, args=(s, k)) for k, s in enumerate(streams)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for lg in loggers:
+        lg.close()
+    assert len(_objects(s3_bucket)) == sum(lg.segments_written for lg in loggers)
+    _forget_local_log("churn")
+    log = mlo.monitor.read_log("churn")
+    assert len(log) == 600 and log["id"].is_unique
+    assert log["prediction"].value_counts().to_dict() == {0: 300, 1: 300}
