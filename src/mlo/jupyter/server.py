@@ -289,6 +289,8 @@ def handlers(base_url: str) -> list[tuple[str, type]]:
         (url_path_join(api, "lineage"), LineageHandler),
         (url_path_join(api, "traces"), TracesHandler),
         (url_path_join(api, "traces", r"([^/]+)"), TraceHandler),
+        (url_path_join(api, "evals"), EvalsHandler),
+        (url_path_join(api, "evals", "compare"), EvalCompareHandler),
     ]
 
 
@@ -296,3 +298,32 @@ def _load_jupyter_server_extension(serverapp) -> None:
     web_app = serverapp.web_app
     web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
     serverapp.log.info("mlo: REST API at %smlo/api/", web_app.settings["base_url"])
+
+
+class EvalsHandler(_MloHandler):
+    """``GET /mlo/api/evals?offset=&limit=``: stored LLM evaluations, newest first (:mod:`mlo.llm.eval_api`)."""
+
+    @tornado.web.authenticated
+    @in_workspace
+    def get(self):
+        from ..llm.eval_api import list_evals
+
+        offset, limit = _paging(self, 100)
+        self._send(self._call(list_evals, limit=limit, offset=offset))
+
+
+class EvalCompareHandler(_MloHandler):
+    """``GET /mlo/api/evals/compare?a=ID&b=ID``: evaluation b against a, per scorer and per example."""
+
+    @tornado.web.authenticated
+    @in_workspace
+    def get(self):
+        from ..llm.eval_api import compare_evals_record
+
+        a, b = self.get_argument("a", ""), self.get_argument("b", "")
+        for ref in (a, b):
+            if not re.fullmatch(r"[0-9A-Za-z]{4,64}", ref):
+                raise tornado.web.HTTPError(
+                    400, "give two evaluation ids (at least 4 characters each) as a= and b="
+                )
+        self._send(self._call(compare_evals_record, a, b))
