@@ -189,9 +189,9 @@ def run_mlo(size: dict, url: str) -> dict:
         model_guard.check("warm up the model", record=False)
         ms, cpu = [], []
         for q in [text, "How long should I steep green tea?"]:
-            for _ in range(max(20, size["checks"] // 40)):
+            for i in range(max(20, size["checks"] // 40)):
                 c = time.process_time()
-                d = model_guard.check(q, record=False)
+                d = model_guard.check(f"{q} ({i})", record=False)  # a new text each time: no cached embedding
                 cpu.append((time.process_time() - c) * 1000)
                 ms.append(d.seconds * 1000)
             key = "long" if q is text else "short"
