@@ -54,6 +54,8 @@ export interface IPanelOptions {
   commands: CommandRegistry;
   openRun: (runId: string, label: string) => void;
   openTrace: (traceId: string, label: string) => void;
+  /** More sections below Traces (e.g. Evaluations), refreshed with the panel. */
+  sections?: { node: HTMLElement; refresh(): Promise<void> }[];
 }
 
 export class MloPanel extends Widget {
@@ -167,6 +169,8 @@ export class MloPanel extends Widget {
         this._tracesBody
       )
     );
+    this._sections = options.sections ?? [];
+    this._sections.forEach(section => scroller.appendChild(section.node));
     this.node.appendChild(scroller);
     this._renderSelection();
   }
@@ -287,7 +291,8 @@ export class MloPanel extends Widget {
   /** Fetch experiments, the runs of the expanded ones (as many as are loaded) and the models. */
   refresh(): Promise<void> {
     if (!this._refreshing) {
-      this._refreshing = this._refresh().finally(() => {
+      const sections = Promise.all(this._sections.map(section => section.refresh()));
+      this._refreshing = Promise.all([this._refresh(), sections]).then(() => undefined).finally(() => {
         this._refreshing = null;
       });
     }
@@ -810,6 +815,7 @@ export class MloPanel extends Widget {
   private _commands: CommandRegistry;
   private _openRun: (runId: string, label: string) => void;
   private _openTrace: (traceId: string, label: string) => void;
+  private _sections: { node: HTMLElement; refresh(): Promise<void> }[];
   private _experiments = new Map<string, IExperimentState>();
   private _order: string[] = [];
   private _selected = new Set<string>();

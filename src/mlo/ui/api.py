@@ -20,6 +20,8 @@ standalone ``mlo ui`` server (:mod:`mlo.ui.server`) are thin adapters over :func
     GET reports/<id>                      one report's page (HTML, sandboxed)
     GET traces?run=&where=&name=&offset=0&limit=50   LLM traces, newest first, with totals and cost
     GET traces/<id>                       one trace: its span tree, with each span's input and output
+    GET evals?offset=0&limit=100          stored LLM evaluations, newest first
+    GET evals/compare?a=<id>&b=<id>       evaluation b against a: per scorer, and per example
 
 Every error is a JSON body ``{"error": "<one line>", "status": N}``. An artifact is served with its own media type,
 in a sandbox (``Content-Security-Policy: sandbox``: an HTML or SVG artifact runs no script and gets no origin) and
@@ -303,6 +305,23 @@ def _trace(args: Args, trace_id: str) -> Any:
     return get_trace(trace_id).to_view()
 
 
+def _evals(args: Args) -> Any:
+    from ..llm.eval_api import list_evals
+
+    offset, limit = args.paging(100)
+    return list_evals(limit=limit, offset=offset)
+
+
+def _eval_compare(args: Args) -> Any:
+    from ..llm.eval_api import compare_evals_record
+
+    a, b = args.get("a", ""), args.get("b", "")
+    for ref in (a, b):
+        if not re.fullmatch(r"[0-9A-Za-z]{4,64}", ref or ""):
+            raise ApiError(400, "give two evaluation ids (at least 4 characters each) as a= and b=")
+    return compare_evals_record(a, b)
+
+
 _SANDBOX = {"Content-Security-Policy": ARTIFACT_CSP, "X-Content-Type-Options": "nosniff"}
 
 # (pattern below /mlo/api/, endpoint): a pattern's groups are the endpoint's arguments after the query
@@ -322,6 +341,8 @@ ROUTES: list[tuple[str, Callable[..., Any]]] = [
     (r"lineage", _lineage),
     (r"traces", _traces),
     (r"traces/([^/]+)", _trace),
+    (r"evals", _evals),
+    (r"evals/compare", _eval_compare),
 ]
 _COMPILED = [(re.compile(pattern), endpoint) for pattern, endpoint in ROUTES]
 
