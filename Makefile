@@ -37,6 +37,8 @@ LAB_OUT  := src/mlo/labextension
 LAB_DEST := $(VENV)/share/jupyter/labextensions/mlo-workbench
 LAB_DEPS := $(LAB)/node_modules/.package-lock.json
 LAB_SRCS := $(LAB)/package.json $(LAB)/tsconfig.json $(LAB)/install.json $(wildcard $(LAB)/src/*.ts $(LAB)/style/*)
+APP_OUT  := src/mlo/ui/static/app.js
+APP_SRCS := $(LAB_SRCS) $(LAB)/tsconfig.app.json $(LAB)/app.build.js $(wildcard $(LAB)/src/app/*.ts $(LAB)/src/app/shims/*.ts)
 
 # node dependencies exactly as package-lock.json pins them
 $(LAB_DEPS): $(LAB)/package-lock.json
@@ -64,8 +66,13 @@ WIDGET_SRCS := $(LAB)/tsconfig.widget.json $(LAB)/build-widget.js $(LAB)/src/cha
 $(WIDGET_OUT): $(LAB_DEPS) $(WIDGET_SRCS)
 	cd $(LAB) && node_modules/.bin/tsc -p tsconfig.widget.json && node build-widget.js
 
-# the JupyterLab extension, built when its sources changed and installed in the venv (with the widget's charts)
-labextension: $(LAB_DEST)/package.json $(WIDGET_OUT)
+# the standalone `mlo ui` app (the same TypeScript without JupyterLab) → src/mlo/ui/static, shipped in the wheel
+$(APP_OUT): $(LAB_DEPS) $(APP_SRCS)
+	cd $(LAB) && node_modules/.bin/tsc -p tsconfig.app.json && node app.build.js
+
+# the JupyterLab extension, built when its sources changed and installed in the venv, with the widget's charts
+# and the `mlo ui` app
+labextension: $(LAB_DEST)/package.json $(WIDGET_OUT) $(APP_OUT)
 
 # the example pipeline end to end on the embedded store (no node needed)
 demo: venv

@@ -34,6 +34,14 @@ Run from the repository root:
     .venv/bin/python benchmarks/monitor.py --no-evidently --json out.json   # about a minute
     .venv/bin/python benchmarks/monitor.py --profile        # also cProfile a cold and a warm report
 
+At scale (``--scale``): logs of 1M, 5M and 10M predictions (the same workload, 24 hourly windows), each read by
+``mlo monitor bench --window 1h --no-save`` of this tree and, with ``--baseline SRC``, of another checkout's
+``src/`` in the same interpreter (``git archive main | tar -x -C DIR`` gives one): wall time, CPU time and the
+process's peak RSS, with the load average at the start of each run. One untimed report first keeps the reference
+predictions beside the log, so neither side pays for the model load.
+
+    .venv/bin/python benchmarks/monitor.py --scale --baseline /tmp/main/src   # 10-25 minutes on 2 cores
+
 Only the standard library is imported at module level, so the same file runs in the Evidently environment.
 """
 
@@ -54,7 +62,8 @@ from pathlib import Path
 from text_table import print_table, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
-EVIDENTLY_PYTHON = ROOT / ".venv-evidently" / "bin" / "python"
+# Evidently runs in its own environment: MLO_ANCHOR_PYTHON names its interpreter (else .venv-evidently)
+EVIDENTLY_PYTHON = Path(os.environ.get("MLO_ANCHOR_PYTHON") or ROOT / ".venv-evidently" / "bin" / "python")
 EVIDENTLY_BUDGET = 180.0  # seconds of timed Evidently runs before the rest is extrapolated
 EVIDENTLY_TIMEOUT = 1200
 TARGET_S = 5.0
@@ -126,7 +135,7 @@ def labels(rng, X):
     return (rng.random(len(X)) < 1 / (1 + np.exp(-z))).astype("int64")
 
 
-def setup(folder: Path, predictions: int) -> dict:
+def setup(folder: Path, predictions: int, evidently_inputs: bool = True) -> dict:
     """Train, snapshot, register and log; write the Evidently inputs. Returns the windows' sizes and timings."""
     import numpy as np
     import pandas as pd
@@ -164,9 +173,11 @@ def setup(folder: Path, predictions: int) -> dict:
         t = now()
         mlo.monitor.log("bench@production", X, preds, labels=y, timestamps=ts)
         log_s += now() - t
-        parts.append(X.assign(prediction=preds, target=y, window=h))
-    pd.concat(parts, ignore_index=True).to_parquet(folder / "windows.parquet")
-    train.assign(prediction=model.predict(train), target=y_train).to_parquet(folder / "reference.parquet")
+        if evidently_inputs:
+            parts.append(X.assign(prediction=preds, target=y, window=h))
+    if evidently_inputs:
+        pd.concat(parts, ignore_index=True).to_parquet(folder / "windows.parquet")
+        train.assign(prediction=model.predict(train), target=y_train).to_parquet(folder / "reference.parquet")
     log_bytes = sum(p.stat().st_size for p in (folder / ".mlo" / "monitor" / "bench").rglob("*.parquet"))
     return {
         "window_rows": sizes,
@@ -361,17 +372,22 @@ def run_profile_cold(folder: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run_cli(folder: Path) -> dict:
-    """``mlo monitor bench --window 1h --no-save`` as the user types it: wall time and the process's peak RSS."""
+def run_cli(folder: Path, src: Path | None = None, repeats: int = REPEATS) -> dict:
+    """``mlo monitor bench --window 1h --no-save`` as the user types it: wall time and the process's peak RSS.
+    With ``src``, the mlo of that source tree (a checkout of the baseline) runs instead, in the same
+    interpreter."""
     exe = Path(sys.executable).parent / "mlo"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "mlo"]
+    cmd = [str(exe)] if exe.exists() and src is None else [sys.executable, "-m", "mlo"]
     cmd += ["monitor", "bench", "--window", "1h", "--no-save"]
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     times, peaks, cpu = [], [], []
     text = ""
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         with open(folder / "cli.out", "w") as out, open(folder / "cli.err", "w") as err:
             t = now()
-            p = subprocess.Popen(cmd, cwd=folder, stdout=out, stderr=err)
+            p = subprocess.Popen(cmd, cwd=folder, stdout=out, stderr=err, env=env)
             _, status, usage = os.wait4(p.pid, 0)
             times.append(now() - t)
         p.returncode = os.waitstatus_to_exitcode(status)
@@ -667,6 +683,86 @@ def print_report(f: dict) -> None:
     )
 
 
+# -- at scale: 1M, 5M, 10M predictions, this tree against a baseline checkout -------------------------------------
+SCALE_SIZES = (1_000_000, 5_000_000, 10_000_000)
+
+
+def run_scale(sizes: list[int], baseline: Path | None, repeats: int) -> dict:
+    """For each size, one log (24 hourly windows) read by ``mlo monitor`` of this tree and of the baseline:
+    wall time, CPU time and peak RSS of the whole command."""
+    out: dict = {"sizes": {}, "baseline": str(baseline) if baseline else None}
+    for n in sizes:
+        with tempfile.TemporaryDirectory(prefix="mlo-bench-monitor-scale-") as tmp:
+            folder = Path(tmp)
+            os.environ["MLO_HOME"] = str(folder / ".mlo")
+            log(f"logging {n:,} predictions…")
+            done = subprocess.run(
+                [sys.executable, __file__, "--setup-child", str(folder), str(n)],
+                capture_output=True,
+                text=True,
+            )
+            if done.returncode != 0:
+                raise RuntimeError(done.stderr[-3000:])
+            setup_ = json.loads(done.stdout.strip().splitlines()[-1])
+            row = {"log_bytes": setup_["log_bytes"]}
+            run_cli(folder, repeats=1)  # the reference predictions are kept after the first report
+            for name, src in (("after", None), ("before", baseline)):
+                if name == "before" and src is None:
+                    continue
+                log(f"  {name}: mlo monitor over {n:,} predictions…")
+                load = loadavg()
+                try:
+                    r = run_cli(folder, src, repeats)
+                except RuntimeError as exc:
+                    row[name] = {"failed": str(exc)[-300:], "load": load}
+                    continue
+                r.pop("output", None)
+                row[name] = {**r, "load": load}
+            out["sizes"][n] = row
+    return out
+
+
+def print_scale(f: dict) -> None:
+    rows = []
+    for n, row in f["sizes"].items():
+        for name in ("before", "after"):
+            r = row.get(name)
+            if r is None:
+                continue
+            if "failed" in r:
+                rows.append([f"{int(n):,}", name, "failed", "", "", r["load"]])
+                continue
+            wall = statistics.median(r["times"])
+            rows.append(
+                [
+                    f"{int(n):,}",
+                    name,
+                    secs(wall),
+                    secs(statistics.median(r["cpu"])),
+                    gb(r["peak_rss"]),
+                    r["load"],
+                ]
+            )
+        if "before" in row and "after" in row and "times" in row["before"] and "times" in row["after"]:
+            b, a = row["before"], row["after"]
+            rows.append(
+                [
+                    "",
+                    "after / before",
+                    f"{statistics.median(a['times']) / statistics.median(b['times']):.2f}×",
+                    f"{statistics.median(a['cpu']) / statistics.median(b['cpu']):.2f}×",
+                    f"{a['peak_rss'] / b['peak_rss']:.2f}×",
+                    "",
+                ]
+            )
+    print(
+        "\nmlo monitor bench --window 1h --no-save over 24 hourly windows (10 features, labels for every "
+        "prediction); wall and CPU are medians, peak RSS is the largest (wait4)"
+    )
+    print_table(["predictions", "run", "wall", "CPU (user+sys)", "peak RSS", "load at start"], rows)
+    print("targets (issue 23): 10M predictions ≤ 10 s wall, ≤ 1 GB peak; memory flat in the size of the log")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="100,000 predictions instead of 1,000,000")
@@ -678,7 +774,35 @@ def main() -> int:
     p.add_argument("--measure-child", nargs=2, metavar=("FOLDER", "ROWS"), help=argparse.SUPPRESS)
     p.add_argument("--evidently-child", nargs=2, metavar=("FOLDER", "BUDGET"), help=argparse.SUPPRESS)
     p.add_argument("--profile-cold-child", metavar="FOLDER", help=argparse.SUPPRESS)
+    p.add_argument("--setup-child", nargs=2, metavar=("FOLDER", "N"), help=argparse.SUPPRESS)
+    p.add_argument(
+        "--scale",
+        action="store_true",
+        help="1M, 5M and 10M predictions: the command's time and peak RSS, against --baseline when given",
+    )
+    p.add_argument("--sizes", default=",".join(str(n) for n in SCALE_SIZES), help="with --scale: sizes")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="with --scale: the src/ folder of a baseline checkout (e.g. git archive main | tar -x -C DIR)",
+    )
+    p.add_argument("--repeats", type=int, default=2, help="with --scale: runs per command")
     a = p.parse_args()
+    if a.setup_child:
+        os.environ["MLO_HOME"] = str(Path(a.setup_child[0]) / ".mlo")
+        os.chdir(a.setup_child[0])
+        print(json.dumps(setup(Path(a.setup_child[0]), int(a.setup_child[1]), evidently_inputs=False)))
+        return 0
+    if a.scale:
+        sizes = [int(x) for x in a.sizes.split(",")]
+        start = loadavg()
+        print(f"monitor benchmark at scale ({os.cpu_count()} cores; load average {start} at start)")
+        f = run_scale(sizes, a.baseline, a.repeats)
+        print_scale(f)
+        print(f"load average {start} at start, {loadavg()} at end")
+        if a.json:
+            Path(a.json).write_text(json.dumps(f, indent=2, default=str))
+        return 0
     if a.profile_cold_child:
         profile_cold_child(Path(a.profile_cold_child))
         return 0

@@ -7,7 +7,8 @@ not counted against the client's interpreter; each store gets a fresh workspace.
    store) and warm (the cache holds it);
 2. ``mlo.register_model`` of a random forest, then ``mlo.load_model`` cold and warm;
 3. ``blobs.put_bytes`` / ``get_bytes`` of one blob of random bytes, against s3fs's own ``pipe``/``cat`` of the
-   same bytes as the floor (what the network and the server cost without mlo).
+   same bytes as the floor (what the network and the server cost without mlo); and a put of a 64 KB blob against
+   ``pipe`` of 64 KB, where a put's fixed costs (requests, staging) show.
 
 And ``--part import``: an MLflow SQLite store of 1,000 runs × 1,000 metric points (written with MLflow's
 ``log_batch``), imported with ``mlo import mlflow``, side by side with MLflow's own client reading the same runs and
@@ -40,6 +41,8 @@ from pathlib import Path
 from text_table import print_table
 
 now = time.perf_counter
+SMALL_BLOB = 64 << 10
+SMALL_REPEATS = 15
 SIZES = {
     "full": {"rows": 1_600_000, "blob_mb": 64, "trees": 60},
     "quick": {"rows": 160_000, "blob_mb": 8, "trees": 10},
@@ -160,6 +163,17 @@ def measure(label: str, artifacts: str | None, sizes: dict, repeats: int, tmp: P
         key = artifacts.removeprefix("s3://") + "/floor"
         out["s3fs pipe (floor)"] = (median_time(lambda: fs.pipe_file(key, data), repeats), len(data))
         out["s3fs cat (floor)"] = (median_time(lambda: fs.cat_file(key), repeats), len(data))
+        # fixed costs: a small blob, where requests and staging weigh more than the bytes
+        small = iter([os.urandom(SMALL_BLOB) for _ in range(SMALL_REPEATS)])
+        out["small blob put (64 KB)"] = (
+            median_time(lambda: blobs.put_bytes(next(small)), SMALL_REPEATS),
+            SMALL_BLOB,
+        )
+        tiny = os.urandom(SMALL_BLOB)
+        out["s3fs pipe 64 KB (floor)"] = (
+            median_time(lambda: fs.pipe_file(key, tiny), SMALL_REPEATS),
+            SMALL_BLOB,
+        )
     return out
 
 
@@ -300,6 +314,12 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"\nblob storage round trips ({'quick' if args.quick else 'full'} sizes; load average {load:.2f})")
     print_table(["step", "size", "local", "local MB/s", "S3 (loopback)", "S3 MB/s", "S3/local"], rows)
+    for put, floor in (
+        ("blob put", "s3fs pipe (floor)"),
+        ("small blob put (64 KB)", "s3fs pipe 64 KB (floor)"),
+    ):
+        if put in remote and floor in remote:
+            print(f"{put} / {floor}: {remote[put][0] / remote[floor][0]:.2f}x")
     if args.json:
         Path(args.json).write_text(json.dumps({"local": local, "s3": remote, "load": load}, indent=1))
 

@@ -293,10 +293,10 @@ export interface ITableHead {
   rows_total: number | null;
 }
 
-/** An artifact's text, through the authenticated connection. */
-export async function artifactText(runId: string, path: string): Promise<string> {
+/** The text at a URL of the API (an artifact, an HTML page), through the authenticated connection. */
+export async function requestText(url: string): Promise<string> {
   const settings = ServerConnection.makeSettings();
-  const response = await ServerConnection.makeRequest(artifactUrl(runId, path), {}, settings);
+  const response = await ServerConnection.makeRequest(url, {}, settings);
   const text = await response.text();
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
@@ -308,6 +308,16 @@ export async function artifactText(runId: string, path: string): Promise<string>
     throw new ApiError(message, response.status);
   }
   return text;
+}
+
+/** An artifact's text, through the authenticated connection. */
+export function artifactText(runId: string, path: string): Promise<string> {
+  return requestText(artifactUrl(runId, path));
+}
+
+/** The URL of `/mlo/api/<path>`. */
+export function apiPath(path: string): string {
+  return apiUrl(ServerConnection.makeSettings(), path);
 }
 
 export const api = {

@@ -44,6 +44,15 @@ function append(el: HTMLElement, children: (Child | Child[])[]): void {
   }
 }
 
+/** What a runs filter accepts: the `where` of `mlo.runs`, as the panel and `mlo ui` explain it. */
+export const FILTER_HELP =
+  'Filter the runs as mlo.runs(where=...) does, then press Enter:\n' +
+  "  metrics.auc > 0.8 and params.model = 'rf'\n" +
+  "  status = 'running' or name like 'base%'\n" +
+  '  params.C in (0.1, 1.0) and metrics.loss is not null\n' +
+  'Keys: metrics.*, params.*, tags.* and name, status, start_time, duration, user; quote odd names with ' +
+  'backticks. Empty shows every run.';
+
 /** The run's name, or its short id when it has none. */
 export function runLabel(name: string | null | undefined, id: string): string {
   return name ? name : id.slice(0, 10);

@@ -12,6 +12,7 @@ import { createDiffWidget, DiffView } from './diffview';
 import { DIFF_COMMAND } from './panel';
 import { createRunWidget, RunView } from './runview';
 import { createTraceWidget, TraceView } from './traceview';
+import { createEvalCompareWidget, EvalCompareView, EvalSection } from './evalview';
 
 const PLUGIN_ID = 'mlo-workbench:plugin';
 
@@ -66,10 +67,21 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return widget;
     }
 
+    const evalTabs = new WidgetTracker<MainAreaWidget<EvalCompareView>>({ namespace: 'mlo-eval' });
+    const openEvalCompare = (a: string, b: string, label: string) => {
+      const open = evalTabs.find(w => w.content.a === a && w.content.b === b);
+      const widget = open && !open.isDisposed ? open : createEvalCompareWidget(a, b, label);
+      if (widget !== open) {
+        void evalTabs.add(widget);
+        shell.add(widget, 'main');
+      }
+      shell.activateById(widget.id);
+    };
     const panel = new MloPanel({
       commands,
       openRun: (id, label) => void openRun(id, label),
-      openTrace: (id, label) => void openTrace(id, label)
+      openTrace: (id, label) => void openTrace(id, label),
+      sections: [new EvalSection(openEvalCompare)]
     });
     panel.title.icon = mloIcon;
     panel.title.caption = 'MLO';

@@ -11,6 +11,7 @@ import { caretDownIcon, caretRightIcon, refreshIcon } from '@jupyterlab/ui-compo
 
 import { api, ApiError, IExperiment, IModelVersion, IRunRow, ITraceRow } from './api';
 import {
+  FILTER_HELP,
   formatDuration,
   formatTime,
   formatTokens,
@@ -35,14 +36,6 @@ export const MAX_SELECT = 10000;
 export const COMPARE_COMMAND = 'mlo:compare-selected';
 export const DIFF_COMMAND = 'mlo:diff-selected';
 
-const FILTER_HELP =
-  'Filter the runs as mlo.runs(where=...) does, then press Enter:\n' +
-  "  metrics.auc > 0.8 and params.model = 'rf'\n" +
-  "  status = 'running' or name like 'base%'\n" +
-  '  params.C in (0.1, 1.0) and metrics.loss is not null\n' +
-  'Keys: metrics.*, params.*, tags.* and name, status, start_time, duration, user; quote odd names with ' +
-  'backticks. Empty shows every run.';
-
 interface IExperimentState {
   info: IExperiment;
   expanded: boolean;
@@ -61,6 +54,8 @@ export interface IPanelOptions {
   commands: CommandRegistry;
   openRun: (runId: string, label: string) => void;
   openTrace: (traceId: string, label: string) => void;
+  /** More sections below Traces (e.g. Evaluations), refreshed with the panel. */
+  sections?: { node: HTMLElement; refresh(): Promise<void> }[];
 }
 
 export class MloPanel extends Widget {
@@ -174,6 +169,8 @@ export class MloPanel extends Widget {
         this._tracesBody
       )
     );
+    this._sections = options.sections ?? [];
+    this._sections.forEach(section => scroller.appendChild(section.node));
     this.node.appendChild(scroller);
     this._renderSelection();
   }
@@ -294,7 +291,8 @@ export class MloPanel extends Widget {
   /** Fetch experiments, the runs of the expanded ones (as many as are loaded) and the models. */
   refresh(): Promise<void> {
     if (!this._refreshing) {
-      this._refreshing = this._refresh().finally(() => {
+      const sections = Promise.all(this._sections.map(section => section.refresh()));
+      this._refreshing = Promise.all([this._refresh(), sections]).then(() => undefined).finally(() => {
         this._refreshing = null;
       });
     }
@@ -817,6 +815,7 @@ export class MloPanel extends Widget {
   private _commands: CommandRegistry;
   private _openRun: (runId: string, label: string) => void;
   private _openTrace: (traceId: string, label: string) => void;
+  private _sections: { node: HTMLElement; refresh(): Promise<void> }[];
   private _experiments = new Map<string, IExperimentState>();
   private _order: string[] = [];
   private _selected = new Set<string>();

@@ -122,6 +122,7 @@ SCHEMA: dict[str, Any] = {
     },
     "system_metrics": {"enabled": _bool, "interval": _seconds},
     "problem": _problem,
+    "otel": {"endpoint": _text, "service_name": _text, "live": _bool},
 }
 
 

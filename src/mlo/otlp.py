@@ -73,6 +73,11 @@ def _attributes(values: dict[str, Any]):
     return [KeyValue(key=str(k), value=_value(v)) for k, v in values.items() if v is not None]
 
 
+def trace_span(row: dict[str, Any], trace_name: str):
+    """One recorded span (a row of the traces store) as an OTLP span."""
+    return _span(row, trace_name)
+
+
 def _span(row: dict[str, Any], trace_name: str):
     from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
@@ -197,8 +202,8 @@ def _url(endpoint: str | None) -> str:
     return base if base.endswith("/v1/traces") else f"{base}/v1/traces"
 
 
-def _send(url: str, spans: list, service_name: str | None, timeout: float) -> int:
-    """POST the spans in requests of :data:`BATCH`; the number of requests."""
+def encode(spans: list, service_name: str | None = None) -> bytes:
+    """An ``ExportTraceServiceRequest`` of ``spans``, serialized (the body of one POST)."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
     from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
     from opentelemetry.proto.resource.v1.resource_pb2 import Resource
@@ -207,20 +212,46 @@ def _send(url: str, spans: list, service_name: str | None, timeout: float) -> in
     resource = Resource(
         attributes=_attributes({"service.name": service_name or os.environ.get("OTEL_SERVICE_NAME") or "mlo"})
     )
-    scope = InstrumentationScope(name="mlo")
+    part = ScopeSpans(scope=InstrumentationScope(name="mlo"), spans=spans)
+    return ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(resource=resource, scope_spans=[part])]
+    ).SerializeToString()
+
+
+def _send(url: str, spans: list, service_name: str | None, timeout: float) -> int:
+    """POST the spans in requests of :data:`BATCH`; the number of requests."""
     headers = _env_headers()
     requests = 0
     for i in range(0, len(spans), BATCH):
-        part = ScopeSpans(scope=scope, spans=spans[i : i + BATCH])
-        body = ExportTraceServiceRequest(
-            resource_spans=[ResourceSpans(resource=resource, scope_spans=[part])]
-        ).SerializeToString()
-        _post(url, body, headers, timeout)
+        _post(url, encode(spans[i : i + BATCH], service_name), headers, timeout)
         requests += 1
     return requests
 
 
 _RUN_STATUS = {"finished": 1, "failed": 2}  # Status.STATUS_CODE_OK, STATUS_CODE_ERROR; the rest unset
+
+
+def run_span(run, parent: str | None, root: str):
+    """One run as a span in the trace of its topmost run ``root``, a child of ``parent`` (a run id or None)."""
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+    attrs: dict[str, Any] = {"mlo.run_id": run.id, "mlo.experiment": run.experiment, "mlo.status": run.status}
+    attrs.update({f"mlo.param.{k}": v for k, v in run.params.items()})
+    attrs.update({f"mlo.metric.{k}": float(v) for k, v in run.metrics.items()})
+    attrs.update({f"mlo.tag.{k}": v for k, v in run.tags.items()})
+    start = int(run.start_time.timestamp() * 1e6) * 1000
+    end = int(run.end_time.timestamp() * 1e6) * 1000 if run.end_time is not None else start
+    return Span(
+        trace_id=trace_id_bytes(root),
+        span_id=trace_id_bytes(run.id)[8:],
+        parent_span_id=trace_id_bytes(parent)[8:] if parent else b"",
+        name=run.name,
+        kind=Span.SPAN_KIND_INTERNAL,
+        start_time_unix_nano=start,
+        end_time_unix_nano=end,
+        attributes=_attributes(attrs),
+        status=Status(code=_RUN_STATUS.get(run.status, 0)),
+    )
 
 
 def export_runs(
@@ -242,8 +273,6 @@ def export_runs(
         Which runs, as in :func:`mlo.runs`. A run's parents are exported with it, so its trace is whole.
     """
     _need_proto()
-    from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
-
     from .tracking.query import runs as list_runs
     from .tracking.session import get_run
 
@@ -266,32 +295,10 @@ def export_runs(
             rid = chosen[rid].parent_id
         return rid
 
-    spans = []
-    for rid, run in chosen.items():
-        attrs: dict[str, Any] = {
-            "mlo.run_id": rid,
-            "mlo.experiment": run.experiment,
-            "mlo.status": run.status,
-        }
-        attrs.update({f"mlo.param.{k}": v for k, v in run.params.items()})
-        attrs.update({f"mlo.metric.{k}": float(v) for k, v in run.metrics.items()})
-        attrs.update({f"mlo.tag.{k}": v for k, v in run.tags.items()})
-        start = int(run.start_time.timestamp() * 1e6) * 1000
-        end = int(run.end_time.timestamp() * 1e6) * 1000 if run.end_time is not None else start
-        parent = run.parent_id if run.parent_id in chosen else None
-        spans.append(
-            Span(
-                trace_id=trace_id_bytes(root(rid)),
-                span_id=trace_id_bytes(rid)[8:],
-                parent_span_id=trace_id_bytes(parent)[8:] if parent else b"",
-                name=run.name,
-                kind=Span.SPAN_KIND_INTERNAL,
-                start_time_unix_nano=start,
-                end_time_unix_nano=end,
-                attributes=_attributes(attrs),
-                status=Status(code=_RUN_STATUS.get(run.status, 0)),
-            )
-        )
+    spans = [
+        run_span(run, run.parent_id if run.parent_id in chosen else None, root(rid))
+        for rid, run in chosen.items()
+    ]
     requests = _send(url, spans, service_name, timeout)
     roots = {root(r) for r in chosen}
     return ExportSummary(url, len(roots), len(spans), requests)

@@ -300,3 +300,25 @@ def test_charts_follow_the_dark_theme(page, lab):
         assert luminance(page, drift_text) > 0.6
     finally:
         set_theme(lab, "JupyterLab Light")
+
+
+def test_the_run_tab_reads_in_jupyterlabs_high_contrast_theme(page, lab):
+    # JupyterLab 4 ships "JupyterLab Dark High Contrast" (@jupyterlab/theme-dark-high-contrast-extension)
+    set_theme(lab, "JupyterLab Dark High Contrast")
+    try:
+        run_id = lab.runs["mlp-lr0.01"]
+        view = open_run(page, lab, "contrast", "mlp-lr0.01", run_id)
+        expect(page.locator("body")).to_have_attribute("data-jp-theme-name", "JupyterLab Dark High Contrast")
+        style = "n => getComputedStyle(n)"
+        background = luminance(page, view.evaluate(f"{style}.backgroundColor"))
+        for target in (
+            view.locator(".mlo-run-title"),
+            view.locator(".mlo-params th").first,
+            view.locator(".mlo-params td").first,
+            view.locator('.mlo-chart[data-metric="train/loss"] .mlo-chart-title'),
+        ):
+            text = luminance(page, target.evaluate(f"{style}.color"))
+            assert background < 0.1 and text > 0.85, (background, text)
+        docs_screenshot(view, "lab-run-high-contrast.png")
+    finally:
+        set_theme(lab, "JupyterLab Light")

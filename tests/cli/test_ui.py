@@ -38,7 +38,7 @@ def test_mlo_ui_refuses_without_a_workspace_or_with_a_weak_token(tmp_path, monke
     assert done.returncode == 2 and "at least 8 characters" in done.stderr
 
 
-def test_mlo_ui_serves_the_workspace_behind_its_token(sqlite_ws, tmp_path):
+def test_mlo_ui_lab_serves_the_workspace_behind_its_token(sqlite_ws, tmp_path):
     try:
         import jupyterlab  # noqa: F401
     except ImportError:
@@ -55,7 +55,7 @@ def test_mlo_ui_serves_the_workspace_behind_its_token(sqlite_ws, tmp_path):
         MLO_UI_TOKEN=token,
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlo", "ui", "--port", str(port), "--format", "json"],
+        [sys.executable, "-m", "mlo", "ui", "--lab", "--port", str(port), "--format", "json"],
         cwd=sqlite_ws.home.parent,
         env=env,
         stdout=subprocess.PIPE,

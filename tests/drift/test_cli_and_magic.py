@@ -12,6 +12,7 @@ from IPython.core.error import UsageError
 
 import mlo
 from mlo.cli import main
+from mlo.drift import sketch
 
 
 def frames(shift: float, n: int = 3000) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -77,3 +78,14 @@ def test_magic_returns_the_report_and_gates(shell, tmp_path):
     with pytest.raises(UsageError, match="the following arguments are required: current"):
         shell.run("%mlo drift ref")
     assert "%mlo drift REF CUR" in mlo.jupyter.magics.usage()
+
+
+def test_magic_compares_dask_frames_and_sketches_from_the_namespace(shell):
+    dd = pytest.importorskip("dask.dataframe")
+    ref, cur = frames(0.5)
+    shell.ip.user_ns.update(ref=dd.from_pandas(ref, npartitions=3), cur=cur, cur_sketch=sketch(cur))
+    report = shell.run("%mlo drift ref cur --no-save")
+    assert report.mode == "sketch" and report.drifted_columns == ["a", "b"]
+    assert shell.run("%mlo drift ref cur_sketch --no-save").drifted_columns == ["a", "b"]
+    with pytest.raises(UsageError, match="mode='profile' compares with a snapshot's profile"):
+        shell.run("%mlo drift ref cur --profile --no-save")

@@ -180,6 +180,22 @@ def test_a_judge_scores_from_a_versioned_prompt_and_reports_its_agreement_with_h
     assert rep.rows[0]["reasons"]["judge"] == "it is pass" and rep.rows[6]["scores"]["judge"] is None
     assert "not on the scale" in rep.rows[6]["reasons"]["judge"]
     assert not rep.passed and rep.checks[0].value == pytest.approx(1 / 3)
+    # the judge's calls are priced into each row's cost, and shown apart too
+    r0 = rep.rows[0]
+    assert r0["judge_input_tokens"] > 0 and r0["judge_output_tokens"] > 0 and r0["judge_cost_usd"] > 0
+    assert r0["cost_usd"] == r0["judge_cost_usd"] and r0["app_cost_usd"] is None  # the app made no call
+    assert rep.aggregates["judge_cost_usd"] == pytest.approx(sum(r["judge_cost_usd"] for r in rep.rows))
+    assert rep.aggregates["cost_usd"] == pytest.approx(rep.aggregates["judge_cost_usd"])
+    assert "(judge " in rep._repr_html_() and "judge_cost_usd" in rep.to_frame()
+    stored = mlo.llm.EvalReport.load(rep.id)
+    assert stored.rows[0]["judge_cost_usd"] == r0["judge_cost_usd"]
+    # a prompt app pays for its own call as well: the row's cost is the sum of both
+    mlo.prompts.register("asker", "[user]\n{{ v }}", model="gpt-4o-mini")
+    both = mlo.llm.evaluate("asker@latest", data[:1], [j], base_url=endpoint.url)
+    b0 = both.rows[0]
+    assert b0["app_cost_usd"] > 0 and b0["cost_usd"] == pytest.approx(
+        b0["app_cost_usd"] + b0["judge_cost_usd"]
+    )
     sent = endpoint.requests[-1]["body"]
     assert sent["temperature"] == 0 and sent["response_format"]["json_schema"]["schema"]["required"] == [
         "score",

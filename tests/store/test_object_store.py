@@ -258,6 +258,17 @@ class _StallingProxy:
     def close(self):
         self.sock.close()
 
+    def kill_when_stalled(self, writer: subprocess.Popen) -> None:
+        """SIGKILL ``writer`` once its upload hangs here, then stop forwarding."""
+        try:
+            assert self.stalled.wait(120), "the writer never reached the second part"
+            writer.send_signal(signal.SIGKILL)
+            writer.wait(30)
+        finally:
+            if writer.poll() is None:
+                writer.kill()
+            self.close()
+
 
 def test_a_writer_killed_mid_upload_leaves_nothing_visible(
     s3_ws, s3_bucket, s3_server, tmp_path, monkeypatch
@@ -274,16 +285,9 @@ def test_a_writer_killed_mid_upload_leaves_nothing_visible(
     )
     env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url}
     writer = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env)
-    try:
-        assert proxy.stalled.wait(120), "the writer never reached the second part"
-        uploads = boto3.client("s3").list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])
-        assert len(uploads) == 1
-        writer.send_signal(signal.SIGKILL)
-        writer.wait(30)
-    finally:
-        if writer.poll() is None:
-            writer.kill()
-        proxy.close()
+    proxy.kill_when_stalled(writer)
+    uploads = boto3.client("s3").list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])
+    assert len(uploads) == 1
     digest = hash_bytes(payload)
     assert not any(k.startswith(f"mlo/{digest[:2]}/") for k in _objects(s3_bucket))  # no partial object
     with pytest.raises(MissingBlob):
@@ -326,3 +330,34 @@ def test_gc_and_doctor_on_s3(s3_ws, s3_bucket, tmp_path):
     boto3.client("s3").delete_object(Bucket=s3_bucket, Key=blob.path.split("/", 1)[1])
     report = doctor.examine()
     assert report.stats["missing"] == 1 and report.exit_code == 3
+
+
+def test_a_put_costs_one_lookup_and_one_upload(s3_bucket, tmp_path):
+    """A new blob: one HEAD (is it there?) and one PUT, as s3fs's own pipe plus the lookup; a stored one: the HEAD
+    and the claim marker."""
+    blobs = _store(s3_bucket, tmp_path)
+    calls: list[str] = []
+    real = blobs.fs._call_s3
+
+    async def counted(method, *args, **kwargs):
+        calls.append(method)
+        return await real(method, *args, **kwargs)
+
+    real_sync = blobs.fs.call_s3  # HEADs go through the blocking wrapper
+
+    def counted_sync(method, *args, **kwargs):
+        calls.append(method)
+        return real_sync(method, *args, **kwargs)
+
+    blobs.fs._call_s3, blobs.fs.call_s3 = counted, counted_sync
+    try:
+        payload = os.urandom(1 << 20)
+        digest = blobs.put_bytes(payload)
+        assert calls == ["head_object", "put_object"]
+        assert blobs.cache.path(digest).read_bytes() == payload  # cached for the next read
+        calls.clear()
+        assert blobs.put_bytes(payload) == digest
+        assert calls == ["head_object", "put_object"]  # found: only the claim marker is written
+        assert _objects(s3_bucket)[f"mlo/{digest[:2]}/{digest[2:]}"] == 1 << 20
+    finally:
+        del blobs.fs._call_s3, blobs.fs.call_s3

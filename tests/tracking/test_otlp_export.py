@@ -2,63 +2,27 @@
 
 from __future__ import annotations
 
-import http.server
 import subprocess
 import sys
-import threading
 
 import pytest
+from otlp_receiver import Receiver, has_proto, spans
 
 import mlo
 from mlo.errors import InvalidInput
 from strict import need
 
 
-class _Receiver(http.server.BaseHTTPRequestHandler):
-    bodies: list[tuple[str, str, bytes]] = []
-
-    def do_POST(self):  # noqa: N802 - the http.server spelling
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.bodies.append((self.path, self.headers["Content-Type"], body))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def collector():
-    need(_has_proto(), "the OTLP export tests need opentelemetry-proto (pip install -e '.[dev]')")
-    _Receiver.bodies = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", _Receiver.bodies
-    server.shutdown()
-    server.server_close()
+    need(has_proto(), "the OTLP export tests need opentelemetry-proto (pip install -e '.[dev]')")
+    recv = Receiver()
+    yield recv.url, recv.bodies
+    recv.close()
 
 
-def _has_proto() -> bool:
-    try:
-        import opentelemetry.proto.collector.trace.v1.trace_service_pb2  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _spans(bodies):
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-    out = []
-    for _, _, body in bodies:
-        req = ExportTraceServiceRequest.FromString(body)
-        for rs in req.resource_spans:
-            service = {a.key: a.value.string_value for a in rs.resource.attributes}["service.name"]
-            for ss in rs.scope_spans:
-                out.extend((service, s) for s in ss.spans)
-    return out
+_has_proto = has_proto
+_spans = spans
 
 
 def test_traces_arrive_as_spans_with_their_tree_times_status_and_attributes(sqlite_ws, collector):

@@ -3,6 +3,8 @@
 ``mlo.drift(reference, current)`` returns a :class:`DriftReport`. The modules, one idea each:
 :mod:`~mlo.drift.statistics` (the maths), :mod:`~mlo.drift.methods` (the methods and the automatic choice),
 :mod:`~mlo.drift.samples` (a column's two samples), :mod:`~mlo.drift.sketches` (a reference known by its profile),
+:mod:`~mlo.drift.mergeable` (mergeable sketches of chunks, partitions and windows), :mod:`~mlo.drift.sketched`
+(comparing two sketches), :mod:`~mlo.drift.distributed` (sketches of Dask DataFrames),
 :mod:`~mlo.drift.compare` (one column), :mod:`~mlo.drift.multivariate` (a domain classifier),
 :mod:`~mlo.drift.engine` (the whole comparison) and :mod:`~mlo.drift.report` (the result).
 """
@@ -14,10 +16,21 @@ import sys
 import types
 
 from .engine import drift
+from .mergeable import ColumnSketch, DatasetSketch, merge_all, sketch
 from .methods import METHODS, auto_method
 from .report import ColumnResult, DriftReport
 
-__all__ = ["METHODS", "ColumnResult", "DriftReport", "auto_method", "drift"]
+__all__ = [
+    "METHODS",
+    "ColumnResult",
+    "ColumnSketch",
+    "DatasetSketch",
+    "DriftReport",
+    "auto_method",
+    "drift",
+    "merge_all",
+    "sketch",
+]
 
 
 class _CallablePackage(types.ModuleType):

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..errors import InvalidInput
 from . import statistics as st
+from .mergeable import ACCURACY, ColumnSketch
 from .methods import (
     CATEGORICAL,
     DATETIME,
@@ -26,6 +27,8 @@ from .methods import (
 )
 from .report import ColumnResult
 from .samples import CategoricalPair, NumericPair, categorical_side, numeric_side
+from .sketched import kind_of
+from .sketched import pair as sketch_pair
 from .sketches import OTHER, NotComputable, reference_pair
 
 MISSING_P = 0.05  # a missing-rate change must also be significant at this level
@@ -69,8 +72,8 @@ def missing_drift(miss_r: int, rows_r: int, miss_c: int, rows_c: int, tolerance:
     return st.two_proportion_z(miss_r, rows_r, miss_c, rows_c)[1] < MISSING_P
 
 
-def _type_changed(ref_group: str | None, cur: pd.Series, cur_all_missing: bool) -> str | None:
-    cur_group = _GROUPS.get(dtype_family(cur.dtype))
+def _type_changed(ref_group: str | None, cur_family: str, cur_all_missing: bool) -> str | None:
+    cur_group = _GROUPS.get(cur_family)
     if ref_group is None or cur_group is None or ref_group == cur_group or cur_all_missing:
         return None
     return f"{ref_group} in the reference, {cur_group} in the current data"
@@ -79,14 +82,25 @@ def _type_changed(ref_group: str | None, cur: pd.Series, cur_all_missing: bool) 
 class ColumnComparison:
     """Compares one column; :meth:`run` returns its :class:`ColumnResult` and never raises for data reasons."""
 
-    def __init__(self, name: str, role: str, ref: pd.Series | dict, cur: pd.Series, spec: Spec):
+    def __init__(
+        self,
+        name: str,
+        role: str,
+        ref: pd.Series | dict | ColumnSketch,
+        cur: pd.Series | ColumnSketch,
+        spec: Spec,
+        accuracy: float = ACCURACY,
+    ):
         self.name, self.role, self.ref, self.cur, self.spec = name, role, ref, cur, spec
         self.profile_mode = isinstance(ref, dict)
+        self.sketch_mode = isinstance(cur, ColumnSketch)  # both sides are mergeable sketches
+        self.accuracy = accuracy
         self.notes: list[str] = []
 
     # -- entry --------------------------------------------------------------------------------------------------
     def run(self) -> ColumnResult:
-        r = ColumnResult(column=self.name, kind="?", role=self.role, rows_cur=len(self.cur))
+        rows_cur = self.cur.rows if self.sketch_mode else len(self.cur)
+        r = ColumnResult(column=self.name, kind="?", role=self.role, rows_cur=rows_cur)
         try:
             self._run(r)
         except (InvalidInput, KeyboardInterrupt):
@@ -109,13 +123,21 @@ class ColumnComparison:
             miss_r = int(prof.get("nulls") or 0)
             kind = kind_from_profile(prof)
             ref_group = _PROFILE_GROUPS.get(prof.get("kind")) if r.rows_ref > miss_r else None
+        elif self.sketch_mode:
+            r.rows_ref, miss_r = self.ref.rows, self.ref.missing
+            ref_all_nan = miss_r == r.rows_ref
+            kind = kind_of(self.cur if ref_all_nan else self.ref)
+            ref_group = None if ref_all_nan else _GROUPS.get(self.ref.family)
         else:
             r.rows_ref = len(self.ref)
             miss_r = int(self.ref.isna().sum())
             ref_all_nan = miss_r == r.rows_ref
             kind = infer_kind(self.cur if ref_all_nan else self.ref)
             ref_group = None if ref_all_nan else _GROUPS.get(dtype_family(self.ref.dtype))
-        miss_c = int(self.cur.isna().sum())
+        if self.sketch_mode:
+            miss_c, cur_family = self.cur.missing, self.cur.family
+        else:
+            miss_c, cur_family = int(self.cur.isna().sum()), dtype_family(self.cur.dtype)
         r.missing_ref = miss_r / r.rows_ref if r.rows_ref else math.nan
         r.missing_cur = miss_c / r.rows_cur if r.rows_cur else math.nan
 
@@ -139,7 +161,7 @@ class ColumnComparison:
             r.status = "empty"
             self.notes.append("no rows in the " + ("reference" if r.rows_ref == 0 else "current data"))
             return
-        changed = _type_changed(ref_group, self.cur, miss_c == r.rows_cur)
+        changed = _type_changed(ref_group, cur_family, miss_c == r.rows_cur)
         if changed:
             r.status, r.drifted = "type_changed", True
             self.notes.append(f"type changed: {changed}")
@@ -182,6 +204,20 @@ class ColumnComparison:
         r.statistic = float(stat)
         r.p_value = math.nan if p is None else float(p)
         r.value_drift = method.drifted(r.statistic, r.p_value, r.threshold)
+        bound = getattr(pair, "error_bound", math.nan)
+        if math.isfinite(bound):
+            r.error_bound = float(bound)
+            if method.is_test:  # the range of the exact p-value
+                lo, hi = getattr(pair, "p_values", (r.p_value, r.p_value))
+                unsure = method.drifted(r.statistic, lo, r.threshold) != method.drifted(
+                    r.statistic, hi, r.threshold
+                )
+            else:
+                unsure = abs(r.statistic - r.threshold) <= bound
+            if unsure:
+                self.notes.append(
+                    "the threshold lies within the error bound: the verdict may differ from exact"
+                )
         r.drifted = bool(r.value_drift or r.missing_drift)
 
         if n_unique == 1:
@@ -200,6 +236,8 @@ class ColumnComparison:
     def _pair(self, kind: str):
         if self.profile_mode:
             return reference_pair(self.ref, kind, self.cur)
+        if self.sketch_mode:
+            return sketch_pair(self.ref, self.cur, kind, self.accuracy)
         if kind == NUMERIC:
             return NumericPair(numeric_side(self.ref), numeric_side(self.cur))
         return CategoricalPair(categorical_side(self.ref), categorical_side(self.cur))

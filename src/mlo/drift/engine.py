@@ -15,13 +15,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInput
-from . import inputs
+from . import inputs, mergeable
 from .compare import ColumnComparison, Spec, apply_correction, with_missing_column
+from .mergeable import DatasetSketch, is_dask_frame
 from .methods import get_method
 from .report import ColumnResult, DriftReport
 from .statistics import CORRECTIONS
 
-MODES = ("exact", "profile")
+MODES = ("exact", "profile")  # and "sketch", chosen by the inputs (Dask DataFrames, sketches)
 PROGRESS_CELLS = 20_000_000  # show a progress bar by default when reference + current hold this many values
 THREADS_MIN_ROWS = 20_000  # below this many rows, columns are compared one after the other
 
@@ -42,13 +43,17 @@ def drift(
     multivariate: bool = False,
     progress: bool | None = None,
     save: bool = True,
+    accuracy: float | None = None,
 ) -> DriftReport:
     """Compare ``current`` data with a ``reference`` column by column and decide whether the dataset drifted.
 
     Parameters
     ----------
     reference, current : DataFrame, snapshot ref (``"train"``, ``"train@3"``, ``"snapshot:train@3"``), Snapshot,
-        or a path to a .parquet/.csv file. The reference may also be a list of column profiles.
+        or a path to a .parquet/.csv file. The reference may also be a list of column profiles. Either side may be
+        a Dask DataFrame or a :class:`~mlo.drift.mergeable.DatasetSketch` (``mlo.drift.sketch(data)``): both sides
+        are then compared through mergeable sketches, computed per partition (on the active ``dask.distributed``
+        client when there is one), with the error bound of each approximate statistic in the report.
     columns : list of str, optional
         Columns to compare (default: every column of the reference, less ``prediction`` and ``target``).
     method : str or dict, default "auto"
@@ -79,6 +84,9 @@ def drift(
         Show a progress bar (tqdm); by default only on large data.
     save : bool, default True
         Store the report in the workspace, linked to the snapshots and the active run.
+    accuracy : float, optional
+        Relative accuracy of the sketches when comparing Dask DataFrames or sketches (default 0.001, or that of a
+        sketch given as a side); see :mod:`mlo.drift.mergeable`.
 
     Returns
     -------
@@ -86,21 +94,46 @@ def drift(
     """
     started = time.perf_counter()
     spec = _check_args(method, threshold, correction, mode, drift_share, missing_threshold)
-    ref = inputs.resolve(reference, "reference")
-    cur = inputs.resolve(current, "current")
-    if ref.frame is None and ref._load is None:
-        mode = "profile"  # a bare profile
-    if mode == "profile" and not ref.profile:
-        raise InvalidInput("mode='profile' needs a snapshot (or a list of column profiles) as the reference")
-    if cur.frame is None and cur._load is None:
-        raise InvalidInput("the current data must be rows (a DataFrame, a snapshot or a file), not a profile")
-    if mode == "exact":
-        ref.load()
-    cur_frame = cur.load()
+    if is_sketch_input(reference) or is_sketch_input(current):
+        if mode == "profile":
+            raise InvalidInput(
+                "mode='profile' compares with a snapshot's profile; Dask data and sketches use neither"
+            )
+        if multivariate:
+            raise InvalidInput(
+                "multivariate=True needs rows in memory; Dask data and sketches are compared per column"
+            )
+        if prediction is not None and not isinstance(prediction, str):
+            raise InvalidInput(
+                "with Dask data or sketches, prediction must be the name of a column present on both sides"
+            )
+        mode = "sketch"
+        ref, cur, cur_frame = _sketch_sides(reference, current, columns, prediction, target, accuracy)
+    else:
+        if accuracy is not None:
+            raise InvalidInput(
+                "accuracy= applies to Dask DataFrames and sketches; in-memory data compares exactly"
+            )
+        ref = inputs.resolve(reference, "reference")
+        cur = inputs.resolve(current, "current")
+        if ref.frame is None and ref._load is None:
+            mode = "profile"  # a bare profile
+        if mode == "profile" and not ref.profile:
+            raise InvalidInput(
+                "mode='profile' needs a snapshot (or a list of column profiles) as the reference"
+            )
+        if cur.frame is None and cur._load is None:
+            raise InvalidInput(
+                "the current data must be rows (a DataFrame, a snapshot or a file), not a profile"
+            )
+        if mode == "exact":
+            ref.load()
+        cur_frame = cur.load()
 
     planned = _plan(ref, cur_frame, columns, prediction, target, mode, spec)
     jobs = [p for p in planned if not isinstance(p, ColumnResult)]
-    done = iter(_run_jobs(jobs, spec, progress, ref, cur_frame))
+    acc = ref.sketch.accuracy if mode == "sketch" else None
+    done = iter(_run_jobs(jobs, spec, progress, ref, cur_frame, acc))
     results = [p if isinstance(p, ColumnResult) else next(done) for p in planned]
     apply_correction(results, correction)
 
@@ -183,6 +216,8 @@ def _plan(ref: inputs.Source, cur: pd.DataFrame, columns, prediction, target, mo
     special = {x for x in (target, prediction if isinstance(prediction, str) else None) if x is not None}
 
     def ref_side(name):
+        if mode == "sketch":
+            return ref.sketch[name]
         return profiles[name] if mode == "profile" else ref.frame[name]
 
     if columns is None:
@@ -239,6 +274,10 @@ def _plan(ref: inputs.Source, cur: pd.DataFrame, columns, prediction, target, mo
 
 
 def _predictions(value, ref: inputs.Source, cur: pd.DataFrame, names: list[str], mode: str):
+    if mode == "sketch":
+        raise InvalidInput(
+            "with Dask data or sketches, prediction must be the name of a column present on both sides"
+        )
     if isinstance(value, (tuple, list)) and len(value) == 2:
         return _as_series(value[0]), _as_series(value[1])
     if hasattr(value, "predict") or hasattr(value, "predict_proba"):
@@ -266,10 +305,15 @@ def _predict(model, X: pd.DataFrame) -> pd.Series:
     return _as_series(model.predict(X))
 
 
-def _run_jobs(jobs, spec: Spec, progress: bool | None, ref: inputs.Source, cur: pd.DataFrame) -> list:
+def _run_jobs(
+    jobs, spec: Spec, progress: bool | None, ref: inputs.Source, cur, accuracy: float | None = None
+) -> list:
     rows = (ref.rows or 0) + len(cur)
-    bar = _progress_bar(progress, rows * len(jobs), len(jobs))
-    run = [ColumnComparison(name, role, r, c, spec) for name, role, r, c in jobs]
+    # comparing sketches takes milliseconds a column, whatever the rows: no bar unless asked for
+    cells = 0 if accuracy is not None else rows * len(jobs)
+    bar = _progress_bar(progress, cells, len(jobs))
+    extra = {} if accuracy is None else {"accuracy": accuracy}
+    run = [ColumnComparison(name, role, r, c, spec, **extra) for name, role, r, c in jobs]
     try:
         if len(run) > 1 and rows >= THREADS_MIN_ROWS and (os.cpu_count() or 1) > 1:
             with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
@@ -301,6 +345,77 @@ def _progress_bar(progress: bool | None, cells: int, total: int):
     except ImportError:
         return None
     return tqdm(total=total, desc="drift", unit="col", leave=False)
+
+
+def is_sketch_input(obj: Any) -> bool:
+    """A Dask DataFrame or a sketch: compared through mergeable sketches."""
+    return isinstance(obj, DatasetSketch) or is_dask_frame(obj)
+
+
+def _sketch_sides(reference, current, columns, prediction, target, accuracy):
+    """Both sides as :class:`~mlo.drift.mergeable.DatasetSketch` (Dask sides computed in one go), wrapped as
+    sources; the current side's sketch is returned as the current data."""
+    given = [x.accuracy for x in (reference, current) if isinstance(x, DatasetSketch)]
+    if accuracy is not None:
+        accuracy = mergeable._check_accuracy(accuracy)
+        if any(a != accuracy for a in given):
+            raise InvalidInput(f"accuracy={accuracy:g} differs from that of the sketch given ({given[0]:g})")
+    elif given:
+        if len(set(given)) > 1:
+            raise InvalidInput(
+                f"the two sketches have different accuracy ({given[0]:g}, {given[1]:g}); make both alike"
+            )
+        accuracy = given[0]
+    else:
+        accuracy = mergeable.ACCURACY
+    wanted = None
+    if columns is not None:
+        names = [columns] if isinstance(columns, str) else list(columns)
+        extra = [x for x in (target, prediction) if isinstance(x, str)]
+        wanted = [str(c) for c in names] + extra
+
+    sources: list = []
+    frames: list = []  # (source, pandas or Dask frame) still to sketch
+    for obj, what in ((reference, "reference"), (current, "current")):
+        if isinstance(obj, DatasetSketch):
+            sources.append(inputs.Source(label="sketch", sketch=obj, rows=obj.rows))
+            continue
+        if is_dask_frame(obj):
+            src = inputs.Source(label=f"Dask DataFrame ({obj.npartitions} partitions)")
+        else:
+            src = inputs.resolve(obj, what)
+            if src.frame is None and src._load is None:
+                raise InvalidInput(
+                    f"{what}: a profile cannot be compared with Dask data or a sketch; give rows"
+                )
+            obj, src.frame = src.load(), None  # the rows are not kept: the comparison reads the sketch
+        if wanted is not None:
+            keep = set(wanted)
+            obj = obj[[c for c in obj.columns if str(c) in keep]]
+        frames.append((src, obj))
+        sources.append(src)
+
+    # both sides' buckets share their centres: a sketch's given, else the reference's means
+    given_sketch = next((x for x in (reference, current) if isinstance(x, DatasetSketch)), None)
+    if given_sketch is not None:
+        centers = given_sketch.centers
+    elif frames:
+        first = frames[0][1]
+        centers = mergeable._resolve_centers("mean", first)
+    dask_frames = [(src, f) for src, f in frames if is_dask_frame(f)]
+    for src, f in frames:
+        if not is_dask_frame(f):
+            src.sketch = mergeable.sketch_frame(f, None, accuracy, centers)
+    if dask_frames:
+        from .distributed import sketch_many
+
+        computed = sketch_many([f for _, f in dask_frames], None, accuracy, centers)
+        for (src, _), sk in zip(dask_frames, computed, strict=True):
+            src.sketch = sk
+    for src, _ in frames:
+        src.rows = src.sketch.rows
+    ref, cur = sources
+    return ref, cur, cur.sketch
 
 
 def _save(report: DriftReport, ref: inputs.Source, cur: inputs.Source) -> None:

@@ -24,6 +24,7 @@ class Source:
     profile: list[dict] | None = None
     snapshot: Any = None  # mlo.data.snapshots.Snapshot
     rows: int | None = None
+    sketch: Any = None  # mlo.drift.mergeable.DatasetSketch, when the side is known by its sketch
     _load: Any = field(default=None, repr=False)
 
     @property
@@ -34,6 +35,8 @@ class Source:
     def columns(self) -> list[str]:
         if self.frame is not None:
             return [str(c) for c in self.frame.columns]
+        if self.sketch is not None:
+            return self.sketch.names
         return [p["name"] for p in self.profile or []]
 
     def load(self) -> pd.DataFrame:

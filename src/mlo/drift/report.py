@@ -44,6 +44,7 @@ COLUMNS = [
     "exact",
     "rows_ref",
     "rows_cur",
+    "error_bound",
 ]
 
 
@@ -68,6 +69,7 @@ class ColumnResult:
     exact: bool = True  # False when computed from a profile approximately
     rows_ref: int = 0
     rows_cur: int = 0
+    error_bound: float = math.nan  # from sketches: the statistic is within this of the exact one
     plot: dict | None = field(default=None, repr=False)
 
     @property
@@ -85,7 +87,15 @@ class ColumnResult:
     def from_dict(cls, d: dict[str, Any]) -> ColumnResult:
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in names}
-        for k in ("statistic", "p_value", "threshold", "missing_ref", "missing_cur", "p_adjusted"):
+        for k in (
+            "statistic",
+            "p_value",
+            "threshold",
+            "missing_ref",
+            "missing_cur",
+            "p_adjusted",
+            "error_bound",
+        ):
             v = kw.get(k)
             kw[k] = math.nan if v is None else float(v)
         return cls(**kw)

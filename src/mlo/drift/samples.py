@@ -78,7 +78,9 @@ def numeric_side(series: pd.Series) -> NumericSide:
     if n_finite == arr.size:
         return NumericSide(np.sort(arr), arr.size, 0, 0)
     nan = int(np.count_nonzero(np.isnan(arr)))
-    return NumericSide(np.sort(arr[finite]), arr.size, nan, arr.size - n_finite - nan)
+    values = arr[finite]  # a copy already: sorted in place
+    values.sort()
+    return NumericSide(values, arr.size, nan, arr.size - n_finite - nan)
 
 
 @dataclass
@@ -225,6 +227,10 @@ class NumericPair:
                 "ref": _round(_shares(ref)),
                 "cur": _round(_shares(cur)),
             }
+        return self.plot_hist()
+
+    def plot_hist(self) -> dict[str, Any]:
+        """Shares of both samples in equal bins over the pooled 0.5–99.5% range (outliers in the end bins)."""
         lo = min(self.ref.quantile(0.005), self.cur.quantile(0.005))
         hi = max(self.ref.quantile(0.995), self.cur.quantile(0.995))
         if not hi > lo:

@@ -9,6 +9,12 @@ Importing is idempotent: every imported run carries the tag ``mlo.imported_from`
 and runs that carry it are skipped the next time, so an import can be run again to pick up new runs. A run is
 recorded in one transaction (its blobs stored first), so an import cut short leaves no half run behind; runs that
 are still running in MLflow are left for a later import. Parent runs become parents (``mlflow.parentRunId``).
+
+Also imported: a run's dataset inputs (snapshots when their file is readable here, references in the lineage
+otherwise: :mod:`.mlflow_datasets`), the experiments' traces (:mod:`.mlflow_traces`), and registered model
+versions — scikit-learn ones as mlo model versions; every other flavor (pyfunc, xgboost, lightgbm, transformers,
+…) as an opaque copy: a run ``<name>/<version> (MLflow model)`` under experiment ``mlflow-models``, a child of
+the run that logged it, holding the model's folder (its ``MLmodel`` first) as artifacts and its flavors as tags.
 """
 
 from __future__ import annotations
@@ -48,7 +54,13 @@ class ImportSummary:
     artifact_bytes: int = 0
     model_versions: int = 0
     model_versions_skipped: int = 0  # imported before
+    models_as_artifacts: int = 0  # versions of other flavors, kept as their MLflow folder
     aliases: int = 0
+    datasets_snapshotted: int = 0
+    datasets_referenced: int = 0
+    traces: int = 0
+    trace_spans: int = 0
+    traces_skipped: int = 0
     left: list[str] = field(default_factory=list)  # model versions and aliases not imported, and why
     seconds: float = 0.0
 
@@ -59,7 +71,10 @@ class ImportSummary:
         return (
             f"imported {self.runs} run(s) from {len(self.experiments)} experiment(s) of {self.tracking_uri}: "
             f"{self.params} params, {self.metric_points:,} metric points, {self.artifacts} artifacts "
-            f"({self.artifact_bytes:,} bytes); {self.model_versions} model version(s), {self.aliases} alias(es); "
+            f"({self.artifact_bytes:,} bytes); {self.model_versions} model version(s), {self.aliases} alias(es), "
+            f"{self.models_as_artifacts} model(s) of other flavors as artifacts; datasets: "
+            f"{self.datasets_snapshotted} snapshotted, {self.datasets_referenced} referenced; {self.traces} "
+            f"trace(s) ({self.trace_spans} spans, {self.traces_skipped} imported before); "
             f"{self.skipped} run(s) and {self.model_versions_skipped} version(s) already imported, {self.running} "
             f"run(s) still running ({self.seconds:.1f} s)"
             + "".join(f"\n  not imported: {why}" for why in self.left)
@@ -163,45 +178,93 @@ def _artifacts(ws, client, run_id: str) -> list[dict]:
     return items
 
 
-def _load_sklearn(ws, client, name: str, version: str, trust: bool) -> tuple[Any, str | None]:
-    """The scikit-learn model of an MLflow model version, or ``(None, why not)``. A skops file loads when the
-    types it holds are ones the registry trusts (or ``trust``); a pickle only with ``trust``, as it runs code."""
-    import yaml
-
+def _load_sklearn(ws, local: Path, sk: dict, trust: bool) -> tuple[Any, str | None]:
+    """The scikit-learn model in a downloaded MLflow model folder, or ``(None, why not)``. A skops file loads when
+    the types it holds are ones the registry trusts (or ``trust``); a pickle only with ``trust``, as it runs code."""
     from ..registry.flavors import _allowed, trusted_patterns
 
-    uri = client.get_model_version_download_uri(name, version)
-    from mlflow.artifacts import download_artifacts
+    path = local / str(sk.get("pickled_model", ""))
+    fmt = sk.get("serialization_format", "cloudpickle")
+    if fmt == "skops":
+        import skops.io as sio
 
-    with tempfile.TemporaryDirectory(prefix="mlo-mlflow-") as tmp, _quiet():
-        local = Path(download_artifacts(artifact_uri=uri, dst_path=tmp))
-        meta = yaml.safe_load((local / "MLmodel").read_text()) if (local / "MLmodel").is_file() else {}
-        flavors = (meta or {}).get("flavors") or {}
-        sk = flavors.get("sklearn")
-        if not sk:
-            return None, f"its flavor ({', '.join(flavors) or 'none'}) is not imported: only sklearn is"
-        path = local / str(sk.get("pickled_model", ""))
-        fmt = sk.get("serialization_format", "cloudpickle")
-        if fmt == "skops":
-            import skops.io as sio
-
-            untrusted = sio.get_untrusted_types(file=path)
-            unknown = [t for t in untrusted if not _allowed(t, trusted_patterns(ws.config))]
-            if unknown and not trust:
-                return (
-                    None,
-                    f"it holds types the registry does not trust ({', '.join(unknown)}): --trust-models",
-                )
-            return sio.load(path, trusted=untrusted), None
-        if not trust:
+        untrusted = sio.get_untrusted_types(file=path)
+        unknown = [t for t in untrusted if not _allowed(t, trusted_patterns(ws.config))]
+        if unknown and not trust:
             return (
                 None,
-                f"it is a {fmt} file, and loading one runs code: import with --trust-models if you trust it",
+                f"it holds types the registry does not trust ({', '.join(unknown)}): --trust-models",
             )
-        import cloudpickle
+        return sio.load(path, trusted=untrusted), None
+    if not trust:
+        return (
+            None,
+            f"it is a {fmt} file, and loading one runs code: import with --trust-models if you trust it",
+        )
+    import cloudpickle
 
-        with path.open("rb") as fh:
-            return cloudpickle.load(fh), None
+    with path.open("rb") as fh:
+        return cloudpickle.load(fh), None
+
+
+def _download_model(client, name: str, version: str, tmp: str) -> tuple[Path, dict]:
+    """A model version's folder, downloaded, and the flavors its ``MLmodel`` names."""
+    import yaml
+    from mlflow.artifacts import download_artifacts
+
+    uri = client.get_model_version_download_uri(name, version)
+    local = Path(download_artifacts(artifact_uri=uri, dst_path=tmp))
+    meta = yaml.safe_load((local / "MLmodel").read_text()) if (local / "MLmodel").is_file() else {}
+    return local, (meta or {}).get("flavors") or {}
+
+
+def _import_opaque(ws, mv, key: str, local: Path, flavors: dict, runs_done: dict[str, str]) -> str:
+    """A model version of a flavor mlo does not load, kept whole as the artifacts of a run of its own."""
+    import json
+
+    from ..tracking.session import _media_type
+
+    items = []
+    files = sorted(p for p in local.rglob("*") if p.is_file())
+    files.sort(key=lambda p: p.name != "MLmodel")  # the MLmodel first
+    for path in files:
+        rel = "model/" + path.relative_to(local).as_posix()
+        items.append(
+            {
+                "path": rel,
+                "digest": ws.blobs.put_file(path),
+                "size": path.stat().st_size,
+                "media_type": _media_type(rel),
+            }
+        )
+    created = int(mv.creation_timestamp or time.time() * 1000)
+    run_id = new_id(created / 1000.0)
+    tags = {
+        **(mv.tags or {}),
+        PROVENANCE: f"mlflow:models/{key}",
+        "mlo.mlflow.model": key,
+        "mlo.mlflow.flavors": ", ".join(flavors) or "none",
+        "mlo.mlflow.source": str(mv.source or ""),
+    }
+    ws.runs.import_run(
+        {
+            "id": run_id,
+            "experiment_id": ws.runs.experiment_id("mlflow-models"),
+            "name": f"{key} (MLflow model)",
+            "status": "finished",
+            "start_time": created * 1000,
+            "end_time": int(mv.last_updated_timestamp or created) * 1000,
+            "parent_id": runs_done.get(mv.run_id or ""),
+            "user": getattr(mv, "user_id", None),
+            "source": None,
+            "git_commit": None,
+        },
+        {"flavors": json.dumps(json.dumps(sorted(flavors)))},
+        tags,
+        {},
+        items,
+    )
+    return run_id
 
 
 def _import_models(ws, client, summary: ImportSummary, runs_done: dict[str, str], trust: bool) -> None:
@@ -221,11 +284,17 @@ def _import_models(ws, client, summary: ImportSummary, runs_done: dict[str, str]
         versions = sorted(client.search_model_versions(f"name='{quoted}'"), key=lambda mv: int(mv.version))
         for mv in versions:
             key = f"{rm.name}/{mv.version}"
-            if key in imported:
+            if key in imported or f"models/{key}" in runs_done:
                 summary.model_versions_skipped += 1
                 continue
             try:
-                model, why = _load_sklearn(ws, client, rm.name, mv.version, trust)
+                with tempfile.TemporaryDirectory(prefix="mlo-mlflow-") as tmp, _quiet():
+                    local, flavors = _download_model(client, rm.name, mv.version, tmp)
+                    if "sklearn" not in flavors:
+                        runs_done[f"models/{key}"] = _import_opaque(ws, mv, key, local, flavors, runs_done)
+                        summary.models_as_artifacts += 1
+                        continue
+                    model, why = _load_sklearn(ws, local, flavors["sklearn"], trust)
                 if model is None:
                     summary.left.append(f"model {key}: {why}")
                     continue
@@ -260,6 +329,7 @@ def import_mlflow(
     artifacts: bool = True,
     models: bool = True,
     trust_models: bool = False,
+    traces: bool = True,
 ) -> ImportSummary:
     """Copy the runs of an MLflow tracking store into the workspace in force; runs imported before are skipped.
 
@@ -275,8 +345,12 @@ def import_mlflow(
         Also import the registered models (scikit-learn flavor): versions, their tags and runs, and aliases.
     trust_models : bool
         Load model files that may run code (pickles, skops files with types the registry does not trust).
+    traces : bool
+        Also import the experiments' traces (default True).
     """
     from .. import workspace
+    from .mlflow_datasets import import_inputs
+    from .mlflow_traces import import_traces
 
     t0 = time.perf_counter()
     uri = _check_uri(tracking_uri)
@@ -327,11 +401,19 @@ def import_mlflow(
                 items,
             )
             done[info.run_id] = run_id
+            counts = import_inputs(ws, run, run_id)
+            summary.datasets_snapshotted += counts["snapshots"]
+            summary.datasets_referenced += counts["references"]
             summary.runs += 1
             summary.params += len(params)
             summary.metric_points += points
             summary.artifacts += len(items)
             summary.artifact_bytes += sum(i["size"] for i in items)
+        if traces:
+            n, spans, skipped = import_traces(ws, client, exp.experiment_id, done)
+            summary.traces += n
+            summary.trace_spans += spans
+            summary.traces_skipped += skipped
     if models:
         _import_models(ws, client, summary, done, trust_models)
     summary.seconds = time.perf_counter() - t0

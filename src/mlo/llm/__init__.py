@@ -26,6 +26,7 @@ from . import checks, scorers
 from .client import LLMCallFailed, Reply, autolog, chat
 from .eval_compare import EvalComparison
 from .eval_compare import compare as compare_evals
+from .eval_gc import gc_checkpoints
 from .eval_report import EvalReport
 from .evaluation import evaluate, evaluations
 from .fake_endpoint import FakeEndpoint
@@ -76,6 +77,7 @@ __all__ = [
     "estimate",
     "evaluate",
     "evaluations",
+    "gc_checkpoints",
     "get_trace",
     "load_prompt",
     "monitor",

@@ -15,6 +15,16 @@ def _clip(v, n: int = 120) -> str:
     return t if len(t) <= n else t[: n - 1] + "…"
 
 
+def _judge_cost(agg: dict) -> str:
+    if "judge_input_tokens" not in agg:
+        return ""
+    jc = agg.get("judge_cost_usd")
+    return (
+        f" (judge {agg['judge_input_tokens']}+{agg['judge_output_tokens']} tokens,"
+        f" {'unpriced' if jc is None else f'${jc:.4g}'})"
+    )
+
+
 def render(rep) -> str:
     agg = rep.aggregates
     title = rep.app.get("prompt") or rep.app.get("name")
@@ -28,6 +38,7 @@ def render(rep) -> str:
         f" · {agg['failed']} failed calls · p50 {fmt_duration(agg.get('latency_p50_s'))}"
         f" · {agg['input_tokens']}+{agg['output_tokens']} tokens"
         f" · {'unpriced' if cost is None else f'${cost:.4g}'}"
+        + _judge_cost(agg)
         + (f" · report {escape(rep.id[:12])}" if rep.id else "")
     )
     scores = table(

@@ -129,6 +129,12 @@ class EvalReport:
         out["output_tokens"] = sum(r.get("output_tokens") or 0 for r in self.rows)
         out["cost_usd"] = float(sum(costs)) if costs else None
         out["unpriced_calls"] = sum(1 for r in self.rows if r.get("cost_usd") is None and not r.get("error"))
+        judged = [r for r in self.rows if "judge_cost_usd" in r]
+        if judged:
+            jc = [r["judge_cost_usd"] for r in judged if r["judge_cost_usd"] is not None]
+            out["judge_cost_usd"] = float(sum(jc)) if jc else None
+            out["judge_input_tokens"] = sum(r.get("judge_input_tokens") or 0 for r in judged)
+            out["judge_output_tokens"] = sum(r.get("judge_output_tokens") or 0 for r in judged)
         guarded = [r["guardrails"] for r in self.rows if r.get("guardrails")]
         if guarded:
             trips: dict[str, dict[str, float]] = {}
@@ -195,6 +201,7 @@ class EvalReport:
                 "means": {s["name"]: self.aggregates[s["name"]]["mean"] for s in self.scorers},
                 "failure_rate": self.aggregates["failure_rate"],
                 "cost_usd": self.aggregates["cost_usd"],
+                "judge_cost_usd": self.aggregates.get("judge_cost_usd"),
                 "failed_checks": [c.name for c in self.failures],
             }
         )
@@ -259,6 +266,7 @@ class EvalReport:
                 input_tokens=r.get("input_tokens"),
                 output_tokens=r.get("output_tokens"),
                 cost_usd=r.get("cost_usd"),
+                judge_cost_usd=r.get("judge_cost_usd"),
                 trace_id=r.get("trace_id"),
             )
             records.append(rec)

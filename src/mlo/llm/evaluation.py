@@ -299,18 +299,30 @@ def _run_row(
         rec["latency_s"] = round(time.monotonic() - started, 6)
         llm_spans = span._trace.spans[first:]
         rec["trace_id"] = span.trace_id
-    tin, tout, cost, _ = _usage_of_spans(llm_spans)
+    tin, tout, cost, called = _usage_of_spans(llm_spans)
     rec.update(output=output, error=error, input_tokens=tin, output_tokens=tout, cost_usd=cost)
     if decisions:
         rec["guardrails"] = decisions
     scores, reasons = {}, {}
+    judged: list[Any] = []
     if error is None:
         for s in scorers:
             sc = s.score(output, want, ins, row)
             scores[s.name] = sc.value
             if sc.reason:
                 reasons[s.name] = sc.reason
+            if sc.usage is not None:
+                judged.append(sc)
     rec.update(scores=scores, reasons=reasons)
+    if judged:
+        # The judges' calls are part of what the row cost: priced, added, and kept apart so both show.
+        jcost = None if any(j.cost_usd is None for j in judged) else sum(j.cost_usd for j in judged)
+        rec["judge_input_tokens"] = sum(j.usage["input_tokens"] for j in judged)
+        rec["judge_output_tokens"] = sum(j.usage["output_tokens"] for j in judged)
+        rec["judge_cost_usd"] = jcost
+        rec["app_cost_usd"] = cost
+        app_cost = cost if called else 0.0  # a plain function made no call: it cost nothing
+        rec["cost_usd"] = None if app_cost is None or jcost is None else app_cost + jcost
     return rec
 
 

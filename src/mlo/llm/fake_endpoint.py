@@ -49,6 +49,7 @@ class FakeEndpoint:
     def __init__(self, *, latency: float = 0.0, model: str = "fake-model"):
         self.latency = latency
         self.model = model
+        self.stream_usage = True  # False: a backend that ignores stream_options.include_usage
         self.requests: list[dict[str, Any]] = []  # what it received: path, body, headers
         self._faults: deque[dict[str, Any]] = deque()
         self._prefixes: set[str] = set()
@@ -281,7 +282,7 @@ def _handler(ep: FakeEndpoint):
                 piece = word if i == 0 else " " + word
                 events.append({**base, "choices": [{"index": 0, "delta": {"content": piece}}]})
             events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
-            if (body.get("stream_options") or {}).get("include_usage"):
+            if (body.get("stream_options") or {}).get("include_usage") and ep.stream_usage:
                 events.append({**base, "choices": [], "usage": usage})
             broken = fault is not None and fault["kind"] == "broken_stream"
 

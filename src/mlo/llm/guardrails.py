@@ -13,6 +13,9 @@ on) or ``"flag"`` (record and go on). A ``blocklist`` is a list of terms (blocks
 Every check returns a :class:`Decision` — the action taken and the evidence — and records it on the current trace
 span (attributes ``mlo.guardrail.<stage>``), so trip rates can be read from the traces. No rule calls a model:
 a check costs microseconds.
+
+Optional model-based rules (``similar_to``, ``on_topic``: the local e5 embedding model, :mod:`.guard_models`) run
+after them, only when no rule blocked, and their latency is kept in the decision (``model_ms``).
 """
 
 from __future__ import annotations
@@ -29,8 +32,17 @@ from . import safety
 ACTIONS = ("flag", "redact", "block")
 SEVERITY = {"pass": 0, "flag": 1, "redact": 2, "block": 3}
 RULES = {
-    "input": {"pii", "injection", "blocklist", "max_chars"},
-    "output": {"pii", "injection", "blocklist", "refusal", "json_schema", "max_chars"},
+    "input": {"pii", "injection", "blocklist", "max_chars", "similar_to", "on_topic"},
+    "output": {
+        "pii",
+        "injection",
+        "blocklist",
+        "refusal",
+        "json_schema",
+        "max_chars",
+        "similar_to",
+        "on_topic",
+    },
 }
 DEFAULT_MESSAGE = "I can't help with that request."
 
@@ -46,6 +58,7 @@ class Decision:
     findings: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     policy: str | None = None
+    model: list[dict] = field(default_factory=list)  # what each model-based check measured (similarity, ms)
 
     @property
     def blocked(self) -> bool:
@@ -58,6 +71,11 @@ class Decision:
             "policy": self.policy,
             "findings": self.findings,
             "microseconds": round(self.seconds * 1e6, 1),
+            **(
+                {"model": self.model, "model_ms": round(sum(m["ms"] for m in self.model), 3)}
+                if self.model
+                else {}
+            ),
         }
 
     def _raise_to(self, action: str) -> None:
@@ -125,6 +143,9 @@ class Guardrails:
         self._rules = {
             stage: self._compile(stage, self.config[stage], where) for stage in ("input", "output")
         }
+        self._models = {
+            stage: self._compile_models(stage, self.config[stage], where) for stage in ("input", "output")
+        }
         blob = json.dumps(self.config, sort_keys=True, default=str).encode()
         self.version = hashlib.blake2b(blob, digest_size=6).hexdigest()
 
@@ -170,6 +191,16 @@ class Guardrails:
             out.append(("json_schema", "block", json_schema(rules["json_schema"])))
         return out
 
+    @staticmethod
+    def _compile_models(stage: str, rules: dict, where: str) -> list:
+        from .guard_models import MODEL_RULES, SimilarityCheck
+
+        return [SimilarityCheck(r, rules[r], f"{where}.{stage}") for r in MODEL_RULES if r in rules]
+
+    @property
+    def uses_models(self) -> bool:
+        return any(self._models.values())
+
     @classmethod
     def load(cls, name: str) -> Guardrails:
         """The policy ``[guardrails.NAME]`` of ``mlo.toml``."""
@@ -212,6 +243,15 @@ class Guardrails:
                 )
             elif act == "block":
                 break
+        if not d.blocked:  # the model checks only when every rule let the text through
+            for check in self._models[stage]:
+                found, measured = check.fire(d.text)
+                d.model.append(measured)
+                if found:
+                    d.findings.extend(found)
+                    d._raise_to(found[0]["action"])
+                    if d.blocked:
+                        break
         if d.blocked:
             d.text = self.message
         d.seconds = time.perf_counter() - started
@@ -253,6 +293,7 @@ class Guardrails:
         for t in texts:
             one = self.check(t, "input", record=False)
             d.findings.extend(one.findings)
+            d.model.extend(one.model)
             d._raise_to(one.action)
             out.append(one.text if not one.blocked else t)
         if not d.blocked and self.max_cost_usd is not None and model:

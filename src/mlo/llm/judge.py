@@ -138,17 +138,18 @@ class Judge(Scorer):
             errors="return",
             **params,
         )
+        spent = _spent(reply)
         if not reply.ok:
-            return Score(None, f"the judge failed: {reply.error}"[:300])
+            return Score(None, f"the judge failed: {reply.error}"[:300], **spent)
         verdict = _verdict(reply.text or "")
         if verdict is None:
-            return Score(None, f"the judge answered no JSON verdict: {(reply.text or '')[:80]!r}")
+            return Score(None, f"the judge answered no JSON verdict: {(reply.text or '')[:80]!r}", **spent)
         level = level_of(verdict.get("score"), self.levels)
         if level is None:
             return Score(
-                None, f"the judge's score {verdict.get('score')!r} is not on the scale {self.levels}"
+                None, f"the judge's score {verdict.get('score')!r} is not on the scale {self.levels}", **spent
             )
-        return Score(level / (len(self.levels) - 1), str(verdict.get("reason", ""))[:300])
+        return Score(level / (len(self.levels) - 1), str(verdict.get("reason", ""))[:300], **spent)
 
     def agreement(self, rows: list[dict], scores: dict[int, list[float]]) -> dict[str, Any] | None:
         """Cohen's kappa between the judge and the ``labels`` column over the rows that have both (each row's
@@ -166,6 +167,17 @@ class Judge(Scorer):
         k = cohen_kappa(judged, human)
         agree = sum(a == b for a, b in zip(judged, human, strict=True))
         return {"kappa": k, "labelled": len(human), "agreement": agree / len(human) if human else math.nan}
+
+
+def _spent(reply) -> dict[str, Any]:
+    """The judge call's tokens and price (None when its model has no price, or it sent nothing back)."""
+    u = reply.usage
+    if u.input is None and u.output is None:
+        return {"usage": None, "cost_usd": None}
+    return {
+        "usage": {"input_tokens": u.input or 0, "output_tokens": u.output or 0},
+        "cost_usd": reply.cost.usd,
+    }
 
 
 def _verdict(text: str) -> dict | None:

@@ -60,10 +60,16 @@ ARGS = ("output", "expected", "inputs", "row")
 
 @dataclass
 class Score:
-    """One scorer's verdict on one output: ``value`` in [0, 1] (None: the scorer did not apply) and why."""
+    """One scorer's verdict on one output: ``value`` in [0, 1] (None: the scorer did not apply) and why.
+
+    A scorer that calls a model (a judge) also says what its call used: ``usage`` (input/output tokens) and
+    ``cost_usd`` (None when that model has no price), which the evaluation adds to the row's cost.
+    """
 
     value: float | None
     reason: str = ""
+    usage: dict | None = None
+    cost_usd: float | None = None
 
 
 class Scorer:

@@ -123,6 +123,12 @@ class _Trace:
             self.ws.traces.finish(trace, rows, started=self.started)
         except Exception as exc:
             log.warning("mlo: could not record trace %r (%d spans): %s", self.name, len(rows), exc)
+        try:
+            from ..otlp_live import on_trace_written
+
+            on_trace_written(self.ws, self.name, rows)
+        except Exception as exc:  # exporting never breaks the traced code
+            log.debug("mlo: live OTLP export of trace %r failed: %s", self.name, exc)
 
 
 _ws_memo: list = [None, None]  # (key, workspace): the workspace of the last trace, while it is still open

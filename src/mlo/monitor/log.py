@@ -528,6 +528,7 @@ def read_log(
     """
     home = workspace.current(create=False).home
     folder = model_folder(name, home)
+    _sync(home, name)
     lo = None if since is None else _to_us(since, "since")
     hi = None if until is None else _to_us(until, "until")
     if columns is not None:
@@ -651,11 +652,16 @@ def log(
         cols[FEATURE_PREFIX + name] = _frame_column(col)
     table = pa.table(cols)
     order = None if n < 2 or bool(np.all(ts[1:] >= ts[:-1])) else np.argsort(ts, kind="stable")
-    folder = model_folder(mv.name)
-    write_segment(folder, table if order is None else table.take(order))
+    home = workspace.current(create=False).home
+    folder = model_folder(mv.name, home)
+    written = [write_segment(folder, table if order is None else table.take(order))]
     if lab is not None:
         labels_table = pa.table({"id": ids, "label": lab, "ts": ts_arr})
-        write_segment(folder / LABELS, labels_table if order is None else labels_table.take(order), "lab")
+        written.append(
+            write_segment(folder / LABELS, labels_table if order is None else labels_table.take(order), "lab")
+        )
+    for path in written:  # on object storage too, when the workspace's artifacts are there
+        _publish(home, path, strict=True)
     return ids.to_pylist()
 
 
@@ -693,8 +699,9 @@ def write_labels(home: Path, ids: Any, y: Any, timestamps: Any = None, *, model:
     ts_arr = pa.array(_timestamps(timestamps, n), TS_TYPE)
     table = pa.table({"id": id_arr, "label": lab, "ts": ts_arr})
     if model is not None:
-        write_segment(model_folder(model, home) / LABELS, table, "lab")
+        _publish(home, write_segment(model_folder(model, home) / LABELS, table, "lab"), strict=True)
         return n
+    _sync(home, None)
     owners = _owners(Path(home) / FOLDER, id_arr)
     missing = pc.is_null(owners)
     if pc.any(missing).as_py():
@@ -704,8 +711,40 @@ def write_labels(home: Path, ids: Any, y: Any, timestamps: Any = None, *, model:
             "mlo.monitor.log or the server, or pass model= to label records still in a server's buffer"
         )
     for name in pc.unique(owners).to_pylist():
-        write_segment(model_folder(name, home) / LABELS, table.filter(pc.equal(owners, name)), "lab")
+        path = write_segment(model_folder(name, home) / LABELS, table.filter(pc.equal(owners, name)), "lab")
+        _publish(home, path, strict=True)
     return n
+
+
+# -- object storage ------------------------------------------------------------------------------------------
+def _publish(home: Path, path: Path | None, strict: bool = False) -> bool:
+    """:func:`.storage.publish`; False when the file waits for the store. Only an imported name: a local
+    workspace never loads fsspec."""
+    from .storage import publish
+
+    return publish(home, path, strict=strict)
+
+
+def _upload_pending(home: Path) -> bool:
+    from .storage import upload_pending
+
+    try:
+        return upload_pending(home) == 0
+    except Exception as exc:  # the server's logger must keep going; the next flush retries
+        log_.warning("prediction log: pending files not uploaded (%s)", exc)
+        return False
+
+
+def _sync(home: Path, name: str | None) -> None:
+    """Fetch the log files the object store has and this machine lacks (see :mod:`.storage`); a store that
+    cannot be reached leaves the read to the local files, with a warning."""
+    from ..errors import MloError
+    from .storage import sync
+
+    try:
+        sync(home, name)
+    except MloError as exc:
+        log_.warning("prediction log: reading the local files only (%s)", exc)
 
 
 def _owners(root: Path, ids: pa.Array) -> pa.Array:
@@ -957,6 +996,7 @@ class PredictionLogger:
         self._streams: dict[tuple, LogStream] = {}
         self._pending = 0
         self._retry: list[tuple[str, pa.Table]] = []
+        self._offsite_waiting = True  # files a previous process left pending (see .storage)
         self._since_compact: dict[str, int] = {}
         self._compacting: set[str] = set()
         self._compactions: list[threading.Thread] = []
@@ -1002,6 +1042,8 @@ class PredictionLogger:
                 by_model.setdefault(name, []).append(table)
             self._retry = []
             written = 0
+            if self._offsite_waiting:  # files the object store could not take before: try again
+                self._offsite_waiting = not _upload_pending(self.home)
             for name, tables in by_model.items():
                 try:
                     table = pa.concat_tables(tables, promote_options="permissive")
@@ -1011,7 +1053,7 @@ class PredictionLogger:
                     parts = [table]
                 for part in parts:
                     try:
-                        write_segment(model_folder(name, self.home), part)
+                        path = write_segment(model_folder(name, self.home), part)
                     except OSError as exc:
                         self.failures += 1
                         log_.error("prediction log of %s: cannot write (%s); will retry", name, exc)
@@ -1020,6 +1062,12 @@ class PredictionLogger:
                         continue
                     written += part.num_rows
                     self.segments_written += 1
+                    try:
+                        sent = _publish(self.home, path)
+                    except Exception as exc:  # written here all the same: it goes up with the pending ones
+                        log_.warning("prediction log of %s: not sent to the object store (%s)", name, exc)
+                        sent = False
+                    self._offsite_waiting = self._offsite_waiting or not sent
                     self._since_compact[name] = self._since_compact.get(name, 0) + 1
             self.records_written += written
         for name, count in list(self._since_compact.items()):

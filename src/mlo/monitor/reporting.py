@@ -21,7 +21,7 @@ import pandas as pd
 from .. import workspace
 from ..errors import InvalidInput, MloError
 from . import windows as W
-from .log import FEATURE_PREFIX, read_log
+from .log import FEATURE_PREFIX, _to_us, model_folder, read_log
 
 REFERENCE_ROWS = 50_000  # training rows compared with each window (a fixed-seed sample above that)
 MAX_WINDOWS = 500
@@ -253,34 +253,34 @@ def resolve_reference(ws, mv, reference: Any, features: list[str]) -> Reference:
 
 
 def _reference_predictions(ws, mv, snap, X: pd.DataFrame) -> pd.Series | None:
-    """The version's predictions on its reference rows. They never change for a version and a snapshot, so
-    they are kept beside the log (``<model>/reference/``): loading a model costs more than the whole report."""
-    from .log import model_folder
-
-    cache = None
+    """The version's predictions on its reference rows. They never change for a model version and a reference,
+    so they are kept beside the log (``<model>/reference/``), keyed by the version's digest and the reference's
+    (a snapshot's id, or a digest of the given rows): loading a model costs more than the whole report."""
     if snap is not None:
-        key = hashlib.sha256(f"{mv.digest}|{snap.id}|{len(X)}|{','.join(X.columns)}".encode()).hexdigest()[
-            :16
-        ]
-        cache = model_folder(mv.name, ws.home) / "reference" / f"v{mv.version}-{key}.parquet"
-        if cache.is_file():
-            try:
-                return pd.read_parquet(cache)["prediction"]
-            except Exception:  # unreadable: compute it again
-                pass
+        ref_digest = snap.id
+    else:
+        ref_digest = hashlib.sha256(
+            pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes()
+        ).hexdigest()
+    key = hashlib.sha256(f"{mv.digest}|{ref_digest}|{len(X)}|{','.join(X.columns)}".encode()).hexdigest()[:16]
+    cache = model_folder(mv.name, ws.home) / "reference" / f"v{mv.version}-{key}.parquet"
+    if cache.is_file():
+        try:
+            return pd.read_parquet(cache)["prediction"]
+        except Exception:  # unreadable: compute it again
+            pass
     try:
         model = mv.load(enforce=False)
         predictions = W.point_predictions(pd.Series(np.asarray(model.predict(X)).tolist()))
     except Exception:  # the model cannot score its training columns: no reference predictions
         return None
-    if cache is not None:
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(f".{cache.name}.tmp")
-            pd.DataFrame({"prediction": predictions}).to_parquet(tmp)
-            os.replace(tmp, cache)
-        except Exception:  # a cache that cannot be written only costs time
-            pass
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.tmp")
+        pd.DataFrame({"prediction": predictions}).to_parquet(tmp)
+        os.replace(tmp, cache)
+    except Exception:  # a cache that cannot be written only costs time
+        pass
     return predictions
 
 
@@ -322,6 +322,51 @@ def report(
     config = (ws.config.get("monitor") or {}) if isinstance(ws.config.get("monitor"), dict) else {}
     win = W.parse_window(window if window is not None else config.get("window", "1h"))
 
+    lo = None if since is None else _to_us(since, "since")
+    hi = None if until is None else _to_us(until, "until")
+    sc = _open_scan(ws.home, name, win, lo, hi)
+    if sc is None:
+        rows_n, mv, baseline, task, notes, rows, spans = _in_memory(
+            ws, name, win, since, until, version, reference
+        )
+    else:
+        try:
+            rows_n, mv, baseline, task, notes, rows, spans = _out_of_core(ws, sc, name, version, reference)
+        finally:
+            sc.close()
+    _add_resources(ws.home, name, spans, rows)
+    frame = pd.DataFrame(rows)
+    result = MonitorReport(
+        model=name,
+        version=None if mv is None else mv.version,
+        window=win.label,
+        reference=baseline.description,
+        windows=frame,
+        task=task,
+        notes=notes,
+        rows=rows_n,
+        seconds=time.perf_counter() - started,
+    )
+    if save:
+        _save(ws, result, mv)
+    return result
+
+
+def _open_scan(home, name: str, win, lo, hi):
+    """The out-of-core pass over the log (:mod:`.scan`), or None: an empty log, a log that needs the in-memory
+    path, or no DuckDB."""
+    try:
+        from . import scan
+    except ImportError:  # pragma: no cover - duckdb is a dependency
+        return None
+    from .log import _sync
+
+    _sync(home, name)  # a log on object storage: fetch the files this machine lacks
+    return scan.open_scan(model_folder(name, home), win, lo, hi, MAX_WINDOWS)
+
+
+def _in_memory(ws, name, win, since, until, version, reference):
+    """The report's windows from the whole log read into memory (logs the scan cannot read exactly)."""
     log = read_log(name, since=since, until=until)
     notes: list[str] = []
     refused = W.refused_input(log)
@@ -333,10 +378,7 @@ def report(
     mv = _version_for(ws, name, log, version)
     features = W.features_of(log)
     ref = resolve_reference(ws, mv, reference, features) if features else Reference(None, None, "none", {})
-    if ref.data is not None:
-        dropped = [f for f in features if f not in ref.data.columns]
-        if dropped:
-            notes.append(f"not in the reference, so not compared: {', '.join(dropped)}")
+    _note_dropped(ref, features, notes)
     parts = W.cut(log, win)
     if len(parts) > MAX_WINDOWS:
         notes.append(
@@ -344,32 +386,57 @@ def report(
         )
         parts = parts[-MAX_WINDOWS:]
     task = W.task_of(log["label"], W.point_predictions(log["prediction"])) if len(log) else "classification"
-
     baseline = ref
     if ref.data is None and parts:  # no training data: the first window is the reference
-        first = parts[0][2]
-        ok = first[first["error"].isna()]
-        data = pd.DataFrame({f: ok[FEATURE_PREFIX + f].to_numpy() for f in features})
-        baseline = Reference(
-            data, W.point_predictions(ok["prediction"]).reset_index(drop=True), ref.description, {}
-        )
+        baseline = _first_window_reference(parts[0][2][parts[0][2]["error"].isna()], features, ref)
     rows = [_window_row(start, end, frame, baseline, features, task) for start, end, frame in parts]
-    _add_resources(ws.home, name, parts, rows)
-    frame = pd.DataFrame(rows)
-    result = MonitorReport(
-        model=name,
-        version=None if mv is None else mv.version,
-        window=win.label,
-        reference=baseline.description,
-        windows=frame,
-        task=task,
-        notes=notes,
-        rows=len(log),
-        seconds=time.perf_counter() - started,
-    )
-    if save:
-        _save(ws, result, mv)
-    return result
+    return len(log), mv, baseline, task, notes, rows, [(start, end) for start, end, _ in parts]
+
+
+def _out_of_core(ws, sc, name, version, reference):
+    """The report's windows from DuckDB's aggregates and per-window samples (:mod:`.scan`)."""
+    from ..registry import get_model_version
+
+    notes: list[str] = []
+    if sc.refused:
+        notes.append(f"{sc.refused} records of input a server refused (logged by an older version) left out")
+    if version is not None:
+        mv = get_model_version(name, version)
+    elif sc.last_version is not None:
+        mv = get_model_version(name, sc.last_version)
+    else:
+        try:
+            mv = get_model_version(name)
+        except MloError:
+            mv = None
+    features = sc.features
+    ref = resolve_reference(ws, mv, reference, features) if features else Reference(None, None, "none", {})
+    _note_dropped(ref, features, notes)
+    if sc.dropped_windows:
+        notes.append(f"{sc.dropped_windows} older windows left out (at most {MAX_WINDOWS}); narrow since=")
+    task = sc.task if sc.rows else "classification"
+    samples = {}
+    baseline = ref
+    if ref.data is None and sc.windows:  # no training data: the first window is the reference
+        samples[0] = sc.sample(sc.windows[0])
+        baseline = _first_window_reference(samples[0], features, ref)
+    rows = []
+    for i, w in enumerate(sc.windows):
+        ok = samples.pop(i) if i in samples else sc.sample(w) if w.ok else None
+        rows.append(_scanned_row(w, ok, baseline, features, task))
+    return sc.rows, mv, baseline, task, notes, rows, [(w.start, w.end) for w in sc.windows]
+
+
+def _note_dropped(ref: Reference, features: list[str], notes: list[str]) -> None:
+    if ref.data is not None:
+        dropped = [f for f in features if f not in ref.data.columns]
+        if dropped:
+            notes.append(f"not in the reference, so not compared: {', '.join(dropped)}")
+
+
+def _first_window_reference(ok: pd.DataFrame, features: list[str], ref: Reference) -> Reference:
+    data = pd.DataFrame({f: ok[FEATURE_PREFIX + f].to_numpy() for f in features})
+    return Reference(data, W.point_predictions(ok["prediction"]).reset_index(drop=True), ref.description, {})
 
 
 def _add_resources(home, name: str, parts, rows: list[dict]) -> None:
@@ -379,8 +446,7 @@ def _add_resources(home, name: str, parts, rows: list[dict]) -> None:
     if not parts:
         return
     us = [
-        (int(pd.Timestamp(start).value // 1000), int(pd.Timestamp(end).value // 1000))
-        for start, end, _ in parts
+        (int(pd.Timestamp(start).value // 1000), int(pd.Timestamp(end).value // 1000)) for start, end in parts
     ]
     samples = resources.read(home, name, us[0][0], us[-1][1])
     now_us = time.time_ns() // 1000
@@ -391,8 +457,6 @@ def _add_resources(home, name: str, parts, rows: list[dict]) -> None:
 
 
 def _window_row(start, end, frame: pd.DataFrame, ref: Reference, features: list[str], task: str) -> dict:
-    from ..drift import drift
-
     ok = frame[frame["error"].isna()]
     row: dict[str, Any] = {
         "start": start,
@@ -400,6 +464,65 @@ def _window_row(start, end, frame: pd.DataFrame, ref: Reference, features: list[
         "n": len(frame),
         "versions": ",".join(str(int(v)) for v in sorted(frame["version"].dropna().unique())),
     }
+    row.update(_input_figures(ok, ref, features))
+    q = W.quality(frame["label"], W.point_predictions(frame["prediction"]), task)
+    row["labeled"] = q.pop("labeled")
+    row.update(q)
+    lat = frame["latency_ms"].dropna().to_numpy(dtype="float64")
+    for p in (50, 95, 99):
+        row[f"latency_p{p}"] = float(np.percentile(lat, p)) if len(lat) else math.nan
+    row["error_rate"] = float(frame["error"].notna().mean()) if len(frame) else 0.0
+    row.update(W.canary_verdict(frame, task))
+    return row
+
+
+def _scanned_row(w, ok: pd.DataFrame | None, ref: Reference, features: list[str], task: str) -> dict:
+    """:func:`_window_row` from a window's aggregates (exact) and its sample (drift and unseen values)."""
+    from .scan import quality_of
+
+    t = w.figures
+    n = int(t["n"])
+    row: dict[str, Any] = {
+        "start": w.start,
+        "end": w.end,
+        "n": n,
+        "versions": ",".join(str(int(v)) for v in (t["versions"] or [])),
+    }
+    if ok is None:
+        ok = pd.DataFrame({**{FEATURE_PREFIX + f: [] for f in features}, "prediction": []})
+    row.update(_input_figures(ok, ref, features))
+    cells = w.ok * len(features)
+    row["missing_rate"] = float(t["missing"]) / cells if cells else 0.0
+    q = quality_of(t, task)
+    row["labeled"] = q.pop("labeled")
+    row.update(q)
+    lat = t["lat"] or [math.nan] * 3
+    for p, v in zip((50, 95, 99), lat, strict=True):
+        row[f"latency_p{p}"] = math.nan if v is None else float(v)
+    row["error_rate"] = int(t["errors"]) / n if n else 0.0
+    routes = {}
+    for name in ("canary", "stable"):
+        r = w.routes.get(name)
+        if r is None:
+            routes[name] = {"n": 0, "errors": 0, "latency_p95": math.nan}
+            continue
+        lat = r["lat"]
+        routes[name] = {
+            "n": int(r["n"]),
+            "errors": int(r["errors"]),
+            "latency_p95": math.nan if not lat or lat[1] is None else float(lat[1]),
+            **quality_of(r, task),
+        }
+    row.update(W.canary_decision(routes))
+    return row
+
+
+def _input_figures(ok: pd.DataFrame, ref: Reference, features: list[str]) -> dict[str, Any]:
+    """Drift against the reference, the missing-value and unseen-category rates of a window's records without an
+    error."""
+    from ..drift import drift
+
+    row: dict[str, Any] = {}
     cur = pd.DataFrame({f: ok[FEATURE_PREFIX + f].to_numpy() for f in features})
     preds = W.point_predictions(ok["prediction"]).reset_index(drop=True)
     compared = [f for f in features if ref.data is not None and f in ref.data.columns]
@@ -421,14 +544,6 @@ def _window_row(start, end, frame: pd.DataFrame, ref: Reference, features: list[
     cells = cur.size
     row["missing_rate"] = float(cur.isna().to_numpy().sum() / cells) if cells else 0.0
     row["unseen_rate"] = W.unseen_rate(ok, ref.categories)
-    q = W.quality(frame["label"], W.point_predictions(frame["prediction"]), task)
-    row["labeled"] = q.pop("labeled")
-    row.update(q)
-    lat = frame["latency_ms"].dropna().to_numpy(dtype="float64")
-    for p in (50, 95, 99):
-        row[f"latency_p{p}"] = float(np.percentile(lat, p)) if len(lat) else math.nan
-    row["error_rate"] = float(frame["error"].notna().mean()) if len(frame) else 0.0
-    row.update(W.canary_verdict(frame, task))
     return row
 
 

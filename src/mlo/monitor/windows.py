@@ -180,29 +180,47 @@ def _two_proportions(k1: int, n1: int, k2: int, n2: int) -> float:
     return float(stats.norm.sf(z))
 
 
+def route_figures(part: pd.DataFrame, task: str) -> dict[str, Any]:
+    """What the canary verdict needs of one route's records: ``n``, ``errors``, ``latency_p95``, ``labeled``
+    and ``accuracy`` or ``mae``."""
+    lat = part["latency_ms"].dropna()
+    out: dict[str, Any] = {
+        "n": len(part),
+        "errors": int(part["error"].notna().sum()),
+        "latency_p95": float(np.percentile(lat, 95)) if len(lat) else math.nan,
+    }
+    if "label" in part:
+        out.update(quality(part["label"], point_predictions(part["prediction"]), task))
+    return out
+
+
 def canary_verdict(frame: pd.DataFrame, task: str) -> dict[str, Any]:
-    """Canary against stable in one window: error rate, p95 latency and quality per route, and whether the
-    canary is worse — significantly more errors or lower accuracy (one-sided tests at p < 0.01), a higher
-    MAE, or a p95 latency 1.5× the stable one — given at least 30 requests on each route."""
+    """Canary against stable in one window (see :func:`canary_decision`)."""
     routes = frame["route"]
-    canary, stable = frame[routes == "canary"], frame[routes == "stable"]
-    out: dict[str, Any] = {"canary_n": len(canary)}
-    if len(canary) == 0:
+    return canary_decision(
+        {name: route_figures(frame[routes == name], task) for name in ("canary", "stable")}
+    )
+
+
+def canary_decision(routes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Canary against stable in one window, from each route's :func:`route_figures`: error rate, p95 latency and
+    quality per route, and whether the canary is worse — significantly more errors or lower accuracy (one-sided
+    tests at p < 0.01), a higher MAE, or a p95 latency 1.5× the stable one — given at least 30 requests on each
+    route."""
+    canary, stable = routes["canary"], routes["stable"]
+    out: dict[str, Any] = {"canary_n": canary["n"]}
+    if canary["n"] == 0:
         return out
     reasons = []
     for name, part in (("canary", canary), ("stable", stable)):
-        out[f"{name}_error_rate"] = float(part["error"].notna().mean()) if len(part) else math.nan
-        lat = part["latency_ms"].dropna()
-        out[f"{name}_latency_p95"] = float(np.percentile(lat, 95)) if len(lat) else math.nan
-        q = quality(part["label"], point_predictions(part["prediction"]), task) if "label" in part else {}
+        out[f"{name}_error_rate"] = part["errors"] / part["n"] if part["n"] else math.nan
+        out[f"{name}_latency_p95"] = part["latency_p95"]
         for k in ("accuracy", "mae"):
-            if k in q:
-                out[f"{name}_{k}"] = q[k]
-    enough = len(canary) >= MIN_ROUTE_ROWS and len(stable) >= MIN_ROUTE_ROWS
+            if k in part:
+                out[f"{name}_{k}"] = part[k]
+    enough = canary["n"] >= MIN_ROUTE_ROWS and stable["n"] >= MIN_ROUTE_ROWS
     if enough:
-        p = _two_proportions(
-            int(canary["error"].notna().sum()), len(canary), int(stable["error"].notna().sum()), len(stable)
-        )
+        p = _two_proportions(canary["errors"], canary["n"], stable["errors"], stable["n"])
         if p < CANARY_P:
             reasons.append(f"more errors ({out['canary_error_rate']:.1%} vs {out['stable_error_rate']:.1%})")
         if out["canary_latency_p95"] > CANARY_LATENCY_RATIO * out["stable_latency_p95"]:
@@ -210,9 +228,7 @@ def canary_verdict(frame: pd.DataFrame, task: str) -> dict[str, Any]:
                 f"p95 latency {out['canary_latency_p95']:.1f} ms vs {out['stable_latency_p95']:.1f} ms"
             )
         if "canary_accuracy" in out and "stable_accuracy" in out:
-            lab_c = canary["label"].notna() & canary["prediction"].notna()
-            lab_s = stable["label"].notna() & stable["prediction"].notna()
-            nc, ns = int(lab_c.sum()), int(lab_s.sum())
+            nc, ns = int(canary.get("labeled", 0)), int(stable.get("labeled", 0))
             if nc >= MIN_ROUTE_ROWS and ns >= MIN_ROUTE_ROWS:
                 wrong_c = round((1 - out["canary_accuracy"]) * nc)
                 wrong_s = round((1 - out["stable_accuracy"]) * ns)

@@ -3,6 +3,8 @@
 ``POST /v1/chat/completions`` → a ``chat.completion`` (headers ``X-MLO-Route``, ``X-MLO-Prompt``,
 ``X-MLO-Guardrail``); a blocked request is answered 200 with the policy's message and ``finish_reason``
 ``"content_filter"``, as OpenAI does
+``"stream": true``              → server-sent ``chat.completion.chunk`` events, the output guardrail releasing the
+                                 answer a sentence at a time (:mod:`.prompt_stream` says what a client sees)
 ``GET /v1/models``             → the prompt served, as a model list
 ``GET /health``, ``GET /metadata``
 
@@ -13,13 +15,15 @@ The door (tokens, body limits, concurrency) is the model server's :class:`~mlo.s
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from .app import _json_body, json_response
@@ -56,8 +60,10 @@ def create_prompt_app(
         except RequestError as exc:
             service.refused()
             return _error(exc.status, exc.message)
+        key = request.headers.get(key_header) if key_header else None
+        if isinstance(body, dict) and body.get("stream"):
+            return await _streamed(body, key)
         try:
-            key = request.headers.get(key_header) if key_header else None
             doc, headers = await run_in_threadpool(service.chat, body, key=key)
         except RequestError as exc:
             return _error(exc.status, exc.message)
@@ -65,6 +71,49 @@ def create_prompt_app(
             log.exception("chat failed")
             return _error(500, f"internal error: {type(exc).__name__}: {one_line(exc)}")
         return json_response(doc, headers=headers)
+
+    async def _streamed(body: dict, key: str | None) -> Response:
+        """The stream runs in a thread of its own (its trace opens and closes there); events reach the client
+        through a queue, and a client that leaves makes the next ``emit`` return False."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        left = threading.Event()
+
+        def emit(item) -> bool:
+            if left.is_set():
+                return False
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+            return True
+
+        def work() -> None:
+            try:
+                service.stream(body, emit, key=key)
+            except RequestError as exc:
+                emit(exc)
+            except Exception as exc:  # a bug of ours: one line, and the server keeps serving
+                log.exception("stream failed")
+                emit(RequestError(500, f"internal error: {type(exc).__name__}: {one_line(exc)}"))
+            finally:
+                emit(None)
+
+        threading.Thread(target=work, name="mlo-serve-stream", daemon=True).start()
+        first = await queue.get()
+        if first is None or isinstance(first, RequestError):
+            if first is None:
+                first = RequestError(500, "internal error: the stream ended before it began")
+            return _error(first.status, first.message)
+
+        async def events():
+            try:
+                while True:
+                    item = await queue.get()
+                    if item is None or isinstance(item, RequestError):
+                        break
+                    yield item
+            finally:
+                left.set()
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers=first)
 
     async def models(request: Request) -> Response:
         served = [s.current.ref for s in service.slots]

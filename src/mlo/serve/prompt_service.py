@@ -37,6 +37,12 @@ PASSED_PARAMS = (
 MAX_MESSAGES = 256
 
 
+def worst(a: str, b: str) -> str:
+    """The more severe of two guardrail actions."""
+    order = ("pass", "flag", "redact", "block")
+    return a if order.index(a) >= order.index(b) else b
+
+
 def _split(ref: str) -> tuple[str, str | None]:
     """``support@production`` → (support, production); ``support/3`` → (support, None)."""
     ref = ref.strip().removeprefix("prompt:").removeprefix("prompts:/")
@@ -159,8 +165,9 @@ class PromptService:
             raise RequestError(
                 400, 'the body must be a JSON object like {"messages": [{"role": "user", ...}]}'
             )
-        if body.get("stream"):
-            raise RequestError(400, "stream=true is not served here yet; ask for whole replies")
+        stream_options = body.get("stream_options")
+        if stream_options is not None and not isinstance(stream_options, dict):
+            raise RequestError(400, 'stream_options must be an object like {"include_usage": true}')
         messages = body.get("messages", [])
         if not isinstance(messages, list) or len(messages) > MAX_MESSAGES:
             raise RequestError(400, f"messages must be a list of at most {MAX_MESSAGES} messages")
@@ -179,6 +186,47 @@ class PromptService:
         params = {k: body[k] for k in PASSED_PARAMS if body.get(k) is not None}
         return [dict(m) for m in messages], {str(k): str(v) for k, v in variables.items()}, params
 
+    def _route(self, key: str | None, route: str | None) -> PromptSlot:
+        if route:
+            return self.canary if route == "canary" else self.stable
+        if self.canary is not None and self.router.choose(key) == "canary":
+            return self.canary
+        return self.stable
+
+    def _inputs(self, span, body, prompt, messages, variables, params, headers):
+        """The request's variables resolved and the input guardrail applied (before anything is sent): returns
+        (variables, model, blocked). Raises :class:`RequestError` for a missing variable."""
+        span.set_attributes({"mlo.serve.prompt": prompt.ref})
+        if not variables and len(prompt.variables) == 1 and messages and messages[-1]["role"] == "user":
+            variables = {prompt.variables[0]: messages.pop()["content"]}
+        missing = [v for v in prompt.variables if v not in variables]
+        if missing:
+            self._count("rejected")
+            span.set_attribute("mlo.serve.status", 400)
+            raise RequestError(
+                400,
+                f'prompt {prompt.ref} needs {", ".join(missing)}: send them as "variables" '
+                "(extra_body={'variables': {...}})",
+            )
+        model = prompt.model or body.get("model") or self.model
+        if self.guard is not None:
+            texts = list(variables.values()) + [m["content"] for m in messages if m["role"] == "user"]
+            d = self.guard.check_request(texts, model=model, max_tokens=params.get("max_tokens"))
+            headers["X-MLO-Guardrail"] = d.action
+            if d.blocked:
+                self._count("blocked")
+                return variables, model, True
+            it = iter(d.texts)
+            variables = {k: next(it) for k in variables}
+            for m in messages:
+                if m["role"] == "user":
+                    m["content"] = next(it)
+            capped = self.guard.cap_tokens(params.get("max_tokens"))
+            if capped is not None:
+                params["max_tokens"] = capped
+        span.set_inputs(variables)  # as sent: after redaction
+        return variables, model, False
+
     def chat(
         self, body: Any, *, key: str | None = None, route: str | None = None
     ) -> tuple[dict, dict[str, str]]:
@@ -191,52 +239,19 @@ class PromptService:
         self._count("requests")
         try:
             messages, variables, params = self._parse(body)
+            if body.get("stream"):
+                raise RequestError(400, "stream=true is answered by stream(), not chat()")
         except RequestError:
             self._count("rejected")
             raise
-        slot = (
-            (self.canary if route == "canary" else self.stable)
-            if route
-            else (
-                self.canary
-                if self.canary is not None and self.router.choose(key) == "canary"
-                else self.stable
-            )
-        )
+        slot = self._route(key, route)
         prompt = slot.current
         headers = {"X-MLO-Route": slot.route, "X-MLO-Prompt": prompt.ref}
         with tracing.trace(f"serve {slot.name}", kind="chain") as span:
-            span.set_attributes({"mlo.serve.route": slot.route, "mlo.serve.prompt": prompt.ref})
-            if not variables and len(prompt.variables) == 1 and messages and messages[-1]["role"] == "user":
-                variables = {prompt.variables[0]: messages.pop()["content"]}
-            missing = [v for v in prompt.variables if v not in variables]
-            if missing:
-                self._count("rejected")
-                span.set_attribute("mlo.serve.status", 400)
-                raise RequestError(
-                    400,
-                    f'prompt {prompt.ref} needs {", ".join(missing)}: send them as "variables" '
-                    "(extra_body={'variables': {...}})",
-                )
-            model = prompt.model or body.get("model") or self.model
-            if self.guard is not None:
-                texts = list(variables.values()) + [m["content"] for m in messages if m["role"] == "user"]
-                d = self.guard.check_request(texts, model=model, max_tokens=params.get("max_tokens"))
-                headers["X-MLO-Guardrail"] = d.action
-                if d.blocked:
-                    self._count("blocked")
-                    return self._completion(
-                        self.guard.message, model, prompt, "content_filter", None
-                    ), headers
-                it = iter(d.texts)
-                variables = {k: next(it) for k in variables}
-                for m in messages:
-                    if m["role"] == "user":
-                        m["content"] = next(it)
-                capped = self.guard.cap_tokens(params.get("max_tokens"))
-                if capped is not None:
-                    params["max_tokens"] = capped
-            span.set_inputs(variables)  # as sent: after redaction
+            span.set_attributes({"mlo.serve.route": slot.route})
+            variables, model, blocked = self._inputs(span, body, prompt, messages, variables, params, headers)
+            if blocked:
+                return self._completion(self.guard.message, model, prompt, "content_filter", None), headers
             try:
                 reply = chat(
                     messages or None,
@@ -259,11 +274,7 @@ class PromptService:
             text, finish = reply.text or "", reply.finish_reason or "stop"
             if self.guard is not None:
                 out = self.guard.check(text, "output")
-                headers["X-MLO-Guardrail"] = max(
-                    headers.get("X-MLO-Guardrail", "pass"),
-                    out.action,
-                    key=lambda a: ("pass", "flag", "redact", "block").index(a),
-                )
+                headers["X-MLO-Guardrail"] = worst(headers.get("X-MLO-Guardrail", "pass"), out.action)
                 if out.blocked:
                     self._count("blocked")
                     finish = "content_filter"
@@ -273,6 +284,24 @@ class PromptService:
             )
             span.set_outputs({"text": text})
             return self._completion(text, reply.model or model, prompt, finish, reply.usage), headers
+
+    def stream(self, body: Any, emit, *, key: str | None = None, route: str | None = None) -> None:
+        """Answer one ``stream: true`` request as server-sent events (see :mod:`.prompt_stream`).
+
+        ``emit(item)`` is called first with the response headers (a dict) once the input guardrail passed and
+        the backend answered, then with each event's bytes; it returns False when the client went away, which
+        ends the stream. A failure before the headers raises :class:`RequestError` (a plain JSON error).
+        """
+        from .prompt_stream import relay
+
+        self._count("requests")
+        try:
+            messages, variables, params = self._parse(body)
+        except RequestError:
+            self._count("rejected")
+            raise
+        slot = self._route(key, route)
+        relay(self, slot, body, messages, variables, params, emit)
 
     @staticmethod
     def _completion(text: str, model: str | None, prompt, finish: str, usage) -> dict[str, Any]:

@@ -47,6 +47,7 @@ PURGE_STEPS: list[tuple[str, str]] = [
         "deleted runs",
         "mlo.tracking.lifecycle:purge_step",
     ),  # deleted over 30 days ago (mlo.tracking.lifecycle)
+    ("abandoned eval checkpoints", "mlo.llm.eval_gc:gc_step"),  # .mlo/evals untouched for 7 days
     ("feature leftovers", "mlo.features.spill:gc_step"),  # spill folders of killed processes, old cache files
 ]
 

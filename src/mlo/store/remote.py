@@ -1,13 +1,16 @@
 """Blobs on object storage (``s3://``, ``gs://``, ``az://``, any fsspec URL), with a local read-through cache.
 
-The keys are the same as on disk: ``<prefix>/<d[:2]>/<d[2:]>`` for the SHA-256 ``d`` of the bytes. A write is
-staged in the local cache first (a temp file renamed into place, hashed while written: :class:`LocalBlobStore`),
-so the digest is known before anything leaves the machine; then the file is uploaded to its final key. An object
+The keys are the same as on disk: ``<prefix>/<d[:2]>/<d[2:]>`` for the SHA-256 ``d`` of the bytes. A streamed
+write or a file is staged in the local cache first (a temp file renamed into place, hashed while written:
+:class:`LocalBlobStore`), so the digest is known before anything leaves the machine; then the file is uploaded to
+its final key. Bytes already in memory (``put_bytes``) are hashed, looked up with one HEAD and sent from memory,
+then cached: the fixed cost of a put is one HEAD more than s3fs's own ``pipe``. An object
 store makes an object visible only when its upload completes (one PUT, or the completion of a multipart upload
 for objects of :data:`MULTIPART_CHUNK` bytes and more), so nobody ever sees part of a blob; a writer killed
 mid-upload leaves an unfinished multipart upload, invisible, that ``mlo gc`` aborts. Two writers of the same
-content upload the same bytes to the same key: whichever lands last, the object is the same. After an upload
-the object's size is checked, and every read checks the bytes against the digest.
+content upload the same bytes to the same key: whichever lands last, the object is the same. S3 verifies the
+checksum botocore sends with every PUT and part (elsewhere the stored size is checked after an upload), and every
+read checks the bytes against the digest.
 
 Reads download a blob into the cache once (verified before it is renamed into place) and serve it from there;
 the cache keeps the most recently used blobs within its size cap (``[store] cache_size``), so a model loaded
@@ -37,6 +40,7 @@ from . import faults
 from .blobs import CHUNK, BlobFile, LocalBlobStore, TempFile, _check_digest
 
 MULTIPART_CHUNK = 16 << 20  # parts of a multipart upload (S3 allows 5 MiB to 5 GiB); smaller objects: one PUT
+PIPE_MAX = 128 << 20  # bytes already in memory go up in one PUT below this size (as s3fs's pipe does)
 DEFAULT_CACHE_BYTES = 5 << 30
 CACHE_KEEP_SECONDS = (
     60.0  # a cached blob used this recently is not evicted (a reader may be about to open it)
@@ -167,6 +171,7 @@ class RemoteBlobStore:
         self._cached_bytes: int | None = None
         self._s3 = protocol in ("s3", "s3a")
         self._put_options = {"chunksize": MULTIPART_CHUNK} if self._s3 else {}
+        self._pipe_options = {"chunksize": PIPE_MAX // 2} if self._s3 else {}
 
     def key(self, digest: str) -> str:
         digest = _check_digest(digest)
@@ -241,23 +246,40 @@ class RemoteBlobStore:
         size = local.stat().st_size
         with self._faults("storing a blob"):
             self.fs.put_file(str(local), self.key(digest), **self._put_options)
+        self._check_stored(digest, size)
+        self._added(size)
+
+    def _check_stored(self, digest: str, size: int) -> None:
+        """After an upload: the stored object has the size sent. S3 needs no extra request for it: botocore sends
+        a checksum with every PUT and part, which S3 verifies before it makes the object visible."""
+        if self._s3:
+            return
         info = self._info(digest)
         stored = -1 if info is None else int(info["size"])
         if stored != size:
             raise CorruptBlob(
                 f"blob {digest[:12]} reached {self.url} with {stored} bytes instead of {size}: retry the write"
             )
-        self._added(size)
 
     def put_bytes(self, data: bytes) -> str:
-        """Store ``data``; return its digest. Storing the same bytes again uploads nothing."""
+        """Store ``data``; return its digest. Storing the same bytes again uploads nothing.
+
+        One HEAD (is it there?), then the bytes go up from memory — one PUT below :data:`PIPE_MAX` bytes — and
+        into the cache."""
         digest = hashlib.sha256(data).hexdigest()
         if self.claim(digest):
             return digest
-        if self.cache.claim(digest):  # cached here, gone from the store (collected, or lost): upload it again
-            self._upload(self.cache.path(digest), digest)
-            return digest
-        return self.cache.put_bytes(data, before_commit=self._upload)
+        with self._faults("storing a blob"):
+            self.fs.pipe_file(self.key(digest), data, **self._pipe_options)
+        self._check_stored(digest, len(data))
+        if not self.cache.claim(digest):  # cached already when the store had lost it: it went up again above
+            with self.cache._tempfile() as (out, tmp):  # the cache: no fsync, as for a download
+                with self._faults("storing a blob"):
+                    out.write(data)
+                    out.flush()
+                self.cache._commit(tmp, digest)
+        self._added(len(data))
+        return digest
 
     def put_file(self, path: str | os.PathLike) -> str:
         """Copy the file at ``path`` into the store (staged in the cache, hashed as it is copied); return its
@@ -331,6 +353,38 @@ class RemoteBlobStore:
             while chunk := f.read(CHUNK):
                 h.update(chunk)
         return h.hexdigest()
+
+    # -- files beside the blobs (the prediction log) -----------------------------------------------------------
+    def put_file_at(self, local: str | os.PathLike, key: str) -> None:
+        """Upload the complete file ``local`` to ``<prefix>/<key>``: one PUT, or a multipart upload completed at
+        the end, so the object appears whole or not at all."""
+        with self._faults("storing a file"):
+            self.fs.put_file(str(local), f"{self.prefix}/{key}", **self._put_options)
+
+    def list_files(self, key: str) -> dict[str, int]:
+        """``{key relative to the prefix: size}`` of the objects under ``<prefix>/<key>/``."""
+        root = f"{self.prefix}/{key.strip('/')}"
+        with self._faults("listing the blob store"):
+            try:
+                found = self.fs.find(root, detail=True)
+            except FileNotFoundError as exc:
+                if "bucket" in str(exc).lower():
+                    raise
+                return {}
+        cut = len(self.prefix) + 1
+        return {k[cut:]: int(info.get("size") or 0) for k, info in found.items()}
+
+    def get_file_at(self, key: str, dest: str | os.PathLike) -> None:
+        """Download ``<prefix>/<key>`` to ``dest``: a temporary name beside it, renamed when complete."""
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".tmp-{os.getpid()}-{dest.name}")
+        try:
+            with self._faults("reading a file"):
+                self.fs.get_file(f"{self.prefix}/{key}", str(tmp))
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     # -- the cache's size cap ---------------------------------------------------------------------------------
     def _added(self, size: int) -> None:

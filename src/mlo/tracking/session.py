@@ -725,3 +725,16 @@ __all__ = [
     "set_tags",
     "start_run",
 ]
+
+
+def _export_live(ws: workspace.Workspace, run: Run) -> None:
+    """Runs out to an OTLP collector as they end, when ``[otel] endpoint`` is set (:mod:`mlo.otlp_live`)."""
+    try:
+        from ..otlp_live import on_run_end
+
+        on_run_end(ws, run)
+    except Exception:  # exporting never keeps a run from ending
+        logging.getLogger("mlo").debug("live OTLP export of run %s failed", run.id, exc_info=True)
+
+
+RUN_END_HOOKS.append(_export_live)

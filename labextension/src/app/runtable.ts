@@ -1,0 +1,173 @@
+/**
+ * The runs of a filter as one scrolling table, however many there are: rows have a fixed height, only those in
+ * view (and a margin) are in the DOM, and pages of `PAGE` rows are asked of the API as the view reaches them, so
+ * 10,000 runs cost what 60 do.
+ */
+import { api, IRunRow } from '../api';
+import { colorFor } from '../charts';
+import { formatDuration, formatTime, formatValue, h, runLabel, statusBadge } from '../dom';
+
+export const ROW_HEIGHT = 30;
+const PAGE = 200;
+const MARGIN = 40; // rows drawn above and below the view: a scroll within them redraws nothing
+const MAX_COLUMNS = 8; // params and metrics shown as columns (the rest are on the run's page)
+
+export interface IRunTableQuery {
+  experiment?: string;
+  where?: string;
+}
+
+export class RunTable {
+  readonly node: HTMLElement;
+
+  constructor(
+    private readonly _query: IRunTableQuery,
+    private readonly _selected: Set<string>,
+    private readonly _onTick: () => void
+  ) {
+    this._body = h('tbody', {});
+    this._table = h('table', { class: 'mlo-table mlo-app-runs' }, h('thead', {}), this._body);
+    this.node = h('div', { class: 'mlo-app-scroll', tabindex: 0 }, this._table);
+    this.node.addEventListener('scroll', () => this._schedule(false), { passive: true });
+  }
+
+  /** The first page: the total and the columns; resolves to the total. */
+  async load(): Promise<number> {
+    const first = await this._page(0);
+    this._columns = [...columnsOf(first, 'params.'), ...columnsOf(first, 'metrics.')];
+    const head = ['', 'run', 'experiment', 'status', 'start', 'duration', ...this._columns];
+    this._table.tHead!.replaceChildren(
+      h('tr', {}, head.map(c => h('th', { title: c }, c.replace(/^(params|metrics)\./, ''))))
+    );
+    this.node.dataset.total = String(this._total);
+    this._render();
+    return this._total;
+  }
+
+  /** Re-tick the checkboxes from the selection. */
+  syncTicks(): void {
+    this._body.querySelectorAll<HTMLInputElement>('input.mlo-app-tick').forEach(box => {
+      box.checked = this._selected.has(box.dataset.runId!);
+    });
+  }
+
+  private async _page(index: number): Promise<IRunRow[]> {
+    const known = this._pages.get(index);
+    if (known) {
+      return known;
+    }
+    const answer = await api.runs(this._query.experiment, index * PAGE, PAGE, this._query.where);
+    this._total = answer.total;
+    this._pages.set(index, answer.runs);
+    return answer.runs;
+  }
+
+  private _schedule(force: boolean): void {
+    this._force ||= force;
+    if (!this._frame) {
+      this._frame = requestAnimationFrame(() => {
+        this._frame = 0;
+        this._render();
+      });
+    }
+  }
+
+  private _render(): void {
+    const view = this.node.clientHeight || 600;
+    const top = Math.floor(this.node.scrollTop / ROW_HEIGHT);
+    const bottom = Math.min(this._total, Math.ceil((this.node.scrollTop + view) / ROW_HEIGHT));
+    if (!this._force && top >= this._from && bottom <= this._to) {
+      return; // the rows in view are drawn already
+    }
+    this._force = false;
+    const first = Math.max(0, top - MARGIN);
+    const last = Math.min(this._total, bottom + MARGIN);
+    this._from = first;
+    this._to = last;
+    const rows: HTMLElement[] = [h('tr', { class: 'mlo-app-spacer', style: `height:${first * ROW_HEIGHT}px` })];
+    const wanted = new Set<number>();
+    for (let i = first; i < last; i++) {
+      const page = this._pages.get(Math.floor(i / PAGE));
+      const row = page?.[i % PAGE];
+      if (row) {
+        rows.push(this._row(row, i));
+      } else {
+        wanted.add(Math.floor(i / PAGE));
+        rows.push(h('tr', { class: 'mlo-app-row mlo-app-loading', 'data-index': i }, h('td', { colspan: 6 }, '…')));
+      }
+    }
+    rows.push(h('tr', { class: 'mlo-app-spacer', style: `height:${(this._total - last) * ROW_HEIGHT}px` }));
+    this._body.replaceChildren(...rows);
+    this.node.dataset.first = String(first);
+    for (const index of wanted) {
+      if (!this._loading.has(index)) {
+        this._loading.add(index);
+        void this._page(index)
+          .then(() => this._schedule(true))
+          .finally(() => this._loading.delete(index));
+      }
+    }
+  }
+
+  private _row(row: IRunRow, index: number): HTMLElement {
+    return h(
+      'tr',
+      { class: 'mlo-app-row', 'data-run-id': row.run_id, 'data-status': row.status, 'data-index': index },
+      h(
+        'td',
+        {},
+        h('input', {
+          type: 'checkbox',
+          class: 'mlo-app-tick',
+          'data-run-id': row.run_id,
+          checked: this._selected.has(row.run_id),
+          'aria-label': `tick ${runLabel(row.name, row.run_id)}`,
+          onchange: (e: Event) => {
+            if ((e.target as HTMLInputElement).checked) {
+              this._selected.add(row.run_id);
+            } else {
+              this._selected.delete(row.run_id);
+            }
+            this._onTick();
+          }
+        })
+      ),
+      h(
+        'td',
+        { class: 'mlo-app-name', title: `${row.name ?? ''} ${row.run_id}`.trim() },
+        h('span', { class: 'mlo-swatch', style: `background:${colorFor(row.run_id)}` }),
+        h('a', { href: `#/run/${encodeURIComponent(row.run_id)}`, class: 'mlo-app-run-link', title: row.run_id }, runLabel(row.name, row.run_id))
+      ),
+      h('td', { title: row.experiment }, row.experiment),
+      h('td', {}, statusBadge(row.status)),
+      h('td', {}, formatTime(row.start_time)),
+      h('td', {}, row.status === 'running' ? 'running' : formatDuration(row.duration)),
+      this._columns.map(c =>
+        h('td', { 'data-column': c, title: row[c] === null || row[c] === undefined ? '' : `${c} = ${row[c]}` }, formatValue(row[c]))
+      )
+    );
+  }
+
+  private _body: HTMLTableSectionElement;
+  private _table: HTMLTableElement;
+  private _columns: string[] = [];
+  private _pages = new Map<number, IRunRow[]>();
+  private _loading = new Set<number>();
+  private _total = 0;
+  private _frame = 0;
+  private _force = true;
+  private _from = 0; // the rows drawn: [_from, _to)
+  private _to = 0;
+}
+
+function columnsOf(rows: IRunRow[], prefix: string): string[] {
+  const seen = new Set<string>();
+  for (const row of rows) {
+    for (const [key, value] of Object.entries(row)) {
+      if (key.startsWith(prefix) && value !== null && value !== undefined) {
+        seen.add(key);
+      }
+    }
+  }
+  return [...seen].sort().slice(0, MAX_COLUMNS);
+}
