@@ -128,6 +128,9 @@ def test_over_the_budget_bad_keys_and_aggregates_say_what_to_fix(sqlite_ws, monk
         InvalidInput, match="over the memory budget of 0 MB.*raise memory_limit= or MLO_FEATURE"
     ):
         mlo.features.training_frame(ents, ["sums"], snapshot=None)
+    many = pd.DataFrame({"customer_id": np.arange(200_000) % 20 + 1, "ts": pd.Timestamp("2024-03-01")})
+    with pytest.raises(InvalidInput, match="needs more memory than DuckDB was given: raise memory_limit="):
+        mlo.features.training_frame(many, ["spend"], snapshot=None, memory_limit="1MB")
     monkeypatch.setenv("MLO_FEATURE_VIEW_MB", "lots")
     with pytest.raises(InvalidInput, match="MLO_FEATURE_VIEW_MB takes a number of MB"):
         mlo.features.training_frame(ents, ["spend"], snapshot=None)
