@@ -89,3 +89,50 @@ def test_gc_removes_spill_folders_of_killed_processes_and_old_cache_files(sqlite
     pd.testing.assert_frame_equal(mlo.features.training_frame(ents, ["spend"], snapshot=None), first)
     left = sorted(p.name for p in (home / "tmp").glob("duckdb-*"))
     assert left == sorted(["duckdb-just-made", os.path.basename(live_folder)])
+
+
+KILLED = textwrap.dedent(
+    """
+    import sys
+    import mlo
+
+    mlo.features.training_frame(sys.argv[1], ["spend"], to=sys.argv[2], snapshot=None, memory_limit="64MB")
+    """
+)
+
+
+def test_a_training_frame_killed_mid_join_leaves_a_folder_gc_removes(sqlite_ws, tmp_path):
+    import numpy as np
+
+    mlo.snapshot(transactions(n_customers=2000, per=200), "transactions")
+    mlo.FeatureView("spend", source="transactions", entity="customer_id", timestamp="ts",
+                    transform=lambda df: df[["amount", "rate"]])  # fmt: skip
+    rng = np.random.default_rng(0)
+    n = 2_000_000
+    pd.DataFrame(
+        {
+            "customer_id": rng.integers(1, 2001, n),
+            "ts": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 10**7, n), unit="s"),
+        }
+    ).to_parquet(tmp_path / "ents.parquet", index=False)
+    env = {**os.environ, "MLO_FEATURE_VIEW_MB": "0"}  # the view over the budget: DuckDB joins it
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED, str(tmp_path / "ents.parquet"), str(tmp_path / "out.parquet")],
+        cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    tmp = sqlite_ws.home / "tmp"
+    deadline = time.monotonic() + 120
+    try:
+        while not list(tmp.glob("duckdb-*/asof-entities.parquet")) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    (left,) = tmp.glob("duckdb-*")
+    assert (left / "owner").exists() and not (tmp_path / "out.parquet").exists()
+    assert collect(sqlite_ws, dry_run=True).step("feature leftovers").kept == 1  # a minute's grace
+    _age(left)
+    step = collect(sqlite_ws).step("feature leftovers")
+    assert (step.removed, step.kept) == (1, 0) and not left.exists()
