@@ -135,6 +135,10 @@ def test_over_the_budget_bad_keys_and_aggregates_say_what_to_fix(sqlite_ws, monk
     with pytest.raises(InvalidInput, match="MLO_FEATURE_VIEW_MB takes a number of MB"):
         mlo.features.training_frame(ents, ["spend"], snapshot=None)
     monkeypatch.delenv("MLO_FEATURE_VIEW_MB")
+    monkeypatch.setenv("MLO_FEATURE_CACHE_MB", "lots")
+    with pytest.raises(InvalidInput, match="MLO_FEATURE_CACHE_MB takes a number of MB, got 'lots'"):
+        mlo.features.training_frame(ents, ["spend"], snapshot=None)
+    monkeypatch.delenv("MLO_FEATURE_CACHE_MB")
     # the budget follows memory_limit: a view of ~20 KB over a 1 KB limit goes to DuckDB
     assert isinstance(Joiner(_selection(["spend"]), "1KB").parts[0][2], int)
     assert not isinstance(Joiner(_selection(["spend"]), "1GB").parts[0][2], int)

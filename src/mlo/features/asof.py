@@ -39,34 +39,31 @@ def _bytes(size: str) -> int | None:
 def budget(memory_limit: str | None = None) -> int:
     """Bytes a view's sorted rows may take in memory: ``MLO_FEATURE_VIEW_MB`` when set, else ``memory_limit`` (or
     ``MLO_DUCKDB_MEMORY_LIMIT``), else ``MLO_FEATURE_CACHE_MB`` (default 1024)."""
-    forced = os.environ.get("MLO_FEATURE_VIEW_MB")
-    if forced:
-        try:
-            return int(float(forced) * 2**20)
-        except ValueError:
-            raise InvalidInput(f"MLO_FEATURE_VIEW_MB takes a number of MB, got {forced!r}") from None
     limit = memory_limit or os.environ.get("MLO_DUCKDB_MEMORY_LIMIT")
-    if limit and (size := _bytes(limit)) is not None:
+    if not os.environ.get("MLO_FEATURE_VIEW_MB") and limit and (size := _bytes(limit)) is not None:
         return size
-    cache = float(os.environ.get("MLO_FEATURE_CACHE_MB", "1024") or 1024)
-    return int((cache if cache > 0 else 1024) * 2**20)
+    name = "MLO_FEATURE_VIEW_MB" if os.environ.get("MLO_FEATURE_VIEW_MB") else "MLO_FEATURE_CACHE_MB"
+    text = os.environ.get(name) or "1024"
+    try:
+        mb = float(text)
+    except ValueError:
+        raise InvalidInput(f"{name} takes a number of MB, got {text!r}") from None
+    if name == "MLO_FEATURE_CACHE_MB" and mb <= 0:  # 0 keeps no view between calls; it still joins in memory
+        mb = 1024
+    return int(mb * 2**20)
 
 
 def view_bytes(path: Path, columns: list[str]) -> int:
     """What the view's rows (its entity, time and ``columns``) take in memory, from the file's own sizes."""
     meta = pq.ParquetFile(path).metadata
-    names = {meta.schema.column(i).path.split(".")[0] for i in range(meta.num_columns)}
-    wanted = set(columns) | {
-        meta.schema.column(0).path.split(".")[0],
-        meta.schema.column(1).path.split(".")[0],
-    }
+    top = [meta.schema.column(i).path.split(".")[0] for i in range(meta.num_columns)]
+    wanted = {*columns, *top[:2]}  # the entity and the time come first
     total = 0
     for g in range(meta.num_row_groups):
         rg = meta.row_group(g)
         for i in range(rg.num_columns):
-            col = rg.column(i)
-            if col.path_in_schema.split(".")[0] in (wanted & names):
-                total += max(col.total_uncompressed_size, 8 * rg.num_rows)
+            if top[i] in wanted:
+                total += max(rg.column(i).total_uncompressed_size, 8 * rg.num_rows)
     return total + 16 * meta.num_rows  # the runs' starts and ends, the keys' index
 
 
