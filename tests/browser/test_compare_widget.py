@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import textwrap
+import time
 
 import pytest
 from screenshots import ARTIFACTS, docs_screenshot
@@ -228,3 +231,64 @@ def test_ten_thousand_runs_scroll_with_few_rows_in_the_page(page, notebooks):
         )
     )
     docs_screenshot(widget.locator(".mlo-dt"), "compare-10k-rows.png")
+
+
+# a run training in another process while the widget shows it: a point every 0.2 s, flushed, until told to stop
+LIVE = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    import mlo
+
+    stop = Path(sys.argv[1])
+    with mlo.start_run("live-training", experiment="live", params={"lr": 0.1}) as run:
+        print(run.id, flush=True)
+        step, deadline = 0, time.monotonic() + 90
+        while not stop.exists() and time.monotonic() < deadline:
+            mlo.log_metric("loss", 1.0 / (step + 1), step=step)
+            mlo.flush()
+            step += 1
+            time.sleep(0.2)
+    """
+)
+
+
+def test_a_live_runs_history_grows_in_the_widget_without_a_click(page, notebooks):
+    stop = notebooks.root / "stop-live-compare"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LIVE, str(stop)],
+        cwd=notebooks.root,
+        env=notebooks.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        run_id = proc.stdout.readline().strip()
+        assert run_id, proc.stderr.read()
+        time.sleep(1.0)  # a few points first: a history of one point is a dot, not a chart
+        book = {"live.ipynb": _notebook(f"import mlo\nmlo.compare(experiment='live', runs=['{run_id}'])")}
+        (notebooks.root / "live.ipynb").write_text(json.dumps(book["live.ipynb"], indent=1))
+        cells = run_notebook(page, notebooks, "live", "live.ipynb", book)
+        widget = cells.first.locator(".jp-OutputArea-output").last
+        expect(widget.locator(".mlo-cw")).to_have_attribute("data-live", "true", timeout=30_000)
+        chart = widget.locator('.mlo-chart[data-metric="loss"]')
+        expect(chart).to_be_visible()
+        first = int(chart.get_attribute("data-points"))
+        page.wait_for_function(  # no click: the poll appends the new points
+            "([el, n]) => Number(el.dataset.points) >= n + 5", arg=[chart.element_handle(), first]
+        )
+        grown = int(chart.get_attribute("data-points"))
+        assert int(chart.get_attribute("data-last-step")) == grown - 1  # no point lost or drawn twice
+        stop.touch()
+        proc.wait(timeout=30)
+        # the run ended: its last points arrive and the poll stops
+        expect(widget.locator(".mlo-cw")).not_to_have_attribute("data-live", "true", timeout=15_000)
+        final = int(notebooks.python(f"import mlo; print(len(mlo.get_run('{run_id}').history('loss')))"))
+        expect(chart).to_have_attribute("data-points", str(final))
+        page.screenshot(path=str(ARTIFACTS / "compare-widget-live.png"))
+    finally:
+        stop.touch()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()

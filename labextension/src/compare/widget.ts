@@ -17,8 +17,20 @@ interface IModel {
   get(name: string): any;
   set(name: string, value: unknown): void;
   save_changes(): void;
-  on(event: string, cb: () => void): void;
-  off(event: string, cb: () => void): void;
+  send(content: unknown): void;
+  on(event: string, cb: (...args: any[]) => void): void;
+  off(event: string, cb: (...args: any[]) => void): void;
+}
+
+/** How often the histories of a running run ask the kernel for their new points (ms). */
+export const LIVE_POLL_MS = 1000;
+
+/** What a poll answers: per run and metric, only the points after the last step the view holds. */
+interface IAppend {
+  kind: 'append';
+  runs: Record<string, Record<string, { step: number[]; value: (number | null)[]; time: number[] }>>;
+  live: string[];
+  message?: string;
 }
 
 const TABS: [string, string][] = [
@@ -49,6 +61,10 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
   el.appendChild(root);
   let chartOptions: IChartOptions = { ...DEFAULT_OPTIONS, ...(model.get('options').chart || {}) };
   let disposables: { dispose(): void; redraw?(): void }[] = [];
+  // live histories: the drawn lines of each running run, by run id and metric, and the poll's timer
+  let liveLines = new Map<string, Map<string, { chart: LineChart; line: ILine }>>();
+  let liveTimer: number | null = null;
+  let polling = false;
 
   const tabs = h('div', { class: 'mlo-cw-tabs', role: 'tablist' });
   const controls = h('div', { class: 'mlo-cw-controls' });
@@ -134,7 +150,80 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
     controls.replaceChildren(...parts);
   }
 
+  function stopLive(): void {
+    if (liveTimer !== null) {
+      window.clearTimeout(liveTimer);
+      liveTimer = null;
+    }
+    liveLines = new Map();
+    polling = false;
+    delete root.dataset.live;
+  }
+
+  /** Ask for the points after each running line's last step (one request in flight at a time). */
+  function poll(): void {
+    liveTimer = null;
+    if (!liveLines.size) {
+      return;
+    }
+    if (polling || !el.isConnected || document.visibilityState !== 'visible') {
+      liveTimer = window.setTimeout(poll, LIVE_POLL_MS); // hidden: ask again later, nothing sent meanwhile
+      return;
+    }
+    const since: Record<string, Record<string, number>> = {};
+    for (const [runId, byMetric] of liveLines) {
+      since[runId] = {};
+      for (const [metric, { line }] of byMetric) {
+        const steps = line.data.step;
+        since[runId][metric] = steps.length ? steps[steps.length - 1] : -1;
+      }
+    }
+    polling = true;
+    model.send({ type: 'poll', since });
+  }
+
+  function onMessage(content: IAppend): void {
+    if (!content || content.kind !== 'append' || !polling) {
+      return;
+    }
+    polling = false;
+    const touched = new Set<LineChart>();
+    for (const [runId, byMetric] of Object.entries(content.runs || {})) {
+      for (const [metric, points] of Object.entries(byMetric)) {
+        const drawn = liveLines.get(runId)?.get(metric);
+        if (!drawn) {
+          continue;
+        }
+        const data = drawn.line.data;
+        const last = data.step.length ? data.step[data.step.length - 1] : -Infinity;
+        points.step.forEach((step, i) => {
+          if (step > last) {
+            data.step.push(step);
+            data.value.push(points.value[i]);
+            data.time.push(points.time[i]);
+          }
+        });
+        touched.add(drawn.chart);
+      }
+    }
+    for (const chart of touched) {
+      chart.update(chart.lines); // new data for the same lines: the plot's setData, a zoom kept
+    }
+    const live = new Set(content.live || []);
+    for (const runId of [...liveLines.keys()]) {
+      if (!live.has(runId)) {
+        liveLines.delete(runId); // ended: its last points came in this answer
+      }
+    }
+    if (liveLines.size) {
+      liveTimer = window.setTimeout(poll, LIVE_POLL_MS);
+    } else {
+      stopLive();
+    }
+  }
+
   function clear(): void {
+    stopLive();
     for (const d of disposables) {
       d.dispose();
     }
@@ -155,10 +244,18 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
         const lines: ILine[] = (chart.lines as IHistoryLine[]).map(l => ({
           label: l.label,
           color: l.role === 'band' ? fade(colorFor(l.color_key)) : colorFor(l.color_key),
-          data: { step: l.step, value: l.value, time: l.time },
+          data: { step: [...l.step], value: [...l.value], time: [...l.time] }, // appended to while live
           start: l.start
         }));
         const c = new LineChart(chart.metric, lines, chartOptions);
+        (chart.lines as IHistoryLine[]).forEach((l, i) => {
+          if (!payload.grouped && (payload.live || []).includes(l.id)) {
+            if (!liveLines.has(l.id)) {
+              liveLines.set(l.id, new Map());
+            }
+            liveLines.get(l.id)!.set(chart.metric, { chart: c, line: lines[i] });
+          }
+        });
         if (payload.grouped) {
           c.node.dataset.grouped = 'true';
         }
@@ -172,6 +269,10 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
       }
       if (payload.more) {
         body.appendChild(h('div', { class: 'mlo-m' }, payload.more));
+      }
+      if (liveLines.size) {
+        root.dataset.live = 'true'; // what the browser tests read
+        liveTimer = window.setTimeout(poll, LIVE_POLL_MS);
       }
     } else if (payload.kind === 'scatter') {
       const data = payload as IScatterData;
@@ -212,6 +313,7 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
   model.on('change:tab', onTab);
   model.on('change:choices', onChoices);
   model.on('change:payload', onPayload);
+  model.on('msg:custom', onMessage);
   const unTheme = onThemeChange(() => disposables.forEach(d => d.redraw?.()));
   drawTabs();
   drawControls();
@@ -220,6 +322,7 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
     model.off('change:tab', onTab);
     model.off('change:choices', onChoices);
     model.off('change:payload', onPayload);
+    model.off('msg:custom', onMessage);
     unTheme();
     clear();
   };
