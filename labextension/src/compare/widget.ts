@@ -6,12 +6,10 @@
  * metric, param or grouping (`tab`, `options`) changes; brushes go back through `brush`. Everything is bundled:
  * no network at run time.
  */
-import { chartControls, colorFor, DEFAULT_OPTIONS, IChartOptions, ILine, LineChart, onThemeChange } from '../charts';
+import { chartControls, DEFAULT_OPTIONS, IChartOptions, ILine, LineChart, onThemeChange } from '../charts';
 import { h } from '../dom';
-import { dotPlot, IDot } from './dots';
-import { IImportance, importanceChart } from './importance';
-import { IBrushSpec, IParallelData, IParallelState, ParallelChart } from './parallel';
-import { IScatterData, ScatterChart } from './scatter';
+import { IBrushSpec, IParallelState } from './parallel';
+import { drawPayload } from './views';
 
 interface IModel {
   get(name: string): any;
@@ -40,21 +38,6 @@ const TABS: [string, string][] = [
   ['importance', 'Param importance'],
   ['diff', 'Param diff']
 ];
-
-interface IHistoryLine {
-  id: string;
-  label: string;
-  color_key: string;
-  role?: 'mean' | 'band';
-  step: number[];
-  value: (number | null)[];
-  time: number[];
-  start: number;
-}
-
-function fade(color: string): string {
-  return color.replace(/^hsl\((.*)\)$/, 'hsla($1, 0.35)');
-}
 
 function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
   const root = h('div', { class: 'mlo-cw' });
@@ -234,70 +217,39 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
   function drawBody(): void {
     clear();
     const payload = model.get('payload') || {};
-    body.dataset.kind = payload.kind || '';
-    if (payload.message) {
-      body.appendChild(h('div', { class: 'mlo-m mlo-cw-message' }, payload.message));
-    }
-    if (payload.kind === 'histories') {
-      const grid = h('div', { class: 'mlo-cw-grid' });
-      for (const chart of payload.charts || []) {
-        const lines: ILine[] = (chart.lines as IHistoryLine[]).map(l => ({
-          label: l.label,
-          color: l.role === 'band' ? fade(colorFor(l.color_key)) : colorFor(l.color_key),
-          data: { step: [...l.step], value: [...l.value], time: [...l.time] }, // appended to while live
-          start: l.start
-        }));
-        const c = new LineChart(chart.metric, lines, chartOptions);
-        (chart.lines as IHistoryLine[]).forEach((l, i) => {
-          if (!payload.grouped && (payload.live || []).includes(l.id)) {
-            if (!liveLines.has(l.id)) {
-              liveLines.set(l.id, new Map());
-            }
-            liveLines.get(l.id)!.set(chart.metric, { chart: c, line: lines[i] });
-          }
-        });
-        if (payload.grouped) {
-          c.node.dataset.grouped = 'true';
-        }
-        disposables.push(c);
-        grid.appendChild(c.node);
+    if (payload.kind === 'diff') {
+      body.dataset.kind = 'diff';
+      if (payload.message) {
+        body.appendChild(h('div', { class: 'mlo-m mlo-cw-message' }, payload.message));
       }
-      body.appendChild(grid);
-      for (const v of payload.values || []) {
-        const dots: IDot[] = v.dots.map((d: IDot & { color_key: string }) => ({ ...d, color: colorFor(d.color_key) }));
-        body.appendChild(dotPlot(v.metric, dots, Math.min(720, body.clientWidth || 560)));
-      }
-      if (payload.more) {
-        body.appendChild(h('div', { class: 'mlo-m' }, payload.more));
-      }
-      if (liveLines.size) {
-        root.dataset.live = 'true'; // what the browser tests read
-        liveTimer = window.setTimeout(poll, LIVE_POLL_MS);
-      }
-    } else if (payload.kind === 'scatter') {
-      const data = payload as IScatterData;
-      const c = new ScatterChart(data, g => colorFor(g || data.y));
-      disposables.push(c);
-      body.appendChild(c.node);
-    } else if (payload.kind === 'parallel') {
-      const data = payload as IParallelData & { kind: string; state: IParallelState };
-      const c = new ParallelChart(
-        data,
-        { axes: [...data.state.axes], log: [...data.state.log] },
-        (brush: Record<string, IBrushSpec>) => {
-          model.set('brush', brush);
-          model.save_changes();
-        },
-        (state: IParallelState) => setOption('parallel', state)
-      );
-      disposables.push(c);
-      body.appendChild(c.node);
-    } else if (payload.kind === 'importance') {
-      body.appendChild(importanceChart(payload as IImportance));
-    } else if (payload.kind === 'diff') {
       const pane = h('div', { class: 'mlo-cw-diff' });
-      pane.innerHTML = payload.html; // HTML escaped by Python (mlo.report.compare.param_diff_html)
+      pane.innerHTML = payload.html ?? ''; // HTML escaped by Python (mlo.report.compare.param_diff_html)
       body.appendChild(pane);
+      return;
+    }
+    const drawn = drawPayload(payload, body, {
+      chartOptions,
+      onBrush: (brush: Record<string, IBrushSpec>) => {
+        model.set('brush', brush);
+        model.save_changes();
+      },
+      onParallelState: (state: IParallelState) => setOption('parallel', state)
+    });
+    disposables = drawn.disposables;
+    const live = new Set<string>(payload.grouped ? [] : payload.live || []);
+    for (const { metric, chart, lines, ids } of drawn.histories) {
+      ids.forEach((id, i) => {
+        if (live.has(id)) {
+          if (!liveLines.has(id)) {
+            liveLines.set(id, new Map());
+          }
+          liveLines.get(id)!.set(metric, { chart, line: lines[i] });
+        }
+      });
+    }
+    if (liveLines.size) {
+      root.dataset.live = 'true'; // what the browser tests read
+      liveTimer = window.setTimeout(poll, LIVE_POLL_MS);
     }
   }
 
