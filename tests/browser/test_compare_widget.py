@@ -236,27 +236,29 @@ def test_ten_thousand_runs_scroll_with_few_rows_in_the_page(page, notebooks):
 # a run training in another process while the widget shows it: a point every 0.2 s, flushed, until told to stop
 LIVE = textwrap.dedent(
     """
-    import sys, time
+    import json, sys, time
     from pathlib import Path
     import mlo
 
-    stop = Path(sys.argv[1])
+    stop, flushed = Path(sys.argv[1]), {}
     with mlo.start_run("live-training", experiment="live", params={"lr": 0.1}) as run:
         print(run.id, flush=True)
         step, deadline = 0, time.monotonic() + 90
         while not stop.exists() and time.monotonic() < deadline:
             mlo.log_metric("loss", 1.0 / (step + 1), step=step)
             mlo.flush()
+            flushed[step] = time.time() * 1000  # when the point reached the store (ms since the epoch)
             step += 1
             time.sleep(0.2)
+    Path(sys.argv[2]).write_text(json.dumps(flushed))
     """
 )
 
 
 def test_a_live_runs_history_grows_in_the_widget_without_a_click(page, notebooks):
-    stop = notebooks.root / "stop-live-compare"
+    stop, flushed = notebooks.root / "stop-live-compare", notebooks.root / "live-flushed.json"
     proc = subprocess.Popen(
-        [sys.executable, "-c", LIVE, str(stop)],
+        [sys.executable, "-c", LIVE, str(stop), str(flushed)],
         cwd=notebooks.root,
         env=notebooks.env,
         stdout=subprocess.PIPE,
@@ -274,6 +276,11 @@ def test_a_live_runs_history_grows_in_the_widget_without_a_click(page, notebooks
         expect(widget.locator(".mlo-cw")).to_have_attribute("data-live", "true", timeout=30_000)
         chart = widget.locator('.mlo-chart[data-metric="loss"]')
         expect(chart).to_be_visible()
+        chart.evaluate(  # when each step is first drawn (for benchmarks/compare_widget.py --live)
+            """el => { window.mloSeen = {}; const note = () => { const s = el.dataset.lastStep;
+            if (!(s in window.mloSeen)) window.mloSeen[s] = Date.now(); };
+            note(); new MutationObserver(note).observe(el, {attributes: true}); }"""
+        )
         first = int(chart.get_attribute("data-points"))
         page.wait_for_function(  # no click: the poll appends the new points
             "([el, n]) => Number(el.dataset.points) >= n + 5", arg=[chart.element_handle(), first]
@@ -287,6 +294,17 @@ def test_a_live_runs_history_grows_in_the_widget_without_a_click(page, notebooks
         final = int(notebooks.python(f"import mlo; print(len(mlo.get_run('{run_id}').history('loss')))"))
         expect(chart).to_have_attribute("data-points", str(final))
         page.screenshot(path=str(ARTIFACTS / "compare-widget-live.png"))
+        # a poll draws every step since the last one at once: each was shown when the newest of them was
+        logged = {int(k): v for k, v in json.loads(flushed.read_text()).items()}
+        shown = sorted((int(k), v) for k, v in page.evaluate("window.mloSeen").items())
+        latency = sorted(
+            at - logged[s]
+            for (before, _), (step, at) in zip(shown, shown[1:], strict=False)
+            for s in range(before + 1, step + 1)
+            if s in logged
+        )
+        assert latency, shown
+        (ARTIFACTS / "compare-live-latency.json").write_text(json.dumps(latency))
     finally:
         stop.touch()
         if proc.poll() is None:
