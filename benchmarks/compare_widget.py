@@ -72,39 +72,33 @@ def bundle_sizes() -> list[list[str]]:
     return rows
 
 
-def scroll_frames() -> dict | None:
-    """Run the browser test that scrolls 10,000 runs top to bottom in 60 frames; it writes the frame times."""
-    result = ROOT / "build" / "test-artifacts" / "compare-scroll-frames.json"
+def browser_test(k: str, result_name: str):
+    """Run the browser test ``-k k`` of tests/browser/test_compare_widget.py; it writes its timings as JSON."""
+    result = ROOT / "build" / "test-artifacts" / result_name
     result.unlink(missing_ok=True)
     done = subprocess.run(
-        [PY, "-m", "pytest", "-q", "-n", "0", "tests/browser/test_compare_widget.py", "-k", "ten_thousand"],
+        [PY, "-m", "pytest", "-q", "-n", "0", "tests/browser/test_compare_widget.py", "-k", k],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
     )
     if done.returncode != 0 or not result.exists():
-        print(f"the scroll test did not run: {done.stdout[-800:]}")
+        print(f"the {k} test did not run: {done.stdout[-800:]}")
         return None
     return json.loads(result.read_text())
 
 
+def scroll_frames() -> dict | None:
+    """Scroll 10,000 runs top to bottom in 60 frames: the frame times."""
+    return browser_test("ten_thousand", "compare-scroll-frames.json")
+
+
 def live_latency() -> list[float] | None:
-    """Run the browser test where another process logs a point every 0.2 s to a run the widget shows; it writes
-    each point's latency (ms from its flush to the chart holding it)."""
-    result = ROOT / "build" / "test-artifacts" / "compare-live-latency.json"
-    result.unlink(missing_ok=True)
-    done = subprocess.run(
-        [PY, "-m", "pytest", "-q", "-n", "0", "tests/browser/test_compare_widget.py", "-k", "live"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if done.returncode != 0 or not result.exists():
-        print(f"the live test did not run: {done.stdout[-800:]}")
-        return None
-    return sorted(json.loads(result.read_text()))
+    """Another process logs a point every 0.2 s to a run the widget shows: each point's latency (ms from its
+    flush to the chart holding it)."""
+    latency = browser_test("live", "compare-live-latency.json")
+    return sorted(latency) if latency else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -150,19 +150,7 @@ def test_charts_hover_group_brush_and_columns(page, notebooks, theme):
         expect(scatter.locator("figcaption")).to_have_text("acc vs lr")  # redrawn for the chosen param
         expect(scatter).to_have_attribute("data-points", "18")
         page.wait_for_timeout(300)  # the controls settle (each choice redraws the chart once)
-        scatter.locator(".u-over").wait_for()
-        over = scatter.locator(".u-over").bounding_box()
-        tip = scatter.locator(".mlo-scatter-tip")
-        found = False
-        for gy in range(2, 40):
-            for gx in range(1, 30):
-                page.mouse.move(over["x"] + over["width"] * gx / 30, over["y"] + over["height"] * gy / 41)
-                if tip.is_visible():
-                    found = True
-                    break
-            if found:
-                break
-        assert found, "no point answered the hover"
+        tip = hover_a_point(page, scatter)
         expect(tip).to_have_text(re.compile(r"^(rf|linear)-0\.\d+-s\d · lr = 0\.\d+ · acc = 0\.\d+$"))
         docs_screenshot(widget, f"compare-scatter-{'dark' if dark else 'light'}.png")
 
@@ -175,12 +163,7 @@ def test_charts_hover_group_brush_and_columns(page, notebooks, theme):
         expect(depth.locator("text", has_text="(missing)")).to_have_count(1)
         docs_screenshot(widget, f"compare-parallel-{'dark' if dark else 'light'}.png")
         # brushing the top of the acc axis narrows the table, through Python
-        hit = widget.locator('.mlo-paxis[data-axis="metrics.acc"] .mlo-brush-hit').bounding_box()
-        x = hit["x"] + hit["width"] / 2
-        page.mouse.move(x, hit["y"] + 4)
-        page.mouse.down()
-        page.mouse.move(x, hit["y"] + 60, steps=6)
-        page.mouse.up()
+        brush_the_top(page, widget, "metrics.acc")
         expect(summary).to_have_text(re.compile(r"^\d runs matching '.*metrics\.acc >= .*' \(of 18\)"))
         kept = int(widget.locator(".mlo-parallel").get_attribute("data-brushed"))
         assert 0 < kept < 18
@@ -189,6 +172,29 @@ def test_charts_hover_group_brush_and_columns(page, notebooks, theme):
         expect(summary).to_have_text(re.compile(r"^18 runs"))
     finally:
         set_theme(notebooks, "JupyterLab Light")
+
+
+def brush_the_top(page, chart, axis: str) -> None:
+    """Drag along the top of a parallel-coordinates axis."""
+    hit = chart.locator(f'.mlo-paxis[data-axis="{axis}"] .mlo-brush-hit').bounding_box()
+    x = hit["x"] + hit["width"] / 2
+    page.mouse.move(x, hit["y"] + 4)
+    page.mouse.down()
+    page.mouse.move(x, hit["y"] + 60, steps=6)
+    page.mouse.up()
+
+
+def hover_a_point(page, scatter):
+    """Move the mouse over a scatter plot until a point answers; returns its tooltip."""
+    scatter.locator(".u-over").wait_for()
+    over = scatter.locator(".u-over").bounding_box()
+    tip = scatter.locator(".mlo-scatter-tip")
+    for gy in range(2, 40):
+        for gx in range(1, 30):
+            page.mouse.move(over["x"] + over["width"] * gx / 30, over["y"] + over["height"] * gy / 41)
+            if tip.is_visible():
+                return tip
+    raise AssertionError("no point answered the hover")
 
 
 def _column_index(table, key: str) -> int:

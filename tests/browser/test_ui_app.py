@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from screenshots import docs_screenshot
+from test_compare_widget import brush_the_top, hover_a_point
 from theme import luminance
 
 from strict import need
@@ -242,31 +243,14 @@ def test_compare_page_groups_dots_scatter_hover_brushing_and_importance(browser,
     colour = scatter.locator("figcaption").evaluate("e => getComputedStyle(e).color")
     assert (luminance(page, colour) > 0.5) == (scheme == "dark"), colour  # legible on the theme
     page.wait_for_timeout(300)  # the chart settles into its width (a resize draws it again)
-    scatter.locator(".u-over").wait_for()
-    over = scatter.locator(".u-over").bounding_box()
-    tip = scatter.locator(".mlo-scatter-tip")
-    found = False
-    for gy in range(2, 40):
-        for gx in range(1, 30):
-            page.mouse.move(over["x"] + over["width"] * gx / 30, over["y"] + over["height"] * gy / 41)
-            if tip.is_visible():
-                found = True
-                break
-        if found:
-            break
-    assert found, "no point answered the hover"
+    tip = hover_a_point(page, scatter)
     expect(tip).to_have_text(re.compile(r"^(rf|linear)-0\.\d+-s\d · lr = 0\.\d+ · acc = 0\.\d+$"))
     docs_screenshot(page, f"ui-compare-scatter-{scheme}.png")
     # parallel coordinates: brushing the top of the acc axis counts the runs inside (a where, on the server)
     across.locator('.mlo-cw-tab[data-tab="parallel"]').click()
     best = app.runs["linear-0.01-s1"]
     expect(across.locator(f'.mlo-pline-best[data-id="{best}"]')).to_have_count(1)
-    hit = across.locator('.mlo-paxis[data-axis="metrics.acc"] .mlo-brush-hit').bounding_box()
-    x = hit["x"] + hit["width"] / 2
-    page.mouse.move(x, hit["y"] + 4)
-    page.mouse.down()
-    page.mouse.move(x, hit["y"] + 60, steps=6)
-    page.mouse.up()
+    brush_the_top(page, across, "metrics.acc")
     brushed = across.locator(".mlo-app-brushed")
     expect(brushed).to_be_visible()
     kept = int(across.locator(".mlo-parallel").get_attribute("data-brushed"))
@@ -400,7 +384,9 @@ def test_a_static_export_opens_from_file(browser, app, tmp_path):
     across.locator('.mlo-cw-tab[data-tab="parallel"]').click()
     expect(across.locator(".mlo-parallel .mlo-pline")).to_have_count(3)
     page.locator(".mlo-app-group-by").select_option("params.C")
-    expect(page.locator('.mlo-app-grouped .mlo-status-line[data-kind="error"]')).to_contain_text("static export")
+    expect(page.locator('.mlo-app-grouped .mlo-status-line[data-kind="error"]')).to_contain_text(
+        "static export"
+    )
     docs_screenshot(page, "ui-export-compare.png")
     assert all(u.startswith("file://") for u in requests), [
         u for u in requests if not u.startswith("file://")
