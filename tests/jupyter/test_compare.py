@@ -358,5 +358,12 @@ def test_a_live_view_gets_only_the_points_after_what_it_drew(grid):
         widget._on_charts_msg(
             widget.charts, {"type": "poll", "since": {"nope": {}}}, []
         )  # answered, not raised
+        # a metric the view does not show yet: its charts are read again, and the new one is among them
+        shown = ["loss", "acc"]
+        assert chart_charts.appended(widget.comparison, {run.id: {"loss": 7}}, shown)["redraw"]
+        again = chart_charts.appended(widget.comparison, {run.id: {"loss": 7}}, [*shown, "new_metric"])
+        assert not again["redraw"]
+        widget._on_charts_msg(widget.charts, {"type": "poll", "since": {run.id: {"loss": 7}}}, [])
+        assert "new_metric" in [v["metric"] for v in widget.charts.payload["values"]]
     reply = chart_charts.appended(widget.comparison, {run.id: {"loss": 7}})
-    assert reply == {"kind": "append", "runs": {}, "live": []}  # the run ended: the view stops polling
+    assert reply == {"kind": "append", "runs": {}, "live": [], "redraw": False}  # ended: the view stops

@@ -382,10 +382,16 @@ class CompareWidget(_StaticFallback, w.VBox):
         run is running and stops when none is, or when the view goes away: no thread here)."""
         if not isinstance(content, dict) or content.get("type") != "poll":
             return
+        shown = self.charts.payload
+        known = [c["metric"] for c in shown.get("charts", [])] + [
+            v["metric"] for v in shown.get("values", [])
+        ]
         try:
-            reply = chart_data.appended(self.comparison, content.get("since"))
+            reply = chart_data.appended(self.comparison, content.get("since"), known)
         except MloError as exc:
             reply = {"kind": "append", "runs": {}, "live": [], "message": str(exc)}
+        if reply.get("redraw"):
+            self._draw_charts()  # a running run logged a new metric: the charts are read again (and stay live)
         self.charts.send(reply)
 
     def _on_best(self, _button=None) -> None:

@@ -10,6 +10,7 @@ views hash to the same colour everywhere.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -82,11 +83,14 @@ MAX_APPEND = (
 )
 
 
-def appended(cmp: Comparison, since: Any) -> dict:
+def appended(cmp: Comparison, since: Any, known: Iterable[str] | None = None) -> dict:
     """The points the ticked runs logged after the last step a live view holds: ``since`` is ``{run id:
     {metric: last step}}`` (what the view drew); the answer is ``{"kind": "append", "runs": {run id: {metric:
-    {step, value, time}}}, "live": [runs still running]}``, only metrics the view already draws, only later
-    steps. A run that is not ticked, or a malformed ``since``, is refused in one line."""
+    {step, value, time}}}, "live": [runs still running], "redraw": bool}``, only metrics the view already draws,
+    only later steps. With ``known`` (every metric the view shows, as lines or dots), ``redraw`` says a running
+    run logged a metric outside them: the view's charts are to be read again. A run that is not ticked, or a
+    malformed ``since``, is refused in one line."""
+    from ..workspace import current
     from .series import chart_series
     from .session import flush, get_run
 
@@ -96,6 +100,7 @@ def appended(cmp: Comparison, since: Any) -> dict:
     flush()  # points this process logged are in the store before it is read
     runs: dict[str, Any] = {}
     live = []
+    redraw = False
     for run_id, lasts in list(since.items())[:MAX_HISTORY_RUNS]:
         if run_id not in shown:
             raise InvalidInput(f"run {str(run_id)[:40]!r} is not among the ticked runs")
@@ -110,6 +115,8 @@ def appended(cmp: Comparison, since: Any) -> dict:
         )
         if answer["status"] == "running":
             live.append(run_id)
+            if known is not None and set(current().runs.latest_metrics(run_id)) - set(known):
+                redraw = True
         points = {}
         for key, series in answer["metrics"].items():
             steps = series["step"]
@@ -118,7 +125,7 @@ def appended(cmp: Comparison, since: Any) -> dict:
                 points[key] = {c: series[c][first:] for c in ("step", "value", "time")}
         if points:
             runs[run_id] = points
-    return {"kind": "append", "runs": runs, "live": live}
+    return {"kind": "append", "runs": runs, "live": live, "redraw": redraw}
 
 
 def _with_column(cmp: Comparison, rows: pd.DataFrame, column: str) -> pd.DataFrame:
