@@ -22,6 +22,8 @@ interface IModel {
 
 /** How often the histories of a running run ask the kernel for their new points (ms). */
 export const LIVE_POLL_MS = 1000;
+/** A poll unanswered this long (a restarted kernel) is asked again. */
+const LIVE_GIVE_UP_MS = 60_000;
 
 /** What a poll answers: per run and metric, only the points after the last step the view holds. */
 interface IAppend {
@@ -48,6 +50,7 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
   let liveLines = new Map<string, Map<string, { chart: LineChart; line: ILine }>>();
   let liveTimer: number | null = null;
   let polling = false;
+  let polledAt = 0;
 
   const tabs = h('div', { class: 'mlo-cw-tabs', role: 'tablist' });
   const controls = h('div', { class: 'mlo-cw-controls' });
@@ -149,7 +152,8 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
     if (!liveLines.size) {
       return;
     }
-    if (polling || !el.isConnected || document.visibilityState !== 'visible') {
+    const waiting = polling && Date.now() - polledAt < LIVE_GIVE_UP_MS; // a kernel busy with a cell answers later
+    if (waiting || !el.isConnected || document.visibilityState !== 'visible') {
       liveTimer = window.setTimeout(poll, LIVE_POLL_MS); // hidden: ask again later, nothing sent meanwhile
       return;
     }
@@ -162,6 +166,7 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
       }
     }
     polling = true;
+    polledAt = Date.now();
     model.send({ type: 'poll', since });
   }
 
