@@ -316,3 +316,27 @@ def test_a_live_runs_history_grows_in_the_widget_without_a_click(page, notebooks
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+
+
+SAME_KERNEL = (
+    "import time\nimport mlo\n"
+    "run = mlo.start_run('same-kernel', experiment='samek')\n"
+    "for s in range(3):\n    mlo.log_metric('loss', 1 / (s + 1), step=s)\n"
+    "mlo.flush()\nmlo.compare(experiment='samek', runs=[run.id])",
+    "for s in range(3, 60):\n    mlo.log_metric('loss', 1 / (s + 1), step=s)\n    mlo.flush()\n"
+    "    time.sleep(0.2)\nrun.end()",
+)
+
+
+def test_a_run_trained_by_the_same_kernel_grows_while_its_cell_runs(page, notebooks):
+    book = {"same.ipynb": _notebook(*SAME_KERNEL)}
+    (notebooks.root / "same.ipynb").write_text(json.dumps(book["same.ipynb"], indent=1))
+    cells = run_notebook(page, notebooks, "same", "same.ipynb", book)
+    widget = cells.first.locator(".jp-OutputArea-output").last
+    chart = widget.locator('.mlo-chart[data-metric="loss"]')
+    expect(chart).to_be_visible(timeout=30_000)
+    page.wait_for_function("el => Number(el.dataset.points) >= 10", arg=chart.element_handle())
+    # the kernel is still in the training cell: the points came from the server's API, not the kernel
+    expect(cells.nth(1).locator(".jp-InputPrompt")).to_have_text("[*]:")
+    expect(widget.locator(".mlo-cw")).not_to_have_attribute("data-live", "true", timeout=30_000)
+    expect(chart).to_have_attribute("data-points", "60")

@@ -31,6 +31,27 @@ interface IAppend {
   runs: Record<string, Record<string, { step: number[]; value: (number | null)[]; time: number[] }>>;
   live: string[];
   message?: string;
+  /** a running run logged a metric the view does not show */
+  redraw?: boolean;
+}
+
+/**
+ * Inside JupyterLab the server's mlo API (the store, read by the server process) answers a poll even while the
+ * kernel runs a cell, e.g. the very cell that trains the run: its base URL and token from the page's config.
+ * Elsewhere (VS Code, no server extension) there is none and the kernel answers.
+ */
+function labApi(): { base: string; headers: Record<string, string> } | null {
+  const node = document.getElementById('jupyter-config-data');
+  if (!node) {
+    return null;
+  }
+  try {
+    const config = JSON.parse(node.textContent || '{}');
+    const headers: Record<string, string> = config.token ? { Authorization: `token ${config.token}` } : {};
+    return { base: String(config.baseUrl || '/').replace(/\/?$/, '/'), headers };
+  } catch {
+    return null;
+  }
 }
 
 const TABS: [string, string][] = [
@@ -51,6 +72,10 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
   let liveTimer: number | null = null;
   let polling = false;
   let polledAt = 0;
+  let rest = labApi(); // null once it fails: the kernel answers from then on
+  let known = new Set<string>(); // the metrics the view shows, as lines or dots
+  let redrawAsked = false;
+  let kernelAsked: 'poll' | 'redraw' | null = null; // what the kernel's next answer is for
 
   const tabs = h('div', { class: 'mlo-cw-tabs', role: 'tablist' });
   const controls = h('div', { class: 'mlo-cw-controls' });
@@ -143,6 +168,8 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
     }
     liveLines = new Map();
     polling = false;
+    redrawAsked = false;
+    kernelAsked = null;
     delete root.dataset.live;
   }
 
@@ -167,7 +194,66 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
     }
     polling = true;
     polledAt = Date.now();
+    if (!rest) {
+      askKernel('poll', since);
+      return;
+    }
+    void fromServer(rest, since)
+      .catch(() => null)
+      .then(answer => {
+        if (!answer) {
+          rest = null; // not this server's workspace, or no mlo API here: ask the kernel
+          askKernel('poll', since);
+          return;
+        }
+        onMessage(answer);
+        if (answer.redraw && !redrawAsked) {
+          redrawAsked = true; // the kernel reads the charts again when it is free
+          askKernel('redraw', since);
+        }
+      });
+  }
+
+  function askKernel(why: 'poll' | 'redraw', since: Record<string, Record<string, number>>): void {
+    kernelAsked = why;
     model.send({ type: 'poll', since });
+  }
+
+  /** The kernel's answer: drawn when it answers a poll (a redraw's answer is the new payload itself). */
+  function onKernel(content: IAppend): void {
+    const why = kernelAsked;
+    kernelAsked = null;
+    if (why === 'poll') {
+      onMessage(content);
+    }
+  }
+
+  /** The points after `since` from the server's API: `GET runs/<id>/metrics?since_step=`, per live run. */
+  async function fromServer(
+    api: { base: string; headers: Record<string, string> },
+    since: Record<string, Record<string, number>>
+  ): Promise<IAppend | null> {
+    const answer: IAppend = { kind: 'append', runs: {}, live: [], redraw: false };
+    for (const [runId, lasts] of Object.entries(since)) {
+      const from = Math.min(...Object.values(lasts));
+      const url = `${api.base}mlo/api/runs/${encodeURIComponent(runId)}/metrics?since_step=${from}`;
+      const response = await fetch(url, { headers: api.headers, credentials: 'same-origin' });
+      if (!response.ok) {
+        return null;
+      }
+      const series = await response.json();
+      if (series.status === 'running') {
+        answer.live.push(runId);
+      }
+      for (const [key, points] of Object.entries(series.metrics || {})) {
+        if (key in lasts) {
+          (answer.runs[runId] ??= {})[key] = points as IAppend['runs'][string][string];
+        } else if (!known.has(key)) {
+          answer.redraw = true;
+        }
+      }
+    }
+    return answer;
   }
 
   function onMessage(content: IAppend): void {
@@ -241,6 +327,7 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
       onParallelState: (state: IParallelState) => setOption('parallel', state)
     });
     disposables = drawn.disposables;
+    known = new Set([...(payload.charts || []), ...(payload.values || [])].map((c: { metric: string }) => c.metric));
     const live = new Set<string>(payload.grouped ? [] : payload.live || []);
     for (const { metric, chart, lines, ids } of drawn.histories) {
       ids.forEach((id, i) => {
@@ -270,7 +357,7 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
   model.on('change:tab', onTab);
   model.on('change:choices', onChoices);
   model.on('change:payload', onPayload);
-  model.on('msg:custom', onMessage);
+  model.on('msg:custom', onKernel);
   const unTheme = onThemeChange(() => disposables.forEach(d => d.redraw?.()));
   drawTabs();
   drawControls();
@@ -279,7 +366,7 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
     model.off('change:tab', onTab);
     model.off('change:choices', onChoices);
     model.off('change:payload', onPayload);
-    model.off('msg:custom', onMessage);
+    model.off('msg:custom', onKernel);
     unTheme();
     clear();
   };
