@@ -1,6 +1,7 @@
 """The compare widget (``mlo.compare()`` / ``%mlo compare``): its first view at 1,000, 10,000 and 100,000 runs,
-this checkout side by side with a baseline revision of mlo, the size of the widget's bundle, and (with
-``--scroll``) the frames of scrolling 10,000 runs in chromium.
+this checkout side by side with a baseline revision of mlo, the size of the widget's bundle, (with
+``--scroll``) the frames of scrolling 10,000 runs in chromium, and (with ``--live``) the live update latency: from
+a point's flush in another process to the widget's chart holding it, in real JupyterLab.
 
 Workspaces are those of ``benchmarks/listing.py`` (one experiment; each run has 10 params and 10 metrics,
 written in bulk). The first view is what a notebook does when the cell runs: build the widget and its display
@@ -13,6 +14,7 @@ Target (issue "at scale"): the first view of 100,000 runs × 20 params/metrics �
 
     .venv/bin/python benchmarks/compare_widget.py                     # 1k, 10k, 100k: about 4 minutes
     .venv/bin/python benchmarks/compare_widget.py --runs 1000 10000 --scroll
+    .venv/bin/python benchmarks/compare_widget.py --runs --live      # only the live latency: about a minute
 """
 
 from __future__ import annotations
@@ -70,32 +72,45 @@ def bundle_sizes() -> list[list[str]]:
     return rows
 
 
-def scroll_frames() -> dict | None:
-    """Run the browser test that scrolls 10,000 runs top to bottom in 60 frames; it writes the frame times."""
-    result = ROOT / "build" / "test-artifacts" / "compare-scroll-frames.json"
+def browser_test(k: str, result_name: str):
+    """Run the browser test ``-k k`` of tests/browser/test_compare_widget.py; it writes its timings as JSON."""
+    result = ROOT / "build" / "test-artifacts" / result_name
     result.unlink(missing_ok=True)
     done = subprocess.run(
-        [PY, "-m", "pytest", "-q", "-n", "0", "tests/browser/test_compare_widget.py", "-k", "ten_thousand"],
+        [PY, "-m", "pytest", "-q", "-n", "0", "tests/browser/test_compare_widget.py", "-k", k],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
     )
     if done.returncode != 0 or not result.exists():
-        print(f"the scroll test did not run: {done.stdout[-800:]}")
+        print(f"the {k} test did not run: {done.stdout[-800:]}")
         return None
     return json.loads(result.read_text())
 
 
+def scroll_frames() -> dict | None:
+    """Scroll 10,000 runs top to bottom in 60 frames: the frame times."""
+    return browser_test("ten_thousand", "compare-scroll-frames.json")
+
+
+def live_latency() -> list[float] | None:
+    """Another process logs a point every 0.2 s to a run the widget shows: each point's latency (ms from its
+    flush to the chart holding it)."""
+    latency = browser_test("live", "compare-live-latency.json")
+    return sorted(latency) if latency else None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    ap.add_argument("--runs", type=int, nargs="*", default=[1_000, 10_000, 100_000])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=2, help="turns each side takes (the best median counts)")
     ap.add_argument("--baseline", default="main")
     ap.add_argument(
         "--scroll", action="store_true", help="also scroll 10,000 runs in chromium (needs the lab)"
     )
+    ap.add_argument("--live", action="store_true", help="also time live updates in JupyterLab (chromium)")
     a = ap.parse_args(argv)
     load_before = os.getloadavg()
     rows = []
@@ -133,12 +148,23 @@ def main(argv: list[str] | None = None) -> int:
                     verdict(f <= 0.5) if n >= 100_000 else "",
                 ]
             )
+    if a.live:
+        latency = live_latency()
+        if latency:
+            n = len(latency)
+            print(
+                f"\nlive update latency, flush → the widget's chart holds the point ({n} points, poll every 1 s): "
+                f"median {latency[n // 2]:.0f} ms, p95 {latency[max(0, int(0.95 * n) - 1)]:.0f} ms, "
+                f"worst {latency[-1]:.0f} ms"
+            )
     load_after = os.getloadavg()
     print(f"\nload average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min); 2 shared cores")
-    print("first view: mlo.compare(experiment=…) and its display data (widget state + static HTML)")
-    print_table(
-        ["workspace", f"baseline ({a.baseline})", "this checkout", "(its first try)", "gain", "≤ 0.5 s"], rows
-    )
+    if rows:
+        print("first view: mlo.compare(experiment=…) and its display data (widget state + static HTML)")
+        print_table(
+            ["workspace", f"baseline ({a.baseline})", "this checkout", "(its first try)", "gain", "≤ 0.5 s"],
+            rows,
+        )
     print()
     print_table(["widget file", "size", "gzipped"], bundle_sizes())
     if a.scroll:

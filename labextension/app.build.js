@@ -27,7 +27,7 @@ webpack(config, (error, stats) => {
     console.error(error || stats.toString('errors-only'));
     process.exit(1);
   }
-  const css = ['node_modules/uplot/dist/uPlot.min.css', 'style/base.css', 'style/app.css']
+  const css = ['node_modules/uplot/dist/uPlot.min.css', 'style/base.css', 'src/compare/compare.css', 'style/app.css']
     .map(file => fs.readFileSync(path.resolve(__dirname, file), 'utf8'))
     .join('\n');
   fs.writeFileSync(path.join(out, 'app.css'), css);

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import textwrap
+import time
 
 import pytest
 from screenshots import ARTIFACTS, docs_screenshot
@@ -147,19 +150,7 @@ def test_charts_hover_group_brush_and_columns(page, notebooks, theme):
         expect(scatter.locator("figcaption")).to_have_text("acc vs lr")  # redrawn for the chosen param
         expect(scatter).to_have_attribute("data-points", "18")
         page.wait_for_timeout(300)  # the controls settle (each choice redraws the chart once)
-        scatter.locator(".u-over").wait_for()
-        over = scatter.locator(".u-over").bounding_box()
-        tip = scatter.locator(".mlo-scatter-tip")
-        found = False
-        for gy in range(2, 40):
-            for gx in range(1, 30):
-                page.mouse.move(over["x"] + over["width"] * gx / 30, over["y"] + over["height"] * gy / 41)
-                if tip.is_visible():
-                    found = True
-                    break
-            if found:
-                break
-        assert found, "no point answered the hover"
+        tip = hover_a_point(page, scatter)
         expect(tip).to_have_text(re.compile(r"^(rf|linear)-0\.\d+-s\d · lr = 0\.\d+ · acc = 0\.\d+$"))
         docs_screenshot(widget, f"compare-scatter-{'dark' if dark else 'light'}.png")
 
@@ -172,12 +163,7 @@ def test_charts_hover_group_brush_and_columns(page, notebooks, theme):
         expect(depth.locator("text", has_text="(missing)")).to_have_count(1)
         docs_screenshot(widget, f"compare-parallel-{'dark' if dark else 'light'}.png")
         # brushing the top of the acc axis narrows the table, through Python
-        hit = widget.locator('.mlo-paxis[data-axis="metrics.acc"] .mlo-brush-hit').bounding_box()
-        x = hit["x"] + hit["width"] / 2
-        page.mouse.move(x, hit["y"] + 4)
-        page.mouse.down()
-        page.mouse.move(x, hit["y"] + 60, steps=6)
-        page.mouse.up()
+        brush_the_top(page, widget, "metrics.acc")
         expect(summary).to_have_text(re.compile(r"^\d runs matching '.*metrics\.acc >= .*' \(of 18\)"))
         kept = int(widget.locator(".mlo-parallel").get_attribute("data-brushed"))
         assert 0 < kept < 18
@@ -186,6 +172,29 @@ def test_charts_hover_group_brush_and_columns(page, notebooks, theme):
         expect(summary).to_have_text(re.compile(r"^18 runs"))
     finally:
         set_theme(notebooks, "JupyterLab Light")
+
+
+def brush_the_top(page, chart, axis: str) -> None:
+    """Drag along the top of a parallel-coordinates axis."""
+    hit = chart.locator(f'.mlo-paxis[data-axis="{axis}"] .mlo-brush-hit').bounding_box()
+    x = hit["x"] + hit["width"] / 2
+    page.mouse.move(x, hit["y"] + 4)
+    page.mouse.down()
+    page.mouse.move(x, hit["y"] + 60, steps=6)
+    page.mouse.up()
+
+
+def hover_a_point(page, scatter):
+    """Move the mouse over a scatter plot until a point answers; returns its tooltip."""
+    scatter.locator(".u-over").wait_for()
+    over = scatter.locator(".u-over").bounding_box()
+    tip = scatter.locator(".mlo-scatter-tip")
+    for gy in range(2, 40):
+        for gx in range(1, 30):
+            page.mouse.move(over["x"] + over["width"] * gx / 30, over["y"] + over["height"] * gy / 41)
+            if tip.is_visible():
+                return tip
+    raise AssertionError("no point answered the hover")
 
 
 def _column_index(table, key: str) -> int:
@@ -228,3 +237,106 @@ def test_ten_thousand_runs_scroll_with_few_rows_in_the_page(page, notebooks):
         )
     )
     docs_screenshot(widget.locator(".mlo-dt"), "compare-10k-rows.png")
+
+
+# a run training in another process while the widget shows it: a point every 0.2 s, flushed, until told to stop
+LIVE = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    import mlo
+
+    stop, flushed = Path(sys.argv[1]), {}
+    with mlo.start_run("live-training", experiment="live", params={"lr": 0.1}) as run:
+        print(run.id, flush=True)
+        step, deadline = 0, time.monotonic() + 90
+        while not stop.exists() and time.monotonic() < deadline:
+            mlo.log_metric("loss", 1.0 / (step + 1), step=step)
+            mlo.flush()
+            flushed[step] = time.time() * 1000  # when the point reached the store (ms since the epoch)
+            step += 1
+            time.sleep(0.2)
+    Path(sys.argv[2]).write_text(json.dumps(flushed))
+    """
+)
+
+
+def test_a_live_runs_history_grows_in_the_widget_without_a_click(page, notebooks):
+    stop, flushed = notebooks.root / "stop-live-compare", notebooks.root / "live-flushed.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LIVE, str(stop), str(flushed)],
+        cwd=notebooks.root,
+        env=notebooks.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        run_id = proc.stdout.readline().strip()
+        assert run_id, proc.stderr.read()
+        time.sleep(1.0)  # a few points first: a history of one point is a dot, not a chart
+        book = {"live.ipynb": _notebook(f"import mlo\nmlo.compare(experiment='live', runs=['{run_id}'])")}
+        (notebooks.root / "live.ipynb").write_text(json.dumps(book["live.ipynb"], indent=1))
+        cells = run_notebook(page, notebooks, "live", "live.ipynb", book)
+        widget = cells.first.locator(".jp-OutputArea-output").last
+        expect(widget.locator(".mlo-cw")).to_have_attribute("data-live", "true", timeout=30_000)
+        chart = widget.locator('.mlo-chart[data-metric="loss"]')
+        expect(chart).to_be_visible()
+        chart.evaluate(  # when each step is first drawn (for benchmarks/compare_widget.py --live)
+            """el => { window.mloSeen = {}; const note = () => { const s = el.dataset.lastStep;
+            if (!(s in window.mloSeen)) window.mloSeen[s] = Date.now(); };
+            note(); new MutationObserver(note).observe(el, {attributes: true}); }"""
+        )
+        first = int(chart.get_attribute("data-points"))
+        page.wait_for_function(  # no click: the poll appends the new points
+            "([el, n]) => Number(el.dataset.points) >= n + 5", arg=[chart.element_handle(), first]
+        )
+        grown = int(chart.get_attribute("data-points"))
+        assert int(chart.get_attribute("data-last-step")) == grown - 1  # no point lost or drawn twice
+        stop.touch()
+        proc.wait(timeout=30)
+        # the run ended: its last points arrive and the poll stops
+        expect(widget.locator(".mlo-cw")).not_to_have_attribute("data-live", "true", timeout=15_000)
+        final = int(notebooks.python(f"import mlo; print(len(mlo.get_run('{run_id}').history('loss')))"))
+        expect(chart).to_have_attribute("data-points", str(final))
+        page.screenshot(path=str(ARTIFACTS / "compare-widget-live.png"))
+        # a poll draws every step since the last one at once: each was shown when the newest of them was
+        logged = {int(k): v for k, v in json.loads(flushed.read_text()).items()}
+        shown = sorted((int(k), v) for k, v in page.evaluate("window.mloSeen").items())
+        latency = sorted(
+            at - logged[s]
+            for (before, _), (step, at) in zip(shown, shown[1:], strict=False)
+            for s in range(before + 1, step + 1)
+            if s in logged
+        )
+        assert latency, shown
+        (ARTIFACTS / "compare-live-latency.json").write_text(json.dumps(latency))
+    finally:
+        stop.touch()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+SAME_KERNEL = (
+    "import time\nimport mlo\n"
+    "run = mlo.start_run('same-kernel', experiment='samek')\n"
+    "for s in range(3):\n    mlo.log_metric('loss', 1 / (s + 1), step=s)\n"
+    "mlo.flush()\nmlo.compare(experiment='samek', runs=[run.id])",
+    "for s in range(3, 60):\n    mlo.log_metric('loss', 1 / (s + 1), step=s)\n    mlo.flush()\n"
+    "    time.sleep(0.2)\nrun.end()",
+)
+
+
+def test_a_run_trained_by_the_same_kernel_grows_while_its_cell_runs(page, notebooks):
+    book = {"same.ipynb": _notebook(*SAME_KERNEL)}
+    (notebooks.root / "same.ipynb").write_text(json.dumps(book["same.ipynb"], indent=1))
+    cells = run_notebook(page, notebooks, "same", "same.ipynb", book)
+    widget = cells.first.locator(".jp-OutputArea-output").last
+    chart = widget.locator('.mlo-chart[data-metric="loss"]')
+    expect(chart).to_be_visible(timeout=30_000)
+    page.wait_for_function("el => Number(el.dataset.points) >= 10", arg=chart.element_handle())
+    # the kernel is still in the training cell: the points came from the server's API, not the kernel
+    expect(cells.nth(1).locator(".jp-InputPrompt")).to_have_text("[*]:")
+    expect(widget.locator(".mlo-cw")).not_to_have_attribute("data-live", "true", timeout=30_000)
+    expect(chart).to_have_attribute("data-points", "60")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from screenshots import docs_screenshot
+from test_compare_widget import brush_the_top, hover_a_point
 from theme import luminance
 
 from strict import need
@@ -49,6 +51,16 @@ SEED = textwrap.dedent(
     for i in range(3):
         with mlo.start_run(f"forest-{i}", experiment="fraud", params={"n": 100 * (i + 1)}):
             mlo.log_metric("recall", 0.6 + i / 10)
+    for lr in (0.1, 0.01, 0.001):
+        for model in ("rf", "linear"):
+            for seed in (0, 1):
+                acc = 0.6 + 0.2 * (model == "linear") + 0.1 * (lr == 0.01) + 0.01 * seed
+                params = {"lr": lr, "model": model, "seed": seed}
+                with mlo.start_run(f"{model}-{lr}-s{seed}", experiment="grid", params=params) as run:
+                    for step in range(6):
+                        mlo.log_metric("loss", round(1.5 - acc + 1.0 / (step + 1), 4), step=step)
+                    mlo.log_metric("acc", round(acc, 3))
+                ids[f"{model}-{lr}-s{seed}"] = run.id
     for i in range(SWEEP):
         with mlo.start_run(f"sweep-{i:04d}", experiment="sweep", params={"i": i}):
             mlo.log_metric("score", i / SWEEP)
@@ -200,6 +212,64 @@ def test_list_filter_open_a_run_compare_and_a_model_card(browser, app, scheme):
     page.context.close()
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_compare_page_groups_dots_scatter_hover_brushing_and_importance(browser, app, scheme):
+    from playwright.sync_api import expect
+
+    page = _page(browser, scheme)
+    page.set_viewport_size({"width": 1300, "height": 1400})
+    page.goto(app.url)
+    page.goto(app.url.split("/?")[0] + "/#/runs?experiment=grid")
+    expect(page.locator(".mlo-app-runs tr.mlo-app-row")).to_have_count(12)
+    for name in ("rf-0.1-s0", "rf-0.1-s1", "linear-0.01-s0", "linear-0.01-s1"):
+        page.locator(f'input.mlo-app-tick[data-run-id="{app.runs[name]}"]').check()
+    page.locator(".mlo-app-compare").click()
+    # single values as labelled dots; histories grouped by a param as mean ± one sd
+    dots = page.locator(".mlo-app-overlaid .mlo-dots")
+    expect(dots.locator(".mlo-dot-label")).to_have_count(4)
+    page.locator(".mlo-app-group-by").select_option("params.model")
+    grouped = page.locator('.mlo-app-grouped .mlo-chart[data-metric="loss"]')
+    expect(grouped).to_have_attribute("data-grouped", "true")
+    expect(grouped.locator(".u-legend")).to_contain_text("rf mean (n=2)")
+    expect(page.locator(".mlo-app-grouped .mlo-dots .mlo-dot-label")).to_have_text(["linear", "rf"])
+    expect(page.locator(".mlo-app-overlaid")).to_be_hidden()
+    # the metric against a param over the whole experiment (not only the ticked runs): hover names a run
+    across = page.locator(".mlo-app-across")
+    across.locator(".mlo-cw-metric select").select_option("metrics.acc")
+    across.locator(".mlo-cw-param select").select_option("params.lr")
+    scatter = across.locator(".mlo-scatter")
+    expect(scatter.locator("figcaption")).to_have_text("acc vs lr")
+    expect(scatter).to_have_attribute("data-points", "12")
+    colour = scatter.locator("figcaption").evaluate("e => getComputedStyle(e).color")
+    assert (luminance(page, colour) > 0.5) == (scheme == "dark"), colour  # legible on the theme
+    page.wait_for_timeout(300)  # the chart settles into its width (a resize draws it again)
+    tip = hover_a_point(page, scatter)
+    expect(tip).to_have_text(re.compile(r"^(rf|linear)-0\.\d+-s\d · lr = 0\.\d+ · acc = 0\.\d+$"))
+    docs_screenshot(page, f"ui-compare-scatter-{scheme}.png")
+    # parallel coordinates: brushing the top of the acc axis counts the runs inside (a where, on the server)
+    across.locator('.mlo-cw-tab[data-tab="parallel"]').click()
+    best = app.runs["linear-0.01-s1"]
+    expect(across.locator(f'.mlo-pline-best[data-id="{best}"]')).to_have_count(1)
+    brush_the_top(page, across, "metrics.acc")
+    brushed = across.locator(".mlo-app-brushed")
+    expect(brushed).to_be_visible()
+    kept = int(across.locator(".mlo-parallel").get_attribute("data-brushed"))
+    assert 0 < kept < 12
+    expect(brushed).to_have_attribute(
+        "data-total", str(kept)
+    )  # the server's filter keeps what the chart kept
+    docs_screenshot(page, f"ui-compare-parallel-{scheme}.png")
+    brushed.locator("a").click()
+    expect(page.locator(".mlo-app-runs tr.mlo-app-row")).to_have_count(kept)
+    expect(page.locator(".mlo-app-filter")).to_have_value(re.compile(r"metrics\.acc >= "))
+    page.go_back()
+    across = page.locator(".mlo-app-across")
+    across.locator('.mlo-cw-tab[data-tab="importance"]').click()
+    expect(across.locator(".mlo-importance")).to_be_visible()
+    expect(across.locator(".mlo-importance-method")).to_contain_text("over 12 runs")
+    page.context.close()
+
+
 def test_450_runs_scroll_as_one_table_with_few_rows_drawn(browser, app):
     from playwright.sync_api import expect
 
@@ -306,6 +376,17 @@ def test_a_static_export_opens_from_file(browser, app, tmp_path):
     page.goto((site / "index.html").as_uri() + f"#/compare?runs={app.runs['logreg-C0.1']},{best}")
     expect(page.locator('.mlo-chart[data-metric="loss"]')).to_be_visible()
     expect(page.locator(".mlo-diff-view .mlo-diff-params")).to_be_visible()
+    # the charts across the runs were written ahead of time; what needs the store says so in one line
+    across = page.locator(".mlo-app-across")
+    expect(across.locator(".mlo-scatter")).to_have_attribute("data-points", "3")
+    across.locator(".mlo-cw-param select").select_option("params.penalty")
+    expect(across.locator(".mlo-scatter figcaption")).to_have_text("auc vs penalty")
+    across.locator('.mlo-cw-tab[data-tab="parallel"]').click()
+    expect(across.locator(".mlo-parallel .mlo-pline")).to_have_count(3)
+    page.locator(".mlo-app-group-by").select_option("params.C")
+    expect(page.locator('.mlo-app-grouped .mlo-status-line[data-kind="error"]')).to_contain_text(
+        "static export"
+    )
     docs_screenshot(page, "ui-export-compare.png")
     assert all(u.startswith("file://") for u in requests), [
         u for u in requests if not u.startswith("file://")

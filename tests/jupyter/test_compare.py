@@ -11,6 +11,7 @@ from IPython.core.error import UsageError
 
 import mlo
 from mlo.errors import InvalidInput, NotFound
+from mlo.tracking import compare_charts as chart_charts
 from mlo.tracking.compare import Comparison, lower_is_better
 
 VIEW = "application/vnd.jupyter.widget-view+json"
@@ -325,3 +326,44 @@ def test_static_parallel_coordinates_keep_runs_without_a_param(grid):
     )
     svg = parallel_svg(frame, "metrics.acc")
     assert svg.count("(missing)") == 2  # a tick on each axis that some run lacks
+
+
+def test_a_live_view_gets_only_the_points_after_what_it_drew(grid):
+    with mlo.start_run("training", experiment="grid") as run:
+        for step in range(5):
+            mlo.log_metric("loss", 1.0 / (step + 1), step=step)
+        mlo.log_metric("acc", 0.5)
+        widget = mlo.compare(experiment="grid", runs=[run.id, grid[0]])
+        payload = widget.charts.payload
+        assert payload["live"] == [run.id]  # the finished run is not polled
+        line = next(x for x in payload["charts"][0]["lines"] if x["id"] == run.id)
+        assert line["step"] == [0, 1, 2, 3, 4]
+        for step in range(5, 8):
+            mlo.log_metric("loss", 1.0 / (step + 1), step=step)
+        mlo.log_metric("new_metric", 1.0, step=9)  # not drawn yet: not appended
+        reply = chart_charts.appended(widget.comparison, {run.id: {"loss": 4}})
+        assert reply["live"] == [run.id]
+        assert reply["runs"][run.id]["loss"]["step"] == [5, 6, 7]
+        assert reply["runs"][run.id]["loss"]["value"] == pytest.approx([1 / 6, 1 / 7, 1 / 8])
+        assert len(reply["runs"][run.id]["loss"]["time"]) == 3
+        assert chart_charts.appended(widget.comparison, {run.id: {"loss": 7}})["runs"] == {}
+        # hostile or stale messages: one line, nothing read
+        for since, text in [
+            ({"nope": {"loss": 1}}, "not among the ticked runs"),
+            ({run.id: {"loss": "x"}}, "must be a number"),
+            ([1, 2], "since must map"),
+        ]:
+            with pytest.raises(InvalidInput, match=text):
+                chart_charts.appended(widget.comparison, since)
+        widget._on_charts_msg(
+            widget.charts, {"type": "poll", "since": {"nope": {}}}, []
+        )  # answered, not raised
+        # a metric the view does not show yet: its charts are read again, and the new one is among them
+        shown = ["loss", "acc"]
+        assert chart_charts.appended(widget.comparison, {run.id: {"loss": 7}}, shown)["redraw"]
+        again = chart_charts.appended(widget.comparison, {run.id: {"loss": 7}}, [*shown, "new_metric"])
+        assert not again["redraw"]
+        widget._on_charts_msg(widget.charts, {"type": "poll", "since": {run.id: {"loss": 7}}}, [])
+        assert "new_metric" in [v["metric"] for v in widget.charts.payload["values"]]
+    reply = chart_charts.appended(widget.comparison, {run.id: {"loss": 7}})
+    assert reply == {"kind": "append", "runs": {}, "live": [], "redraw": False}  # ended: the view stops

@@ -15,7 +15,7 @@ import pytest
 
 import mlo
 from mlo.ui.api import answer
-from mlo.ui.export import export_site, key_hash
+from mlo.ui.export import compare_key, export_site, key_hash
 from mlo.ui.server import built
 
 needs_app = pytest.mark.skipif(not built(), reason="the mlo ui app is not built (make labextension)")
@@ -73,6 +73,11 @@ def test_export_writes_a_site_that_needs_no_server(sqlite_ws, tmp_path):
     texts = [p.read_text() for p in (site / "data").iterdir()]
     assert any("bad()" in t for t in texts) and not any("</script>" in t for t in texts)
     assert list((site / "mlo" / "api" / "runs").glob("*/artifacts/notes.txt"))
+    # the compare page's scatter, under the key the app asks for, with the exported experiment's runs only
+    key = compare_key({"view": ["scatter"], "metric": ["metrics.loss"], "param": ["params.C"]})
+    scatter = (site / "data" / f"{key_hash(key)}.js").read_text()
+    assert key == "compare?view=scatter&metric=metrics.loss&param=params.C"
+    assert '\\"x\\": \\"C\\"' in scatter and scatter.count('\\"y\\"') == 1 + 2  # the axis label, 2 runs
     # nothing in the page reaches for the network
     for name in ("index.html", "static/app.css"):
         assert not re.search(r"https?://", (site / name).read_text())

@@ -143,3 +143,20 @@ def test_unknown_paths_methods_and_a_missing_workspace(server, tmp_path):
         assert response.status == 404 and "run `mlo init`" in json.loads(body)["error"]
     finally:
         gone.stop()
+
+
+def test_the_compare_endpoint_over_http_refuses_hostile_values_in_one_line(server):
+    response, body = get(server, "/mlo/api/compare?view=scatter&metric=metrics.loss&param=params.C")
+    assert response.status == 200 and json.loads(body)["x"] == "C"
+    for query in (
+        "view=scatter&metric=metrics.loss%27%29%3B%20DROP%20TABLE%20runs%3B--",
+        "view=parallel&where=params.C%20%3E%3E%3E%201",
+        "view=brush&brush=%7B%22params.C%22%3A%7B%22lo%22%3A%22x%22%7D%7D",
+        "view=%3Cscript%3E",
+    ):
+        response, body = get(server, f"/mlo/api/compare?{query}")
+        error = json.loads(body)["error"]
+        assert response.status == 400 and "\n" not in error, (query, error)
+        assert response.getheader("Content-Type") == "application/json"  # an echoed value is never markup
+    response, body = get(server, "/mlo/api/experiments")
+    assert [e["name"] for e in json.loads(body)] == ["ui"]  # nothing lost

@@ -4,7 +4,9 @@
  *
  *   #/runs?experiment=&where=          experiments and runs: filter, one scrolling table, ticking, compare
  *   #/run/<id>                          a run: charts (live while it trains), artifacts, params, tags, cells
- *   #/compare?runs=a,b,...              ticked runs: overlaid histories, a param/metric table, the two-run diff
+ *   #/compare?runs=a,b,...&experiment=&where=   ticked runs: overlaid (or grouped) histories, single values as dot
+ *                                       plots, a param/metric table, the two-run diff; and over the filtered runs
+ *                                       the notebook widget's scatter, parallel coordinates (brushing) and importance
  *   #/models, #/model/<name>/<version>  versions and aliases; a version's model card
  *   #/reports, #/report/<id>            validation, drift and monitoring reports (sandboxed pages)
  *   #/traces, #/trace/<id>              LLM traces
@@ -27,6 +29,9 @@ import { FILTER_HELP, formatDuration, formatTime, formatUsd, formatValue, h, run
 import { RunPage } from '../runpage';
 import { RunTable } from './runtable';
 import { TracePage } from '../tracepage';
+import { dotPlot } from '../compare/dots';
+import { IBrushSpec } from '../compare/parallel';
+import { drawPayload, IDrawn } from '../compare/views';
 import { isStatic } from './static';
 
 const PAGE_SIZE = 100;
@@ -118,7 +123,7 @@ async function runsPage(host: HTMLElement, params: URLSearchParams): Promise<voi
   const help = h('details', { class: 'mlo-app-help' }, h('summary', {}, 'filter help'), h('pre', {}, FILTER_HELP));
   const status = h('div', { class: 'mlo-app-status' });
   const table = h('div', { class: 'mlo-app-table' });
-  const compare = h('button', { class: 'mlo-button mlo-app-compare', onclick: () => openCompare() }, 'Compare');
+  const compare = h('button', { class: 'mlo-button mlo-app-compare', onclick: () => openCompare(experiment, where) }, 'Compare');
   const clear = h('button', { class: 'mlo-button mlo-app-clear', onclick: () => { selected.clear(); refreshSelection(); } }, 'Clear');
   const selectAll = h(
     'button',
@@ -189,8 +194,15 @@ function pager(total: number, offset: number, to: (offset: number) => void): HTM
   );
 }
 
-function openCompare(): void {
-  location.hash = `#/compare?runs=${[...selected].map(encodeURIComponent).join(',')}`;
+function openCompare(experiment: string, where: string): void {
+  const query = new URLSearchParams({ runs: [...selected].join(',') });
+  if (experiment) {
+    query.set('experiment', experiment);
+  }
+  if (where) {
+    query.set('where', where);
+  }
+  location.hash = `#/compare?${query}`;
 }
 
 // -- compare --------------------------------------------------------------------------------------------------
@@ -225,7 +237,50 @@ async function comparePage(host: HTMLElement, params: URLSearchParams): Promise<
       charts.push(new LineChart(key, lines, options));
     }
   }
-  const unwatch = onThemeChange(() => charts.forEach(c => c.redraw()));
+  // metrics every ticked run logged once: labelled dots, not lines
+  const dots = keys
+    .filter(key => !histories.some((m: IMetricHistories) => (m.metrics[key]?.step.length ?? 0) >= 2))
+    .map(key =>
+      dotPlot(
+        key,
+        runs.flatMap((run: IRun, i: number) => {
+          const value = histories[i].metrics[key]?.value[0];
+          return typeof value === 'number' ? [{ id: run.id, label: runLabel(run.name, run.id), value, color: colorFor(run.id) }] : [];
+        }),
+        720
+      )
+    );
+  const scope = { experiment: params.get('experiment') || undefined, where: params.get('where') || undefined };
+  const across = new AcrossRuns(scope, ids);
+  const grouped = h('div', { class: 'mlo-app-grouped' });
+  const overlaid = h(
+    'div',
+    { class: 'mlo-app-overlaid' },
+    charts.length ? h('div', { class: 'mlo-charts' }, charts.map(c => c.node)) : empty('No metric with two or more points in these runs.'),
+    dots
+  );
+  let groupedDrawn: IDrawn | null = null;
+  const groupBy = h('select', {
+    class: 'mlo-app-group-by',
+    'aria-label': 'group by',
+    onchange: async () => {
+      groupedDrawn?.disposables.forEach(d => d.dispose());
+      groupedDrawn = null;
+      grouped.replaceChildren();
+      const group = (groupBy as HTMLSelectElement).value;
+      overlaid.hidden = !!group;
+      if (!group) {
+        return;
+      }
+      try {
+        const payload = await requestAPI<any>('compare', { view: 'histories', runs: ids.join(','), group, ...scope });
+        groupedDrawn = drawPayload(payload, grouped, { chartOptions: options });
+      } catch (error) {
+        grouped.replaceChildren(errorLine(error));
+      }
+    }
+  }) as HTMLSelectElement;
+  const unwatch = onThemeChange(() => [...charts, ...(groupedDrawn?.disposables ?? [])].forEach(c => c.redraw?.()));
   const diffHost = h('div', { class: 'mlo-app-diff' });
   const pick = (n: number) =>
     h(
@@ -249,18 +304,215 @@ async function comparePage(host: HTMLElement, params: URLSearchParams): Promise<
         h('li', {}, h('span', { class: 'mlo-swatch', style: `background:${colorFor(r.id)}` }), link(`#/run/${encodeURIComponent(r.id)}`, runLabel(r.name, r.id), { title: r.id }), ' ', statusBadge(r.status))
       )
     ),
-    h('section', { class: 'mlo-run-section', 'data-section': 'charts' }, h('h2', {}, 'Metric histories'), controls,
-      charts.length ? h('div', { class: 'mlo-charts' }, charts.map(c => c.node)) : empty('No metric with two or more points in these runs.')),
+    h('section', { class: 'mlo-run-section mlo-cw', 'data-section': 'charts' }, h('h2', {}, 'Metric histories'),
+      h('div', { class: 'mlo-app-toolbar' }, controls, h('label', {}, 'group by ', groupBy)), overlaid, grouped),
+    h('section', { class: 'mlo-run-section mlo-cw', 'data-section': 'across' }, h('h2', {}, `Across the ${scope.where ? 'filtered' : 'experiment’s'} runs`), across.node),
     h('section', { class: 'mlo-run-section', 'data-section': 'table' }, h('h2', {}, 'Params and metrics'), compareTable(runs)),
     h('section', { class: 'mlo-run-section', 'data-section': 'diff' }, h('h2', {}, 'Two runs in detail'), h('div', { class: 'mlo-app-toolbar' }, pa, ' ↔ ', pb), diffHost)
   );
   showDiff();
+  void across.load().then(choices => {
+    groupBy.replaceChildren(h('option', { value: '' }, 'none'), ...(choices?.groups ?? []).map(g => h('option', { value: g }, shortName(g))));
+  });
   return {
     dispose: () => {
       unwatch();
       charts.forEach(c => c.dispose());
+      groupedDrawn?.disposables.forEach(d => d.dispose());
+      across.dispose();
     }
   };
+}
+
+function shortName(column: string): string {
+  return column.replace(/^(params|metrics|tags)\./, '');
+}
+
+interface IChoices {
+  metrics: string[];
+  params: string[];
+  groups: string[];
+  total: number;
+}
+
+const ACROSS_TABS: [string, string][] = [
+  ['scatter', 'Metric vs param'],
+  ['parallel', 'Parallel coordinates'],
+  ['importance', 'Param importance']
+];
+
+/**
+ * The notebook widget's charts over the runs the Runs page filtered (the `compare` endpoint draws the same JSON):
+ * a metric against a param (grouped by a param or tag), parallel coordinates whose brushes become a filter for the
+ * Runs page, and parameter importance.
+ */
+class AcrossRuns {
+  readonly node: HTMLElement;
+
+  constructor(
+    private readonly _scope: { experiment?: string; where?: string },
+    private readonly _ticked: string[]
+  ) {
+    this.node = h('div', { class: 'mlo-app-across' }, this._tabs, this._controls, this._status, this._body);
+  }
+
+  async load(): Promise<IChoices | null> {
+    try {
+      this._choices = await requestAPI<IChoices>('compare', { view: 'choices', ...this._scope });
+    } catch (error) {
+      this._body.replaceChildren(errorLine(error));
+      return null;
+    }
+    this._state.metric = this._choices.metrics[0] ?? '';
+    await this._show();
+    return this._choices;
+  }
+
+  dispose(): void {
+    this._drawn?.disposables.forEach(d => d.dispose());
+    this._drawn = null;
+  }
+
+  private async _show(): Promise<void> {
+    this._drawTabs();
+    this._drawControls();
+    const { tab, metric, param, group, logX } = this._state;
+    const query: Record<string, string | undefined> = { view: tab, metric: metric || undefined, ...this._scope };
+    if (tab === 'scatter') {
+      Object.assign(query, { param: param || undefined, group: group || undefined, log_x: logX ? '1' : undefined });
+    }
+    const asked = JSON.stringify(query);
+    this._asked = asked;
+    this._status.replaceChildren();
+    let payload: any;
+    try {
+      payload = await requestAPI<any>('compare', query);
+    } catch (error) {
+      if (this._asked === asked) {
+        this.dispose();
+        this._body.replaceChildren(errorLine(error));
+      }
+      return;
+    }
+    if (this._asked !== asked) {
+      return; // a later choice's answer is on its way
+    }
+    if (tab === 'scatter' && payload.x && !param) {
+      this._state.param = `params.${payload.x}`;
+      this._drawControls();
+    }
+    this.dispose();
+    this._body.replaceChildren();
+    this._drawn = drawPayload(payload, this._body, {
+      chartOptions: { ...DEFAULT_OPTIONS },
+      onBrush: brush => void this._brushed(brush)
+    });
+  }
+
+  private async _brushed(brush: Record<string, IBrushSpec>): Promise<void> {
+    if (!Object.keys(brush).length) {
+      this._status.replaceChildren();
+      return;
+    }
+    try {
+      const answer = await requestAPI<{ where: string | null; total: number }>('compare', {
+        view: 'brush',
+        brush: JSON.stringify(brush),
+        ...this._scope
+      });
+      const where = [this._scope.where, answer.where].filter(Boolean).map(w => `(${w})`).join(' and ');
+      const query = new URLSearchParams({ where });
+      if (this._scope.experiment) {
+        query.set('experiment', this._scope.experiment);
+      }
+      this._status.replaceChildren(
+        h(
+          'span',
+          { class: 'mlo-app-brushed', 'data-total': String(answer.total) },
+          `${answer.total.toLocaleString('en-US')} runs inside the brushes · `,
+          link(`#/runs?${query}`, 'show them on the Runs page', { class: 'mlo-app-brushed-link', title: answer.where ?? '' })
+        )
+      );
+    } catch (error) {
+      this._status.replaceChildren(errorLine(error));
+    }
+  }
+
+  private _drawTabs(): void {
+    this._tabs.replaceChildren(
+      ...ACROSS_TABS.map(([key, label]) =>
+        h(
+          'button',
+          {
+            class: key === this._state.tab ? 'mlo-cw-tab mlo-cw-tab-active' : 'mlo-cw-tab',
+            role: 'tab',
+            'data-tab': key,
+            'aria-selected': String(key === this._state.tab),
+            onclick: () => {
+              this._state.tab = key;
+              void this._show();
+            }
+          },
+          label
+        )
+      )
+    );
+  }
+
+  private _drawControls(): void {
+    const choices = this._choices;
+    if (!choices) {
+      return;
+    }
+    const pick = (name: 'metric' | 'param' | 'group', label: string, values: string[], none?: string) =>
+      h(
+        'label',
+        { class: `mlo-cw-${name === 'group' ? 'group_by' : name}` },
+        `${label} `,
+        h(
+          'select',
+          {
+            onchange: (e: Event) => {
+              this._state[name] = (e.target as HTMLSelectElement).value;
+              void this._show();
+            }
+          },
+          none !== undefined ? h('option', { value: '' }, none) : null,
+          values.map(v => h('option', { value: v, selected: v === this._state[name] }, shortName(v)))
+        )
+      );
+    const parts: (HTMLElement | null)[] = [pick('metric', 'metric', choices.metrics)];
+    if (this._state.tab === 'scatter') {
+      parts.push(
+        pick('param', 'against', choices.params),
+        h(
+          'label',
+          { class: 'mlo-cw-logx' },
+          h('input', {
+            type: 'checkbox',
+            checked: this._state.logX,
+            onchange: (e: Event) => {
+              this._state.logX = (e.target as HTMLInputElement).checked;
+              void this._show();
+            }
+          }),
+          ' log x'
+        ),
+        pick('group', 'group by', choices.groups, 'none')
+      );
+    }
+    parts.push(h('span', { class: 'mlo-m' }, `${choices.total.toLocaleString('en-US')} runs · ${this._ticked.length} ticked above`));
+    this._controls.replaceChildren(...parts.filter((p): p is HTMLElement => p !== null));
+  }
+
+  private _choices: IChoices | null = null;
+  private _state = { tab: 'scatter', metric: '', param: '', group: '', logX: false };
+  private _asked = '';
+  private _drawn: IDrawn | null = null;
+  private _tabs = h('div', { class: 'mlo-cw-tabs', role: 'tablist' });
+  private _controls = h('div', { class: 'mlo-cw-controls' });
+  private _status = h('div', { class: 'mlo-app-status' });
+  private _body = h('div', { class: 'mlo-cw-body' });
 }
 
 function compareTable(runs: IRun[]): HTMLElement {

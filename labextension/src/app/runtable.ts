@@ -1,6 +1,7 @@
 /**
  * The runs of a filter as one scrolling table, however many there are: rows have a fixed height, only those in
- * view (and a margin) are in the DOM, and pages of `PAGE` rows are asked of the API as the view reaches them, so
+ * view (and a margin) are in the DOM — a scroll adds the rows coming into range and removes those leaving it,
+ * leaving the rest in place — and pages of `PAGE` rows are asked of the API as the view reaches them, so
  * 10,000 runs cost what 60 do.
  */
 import { api, IRunRow } from '../api';
@@ -25,7 +26,9 @@ export class RunTable {
     private readonly _selected: Set<string>,
     private readonly _onTick: () => void
   ) {
-    this._body = h('tbody', {});
+    this._topSpacer = h('tr', { class: 'mlo-app-spacer' });
+    this._bottomSpacer = h('tr', { class: 'mlo-app-spacer' });
+    this._body = h('tbody', {}, this._topSpacer, this._bottomSpacer);
     this._table = h('table', { class: 'mlo-table mlo-app-runs' }, h('thead', {}), this._body);
     this.node = h('div', { class: 'mlo-app-scroll', tabindex: 0 }, this._table);
     this.node.addEventListener('scroll', () => this._schedule(false), { passive: true });
@@ -76,34 +79,67 @@ export class RunTable {
     const view = this.node.clientHeight || 600;
     const top = Math.floor(this.node.scrollTop / ROW_HEIGHT);
     const bottom = Math.min(this._total, Math.ceil((this.node.scrollTop + view) / ROW_HEIGHT));
-    if (!this._force && top >= this._from && bottom <= this._to) {
-      return; // the rows in view are drawn already
+    const covered = (top - this._from >= MARGIN / 2 || this._from === 0) && (this._to - bottom >= MARGIN / 2 || this._to >= this._total);
+    if (!this._force && top >= this._from && bottom <= this._to && covered) {
+      return; // the rows in view, and half a margin either side, are drawn already
+    }
+    if (this._force) {
+      // rows drawn while their page was loading are drawn again
+      for (const [i, tr] of this._drawn) {
+        if (tr.classList.contains('mlo-app-loading')) {
+          tr.remove();
+          this._drawn.delete(i);
+        }
+      }
     }
     this._force = false;
     const first = Math.max(0, top - MARGIN);
     const last = Math.min(this._total, bottom + MARGIN);
     this._from = first;
     this._to = last;
-    const rows: HTMLElement[] = [h('tr', { class: 'mlo-app-spacer', style: `height:${first * ROW_HEIGHT}px` })];
-    const wanted = new Set<number>();
-    for (let i = first; i < last; i++) {
-      const page = this._pages.get(Math.floor(i / PAGE));
-      const row = page?.[i % PAGE];
-      if (row) {
-        rows.push(this._row(row, i));
-      } else {
-        wanted.add(Math.floor(i / PAGE));
-        rows.push(h('tr', { class: 'mlo-app-row mlo-app-loading', 'data-index': i }, h('td', { colspan: 6 }, '…')));
+    // only the rows that come into the range are built; those that stay are left in place (no relayout of them)
+    for (const [i, tr] of this._drawn) {
+      if (i < first || i >= last) {
+        tr.remove();
+        this._drawn.delete(i);
       }
     }
-    rows.push(h('tr', { class: 'mlo-app-spacer', style: `height:${(this._total - last) * ROW_HEIGHT}px` }));
-    this._body.replaceChildren(...rows);
+    const wanted = new Set<number>();
+    let next: ChildNode = this._bottomSpacer;
+    for (let i = last - 1; i >= first; i--) {
+      const drawn = this._drawn.get(i);
+      if (drawn) {
+        next = drawn;
+        continue;
+      }
+      const page = this._pages.get(Math.floor(i / PAGE));
+      const row = page?.[i % PAGE];
+      let tr: HTMLElement;
+      if (row) {
+        tr = this._row(row, i);
+      } else {
+        wanted.add(Math.floor(i / PAGE));
+        tr = h('tr', { class: 'mlo-app-row mlo-app-loading', 'data-index': i }, h('td', { colspan: 6 }, '…'));
+      }
+      this._body.insertBefore(tr, next);
+      this._drawn.set(i, tr);
+      next = tr;
+    }
+    this._topSpacer.style.height = `${first * ROW_HEIGHT}px`;
+    this._bottomSpacer.style.height = `${(this._total - last) * ROW_HEIGHT}px`;
     this.node.dataset.first = String(first);
+    // the pages just beyond the drawn rows are asked for ahead, so a steady scroll rarely meets a loading row
+    for (const i of [first - PAGE / 2, last + PAGE / 2]) {
+      const index = Math.floor(i / PAGE);
+      if (i >= 0 && i < this._total && !this._pages.has(index)) {
+        wanted.add(index);
+      }
+    }
     for (const index of wanted) {
       if (!this._loading.has(index)) {
         this._loading.add(index);
         void this._page(index)
-          .then(() => this._schedule(true))
+          .then(() => index * PAGE < this._to && (index + 1) * PAGE > this._from && this._schedule(true))
           .finally(() => this._loading.delete(index));
       }
     }
@@ -149,6 +185,9 @@ export class RunTable {
   }
 
   private _body: HTMLTableSectionElement;
+  private _topSpacer: HTMLElement;
+  private _bottomSpacer: HTMLElement;
+  private _drawn = new Map<number, HTMLElement>(); // the rows in the DOM, by index
   private _table: HTMLTableElement;
   private _columns: string[] = [];
   private _pages = new Map<number, IRunRow[]>();

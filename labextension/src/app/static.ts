@@ -60,6 +60,10 @@ function json(status: number, value: unknown): Response {
 
 /** The key an API request is stored under in an export (what `mlo.ui.export.request_key` computes). */
 export function requestKey(path: string, query: URLSearchParams): string {
+  if (path === 'compare') {
+    const keys = ['experiment', 'view', 'metric', 'param', 'group', 'log_x'];
+    return 'compare?' + keys.filter(k => query.get(k)).map(k => `${k}=${query.get(k)}`).join('&');
+  }
   if (path === 'diff') {
     return `diff/${query.get('a')}/${query.get('b')}`;
   }
@@ -75,6 +79,10 @@ export async function staticAnswer(url: string, base: string): Promise<Response>
   const prefix = new URL('mlo/api/', base).pathname;
   const path = decodeURIComponent(parsed.pathname.slice(prefix.length));
   const query = parsed.searchParams;
+  if (path === 'compare' && (query.get('where') || query.get('view') === 'brush' || query.get('group'))) {
+    const what = query.get('view') === 'brush' ? 'counting the runs inside brushes' : 'filters and grouping';
+    return json(400, { error: `${what} need the live \`mlo ui\`: this page is a static export`, status: 400 });
+  }
   if (path === 'runs' && query.get('where')) {
     return json(400, { error: 'filters need the live `mlo ui`: this page is a static export', status: 400 });
   }

@@ -6,19 +6,52 @@
  * metric, param or grouping (`tab`, `options`) changes; brushes go back through `brush`. Everything is bundled:
  * no network at run time.
  */
-import { chartControls, colorFor, DEFAULT_OPTIONS, IChartOptions, ILine, LineChart, onThemeChange } from '../charts';
+import { chartControls, DEFAULT_OPTIONS, IChartOptions, ILine, LineChart, onThemeChange } from '../charts';
 import { h } from '../dom';
-import { dotPlot, IDot } from './dots';
-import { IImportance, importanceChart } from './importance';
-import { IBrushSpec, IParallelData, IParallelState, ParallelChart } from './parallel';
-import { IScatterData, ScatterChart } from './scatter';
+import { IBrushSpec, IParallelState } from './parallel';
+import { drawPayload } from './views';
 
 interface IModel {
   get(name: string): any;
   set(name: string, value: unknown): void;
   save_changes(): void;
-  on(event: string, cb: () => void): void;
-  off(event: string, cb: () => void): void;
+  send(content: unknown): void;
+  on(event: string, cb: (...args: any[]) => void): void;
+  off(event: string, cb: (...args: any[]) => void): void;
+}
+
+/** How often the histories of a running run ask the kernel for their new points (ms). */
+export const LIVE_POLL_MS = 1000;
+/** A poll unanswered this long (a restarted kernel) is asked again. */
+const LIVE_GIVE_UP_MS = 60_000;
+
+/** What a poll answers: per run and metric, only the points after the last step the view holds. */
+interface IAppend {
+  kind: 'append';
+  runs: Record<string, Record<string, { step: number[]; value: (number | null)[]; time: number[] }>>;
+  live: string[];
+  message?: string;
+  /** a running run logged a metric the view does not show */
+  redraw?: boolean;
+}
+
+/**
+ * Inside JupyterLab the server's mlo API (the store, read by the server process) answers a poll even while the
+ * kernel runs a cell, e.g. the very cell that trains the run: its base URL and token from the page's config.
+ * Elsewhere (VS Code, no server extension) there is none and the kernel answers.
+ */
+function labApi(): { base: string; headers: Record<string, string> } | null {
+  const node = document.getElementById('jupyter-config-data');
+  if (!node) {
+    return null;
+  }
+  try {
+    const config = JSON.parse(node.textContent || '{}');
+    const headers: Record<string, string> = config.token ? { Authorization: `token ${config.token}` } : {};
+    return { base: String(config.baseUrl || '/').replace(/\/?$/, '/'), headers };
+  } catch {
+    return null;
+  }
 }
 
 const TABS: [string, string][] = [
@@ -29,26 +62,20 @@ const TABS: [string, string][] = [
   ['diff', 'Param diff']
 ];
 
-interface IHistoryLine {
-  id: string;
-  label: string;
-  color_key: string;
-  role?: 'mean' | 'band';
-  step: number[];
-  value: (number | null)[];
-  time: number[];
-  start: number;
-}
-
-function fade(color: string): string {
-  return color.replace(/^hsl\((.*)\)$/, 'hsla($1, 0.35)');
-}
-
 function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
   const root = h('div', { class: 'mlo-cw' });
   el.appendChild(root);
   let chartOptions: IChartOptions = { ...DEFAULT_OPTIONS, ...(model.get('options').chart || {}) };
   let disposables: { dispose(): void; redraw?(): void }[] = [];
+  // live histories: the drawn lines of each running run, by run id and metric, and the poll's timer
+  let liveLines = new Map<string, Map<string, { chart: LineChart; line: ILine }>>();
+  let liveTimer: number | null = null;
+  let polling = false;
+  let polledAt = 0;
+  let rest = labApi(); // null once it fails: the kernel answers from then on
+  let known = new Set<string>(); // the metrics the view shows, as lines or dots
+  let redrawAsked = false;
+  let kernelAsked: 'poll' | 'redraw' | null = null; // what the kernel's next answer is for
 
   const tabs = h('div', { class: 'mlo-cw-tabs', role: 'tablist' });
   const controls = h('div', { class: 'mlo-cw-controls' });
@@ -134,7 +161,143 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
     controls.replaceChildren(...parts);
   }
 
+  function stopLive(): void {
+    if (liveTimer !== null) {
+      window.clearTimeout(liveTimer);
+      liveTimer = null;
+    }
+    liveLines = new Map();
+    polling = false;
+    redrawAsked = false;
+    kernelAsked = null;
+    delete root.dataset.live;
+  }
+
+  /** Ask for the points after each running line's last step (one request in flight at a time). */
+  function poll(): void {
+    liveTimer = null;
+    if (!liveLines.size) {
+      return;
+    }
+    const waiting = polling && Date.now() - polledAt < LIVE_GIVE_UP_MS; // a kernel busy with a cell answers later
+    if (waiting || !el.isConnected || document.visibilityState !== 'visible') {
+      liveTimer = window.setTimeout(poll, LIVE_POLL_MS); // hidden: ask again later, nothing sent meanwhile
+      return;
+    }
+    const since: Record<string, Record<string, number>> = {};
+    for (const [runId, byMetric] of liveLines) {
+      since[runId] = {};
+      for (const [metric, { line }] of byMetric) {
+        const steps = line.data.step;
+        since[runId][metric] = steps.length ? steps[steps.length - 1] : -1;
+      }
+    }
+    polling = true;
+    polledAt = Date.now();
+    if (!rest) {
+      askKernel('poll', since);
+      return;
+    }
+    void fromServer(rest, since)
+      .catch(() => null)
+      .then(answer => {
+        if (!answer) {
+          rest = null; // not this server's workspace, or no mlo API here: ask the kernel
+          askKernel('poll', since);
+          return;
+        }
+        onMessage(answer);
+        if (answer.redraw && !redrawAsked) {
+          redrawAsked = true; // the kernel reads the charts again when it is free
+          askKernel('redraw', since);
+        }
+      });
+  }
+
+  function askKernel(why: 'poll' | 'redraw', since: Record<string, Record<string, number>>): void {
+    kernelAsked = why;
+    model.send({ type: 'poll', since });
+  }
+
+  /** The kernel's answer: drawn when it answers a poll (a redraw's answer is the new payload itself). */
+  function onKernel(content: IAppend): void {
+    const why = kernelAsked;
+    kernelAsked = null;
+    if (why === 'poll') {
+      onMessage(content);
+    }
+  }
+
+  /** The points after `since` from the server's API: `GET runs/<id>/metrics?since_step=`, per live run. */
+  async function fromServer(
+    api: { base: string; headers: Record<string, string> },
+    since: Record<string, Record<string, number>>
+  ): Promise<IAppend | null> {
+    const answer: IAppend = { kind: 'append', runs: {}, live: [], redraw: false };
+    for (const [runId, lasts] of Object.entries(since)) {
+      const from = Math.min(...Object.values(lasts));
+      const url = `${api.base}mlo/api/runs/${encodeURIComponent(runId)}/metrics?since_step=${from}`;
+      const response = await fetch(url, { headers: api.headers, credentials: 'same-origin' });
+      if (!response.ok) {
+        return null;
+      }
+      const series = await response.json();
+      if (series.status === 'running') {
+        answer.live.push(runId);
+      }
+      for (const [key, points] of Object.entries(series.metrics || {})) {
+        if (key in lasts) {
+          (answer.runs[runId] ??= {})[key] = points as IAppend['runs'][string][string];
+        } else if (!known.has(key)) {
+          answer.redraw = true;
+        }
+      }
+    }
+    return answer;
+  }
+
+  function onMessage(content: IAppend): void {
+    if (!content || content.kind !== 'append' || !polling) {
+      return;
+    }
+    polling = false;
+    const touched = new Set<LineChart>();
+    for (const [runId, byMetric] of Object.entries(content.runs || {})) {
+      for (const [metric, points] of Object.entries(byMetric)) {
+        const drawn = liveLines.get(runId)?.get(metric);
+        if (!drawn) {
+          continue;
+        }
+        const data = drawn.line.data;
+        const last = data.step.length ? data.step[data.step.length - 1] : -Infinity;
+        points.step.forEach((step, i) => {
+          if (step > last) {
+            data.step.push(step);
+            data.value.push(points.value[i]);
+            data.time.push(points.time[i]);
+          }
+        });
+        touched.add(drawn.chart);
+      }
+    }
+    for (const chart of touched) {
+      chart.update(chart.lines); // new data for the same lines: the plot's setData, a zoom kept
+    }
+    const live = new Set(content.live || []);
+    for (const runId of [...liveLines.keys()]) {
+      if (!live.has(runId)) {
+        liveLines.delete(runId); // ended: its last points came in this answer
+      }
+    }
+    if (liveLines.size) {
+      liveTimer = window.setTimeout(poll, LIVE_POLL_MS);
+    } else {
+      stopLive();
+    }
+  }
+
   function clear(): void {
+    stopLive();
     for (const d of disposables) {
       d.dispose();
     }
@@ -145,58 +308,40 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
   function drawBody(): void {
     clear();
     const payload = model.get('payload') || {};
-    body.dataset.kind = payload.kind || '';
-    if (payload.message) {
-      body.appendChild(h('div', { class: 'mlo-m mlo-cw-message' }, payload.message));
-    }
-    if (payload.kind === 'histories') {
-      const grid = h('div', { class: 'mlo-cw-grid' });
-      for (const chart of payload.charts || []) {
-        const lines: ILine[] = (chart.lines as IHistoryLine[]).map(l => ({
-          label: l.label,
-          color: l.role === 'band' ? fade(colorFor(l.color_key)) : colorFor(l.color_key),
-          data: { step: l.step, value: l.value, time: l.time },
-          start: l.start
-        }));
-        const c = new LineChart(chart.metric, lines, chartOptions);
-        if (payload.grouped) {
-          c.node.dataset.grouped = 'true';
-        }
-        disposables.push(c);
-        grid.appendChild(c.node);
+    if (payload.kind === 'diff') {
+      body.dataset.kind = 'diff';
+      if (payload.message) {
+        body.appendChild(h('div', { class: 'mlo-m mlo-cw-message' }, payload.message));
       }
-      body.appendChild(grid);
-      for (const v of payload.values || []) {
-        const dots: IDot[] = v.dots.map((d: IDot & { color_key: string }) => ({ ...d, color: colorFor(d.color_key) }));
-        body.appendChild(dotPlot(v.metric, dots, Math.min(720, body.clientWidth || 560)));
-      }
-      if (payload.more) {
-        body.appendChild(h('div', { class: 'mlo-m' }, payload.more));
-      }
-    } else if (payload.kind === 'scatter') {
-      const data = payload as IScatterData;
-      const c = new ScatterChart(data, g => colorFor(g || data.y));
-      disposables.push(c);
-      body.appendChild(c.node);
-    } else if (payload.kind === 'parallel') {
-      const data = payload as IParallelData & { kind: string; state: IParallelState };
-      const c = new ParallelChart(
-        data,
-        { axes: [...data.state.axes], log: [...data.state.log] },
-        (brush: Record<string, IBrushSpec>) => {
-          model.set('brush', brush);
-          model.save_changes();
-        },
-        (state: IParallelState) => setOption('parallel', state)
-      );
-      disposables.push(c);
-      body.appendChild(c.node);
-    } else if (payload.kind === 'importance') {
-      body.appendChild(importanceChart(payload as IImportance));
-    } else if (payload.kind === 'diff') {
       const pane = h('div', { class: 'mlo-cw-diff' });
-      pane.innerHTML = payload.html; // HTML escaped by Python (mlo.report.compare.param_diff_html)
+      pane.innerHTML = payload.html ?? ''; // HTML escaped by Python (mlo.report.compare.param_diff_html)
       body.appendChild(pane);
+      return;
+    }
+    const drawn = drawPayload(payload, body, {
+      chartOptions,
+      onBrush: (brush: Record<string, IBrushSpec>) => {
+        model.set('brush', brush);
+        model.save_changes();
+      },
+      onParallelState: (state: IParallelState) => setOption('parallel', state)
+    });
+    disposables = drawn.disposables;
+    known = new Set([...(payload.charts || []), ...(payload.values || [])].map((c: { metric: string }) => c.metric));
+    const live = new Set<string>(payload.grouped ? [] : payload.live || []);
+    for (const { metric, chart, lines, ids } of drawn.histories) {
+      ids.forEach((id, i) => {
+        if (live.has(id)) {
+          if (!liveLines.has(id)) {
+            liveLines.set(id, new Map());
+          }
+          liveLines.get(id)!.set(metric, { chart, line: lines[i] });
+        }
+      });
+    }
+    if (liveLines.size) {
+      root.dataset.live = 'true'; // what the browser tests read
+      liveTimer = window.setTimeout(poll, LIVE_POLL_MS);
     }
   }
 
@@ -212,6 +357,7 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
   model.on('change:tab', onTab);
   model.on('change:choices', onChoices);
   model.on('change:payload', onPayload);
+  model.on('msg:custom', onKernel);
   const unTheme = onThemeChange(() => disposables.forEach(d => d.redraw?.()));
   drawTabs();
   drawControls();
@@ -220,6 +366,7 @@ function render({ model, el }: { model: IModel; el: HTMLElement }): () => void {
     model.off('change:tab', onTab);
     model.off('change:choices', onChoices);
     model.off('change:payload', onPayload);
+    model.off('msg:custom', onKernel);
     unTheme();
     clear();
   };

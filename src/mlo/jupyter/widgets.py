@@ -152,6 +152,7 @@ class CompareWidget(_StaticFallback, w.VBox):
         self.charts.observe(self._on_tab, "tab")
         self.charts.observe(self._on_options, "options")
         self.charts.observe(self._on_brush, "brush")
+        self.charts.on_msg(self._on_charts_msg)
         self._draw_table()
         self._set_metric_options()
         self.table.selected = list(cmp.selected)
@@ -375,6 +376,23 @@ class CompareWidget(_StaticFallback, w.VBox):
 
     def _on_tab(self, _change) -> None:
         self._draw_charts()
+
+    def _on_charts_msg(self, _widget, content, _buffers) -> None:
+        """A live view asks for the points its running runs logged after what it drew (it polls while a shown
+        run is running and stops when none is, or when the view goes away: no thread here)."""
+        if not isinstance(content, dict) or content.get("type") != "poll":
+            return
+        shown = self.charts.payload
+        known = [c["metric"] for c in shown.get("charts", [])] + [
+            v["metric"] for v in shown.get("values", [])
+        ]
+        try:
+            reply = chart_data.appended(self.comparison, content.get("since"), known)
+        except MloError as exc:
+            reply = {"kind": "append", "runs": {}, "live": [], "message": str(exc)}
+        if reply.get("redraw"):
+            self._draw_charts()  # a running run logged a new metric: the charts are read again (and stay live)
+        self.charts.send(reply)
 
     def _on_best(self, _button=None) -> None:
         metric = self.metric.value

@@ -10,6 +10,7 @@ views hash to the same colour everywhere.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -68,9 +69,63 @@ def histories(cmp: Comparison, metric: str | None = None, group_by: str | None =
         else:
             charts.append({"metric": key, "lines": _lines(series, groups, starts)})
     out: dict[str, Any] = {"kind": "histories", "charts": charts, "values": values, "grouped": bool(groups)}
+    # the runs still training: the view asks for their new points (:func:`appended`); a group's mean is not
+    # appended to (its members' steps move apart), it is read again by a refresh
+    if not groups:
+        out["live"] = [r for r, s in zip(rows["run_id"], rows["status"], strict=True) if s == "running"]
     if more > 0:
         out["more"] = f"{more} more ticked runs not drawn (the first {MAX_HISTORY_RUNS} are)"
     return out
+
+
+MAX_APPEND = (
+    10_000  # points of one line in one answer to a live view (a longer gap arrives thinned to its shape)
+)
+
+
+def appended(cmp: Comparison, since: Any, known: Iterable[str] | None = None) -> dict:
+    """The points the ticked runs logged after the last step a live view holds: ``since`` is ``{run id:
+    {metric: last step}}`` (what the view drew); the answer is ``{"kind": "append", "runs": {run id: {metric:
+    {step, value, time}}}, "live": [runs still running], "redraw": bool}``, only metrics the view already draws,
+    only later steps. With ``known`` (every metric the view shows, as lines or dots), ``redraw`` says a running
+    run logged a metric outside them: the view's charts are to be read again. A run that is not ticked, or a
+    malformed ``since``, is refused in one line."""
+    from ..workspace import current
+    from .series import chart_series
+    from .session import flush, get_run
+
+    if not isinstance(since, dict):
+        raise InvalidInput("since must map run ids to {metric: last step}")
+    shown = set(cmp.selected[:MAX_HISTORY_RUNS])
+    flush()  # points this process logged are in the store before it is read
+    runs: dict[str, Any] = {}
+    live = []
+    redraw = False
+    for run_id, lasts in list(since.items())[:MAX_HISTORY_RUNS]:
+        if run_id not in shown:
+            raise InvalidInput(f"run {str(run_id)[:40]!r} is not among the ticked runs")
+        if not isinstance(lasts, dict) or not lasts:
+            continue
+        for key, last in lasts.items():
+            if isinstance(last, bool) or not isinstance(last, (int, float)) or not math.isfinite(last):
+                raise InvalidInput(f"the last step of {str(key)[:80]!r} must be a number, got {last!r}")
+        keys = [str(k) for k in lasts]
+        answer = chart_series(
+            get_run(run_id), keys, since_step=int(min(lasts.values())), max_points=MAX_APPEND
+        )
+        if answer["status"] == "running":
+            live.append(run_id)
+            if known is not None and set(current().runs.latest_metrics(run_id)) - set(known):
+                redraw = True
+        points = {}
+        for key, series in answer["metrics"].items():
+            steps = series["step"]
+            first = next((i for i, s in enumerate(steps) if s > lasts[key]), len(steps))
+            if first < len(steps):
+                points[key] = {c: series[c][first:] for c in ("step", "value", "time")}
+        if points:
+            runs[run_id] = points
+    return {"kind": "append", "runs": runs, "live": live, "redraw": redraw}
 
 
 def _with_column(cmp: Comparison, rows: pd.DataFrame, column: str) -> pd.DataFrame:

@@ -12,6 +12,10 @@ standalone ``mlo ui`` server (:mod:`mlo.ui.server`) are thin adapters over :func
     GET runs/<id>/metrics?key=&since_step=&max_points=   metric histories for charts (key may repeat;
         since_step: only later points, what a chart polling a running run asks for)
     GET diff?a=<run>&b=<run>              what differs: params, metrics, cells, environment, git
+    GET compare?view=&experiment=&where=&runs=a,b&metric=&param=&group=&log_x=&axis=&log_axis=&brush=
+        a comparison's chart data (:mod:`mlo.tracking.compare_charts`), the notebook widget's: view is choices,
+        histories (of the ticked `runs`), scatter, parallel or importance (over the filtered runs), or brush
+        (the runs inside parallel-coordinates brushes, given as JSON, as a `where` and a count)
     GET models[/<name>]                   versions, aliases (and a model's audit trail and card)
     GET snapshots[?name=]
     GET lineage?ref=
@@ -206,6 +210,55 @@ def _diff(args: Args) -> Any:
     return diff_runs(get_run(a), get_run(b))
 
 
+COMPARE_VIEWS = ("choices", "histories", "scatter", "parallel", "importance", "brush")
+
+
+def _compare(args: Args) -> Any:
+    from ..tracking import compare_charts as charts
+    from ..tracking.brushing import brush_where
+    from ..tracking.compare import Comparison
+
+    view = args.text("view") or "choices"
+    if view not in COMPARE_VIEWS:
+        raise ApiError(400, f"view is one of {', '.join(COMPARE_VIEWS)}, got {view[:40]!r}")
+    experiment = args.all("experiment") or None
+    where = args.text("where")
+    if view == "brush":
+        try:
+            brush = json.loads(args.get("brush") or "{}")
+        except ValueError:
+            raise ApiError(400, "brush takes JSON: {column: {lo, hi} or {values}, ...}") from None
+        brushed = brush_where(brush)
+        where = " and ".join(f"({w})" for w in (where, brushed) if w) or None
+        cmp = Comparison(experiment=experiment, where=where)
+        return {"kind": "brush", "where": brushed, "total": cmp.count, "runs": cmp.matching_ids()[:MAX_LIMIT]}
+    runs = [r.strip() for value in args.all("runs") for r in value.split(",") if r.strip()]
+    if len(runs) > MAX_VALUES:
+        raise ApiError(400, f"at most {MAX_VALUES} runs to compare, got {len(runs)}")
+    cmp = Comparison(experiment=experiment, where=where, selected=runs)
+    if view == "choices":
+        return {**charts.choices(cmp), "total": cmp.count}
+    metric, param, group = args.text("metric"), args.text("param"), args.text("group")
+    for name, value, known in (
+        ("metric", metric, cmp.metrics),
+        ("param", param, cmp.params),
+        ("group", group, charts.choices(cmp)["groups"]),
+    ):
+        if value is not None and value not in known:
+            shown = ", ".join(known[:20]) or "none"
+            raise ApiError(400, f"no {name} {value[:80]!r} among these runs; there are: {shown}")
+    metric = metric or (cmp.metrics[0] if cmp.metrics else None)
+    if view == "histories":
+        return charts.histories(cmp, metric, group)
+    if view == "scatter":
+        param = param or (cmp.differing() or cmp.params or [None])[0]
+        log_x = (args.get("log_x") or "").lower() in ("1", "true", "yes")
+        return charts.scatter(cmp, metric, param, group, log_x)
+    if view == "parallel":
+        return charts.parallel(cmp, metric, {"axes": args.all("axis") or None, "log": args.all("log_axis")})
+    return charts.importance_of(cmp, metric)
+
+
 def _models(args: Args, name: str | None = None) -> Any:
     from ..registry import audit, models
 
@@ -332,6 +385,7 @@ ROUTES: list[tuple[str, Callable[..., Any]]] = [
     (r"runs/([^/]+)/metrics", _metrics),
     (r"runs/([^/]+)/artifacts/(.+)", _artifact),
     (r"diff", _diff),
+    (r"compare", _compare),
     (r"models", _models),
     (r"models/([^/]+)", _models),
     (r"models/([^/]+)/([^/]+)/card", _model_card),

@@ -3,9 +3,12 @@ works as a CI artifact with no server and no network: the ``mlo ui`` app, and ev
 rendered by :func:`mlo.ui.api.answer` into ``data/<hash>.js`` scripts (a ``file://`` page may load scripts
 beside it, not fetch them).
 
-What is left out, and said so on the page: filters (a ``where`` needs the store), the two-run diff for
-experiments of more than ``MAX_DIFF_RUNS`` runs (every pair is written), artifacts larger than ``MAX_ARTIFACT``
-and runs beyond ``MAX_RUNS``.
+The compare page's charts across the runs are written for the first ``MAX_COMPARE`` metrics: each one's
+parallel coordinates and importance, and its scatter against each of the first ``MAX_COMPARE`` params.
+
+What is left out, and said so on the page: filters (a ``where`` needs the store), and so brushing's count and
+histories grouped by a param; the two-run diff for experiments of more than ``MAX_DIFF_RUNS`` runs (every pair is
+written), artifacts larger than ``MAX_ARTIFACT`` and runs beyond ``MAX_RUNS``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,14 @@ from .server import built, static_dir
 MAX_RUNS = 2000
 MAX_DIFF_RUNS = 12  # every pair of these is diffed ahead of time: 66 diffs
 MAX_ARTIFACT = 1 << 20  # artifacts previewed inside the export (text, tables, images, HTML)
+MAX_COMPARE = 8  # metrics (and params) whose compare charts are written
+COMPARE_KEYS = ("experiment", "view", "metric", "param", "group", "log_x")
+
+
+def compare_key(query: dict[str, list[str]]) -> str:
+    """The key a ``compare`` answer is stored under (what the app's ``requestKey`` computes)."""
+    parts = [f"{k}={query[k][-1]}" for k in COMPARE_KEYS if query.get(k) and query[k][-1]]
+    return "compare?" + "&".join(parts)
 
 
 def key_hash(key: str) -> str:
@@ -69,6 +80,7 @@ def _requests(home: Path, experiment: str | None) -> Iterator[tuple[str, str, di
                     yield path, path, {}
                     if artifact.path.lower().endswith((".csv", ".tsv", ".parquet")):
                         yield f"{path}?preview=table", path, {"preview": ["table"]}
+        yield from _compare_requests(home, experiment)
         if len(ids) <= MAX_DIFF_RUNS:
             for a, b in combinations(ids, 2):
                 for x, y in ((a, b), (b, a)):
@@ -80,6 +92,26 @@ def _requests(home: Path, experiment: str | None) -> Iterator[tuple[str, str, di
             yield f"reports/{row['id']}", f"reports/{row['id']}", {}
         for row in answer(home, "traces", {"limit": ["1000"]}).data["traces"]:
             yield f"traces/{row['trace_id']}", f"traces/{row['trace_id']}", {}
+
+
+def _compare_requests(home: Path, experiment: str | None) -> Iterator[tuple[str, str, dict[str, list[str]]]]:
+    """The compare page's charts across the runs: asked for with no experiment (the runs page's "all") and, for
+    an experiment's export, with it named."""
+    scopes = [{}, *([{"experiment": [experiment]}] if experiment else [])]
+    base = {"experiment": [experiment]} if experiment else {}
+    choices = answer(home, "compare", {**base, "view": ["choices"]})
+    if choices.status != 200:
+        return
+    metrics, params = choices.data["metrics"][:MAX_COMPARE], choices.data["params"][:MAX_COMPARE]
+    queries: list[dict[str, list[str]]] = [{"view": ["choices"]}]
+    for metric in metrics:
+        for view in ("scatter", "parallel", "importance"):
+            queries.append({"view": [view], "metric": [metric]})
+        queries += [{"view": ["scatter"], "metric": [metric], "param": [p]} for p in params]
+    for query in queries:
+        for scope in scopes:
+            asked = {**scope, **query}
+            yield compare_key(asked), "compare", {**base, **query}
 
 
 def export_site(dest: str | Path, experiment: str | None = None, home: Path | None = None) -> dict[str, Any]:
