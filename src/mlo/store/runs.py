@@ -4,6 +4,7 @@ in mlo writes these tables.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from array import array
@@ -632,6 +633,17 @@ class RunStore:
         """
         scope = (experiment_ids, None if run_ids is None else list(run_ids), shown)
         json_aggregates = self._json_aggregates()
+        # a whole listing makes millions of short-lived tuples, strings and floats, none of them in a cycle: the
+        # cyclic collector would walk them over and over for nothing (8% of the read's CPU at 100,000 runs)
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._read_listing(scope, keys, json_aggregates)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _read_listing(self, scope: tuple, keys: Mapping[str, Sequence[str] | None], json_aggregates: bool):
         with self._snapshot() as conn:
             if not json_aggregates:
                 return self._listing_from_long_rows(conn, scope, keys)
