@@ -273,6 +273,30 @@ def test_metric_rows_of_unlisted_runs_are_ignored(sqlite_ws):
     assert df["metrics.acc"].tolist() == [0.5] and len(df) == 1
 
 
+def test_listing_leaves_the_garbage_collector_as_it_found_it(sqlite_ws):
+    """The listing pauses the cyclic collector while it reads; after it, and after a read that fails (a table
+    gone from the database file), the collector is on or off as the caller had it."""
+    import gc
+    import sqlite3
+
+    with mlo.start_run("a", params={"p": 1}):
+        mlo.log_metrics({"m": 0.5})
+    assert gc.isenabled()
+    assert len(mlo.runs()) == 1 and gc.isenabled()
+    gc.disable()
+    try:
+        assert len(mlo.runs()) == 1 and not gc.isenabled()
+    finally:
+        gc.enable()
+    with sqlite3.connect(sqlite_ws.runs.db.engine.url.database) as db:
+        db.execute("DROP TABLE latest_metrics")
+    from sqlalchemy.exc import OperationalError
+
+    with pytest.raises(OperationalError, match="no such table: latest_metrics"):
+        mlo.runs()
+    assert gc.isenabled()
+
+
 def test_listing_reads_one_snapshot(ws):
     from mlo import workspace
 

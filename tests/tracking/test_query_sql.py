@@ -178,3 +178,39 @@ def test_huge_filters_are_answered_not_sql_errors(many):
     assert mlo.runs(experiment="big", limit=50, where=many_ors).attrs["total"] == 9
     long = "x" * 100_000
     assert mlo.runs(experiment="big", limit=5, where=f"tags.team = '{long}'").empty
+
+
+def test_counts_of_one_equality_join_its_matches_with_the_listing(ws):
+    """A page filtered by one equality counts by joining the key's matches with the listing: matches in other
+    experiments, in deleted runs and in rows whose run is gone are not counted, nor is a run twice."""
+    from mlo.store import schema
+    from mlo.store.run_filter import RunFilter
+    from mlo.store.runs import _matching_ids
+
+    for exp in ("c", "other"):
+        for i in range(6):
+            with mlo.start_run(f"{exp}{i}", experiment=exp, params={"opt": "adam" if i % 2 else "sgd", "n": i},
+                               tags={"team": "a" if i < 3 else "b"}):  # fmt: skip
+                mlo.log_metrics({"acc": 0.5 if i % 3 else 0.25})
+    mlo.delete_run(mlo.runs(experiment="c", where="name = 'c1'").run_id[0])
+    if ws.runs.db.dialect == "sqlite":  # a row whose run is gone (SQLite does not enforce foreign keys)
+        ws.runs.db.write(
+            lambda conn: conn.execute(
+                schema.params.insert().values(run_id="0" * 26, key="opt", value='"adam"')
+            )
+        )
+    sql = RunFilter(ws.runs.db, json_functions=ws.runs._json_aggregates(), scope=[])
+    with ws.runs._snapshot() as conn:
+        for where, joined in [("params.opt = 'adam'", True), ("tags.team in ('a', 'b')", True),
+                              ("metrics.acc = 0.5", True), ("metrics.acc > 0.3", False),
+                              ("params.opt = 'adam' and params.n = 3", False)]:  # fmt: skip
+            assert (_matching_ids(sql.where(conn, where_mod.parse(where))) is not None) is joined, where
+    for where in (
+        "params.opt = 'adam'",
+        "tags.team in ('a', 'b')",
+        "metrics.acc = 0.5",
+        "params.opt = 'none'",
+    ):
+        assert_pages_are_slices({"where": where}, ((0, 2), (2, 10)), experiment="c")
+        assert_pages_are_slices({"where": where}, ((0, 3),))
+    assert mlo.runs(experiment="c", where="params.opt = 'adam'", limit=1).attrs["total"] == 2
