@@ -176,7 +176,9 @@ def test_charts_hover_group_brush_and_columns(page, notebooks, theme):
 
 def brush_the_top(page, chart, axis: str) -> None:
     """Drag along the top of a parallel-coordinates axis."""
-    hit = chart.locator(f'.mlo-paxis[data-axis="{axis}"] .mlo-brush-hit').bounding_box()
+    target = chart.locator(f'.mlo-paxis[data-axis="{axis}"] .mlo-brush-hit')
+    target.scroll_into_view_if_needed()  # laid out and on screen: a box to drag in, not None
+    hit = target.bounding_box()
     x = hit["x"] + hit["width"] / 2
     page.mouse.move(x, hit["y"] + 4)
     page.mouse.down()
