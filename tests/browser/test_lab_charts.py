@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import textwrap
 
+from live_run import start_live_run
 from screenshots import docs_screenshot
 from theme import luminance, set_theme
 
@@ -59,26 +58,6 @@ LAB_SEED = textwrap.dedent(
         run.set_note("Baseline with **every** artifact kind.\\n<b>not markup</b>")
     ids["with-artifacts"] = run.id
     json.dump(ids, sys.stdout)
-    """
-)
-
-# a run that keeps training while the test watches: a point every 0.2 s, flushed at once, until told to stop
-LIVE = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
-    import mlo
-
-    stop = Path(sys.argv[1])
-    with mlo.start_run("live-training", experiment="mnist") as run:
-        print(run.id, flush=True)
-        step = 0
-        deadline = time.monotonic() + 90
-        while not stop.exists() and time.monotonic() < deadline:
-            mlo.log_metric("loss", 1.0 / (step + 1), step=step)
-            mlo.flush()
-            step += 1
-            time.sleep(0.2)
     """
 )
 
@@ -222,14 +201,7 @@ def test_artifact_previews_image_json_text_tables_and_sandboxed_html(page, lab):
 
 def test_a_live_run_chart_grows_without_a_click_and_the_tab_settles_when_it_ends(page, lab):
     stop = lab.root / "stop-live"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", LIVE, str(stop)],
-        cwd=lab.root,
-        env=lab.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_live_run(lab.root, lab.env, stop, experiment="mnist")
     try:
         run_id = proc.stdout.readline().strip()
         assert run_id, proc.stderr.read()

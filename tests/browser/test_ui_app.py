@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from live_run import start_live_run
 from screenshots import docs_screenshot
 from test_compare_widget import brush_the_top, hover_a_point
 from theme import luminance
@@ -66,25 +67,6 @@ SEED = textwrap.dedent(
             mlo.log_metric("score", i / SWEEP)
     mlo.register_model(lambda rows: [0 for _ in rows], "churn-model", alias="production", run=best)
     json.dump(ids, sys.stdout)
-    """
-)
-
-LIVE = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
-    import mlo
-
-    stop = Path(sys.argv[1])
-    with mlo.start_run("live-training", experiment="live") as run:
-        print(run.id, flush=True)
-        step = 0
-        deadline = time.monotonic() + 90
-        while not stop.exists() and time.monotonic() < deadline:
-            mlo.log_metric("loss", 1.0 / (step + 1), step=step)
-            mlo.flush()
-            step += 1
-            time.sleep(0.2)
     """
 )
 
@@ -296,9 +278,7 @@ def test_a_live_run_chart_grows_without_a_click(browser, app):
     from playwright.sync_api import expect
 
     stop = app.root / "stop-live"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", LIVE, str(stop)], cwd=app.root, env=app.env, stdout=subprocess.PIPE, text=True
-    )
+    proc = start_live_run(app.root, app.env, stop, experiment="live")
     page = _page(browser)
     try:
         run_id = proc.stdout.readline().strip()
