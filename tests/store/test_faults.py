@@ -88,6 +88,20 @@ def test_a_schema_newer_than_the_code_is_one_line_and_exit_3(sqlite_ws):
     assert "has schema version 999, newer than this mlo knows" in line and "upgrade mlo-workbench" in line
 
 
+def test_a_table_dropped_by_hand_is_one_line_and_exit_3(sqlite_ws):
+    run_id = record_something(sqlite_ws)
+    sqlite_ws.db.write(lambda c: c.exec_driver_sql("DROP TABLE params"))
+    workspace.reset_cache()
+    out = cli("runs")
+    assert out.returncode == STORE_FAULT
+    line = one_line(out.stderr)
+    assert "lacks part of mlo's schema (" in line and "no such table: params" in line and "backup" in line
+    with pytest.raises(StoreError, match="lacks part of mlo's schema") as info:
+        mlo.runs()
+    assert info.value.kind == "schema"
+    assert cli("runs", "--help").returncode == 0 and run_id  # the CLI still answers; nothing else was touched
+
+
 # -- an emptied database next to blobs ------------------------------------------------------------------------------
 @pytest.mark.parametrize("how", ["zero-length", "deleted"])
 def test_an_emptied_database_next_to_blobs_is_refused_not_recreated(sqlite_ws, how):

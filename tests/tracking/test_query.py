@@ -290,9 +290,9 @@ def test_listing_leaves_the_garbage_collector_as_it_found_it(sqlite_ws):
         gc.enable()
     with sqlite3.connect(sqlite_ws.runs.db.engine.url.database) as db:
         db.execute("DROP TABLE latest_metrics")
-    from sqlalchemy.exc import OperationalError
+    from mlo.errors import StoreError
 
-    with pytest.raises(OperationalError, match="no such table: latest_metrics"):
+    with pytest.raises(StoreError, match="no such table: latest_metrics"):
         mlo.runs()
     assert gc.isenabled()
 

@@ -80,6 +80,13 @@ def _sqlite_kind(orig: BaseException) -> str | None:
     return None
 
 
+def _missing_schema(orig: BaseException) -> bool:
+    """A table or column the schema has is missing (SQLite's "no such table", PostgreSQL's 42P01 and 42703)."""
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or ""
+    text = str(orig).lower()
+    return code in ("42P01", "42703") or "no such table" in text or "no such column" in text
+
+
 def _postgres_kind(orig: BaseException) -> str | None:
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or ""
     text = str(orig).lower()
@@ -120,6 +127,12 @@ def database_fault(exc: BaseException, url: str, dialect: str) -> StoreError | N
     if isinstance(exc, StoreError):
         return exc
     orig = getattr(exc, "orig", None) or exc
+    if _missing_schema(
+        orig
+    ):  # a table or column of the migrated schema is gone: the file was changed by hand
+        kind = SCHEMA
+        where = (url.split("///", 1)[-1] if "///" in url else url) if dialect == "sqlite" else redact(url)
+        return fault(kind, _DB_MESSAGES[kind].format(where=where, detail=_first_line(orig)))
     if type(orig).__name__ in ("IntegrityError", "ProgrammingError", "DataError"):
         return None
     if dialect == "sqlite":
@@ -162,6 +175,10 @@ _DB_MESSAGES = {
     CANNOT_OPEN: (
         "cannot open the metadata database {where} ({detail}): check that the file and its folder exist and "
         "are readable by this user"
+    ),
+    SCHEMA: (
+        "the metadata database {where} lacks part of mlo's schema ({detail}): it was changed outside mlo or is "
+        "damaged; restore it from a backup (`mlo doctor` checks the workspace)"
     ),
     LOGIN: "the metadata database at {where} refused the login ({detail}): fix the user or password in MLO_STORE",
     NO_DATABASE: (
