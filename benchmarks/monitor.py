@@ -36,7 +36,8 @@ Run from the repository root:
 
 At scale (``--scale``): logs of 1M, 5M and 10M predictions (the same workload, 24 hourly windows), each read by
 ``mlo monitor bench --window 1h --no-save`` of this tree and, with ``--baseline SRC``, of another checkout's
-``src/`` in the same interpreter (``git archive main | tar -x -C DIR`` gives one): wall time, CPU time and the
+``src/`` in the same interpreter (``git archive main | tar -x -C DIR`` gives one), each side logging its own
+copy with its own code (a newer schema would stop the baseline): wall time, CPU time and the
 process's peak RSS, with the load average at the start of each run. One untimed report first keeps the reference
 predictions beside the log, so neither side pays for the model load.
 
@@ -692,26 +693,37 @@ def run_scale(sizes: list[int], baseline: Path | None, repeats: int) -> dict:
     wall time, CPU time and peak RSS of the whole command."""
     out: dict = {"sizes": {}, "baseline": str(baseline) if baseline else None}
     for n in sizes:
-        with tempfile.TemporaryDirectory(prefix="mlo-bench-monitor-scale-") as tmp:
-            folder = Path(tmp)
-            os.environ["MLO_HOME"] = str(folder / ".mlo")
-            log(f"logging {n:,} predictions…")
-            done = subprocess.run(
-                [sys.executable, __file__, "--setup-child", str(folder), str(n)],
-                capture_output=True,
-                text=True,
-            )
-            if done.returncode != 0:
-                raise RuntimeError(done.stderr[-3000:])
-            setup_ = json.loads(done.stdout.strip().splitlines()[-1])
-            row = {"log_bytes": setup_["log_bytes"]}
-            run_cli(folder, repeats=1)  # the reference predictions are kept after the first report
-            for name, src in (("after", None), ("before", baseline)):
-                if name == "before" and src is None:
-                    continue
-                log(f"  {name}: mlo monitor over {n:,} predictions…")
+        row: dict = {}
+        for name, src in (("after", None), ("before", baseline)):
+            if name == "before" and src is None:
+                continue
+            # each side logs its own copy with its own code: a workspace written by a newer mlo may carry a
+            # schema the baseline refuses to open (the same seed makes the same predictions on both sides)
+            with tempfile.TemporaryDirectory(prefix="mlo-bench-monitor-scale-") as tmp:
+                folder = Path(tmp)
+                env = dict(os.environ, MLO_HOME=str(folder / ".mlo"))
+                if src is not None:
+                    env["PYTHONPATH"] = str(src)
+                log(f"  {name}: logging {n:,} predictions…")
+                done = subprocess.run(
+                    [sys.executable, __file__, "--setup-child", str(folder), str(n)],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                )
                 load = loadavg()
+                if done.returncode != 0:
+                    row[name] = {"failed": done.stderr.strip()[-300:], "load": load}
+                    continue
+                setup_ = json.loads(done.stdout.strip().splitlines()[-1])
+                row.setdefault("log_bytes", {})[name] = setup_["log_bytes"]
+                os.environ["MLO_HOME"] = env["MLO_HOME"]
                 try:
+                    run_cli(
+                        folder, src, repeats=1
+                    )  # the reference predictions are kept after the first report
+                    log(f"  {name}: mlo monitor over {n:,} predictions…")
+                    load = loadavg()
                     r = run_cli(folder, src, repeats)
                 except RuntimeError as exc:
                     row[name] = {"failed": str(exc)[-300:], "load": load}
@@ -723,7 +735,7 @@ def run_scale(sizes: list[int], baseline: Path | None, repeats: int) -> dict:
 
 
 def print_scale(f: dict) -> None:
-    rows = []
+    rows, failures = [], []
     for n, row in f["sizes"].items():
         for name in ("before", "after"):
             r = row.get(name)
@@ -731,6 +743,7 @@ def print_scale(f: dict) -> None:
                 continue
             if "failed" in r:
                 rows.append([f"{int(n):,}", name, "failed", "", "", r["load"]])
+                failures.append(f"{int(n):,} {name}: {r['failed'].splitlines()[-1] if r['failed'] else '?'}")
                 continue
             wall = statistics.median(r["times"])
             rows.append(
@@ -760,6 +773,8 @@ def print_scale(f: dict) -> None:
         "prediction); wall and CPU are medians, peak RSS is the largest (wait4)"
     )
     print_table(["predictions", "run", "wall", "CPU (user+sys)", "peak RSS", "load at start"], rows)
+    for line in failures:
+        print(f"failed: {line}")
     print("targets (issue 23): 10M predictions ≤ 10 s wall, ≤ 1 GB peak; memory flat in the size of the log")
 
 
