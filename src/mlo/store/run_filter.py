@@ -197,18 +197,30 @@ class RunFilter:
                 return None
         elif lkind != STRING or vkind != STRING:
             return None
+        on_index = table is s.params and op in ("=", "!=") or self.pg and table in (s.params, s.tags)
+        if on_index and vkind == STRING and op in ("=", "!=", "in"):
+            same = self._stored_among(table, literals)
+            return same if op != "!=" else ~same
         if op == "in":
             return expr.in_(list(literals))
-        if table is s.params and vkind == STRING and op in ("=", "!="):
-            # the stored JSON text of a string is json.dumps of it: equality on the index's expression
-            import json
-
-            stored = s.indexed_value(table, self.db.dialect)
-            text = json.dumps(literals[0])
-            indexed = stored == func.substr(literal(text), 1, s.VALUE_PREFIX) if self.pg else stored == text
-            same = and_(indexed, table.c.value == text)
-            return same if op == "=" else ~same
         return _apply(expr, op, literals[0])
+
+    def _stored_among(self, table, literals):
+        """The stored text is one of these strings' (params hold ``json.dumps`` of a string, tags the string):
+        on the expression the (key, value) index holds, so the database finds them in it."""
+        import json
+
+        texts = [json.dumps(v) if table is s.params else v for v in literals]
+        if not self.pg:
+            return table.c.value == texts[0]  # (params alone, one string: SQLite indexes the whole value)
+        stored = s.indexed_value(table, self.db.dialect)
+        prefixes = [func.substr(literal(text), 1, s.VALUE_PREFIX) for text in texts]
+        indexed = stored.in_(prefixes) if len(prefixes) > 1 else stored == prefixes[0]
+        if all(len(text) < s.VALUE_PREFIX for text in texts):
+            # a value whose first VALUE_PREFIX characters equal a shorter string is that string: the index
+            # answers alone (a check of the whole value would also make the planner expect a few matches)
+            return indexed
+        return and_(indexed, table.c.value.in_(texts))
 
     def _attribute(self, column: str, op: str, value):
         if column not in TEXT_ATTRIBUTES:
