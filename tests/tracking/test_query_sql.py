@@ -224,7 +224,9 @@ def test_pages_when_the_listing_is_every_run(ws):
     opts = ["adam", long, long + "x", "sgd", "adam", long + "x", None]
     teams = ["a", long + "t", "b", long + "t2", None, "a", "a"]
     for i, (opt, team) in enumerate(zip(opts, teams, strict=True)):
-        params = {"lr": i / 4} | ({} if opt is None else {"opt": opt})
+        params = {"lr": i / 4, "bs": [32, 64, 32, 16, 64, 32, 10**320][i]} | (
+            {} if opt is None else {"opt": opt}
+        )
         with mlo.start_run(
             f"r{i}", experiment="only", params=params, tags={} if team is None else {"team": team}
         ):
@@ -243,6 +245,13 @@ def test_pages_when_the_listing_is_every_run(ws):
         {"where": "params.lr < 1", "order_by": "name"},
         {"where": "params.opt = 'adam' or metrics.acc is null"},
         {"order_by": "experiment"},
+        {"order_by": "params.bs desc"},  # ties (broken newest first) and an integer beyond a double
+        {"order_by": "params.bs"},
+        {"order_by": "params.opt desc"},  # a run without it: last
+        {"where": "params.bs > 20 and params.bs < 60", "order_by": "params.opt"},
+        {"where": "not params.opt = 'adam'"},  # counted as every run less the matches
+        {"where": "params.opt is null"},
+        {"where": "not metrics.acc > 0.25", "order_by": "params.lr desc"},
     ]
     pages = ((0, 2), (2, 3), (6, 5))
 

@@ -563,7 +563,7 @@ class RunStore:
                 keys.append((column.asc() if ascending else column.desc()).nulls_last())
             joined = r.join(e, r.c.experiment_id == e.c.id)
             matches = _matching_ids(condition)
-            keyed = _keyed_ids(condition) if self.db.dialect == "postgresql" else None
+            keyed = _keyed_ids(condition, negated=None) if self.db.dialect == "postgresql" else None
             whole = (
                 (condition is None or keyed is not None)
                 and shown is None
@@ -574,7 +574,11 @@ class RunStore:
                 # every run is listed, and a run has at most one row per key, whose run exists (PostgreSQL
                 # enforces the foreign key): the rows satisfying the condition are the count, read from the
                 # (key, value) index without looking each run up (a join: 0.6-2.6 s at 1,000,000 runs)
-                count = select(func.count()).select_from(r if keyed is None else keyed.subquery())
+                ids_of, negated = keyed if keyed is not None else (None, False)
+                count = select(func.count()).select_from(r if ids_of is None else ids_of.subquery())
+                if negated:  # not among them: every run less those (an anti-join would hash them all)
+                    every = select(func.count()).select_from(r).scalar_subquery()
+                    count = select(every - count.scalar_subquery())
             elif matches is not None:
                 # one condition on a key: a join of its matches (one per run, from the (key, value) index) with
                 # the listing, so the database may start from the matches rather than probe every listed run
@@ -588,9 +592,9 @@ class RunStore:
                 )
                 count = count.where(*scope)
             total = conn.execute(count).scalar_one()
-            walk = sql.walk(orders[0][0]) if len(orders) == 1 else None
+            walk = sql.walk(orders[0][0], conn) if len(orders) == 1 else None
             if walk is not None:
-                ids = self._walk(conn, walk, orders[0][1], scope, offset, limit)
+                ids = self._walk(conn, walk, orders[0][1], scope, offset, limit, whole and condition is None)
             else:
                 # the experiments' names only when a condition or the order reads them
                 by_name = shown is not None or where is not None or any(o == "experiment" for o, _ in orders)
@@ -609,26 +613,52 @@ class RunStore:
         other = select(e.c.id).where(e.c.id.not_in(list(experiment_ids)), first_run.is_not(None)).limit(1)
         return conn.execute(other).first() is None
 
-    def _walk(self, conn: Connection, walk: tuple, ascending: bool, scope: list, offset: int, limit: int):
-        """A page ordered by one metric or tag: the runs that have it, walked in the order of the (key, value)
-        index up to the page's end, then (past them) the runs without it, newest first."""
-        table, key, sort = walk
+    def _walk(
+        self,
+        conn: Connection,
+        walk: tuple,
+        ascending: bool,
+        scope: list,
+        offset: int,
+        limit: int,
+        whole: bool,
+    ):
+        """A page ordered by one metric, tag or param: the runs that have it, walked in the order of the (key,
+        value) index up to the page's end (or, for a param, its first values taken with their ties), then (past
+        them) the runs without it, newest first. ``whole``: every run is listed (no filter, nothing hidden)."""
+        table, key, sort, presorted = walk
         r, e = s.runs, s.experiments
         has = and_(table.c.key == key, table.c.value.is_not(None))  # a NaN metric is missing
+        if not presorted:
+            has = and_(has, sort[0].is_not(None))  # a param that does not decode to its kind is missing
         # the key's entries are the outer loop (a join would let the database start from the runs and sort them
         # all); each entry walked is checked against the listing, and ties are broken as runs() breaks them
         listed = (
             select(r.c.id).select_from(r.join(e, r.c.experiment_id == e.c.id)).where(r.c.id == table.c.run_id)
         )
         started = select(r.c.start_time).where(r.c.id == table.c.run_id).scalar_subquery()
-        first = (
-            select(table.c.run_id)
-            .where(has, listed.where(*scope).exists())
-            .order_by(
-                *(x.asc() if ascending else x.desc() for x in sort), started.desc(), table.c.run_id.desc()
+        in_order = [x.asc() if ascending else x.desc() for x in sort]
+        if presorted:
+            first = (
+                select(table.c.run_id)
+                .where(has, listed.where(*scope).exists())
+                .order_by(*in_order, started.desc(), table.c.run_id.desc())
+                .limit(offset + limit)
             )
-            .limit(offset + limit)
-        )
+        else:
+            # the page's values and any equal to its last (FETCH … WITH TIES), then their runs in runs() order
+            first_values = select(table.c.run_id, sort[0].label("v")).where(has)
+            if not whole:
+                first_values = first_values.where(listed.where(*scope).exists())
+            taken = first_values.order_by(*in_order).fetch(offset + limit, with_ties=True).subquery()
+            first = (
+                select(taken.c.run_id)
+                .join(r, r.c.id == taken.c.run_id)
+                .order_by(
+                    taken.c.v.asc() if ascending else taken.c.v.desc(), r.c.start_time.desc(), r.c.id.desc()
+                )  # fmt: skip
+                .limit(offset + limit)
+            )
         ids = [row[0] for row in conn.execute(first)]
         page = ids[offset:]
         if len(ids) < offset + limit:  # past the runs with a value
@@ -818,15 +848,19 @@ class RunStore:
         return RunListing(columns, values)
 
 
-def _keyed_ids(condition: Any):
+def _keyed_ids(condition: Any, negated: bool | None = False):
     """The subquery of ``runs.id IN (SELECT run_id FROM … WHERE key = … AND …)``, the SQL of one filter
     condition on a param, metric or tag (see :mod:`mlo.store.run_filter`): each run at most once, as the table
-    is keyed by (run_id, key). None for any other condition."""
+    is keyed by (run_id, key). None for any other condition. With ``negated=None``, also ``NOT IN``: then
+    (the subquery, whether negated)."""
     from sqlalchemy.sql import operators
     from sqlalchemy.sql.elements import BinaryExpression
     from sqlalchemy.sql.selectable import ScalarSelect, Select
 
-    if not isinstance(condition, BinaryExpression) or condition.operator is not operators.in_op:
+    if not isinstance(condition, BinaryExpression):
+        return None
+    ops = {operators.in_op: False, operators.not_in_op: True} if negated is None else {operators.in_op: False}
+    if condition.operator not in ops:
         return None
     if condition.left is not s.runs.c.id:
         return None
@@ -836,7 +870,7 @@ def _keyed_ids(condition: Any):
     table = right.selected_columns[0].table
     if table not in (s.params, s.latest_metrics, s.tags) or right.selected_columns[0] is not table.c.run_id:
         return None
-    return right
+    return right if negated is not None else (right, ops[condition.operator])
 
 
 def _matching_ids(condition: Any):
