@@ -17,7 +17,9 @@ machine stretches less than the wall clock). Beside them, the machine's limits: 
 
 ``--postgres`` builds the workspace (1,000,000 runs by default) in a throwaway PostgreSQL cluster of its own
 (``initdb`` + ``pg_ctl``, as the test suite does), writing the rows with ``INSERT … SELECT generate_series``
-on the server, and times the pages (not ``runs()`` of everything).
+on the server, and times the pages (not ``runs()`` of everything), the baseline's code and this checkout's
+taking turns on the same database (``--no-baseline``: this checkout alone). ``--keep DIR`` keeps the cluster
+in DIR, and a later run with the same DIR and ``--runs`` starts it again instead of rebuilding it.
 
 Target (issue "at scale"): any page ≤ 100 ms and everything ≤ 1.5 s at 100,000 runs on SQLite; pages ≤ 200 ms at
 1,000,000 runs on PostgreSQL.
@@ -240,6 +242,8 @@ class Postgres:
 
     def start(self) -> str:
         data = self.root / "data"
+        if (data / "postmaster.pid").exists():
+            raise SystemExit(f"a server runs on {data} already: stop it first (pg_ctl -D {data} stop)")
         if not (data / "PG_VERSION").exists():
             self.run(str(self.bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "mlo", "--no-sync",
                      "-E", "UTF8")  # fmt: skip
