@@ -293,9 +293,8 @@ class RunFilter:
         if kind == "tags":
             prefix = s.indexed_value(s.tags, self.db.dialect)
             return s.tags, key, [prefix, self._text(s.tags.c.value)] if self.pg else [prefix], True
-        with_ties = conn is not None and (conn.dialect.server_version_info or (0,)) >= (
-            13,
-        )  # FETCH … WITH TIES
+        # FETCH … WITH TIES came with PostgreSQL 13
+        with_ties = conn is not None and (conn.dialect.server_version_info or (0,)) >= (13,)
         if kind == "params" and self.pg and with_ties:
             found = self._value(conn, kind, key)
             if found is not None and found[2] in (NUMBER, STRING):
