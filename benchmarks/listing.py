@@ -17,7 +17,9 @@ machine stretches less than the wall clock). Beside them, the machine's limits: 
 
 ``--postgres`` builds the workspace (1,000,000 runs by default) in a throwaway PostgreSQL cluster of its own
 (``initdb`` + ``pg_ctl``, as the test suite does), writing the rows with ``INSERT … SELECT generate_series``
-on the server, and times the pages (not ``runs()`` of everything).
+on the server, and times the pages (not ``runs()`` of everything), the baseline's code and this checkout's
+taking turns on the same database (``--no-baseline``: this checkout alone). ``--keep DIR`` keeps the cluster
+in DIR, and a later run with the same DIR and ``--runs`` starts it again instead of rebuilding it.
 
 Target (issue "at scale"): any page ≤ 100 ms and everything ≤ 1.5 s at 100,000 runs on SQLite; pages ≤ 200 ms at
 1,000,000 runs on PostgreSQL.
@@ -25,6 +27,7 @@ Target (issue "at scale"): any page ≤ 100 ms and everything ≤ 1.5 s at 100,0
     .venv/bin/python benchmarks/listing.py                    # 100,000 runs, about 5 minutes on 2 cores
     .venv/bin/python benchmarks/listing.py --runs 10000 --repeats 3
     .venv/bin/python benchmarks/listing.py --postgres         # 1,000,000 runs; needs PostgreSQL's binaries
+    .venv/bin/python benchmarks/listing.py --postgres --keep /var/tmp/pg1m   # build once, measure again later
 """
 
 from __future__ import annotations
@@ -238,17 +241,22 @@ class Postgres:
         subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=600)
 
     def start(self) -> str:
-        data = str(self.root / "data")
-        self.run(
-            str(self.bindir / "initdb"), "-D", data, "-A", "trust", "-U", "mlo", "--no-sync", "-E", "UTF8"
-        )
-        self.run(str(self.bindir / "pg_ctl"), "-D", data, "-l", str(self.root / "log"), "-w", "start", "-o",
+        data = self.root / "data"
+        if (data / "postmaster.pid").exists():
+            raise SystemExit(f"a server runs on {data} already: stop it first (pg_ctl -D {data} stop)")
+        if not (data / "PG_VERSION").exists():
+            self.run(str(self.bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "mlo", "--no-sync",
+                     "-E", "UTF8")  # fmt: skip
+        self.run(str(self.bindir / "pg_ctl"), "-D", str(data), "-l", str(self.root / "log"), "-w", "start", "-o",
                  f"-p {self.port} -h 127.0.0.1 -k {self.root} -F -c synchronous_commit=off "
                  "-c shared_buffers=512MB -c work_mem=64MB -c maintenance_work_mem=512MB")  # fmt: skip
         return f"postgresql+psycopg://mlo@127.0.0.1:{self.port}/postgres"
 
-    def stop(self) -> None:
-        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate", "stop")
+    def stop(self, keep: bool = False) -> None:
+        mode = (
+            "fast" if keep else "immediate"
+        )  # a kept cluster is shut down cleanly, to start again as it was
+        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", mode, "stop")
 
 
 PG_BUILD = """
@@ -280,37 +288,55 @@ ANALYZE;
 
 
 def postgres_mode(a, tmp: Path) -> tuple[dict, dict, list[str]]:
+    """Builds the workspace in ``tmp`` (or in ``--keep DIR``, where a workspace of the same size built before
+    is started again instead of rebuilt), then times the pages."""
     from sqlalchemy import text
 
-    root = tmp / "pg"
-    root.mkdir()
+    root, home = tmp / "pg", tmp / "pgws" / ".mlo"
+    built_file = tmp / "built.json"
+    old = json.loads(built_file.read_text()) if built_file.exists() else None
+    if old is not None and old["runs"] != a.runs:
+        raise SystemExit(
+            f"{tmp} holds a workspace of {old['runs']:,} runs, not {a.runs:,}: use another --keep DIR"
+        )
+    root.mkdir(exist_ok=True)
     os.chmod(tmp, 0o755)  # the server runs as another user when this runs as root
     pg = Postgres(root)
     url = pg.start()
     try:
         os.environ["MLO_STORE"] = url
-        os.environ["MLO_HOME"] = str(tmp / "pgws" / ".mlo")
-        import mlo
+        os.environ["MLO_HOME"] = str(home)
+        if old is None:
+            import mlo
 
-        mlo.init(tmp / "pgws")
-        exp_id = mlo.workspace.current().runs.experiment_id(EXPERIMENT)
-        engine = mlo.workspace.current().db.engine
-        t0 = time.perf_counter()
-        start = int((time.time() - a.runs) * 1e6)
-        with engine.begin() as conn:
-            for stmt in PG_BUILD.split(";\n"):
-                if stmt.strip() and stmt.strip() != "ANALYZE":
-                    conn.execute(text(stmt), {"exp": exp_id, "n": a.runs, "start": start})
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE")
-        built = time.perf_counter() - t0
-        mlo.workspace.reset_cache()
+            mlo.init(tmp / "pgws")
+            exp_id = mlo.workspace.current().runs.experiment_id(EXPERIMENT)
+            engine = mlo.workspace.current().db.engine
+            t0 = time.perf_counter()
+            start = int((time.time() - a.runs) * 1e6)
+            with engine.begin() as conn:
+                for stmt in PG_BUILD.split(";\n"):
+                    if stmt.strip() and stmt.strip() != "ANALYZE":
+                        conn.execute(text(stmt), {"exp": exp_id, "n": a.runs, "start": start})
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE")
+            built = time.perf_counter() - t0
+            mlo.workspace.reset_cache()
+            if a.keep:
+                built_file.write_text(json.dumps({"runs": a.runs, "built_s": built}))
+        else:
+            built = old["built_s"]
         notes = [f"{a.runs:,} runs × (10 params, 10 metrics, 2 tags) written on the server in {built:.1f} s "
                  "(INSERT … SELECT generate_series, then VACUUM ANALYZE, as autovacuum would)"]  # fmt: skip
-        sides = {"after": [probe(None, tmp / "pgws" / ".mlo", a.runs, a.repeats, PG_CASES, url)
-                           for _ in range(a.rounds)]}  # fmt: skip
+        sides: dict[str, list[dict]] = {"after": []}
+        if a.base is not None:
+            sides["before"] = []
+        for _ in range(a.rounds):
+            if a.base is not None:
+                sides["before"].append(probe(a.base / "src", home, a.runs, a.repeats, PG_CASES, url))
+            sides["after"].append(probe(None, home, a.runs, a.repeats, PG_CASES, url))
     finally:
-        pg.stop()
+        pg.stop(keep=bool(a.keep))
     return sides, PG_CASES, notes
 
 
@@ -321,6 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2, help="turns each side takes (the best median counts)")
     ap.add_argument("--baseline", default="main")
     ap.add_argument("--postgres", action="store_true", help="this checkout on a PostgreSQL server of its own")
+    ap.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="--postgres: build the cluster in DIR and keep it; a later "
+        "run with the same DIR and --runs starts it again instead of rebuilding (minutes at 1M runs)",
+    )
+    ap.add_argument("--no-baseline", action="store_true", help="--postgres: this checkout alone")
     ap.add_argument("--json", metavar="FILE")
     a = ap.parse_args(argv)
     a.runs = a.runs or (1_000_000 if a.postgres else 100_000)
@@ -328,16 +361,20 @@ def main(argv: list[str] | None = None) -> int:
     shm = "/dev/shm" if Path("/dev/shm").is_dir() and not a.postgres else None
     with tempfile.TemporaryDirectory(prefix="mlo-listing-", dir=shm) as t:
         tmp = Path(t)
-        if a.postgres:
-            sides, cases, notes = postgres_mode(a, tmp)
-        else:
-            base = tmp / "baseline"
-            base.mkdir()
+        a.base = None
+        if not (a.postgres and a.no_baseline):
+            a.base = tmp / "baseline"
+            a.base.mkdir()
             archive = subprocess.run(
                 ["git", "-C", str(ROOT), "archive", a.baseline, "src"], check=True, capture_output=True
             )
-            subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
-            sides, cases, notes = sqlite_mode(a, tmp, base)
+            subprocess.run(["tar", "-x", "-C", str(a.base)], input=archive.stdout, check=True)
+        if a.postgres:
+            keep = Path(a.keep).resolve() if a.keep else tmp
+            keep.mkdir(parents=True, exist_ok=True)
+            sides, cases, notes = postgres_mode(a, keep)
+        else:
+            sides, cases, notes = sqlite_mode(a, tmp, a.base)
     load_after = os.getloadavg()
     for line in notes:
         print(line)

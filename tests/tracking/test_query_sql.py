@@ -214,3 +214,68 @@ def test_counts_of_one_equality_join_its_matches_with_the_listing(ws):
         assert_pages_are_slices({"where": where}, ((0, 2), (2, 10)), experiment="c")
         assert_pages_are_slices({"where": where}, ((0, 3),))
     assert mlo.runs(experiment="c", where="params.opt = 'adam'", limit=1).attrs["total"] == 2
+
+
+def test_pages_when_the_listing_is_every_run(ws):
+    """When the listed experiments hold every run and none is hidden, PostgreSQL counts a condition on one key
+    from that key's rows alone; the pages stay slices once another experiment has runs or a run is deleted.
+    Strings longer than the indexed prefix (200 characters) and strings sharing it are told apart."""
+    long = "L" * 200
+    opts = ["adam", long, long + "x", "sgd", "adam", long + "x", None]
+    teams = ["a", long + "t", "b", long + "t2", None, "a", "a"]
+    for i, (opt, team) in enumerate(zip(opts, teams, strict=True)):
+        params = {"lr": i / 4, "bs": [32, 64, 32, 16, 64, 32, 10**320][i]} | (
+            {} if opt is None else {"opt": opt}
+        )
+        with mlo.start_run(
+            f"r{i}", experiment="only", params=params, tags={} if team is None else {"team": team}
+        ):
+            if i != 3:
+                mlo.log_metric("acc", i / 10)
+    cases = [
+        {},
+        {"where": "params.opt = 'adam'"},
+        {"where": f"params.opt = '{long}'"},
+        {"where": f"params.opt in ('adam', '{long}x')"},
+        {"where": f"params.opt != '{long}'"},
+        {"where": f"tags.team in ('a', '{long}t')"},
+        {"where": f"tags.team = '{long}t2'"},
+        {"where": "tags.team != 'a'", "order_by": "tags.team"},
+        {"where": "metrics.acc > 0.25", "order_by": "metrics.acc desc"},
+        {"where": "params.lr < 1", "order_by": "name"},
+        {"where": "params.opt = 'adam' or metrics.acc is null"},
+        {"order_by": "experiment"},
+        {"order_by": "params.bs desc"},  # ties (broken newest first) and an integer beyond a double
+        {"order_by": "params.bs"},
+        {"order_by": "params.opt desc"},  # a run without it: last
+        {"where": "params.bs > 20 and params.bs < 60", "order_by": "params.opt"},
+        {"where": "not params.opt = 'adam'"},  # counted as every run less the matches
+        {"where": "params.opt is null"},
+        {"where": "not metrics.acc > 0.25", "order_by": "params.lr desc"},
+    ]
+    pages = ((0, 2), (2, 3), (6, 5))
+
+    def check():
+        for kwargs in cases:
+            for scope in ({"experiment": "only"}, {}):
+                try:
+                    assert_pages_are_slices(kwargs, pages, **scope)
+                except AssertionError as exc:
+                    raise AssertionError(f"{kwargs} {scope}: {exc}") from exc
+
+    store = ws.runs
+    only = [store.experiment_id("only", create=False)]
+    with store._snapshot() as conn:
+        assert store._lists_every_run(conn, only) and store._lists_every_run(conn, None)
+    check()
+    assert mlo.runs(experiment="only", where=f"params.opt = '{long}x'", limit=1).attrs["total"] == 2
+    with mlo.start_run(
+        "elsewhere", experiment="other", params={"opt": "adam", "lr": 0.0}, tags={"team": "a"}
+    ):
+        mlo.log_metric("acc", 0.9)
+    with store._snapshot() as conn:
+        assert not store._lists_every_run(conn, only) and store._lists_every_run(conn, None)
+    check()
+    mlo.delete_run(mlo.runs(experiment="only", where="name = 'r0'").run_id[0])  # hidden from listings
+    check()
+    assert mlo.runs(where="params.opt = 'adam'", limit=1).attrs["total"] == 2

@@ -52,6 +52,7 @@ TEXT_ATTRIBUTES = ("run_id", "experiment", "name", "status", "git_commit", "pare
                    "lifecycle")  # fmt: skip
 _OPS = ("=", "!=", "<", "<=", ">", ">=")
 _JSON_NUMBER_RE = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
+_LONGEST_NUMBER = 300  # characters: a JSON number shorter than this is within a double's range
 
 
 class RunFilter:
@@ -64,6 +65,7 @@ class RunFilter:
         self.pg = db.dialect == "postgresql"
         self.json = json_functions
         self._kinds: dict[str, str] = {}
+        self._every_run: set[str] = set()  # keys whose kind holds over every run of the store
 
     # -- kinds of param keys ------------------------------------------------------------------------------------
     def param_kind(self, conn, key: str) -> str:
@@ -74,6 +76,8 @@ class RunFilter:
             kind = self._kind_of(conn, key, scoped=False)
             if kind == MIXED and self.scope:
                 kind = self._kind_of(conn, key, scoped=True)
+            else:
+                self._every_run.add(key)
             self._kinds[key] = kind
         return self._kinds[key]
 
@@ -110,7 +114,21 @@ class RunFilter:
     def _text(self, column):
         return column.collate("C") if self.pg else column
 
-    def _param_number(self, column):
+    def _param_number(self, column, key: str | None = None):
+        if self.pg and key is not None:
+            # every value of the key is a JSON number (its kind, over every run): each casts, unless an integer
+            # too long for a double, which counts as infinite (a regular expression matched per value tripled
+            # the time of a count). The key is checked in the same expression, as the database may evaluate
+            # conditions in any order
+            double = postgresql.DOUBLE_PRECISION
+            beyond = case((column.startswith("-"), literal("-Infinity")), else_=literal("Infinity"))
+            return case(
+                (
+                    and_(s.params.c.key == key, func.length(column) < _LONGEST_NUMBER),
+                    cast(column, double),
+                ),
+                (s.params.c.key == key, cast(beyond, double)),  # an integer of 300 digits or more
+            )
         if self.pg:  # a cast error would fail the whole query: only JSON numbers are cast
             return case((column.regexp_match(_JSON_NUMBER_RE), cast(column, postgresql.DOUBLE_PRECISION)))
         return cast(column, Float)
@@ -130,7 +148,8 @@ class RunFilter:
             return s.tags, self._text(s.tags.c.value), STRING
         param = self.param_kind(conn, key)
         if param == NUMBER:
-            return s.params, self._param_number(s.params.c.value), NUMBER
+            every = key if key in self._every_run else None
+            return s.params, self._param_number(s.params.c.value, every), NUMBER
         if param == STRING:
             decoded = self._param_string(s.params.c.value)
             return None if decoded is None else (s.params, self._text(decoded), STRING)
@@ -197,18 +216,30 @@ class RunFilter:
                 return None
         elif lkind != STRING or vkind != STRING:
             return None
+        on_index = table is s.params and op in ("=", "!=") or self.pg and table in (s.params, s.tags)
+        if on_index and vkind == STRING and op in ("=", "!=", "in"):
+            same = self._stored_among(table, literals)
+            return same if op != "!=" else ~same
         if op == "in":
             return expr.in_(list(literals))
-        if table is s.params and vkind == STRING and op in ("=", "!="):
-            # the stored JSON text of a string is json.dumps of it: equality on the index's expression
-            import json
-
-            stored = s.indexed_value(table, self.db.dialect)
-            text = json.dumps(literals[0])
-            indexed = stored == func.substr(literal(text), 1, s.VALUE_PREFIX) if self.pg else stored == text
-            same = and_(indexed, table.c.value == text)
-            return same if op == "=" else ~same
         return _apply(expr, op, literals[0])
+
+    def _stored_among(self, table, literals):
+        """The stored text is one of these strings' (params hold ``json.dumps`` of a string, tags the string):
+        on the expression the (key, value) index holds, so the database finds them in it."""
+        import json
+
+        texts = [json.dumps(v) if table is s.params else v for v in literals]
+        if not self.pg:
+            return table.c.value == texts[0]  # (params alone, one string: SQLite indexes the whole value)
+        stored = s.indexed_value(table, self.db.dialect)
+        prefixes = [func.substr(literal(text), 1, s.VALUE_PREFIX) for text in texts]
+        indexed = stored.in_(prefixes) if len(prefixes) > 1 else stored == prefixes[0]
+        if all(len(text) < s.VALUE_PREFIX for text in texts):
+            # a value whose first VALUE_PREFIX characters equal a shorter string is that string: the index
+            # answers alone (a check of the whole value would also make the planner expect a few matches)
+            return indexed
+        return and_(indexed, table.c.value.in_(texts))
 
     def _attribute(self, column: str, op: str, value):
         if column not in TEXT_ATTRIBUTES:
@@ -250,16 +281,24 @@ class RunFilter:
             raise KeyError(column)
         return select(expr).where(and_(table.c.run_id == s.runs.c.id, table.c.key == key)).scalar_subquery()
 
-    def walk(self, column: str):
-        """For an order by one metric or tag: (table, key, sort keys that follow its (key, value) index), so a
-        page walks the index up to its end instead of sorting every run; None for other columns (params sort
-        on decoded values, which the index does not hold in order)."""
+    def walk(self, column: str, conn=None):
+        """For an order by one metric or tag: (table, key, sort keys that follow its (key, value) index, True),
+        so a page walks the index up to its end instead of sorting every run. On PostgreSQL, for an order by a
+        param of numbers or strings: (params, key, [its decoded value], False), so a page takes the key's
+        first values (ties included) before looking their runs up, instead of decoding the key for each listed
+        run in a sort of them all. None for other columns (SQLite sorts params through the listing)."""
         kind, _, key = column.partition(".")
         if kind == "metrics":
-            return s.latest_metrics, key, [s.latest_metrics.c.value]
+            return s.latest_metrics, key, [s.latest_metrics.c.value], True
         if kind == "tags":
             prefix = s.indexed_value(s.tags, self.db.dialect)
-            return s.tags, key, [prefix, self._text(s.tags.c.value)] if self.pg else [prefix]
+            return s.tags, key, [prefix, self._text(s.tags.c.value)] if self.pg else [prefix], True
+        # FETCH … WITH TIES came with PostgreSQL 13
+        with_ties = conn is not None and (conn.dialect.server_version_info or (0,)) >= (13,)
+        if kind == "params" and self.pg and with_ties:
+            found = self._value(conn, kind, key)
+            if found is not None and found[2] in (NUMBER, STRING):
+                return s.params, key, [found[1]], False
         return None
 
 
