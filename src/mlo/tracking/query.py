@@ -174,7 +174,7 @@ def _frame(store, exp_ids, run_ids, wanted: dict, columns, tree, order_cols, sho
     listing = store.listing(exp_ids, read, run_ids=run_ids, shown=shown)
     base = pd.DataFrame(
         dict(zip(_RUN_ROW_COLUMNS, listing.columns, strict=True))
-        if listing.columns[0]
+        if len(listing.columns[0])
         else {c: [] for c in _RUN_ROW_COLUMNS}
     )
     now_us = time.time() * 1e6
@@ -254,9 +254,22 @@ def _shown(columns, tree, order_cols):
     return lambda name: name in needed or any(fnmatch.fnmatchcase(name, p) for p in columns)
 
 
-def _wide(kind: str, names: list[str], grid: np.ndarray, shown) -> pd.DataFrame:
-    """One column per key of a :class:`~mlo.store.runs.RunListing` grid (a row per run)."""
+def _wide(kind: str, names: list[str], grid, shown) -> pd.DataFrame:
+    """One column per key of a :class:`~mlo.store.runs.RunListing` grid (a row per run), or of its list of
+    columns (a listing from the cache)."""
     labels = [f"{kind}.{k}" for k in names]
+    if isinstance(grid, list):
+        if shown is not None:
+            grid = [c for c, label in zip(grid, labels, strict=True) if shown(label)]
+            labels = [label for label in labels if shown(label)]
+        if kind == "params":
+            columns = {label: _decode_codes(*c) for c, label in zip(grid, labels, strict=True)}
+        else:
+            columns = dict(zip(labels, grid, strict=True))
+        n = len(grid[0][0] if kind == "params" else grid[0]) if grid else 0
+        if kind != "params" and columns:
+            return pd.DataFrame(np.column_stack(grid) if len(grid) > 1 else columns, columns=labels)
+        return pd.DataFrame(columns, index=pd.RangeIndex(n), columns=labels)
     if shown is not None:
         keep = [j for j, label in enumerate(labels) if shown(label)]
         if len(keep) < len(labels):
@@ -279,6 +292,13 @@ def _decode_texts(texts: np.ndarray) -> pd.Series:
     codes, distinct = pd.factorize(texts)  # None → -1
     if len(distinct) == 0:
         return pd.Series(texts, dtype=object)
+    return _decode_codes(codes, distinct)
+
+
+def _decode_codes(codes: np.ndarray, distinct) -> pd.Series:
+    """:func:`_decode_texts` of the column whose run ``i`` holds ``distinct[codes[i]]`` (None at -1)."""
+    if len(distinct) == 0:
+        return pd.Series(np.full(len(codes), None, dtype=object), dtype=object)
     missing = codes < 0
     numbers = distinct.tolist()
     # fast paths for columns of plain numbers, with the results _decode_param_column gives for them
