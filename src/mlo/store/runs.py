@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
+import threading
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -110,6 +111,9 @@ class RunStore:
     def __init__(self, db: Database, listing_cache: Path | None = None):
         self.db = db
         self.listing_cache = listing_cache  # the file of the decoded whole listing (see listing_cache)
+        self.listing_memo: dict = {}  # a whole listing kept in memory by mlo.tracking.query, by change_token()
+        self._watch = None  # the connection change_token() asks
+        self._watch_lock = threading.Lock()
         self._experiment_ids: dict[str, str] = {}
         self._upserts: dict[str, object] = {}
         self._has_json: bool | None = None
@@ -125,6 +129,28 @@ class RunStore:
             )
             stmt = self._upserts[table.name] = ins.on_conflict_do_update(index_elements=keys, set_=values)
         return stmt
+
+    def change_token(self) -> int | None:
+        """A number that changes whenever any connection (of this process or another) commits to the database:
+        SQLite's ``data_version``, asked on a read-only connection of its own that never writes. None where the
+        database cannot tell (PostgreSQL, an in-memory SQLite)."""
+        if self.db.dialect != "sqlite" or self.db.path is None:
+            return None
+        import sqlite3
+
+        from .db import read_only_uri
+
+        with self._watch_lock:
+            try:
+                if self._watch is None:
+                    uri = read_only_uri(self.db.path)
+                    if "immutable=1" in uri:  # opened as a file that cannot change: it would not tell
+                        return None
+                    self._watch = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                return self._watch.execute("PRAGMA data_version").fetchone()[0]
+            except sqlite3.Error:
+                self._watch = None
+                return None
 
     # -- experiments ------------------------------------------------------------------------------------------
     def experiment_id(self, name: str, create: bool = True) -> str:
