@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
+import test_value_indexes
 from sqlalchemy import create_engine, inspect, select
 
 from mlo.store import schema
@@ -17,18 +17,7 @@ from mlo.store.db import Database
 from mlo.store.runs import RunStore
 
 RUN_ID = "01jz0000000000000000000000"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def urls(request, tmp_path):
-    if request.param == "sqlite":
-        yield "sqlite", f"sqlite:///{tmp_path}/fresh.db", f"sqlite:///{tmp_path}/old.db"
-        return
-    cluster = request.getfixturevalue("postgres")
-    names = [cluster.new_database(), cluster.new_database()]
-    yield "postgresql", cluster.url(names[0]), cluster.url(names[1])
-    for n in names:
-        cluster.drop_database(n)
+urls = test_value_indexes.urls  # the fixture: a fresh and an old store's URLs, on SQLite and PostgreSQL
 
 
 def _shape(url: str) -> dict:
