@@ -10,10 +10,17 @@ mlo never runs ``ANALYZE``, so neither does the benchmark (SQLite plans as it wo
 Each side runs in a fresh interpreter (``PYTHONPATH`` = the baseline's ``src/``, unpacked with ``git archive``,
 or this checkout) over the same file, taking turns, and times each query as the median of the repeats: pages of
 100 newest first, filtered on params, metrics and tags (and/or/not/like/in), ordered by a metric, a param and a
-tag, at offset N/2, and ``runs()`` of everything, each in wall-clock time and in the CPU time of the
-probing process (``time.process_time``; SQLite runs in that process, so this is the work done, which a busy
-machine stretches less than the wall clock). Beside them, the machine's limits: SQLite's raw insert rate
-(``executemany`` of the params rows into a bare table) and raw scan rate (reading them back with ``sqlite3``).
+tag, at offset N/2, and ``runs()`` of everything: with no cached listing on disk (each repeat removes it), with
+it, and after 10 runs changed (a tag set on each, before each repeat); then the slow pages again in a process
+that has listed everything since the last change (the whole listing kept in memory). Each in wall-clock time
+and in the CPU time of the probing process (``time.process_time``; SQLite runs in that process, so this is the
+work done, which a busy machine stretches less than the wall clock). Beside them, the machine's limits: SQLite's
+raw insert rate (``executemany`` of the params rows into a bare table) and raw scan rate (reading them back with
+``sqlite3``), and the peak memory ``runs()`` of everything adds to a fresh process, with and without the cache.
+
+``--anchor-python`` (or ``MLO_ANCHOR_PYTHON``): a Python with MLflow installed; MLflow's ``search_runs`` over
+10,000 runs of the same shape (its SQLite store filled in bulk the same way) beside ``runs()`` of a 10,000-run
+workspace of this checkout.
 
 ``--postgres`` builds the workspace (1,000,000 runs by default) in a throwaway PostgreSQL cluster of its own
 (``initdb`` + ``pg_ctl``, as the test suite does), writing the rows with ``INSERT … SELECT generate_series``
@@ -60,20 +67,46 @@ CASES = {
     "page ordered by a param": 'dict(limit=100, order_by="params.p1 desc")',
     "page ordered by a tag": 'dict(limit=100, order_by="tags.shard")',
     "page at offset N/2": "dict(limit=100, offset=N // 2)",
+    "runs() of everything, no cache on disk": "dict()",
     "runs() of everything": "dict()",
+    "runs() after 10 runs changed": "dict()",
+    "runs() of everything, listing in memory": "dict()",
 }
-PG_CASES = {k: v for k, v in CASES.items() if not k.startswith("runs()")}
+# the same pages in a process that has listed everything since the last change (a notebook, the REST server):
+# answered from the whole listing kept in memory
+MEMORY_PAGES = ("page filtered on a numeric param", "page filtered on a metric", "page filtered: and/or/like",
+                "page filtered: not, one match", "page ordered by a param", "page filtered on a param")  # fmt: skip
+CASES.update({f"{name}, listing in memory": CASES[name] for name in MEMORY_PAGES})
+PG_CASES = {k: v for k, v in CASES.items() if not k.startswith("runs()") and "in memory" not in k}
+# run before each timed repeat of a case (not timed): the cached listing removed, or 10 runs changed
+SETUP = {
+    "runs() of everything, no cache on disk": "drop_cache()",
+    "runs() of everything": 'getattr(ws.runs, "listing_memo", {}).clear()',
+    "runs() after 10 runs changed": "change_runs(10)",
+}
 
 PROBE = """
-import json, sys, time, statistics
+import glob, json, os, sys, time, statistics
 import mlo
 N, repeats, out = int(sys.argv[1]), int(sys.argv[2]), {}
-cases = json.loads(sys.argv[3])
+cases, setup = json.loads(sys.argv[3]), json.loads(sys.argv[4])
 mlo.runs(limit=1)  # imports and the first connection
+ws = mlo.workspace.current()
+
+def drop_cache():
+    getattr(ws.runs, "listing_memo", {}).clear()  # (the baseline has none)
+    for path in glob.glob(os.path.join(os.environ["MLO_HOME"], "cache", "run-listing-*")):
+        os.remove(path)
+
+def change_runs(k):
+    for run_id in mlo.runs(experiment="sweep", limit=k)["run_id"]:
+        ws.runs.set_tags(run_id, {"bench": str(time.time())})
+
 for name, args in cases.items():
     kw = eval(args)
     times, cpu = [], []
     for _ in range(repeats):
+        exec(setup.get(name, ""))
         t, c = time.perf_counter(), time.process_time()
         df = mlo.runs(experiment="sweep", **kw)
         times.append(time.perf_counter() - t)
@@ -159,7 +192,7 @@ def probe(src: Path | None, home: Path, n: int, repeats: int, cases: dict, store
     if src is not None:
         env["PYTHONPATH"] = str(src)
     out = subprocess.run(
-        [PY, "-c", PROBE, str(n), str(repeats), json.dumps(cases)],
+        [PY, "-c", PROBE, str(n), str(repeats), json.dumps(cases), json.dumps(SETUP)],
         env=env,
         capture_output=True,
         text=True,
@@ -168,6 +201,113 @@ def probe(src: Path | None, home: Path, n: int, repeats: int, cases: dict, store
     if out.returncode != 0:
         raise SystemExit(out.stderr)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+MEMORY = """
+import glob, json, os, sys
+import mlo
+
+def peak_kb():  # this program's own high-water mark (ru_maxrss would carry the forking parent's over exec)
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+mlo.runs(limit=1)
+out = {}
+for state in ("no cache on disk", "cached"):
+    if state == "no cache on disk":
+        for path in glob.glob(os.path.join(os.environ["MLO_HOME"], "cache", "run-listing-*")):
+            os.remove(path)
+    before = peak_kb()
+    df = mlo.runs(experiment="sweep")
+    out[state] = (peak_kb() - before) / 1024
+    del df
+print(json.dumps(out))
+"""
+
+
+def peak_memory(src: Path | None, home: Path) -> dict:
+    """Peak resident memory added by ``runs()`` of everything (MB), the first call of a fresh interpreter after
+    ``runs(limit=1)``: without the cached listing, then (a new process) with it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLO_")}
+    env.update({"MLO_HOME": str(home), "MLO_SYSTEM_METRICS": "0"})
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    out = {}
+    for state in ("no cache on disk", "cached"):
+        code = MEMORY.replace('("no cache on disk", "cached")', repr((state,)))
+        got = subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True, timeout=3600)
+        if got.returncode != 0:
+            raise SystemExit(got.stderr)
+        out.update(json.loads(got.stdout.strip().splitlines()[-1]))  # (the first leaves the cache written)
+    return out
+
+
+# MLflow's search_runs over the same shape of runs, in MLflow's own environment (given by --anchor-python or
+# MLO_ANCHOR_PYTHON); its SQLite store is filled in bulk as mlo's is, after one run made through its API
+MLFLOW = """
+import json, random, sqlite3, statistics, sys, time, uuid, warnings
+warnings.filterwarnings("ignore")
+import mlflow
+path, n, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+mlflow.set_tracking_uri("sqlite:///" + path)
+eid = mlflow.create_experiment("sweep")
+with mlflow.start_run(experiment_id=eid):
+    mlflow.log_param("p0", -1)
+db = sqlite3.connect(path)
+cols = [r[1] for r in db.execute("PRAGMA table_info(runs)")]
+template = dict(zip(cols, db.execute("SELECT * FROM runs").fetchone()))
+rng, start = random.Random(7), int((time.time() - n) * 1000)
+runs, params, metrics, latest, tags = [], [], [], [], []
+for i in range(n):
+    rid, at = uuid.UUID(int=rng.getrandbits(128)).hex, start + i * 1000
+    row = {**template, "run_uuid": rid, "name": f"r{i}", "start_time": at, "end_time": at + 500}
+    runs.append(tuple(row[c] for c in cols))
+    p = {"p0": i, "p1": round(rng.random(), 6), "p2": rng.choice("xyz"), "p3": rng.choice([16, 32, 64, 128]),
+         "p4": rng.choice(["relu", "gelu", "silu"]), "p5": 10.0 ** -rng.randint(2, 5), "p6": i % 7,
+         "p7": "adam", "p8": True, "p9": "resnet18"}
+    params += [(k, str(v), rid) for k, v in p.items()]
+    for j in range(10):
+        v = rng.random()
+        metrics.append((f"m{j}", v, at, rid, 0, 0))
+        latest.append((f"m{j}", v, at, 0, 0, rid))
+    tags += [("team", rng.choice(["core", "ml", "infra", "research", "edge"]), rid), ("shard", f"s{i % 97}", rid)]
+with db:
+    db.executemany(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", runs)
+    db.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)", params)
+    db.executemany("INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)", metrics)
+    db.executemany("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?)", latest)
+    db.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?)", tags)
+times = []
+for _ in range(repeats):
+    t = time.perf_counter()
+    df = mlflow.search_runs(experiment_ids=[eid], max_results=n + 10)
+    times.append(time.perf_counter() - t)
+print(json.dumps({"s": statistics.median(times), "rows": len(df), "version": mlflow.__version__}))
+"""
+
+
+def mlflow_side_by_side(a, tmp: Path) -> list[str]:
+    """``runs()`` of 10,000 runs (this checkout, without and with its cached listing) and MLflow's
+    ``search_runs`` of the same shape."""
+    n = 10_000
+    home = tmp / "anchor-mlo" / ".mlo"
+    home.parent.mkdir()
+    _in_fresh_interpreter(None, BUILD, str(home), str(n))
+    cases = {k: v for k, v in CASES.items() if k.startswith("runs() of everything")}
+    ours = probe(None, home, n, 3, cases)
+    got = subprocess.run(
+        [a.anchor_python, "-c", MLFLOW, str(tmp / "anchor-mlflow.db"), str(n), "3"],
+        capture_output=True, text=True, timeout=3600, cwd=tmp,
+    )  # fmt: skip
+    if got.returncode != 0:
+        return [f"MLflow side by side skipped: {got.stderr.strip().splitlines()[-1:]}"]
+    theirs = json.loads(got.stdout.strip().splitlines()[-1])
+    cold, warm = ours["runs() of everything, no cache on disk"]["s"], ours["runs() of everything"]["s"]
+    return [
+        f"{n:,} runs: MLflow {theirs['version']} search_runs {theirs['s'] * 1000:,.0f} ms ({theirs['rows']:,} rows); "
+        f"mlo runs() {cold * 1000:,.0f} ms without its cached listing ({theirs['s'] / cold:,.1f}x), "
+        f"{warm * 1000:,.0f} ms with it ({theirs['s'] / warm:,.1f}x)"
+    ]
 
 
 def _in_fresh_interpreter(src: Path | None, code: str, *args: str) -> str:
@@ -209,7 +349,7 @@ def sqlite_mode(a, tmp: Path, base: Path) -> tuple[dict, dict, list[str]]:
     insert, scan = raw_sqlite(tmp, rows)
     notes = [
         f"{a.runs:,} runs written in {built:.1f} s (baseline's schema); this checkout's copy brought forward "
-        f"to its schema (the indexes of version 6) in {migrated:.1f} s",
+        f"to its schema (version 7: indexes, listing stamps) in {migrated:.1f} s",
         f"machine's limits: SQLite raw insert {insert:,.0f} rows/s, raw scan {scan:,.0f} rows/s "
         f"({len(rows):,} params rows: a listing of everything reads 20 values per run)",
     ]
@@ -217,6 +357,16 @@ def sqlite_mode(a, tmp: Path, base: Path) -> tuple[dict, dict, list[str]]:
     for _ in range(a.rounds):
         sides["before"].append(probe(base / "src", before_home, a.runs, a.repeats, CASES))
         sides["after"].append(probe(None, after_home, a.runs, a.repeats, CASES))
+    memory = {"before": peak_memory(base / "src", before_home), "after": peak_memory(None, after_home)}
+    notes.append(
+        "peak memory added by runs() of everything (first call of a process, MB): "
+        + "; ".join(
+            f"{side}: " + ", ".join(f"{state} +{mb:,.0f}" for state, mb in m.items())
+            for side, m in memory.items()
+        )
+    )
+    if a.anchor_python:
+        notes += mlflow_side_by_side(a, tmp)
     return sides, CASES, notes
 
 
@@ -315,6 +465,9 @@ def postgres_mode(a, tmp: Path) -> tuple[dict, dict, list[str]]:
             t0 = time.perf_counter()
             start = int((time.time() - a.runs) * 1e6)
             with engine.begin() as conn:
+                # bulk rows skip the listing-stamp triggers (a row update of runs per value): the runs start
+                # unstamped, as a store brought forward to schema 7 does
+                conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
                 for stmt in PG_BUILD.split(";\n"):
                     if stmt.strip() and stmt.strip() != "ANALYZE":
                         conn.execute(text(stmt), {"exp": exp_id, "n": a.runs, "start": start})
@@ -355,6 +508,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-baseline", action="store_true", help="--postgres: this checkout alone")
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument(
+        "--anchor-python",
+        default=os.environ.get("MLO_ANCHOR_PYTHON"),
+        help="a Python with MLflow installed: its search_runs over 10,000 runs side by side "
+        "(default: $MLO_ANCHOR_PYTHON)",
+    )
     a = ap.parse_args(argv)
     a.runs = a.runs or (1_000_000 if a.postgres else 100_000)
     load_before = os.getloadavg()

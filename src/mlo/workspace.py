@@ -95,9 +95,10 @@ class Workspace:
 
     @cached_property
     def runs(self):
+        from .store.listing_cache import path_for
         from .store.runs import RunStore
 
-        return RunStore(self.db)
+        return RunStore(self.db, listing_cache=path_for(self.home, self.store_url))
 
     def open_blobs(self):
         """A new handle on the blob store (an object store's local cache is ``<home>/cache/blobs``)."""

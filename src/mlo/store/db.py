@@ -292,6 +292,7 @@ class Database:
             return
         if version is None:
             schema.metadata.create_all(conn)
+            schema.create_listing_triggers(conn)
         else:
             migrations.upgrade(conn, version, schema.SCHEMA_VERSION)
         conn.execute(

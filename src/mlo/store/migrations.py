@@ -66,6 +66,19 @@ def _add_value_indexes(conn: Connection) -> None:
     conn.exec_driver_sql("DROP INDEX IF EXISTS ix_runs_experiment_start")
 
 
+def _add_listing_stamps(conn: Connection) -> None:
+    """Version 7: runs get a listing stamp that triggers move on every change a run listing shows, so a listing
+    cached on disk re-reads only the runs changed since (existing runs start unstamped: NULL, then a stamp at
+    their next change). One transaction with the version's record: a killed upgrade leaves version 6 intact."""
+    from sqlalchemy import inspect
+
+    from . import schema
+
+    if "listing_stamp" not in {c["name"] for c in inspect(conn).get_columns("runs")}:
+        conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN listing_stamp BIGINT")
+    schema.create_listing_triggers(conn)
+
+
 # version reached -> step from the version before it
 STEPS: dict[int, Callable[[Connection], None]] = {
     2: _add_missing_tables,  # snapshots, lineage, reports, file_digests
@@ -73,6 +86,7 @@ STEPS: dict[int, Callable[[Connection], None]] = {
     4: _add_missing_tables,  # llm_traces, llm_spans
     5: _add_feature_tables,  # feature_views, online_features, feature_materializations
     6: _add_value_indexes,  # params, tags, latest_metrics: (key, value)
+    7: _add_listing_stamps,  # runs: listing_stamp, moved by triggers on runs, params, tags, latest_metrics
 }
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 import gc
 import json
 import sys
+import threading
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Text, and_, bindparam, case, cast, delete, func, select, update
@@ -107,8 +109,12 @@ _FINISH_RUN = (
 class RunStore:
     """Experiments, runs, params, metrics, tags, artifacts and cells in one :class:`Database`."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, listing_cache: Path | None = None):
         self.db = db
+        self.listing_cache = listing_cache  # the file of the decoded whole listing (see listing_cache)
+        self.listing_memo: dict = {}  # a whole listing kept in memory by mlo.tracking.query, by change_token()
+        self._watch = None  # the connection change_token() asks
+        self._watch_lock = threading.Lock()
         self._experiment_ids: dict[str, str] = {}
         self._upserts: dict[str, object] = {}
         self._has_json: bool | None = None
@@ -124,6 +130,28 @@ class RunStore:
             )
             stmt = self._upserts[table.name] = ins.on_conflict_do_update(index_elements=keys, set_=values)
         return stmt
+
+    def change_token(self) -> int | None:
+        """A number that changes whenever any connection (of this process or another) commits to the database:
+        SQLite's ``data_version``, asked on a read-only connection of its own that never writes. None where the
+        database cannot tell (PostgreSQL, an in-memory SQLite)."""
+        if self.db.dialect != "sqlite" or self.db.path is None:
+            return None
+        import sqlite3
+
+        from .db import read_only_uri
+
+        with self._watch_lock:
+            try:
+                if self._watch is None:
+                    uri = read_only_uri(self.db.path)
+                    if "immutable=1" in uri:  # opened as a file that cannot change: it would not tell
+                        return None
+                    self._watch = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                return self._watch.execute("PRAGMA data_version").fetchone()[0]
+            except sqlite3.Error:
+                self._watch = None
+                return None
 
     # -- experiments ------------------------------------------------------------------------------------------
     def experiment_id(self, name: str, create: bool = True) -> str:
@@ -703,6 +731,8 @@ class RunStore:
         collecting = gc.isenabled()
         gc.disable()
         try:
+            if run_ids is None and json_aggregates and self.listing_cache is not None:
+                return self._cached_listing(scope, keys)
             return self._read_listing(scope, keys, json_aggregates)
         finally:
             if collecting:
@@ -712,24 +742,112 @@ class RunStore:
         with self._snapshot() as conn:
             if not json_aggregates:
                 return self._listing_from_long_rows(conn, scope, keys)
-            q = self._run_rows_query(*scope)
-            for kind, wanted in keys.items():
-                table = _LISTING_TABLES[kind]
-                agg = self._json_agg(table.c.key) if kind == "metrics" else self._json_object(table)
-                per_run = select(agg).where(table.c.run_id == s.runs.c.id)
-                if wanted is not None:
-                    per_run = per_run.where(table.c.key.in_(list(wanted)))
-                q = q.add_columns(per_run.scalar_subquery())
-            fetched = conn.execute(q).cursor.fetchall()
-            columns = list(zip(*fetched, strict=True)) if fetched else [()] * (_RUN_FIELDS + len(keys))
-            values = {}
-            for i, (kind, wanted) in enumerate(keys.items()):
-                texts = columns[_RUN_FIELDS + i]
-                if kind == "metrics":
-                    values[kind] = self._metric_grid(conn, scope, wanted, columns[0], texts)
-                else:
-                    values[kind] = _text_grid(texts)
-        return RunListing(columns[:_RUN_FIELDS], values)
+            return self._read_rows(conn, scope, keys)
+
+    def _read_rows(self, conn: Connection, scope: tuple, keys: Mapping[str, Sequence[str] | None]):
+        """:meth:`listing` read from the database (with JSON aggregates), in the snapshot of ``conn``."""
+        q = self._run_rows_query(*scope)
+        for kind, wanted in keys.items():
+            table = _LISTING_TABLES[kind]
+            agg = self._json_agg(table.c.key) if kind == "metrics" else self._json_object(table)
+            per_run = select(agg).where(table.c.run_id == s.runs.c.id)
+            if wanted is not None:
+                per_run = per_run.where(table.c.key.in_(list(wanted)))
+            q = q.add_columns(per_run.scalar_subquery())
+        fetched = conn.execute(q).cursor.fetchall()
+        columns = list(zip(*fetched, strict=True)) if fetched else [()] * (_RUN_FIELDS + len(keys))
+        values, present = {}, None
+        for i, (kind, wanted) in enumerate(keys.items()):
+            texts = columns[_RUN_FIELDS + i]
+            if kind == "metrics":
+                names, grid, present = self._metric_grid(conn, scope, wanted, columns[0], texts)
+                values[kind] = names, grid
+            else:
+                values[kind] = _text_grid(texts)
+        return RunListing(columns[:_RUN_FIELDS], values, present)
+
+    # a listing of fewer runs reads the database alone (the cache would cost more than it saves)
+    CACHE_MIN_RUNS = 1000
+    # a listing read from the cache re-reads the changed runs by id, up to this many; past it, every listed run
+    STALE_READ_LIMIT = 5000
+
+    def _cached_listing(self, scope: tuple, keys: Mapping[str, Sequence[str] | None]) -> RunListing:
+        """:meth:`listing` of whole experiments from the decoded listing cached on disk (see
+        :mod:`mlo.store.listing_cache`), brought up to date first with the listed runs changed since it was
+        written. Everything the database gives comes from one snapshot."""
+        import numpy as np
+        import pandas as pd
+
+        from . import listing_cache as lc
+
+        experiment_ids, _, shown = scope
+        r, e = s.runs, s.experiments
+        picks = [c for c in (shown,) if c is not None]
+        if experiment_ids is not None:
+            picks.append(r.c.experiment_id.in_(list(experiment_ids)))
+        # the listed runs, in listing order, with their stamps (from the experiment's index when it is one)
+        q = (
+            select(r.c.id, func.coalesce(r.c.listing_stamp, 0))
+            .select_from(r.join(e, r.c.experiment_id == e.c.id))
+            .where(*picks)
+            .order_by(r.c.start_time.desc(), r.c.id.desc())
+        )
+        every_key = dict.fromkeys(lc.KINDS)
+        with self._snapshot() as conn:
+            rows = conn.execute(q).cursor.fetchall()
+            if len(rows) < self.CACHE_MIN_RUNS:
+                return self._read_rows(conn, scope, keys)
+            experiment_names = dict(conn.execute(select(e.c.id, e.c.name)).all())
+            ids_column, stamps_column = zip(*rows, strict=True)
+            ids = np.array(ids_column, dtype=object)
+            stamps = np.array(stamps_column, dtype=np.int64)
+            n = len(ids)
+            cached, listed, where = lc.load(self.listing_cache), None, None
+            if cached is not None:
+                cached_ids = cached.column("id").to_numpy(zero_copy_only=False)
+                # the file holds the last listing's runs first, in its order: the same listing is a slice
+                same = len(cached_ids) >= n and bool((cached_ids[:n] == ids).all())
+                where = np.arange(n) if same else pd.Index(cached_ids).get_indexer(ids)
+                stale = where < 0
+                known = ~stale
+                stale[known] = cached.column("stamp").to_numpy()[where[known]] != stamps[known]
+                if not stale.any():
+                    listed = cached.slice(0, n) if same else cached.take(where)
+                    if same:
+                        return _listing_of_table(listed, keys, experiment_names)
+                elif stale.sum() <= self.STALE_READ_LIMIT:
+                    fresh = self._read_rows(conn, (None, ids[stale].tolist(), None), every_key)
+                    listed = lc.merge(
+                        cached.take(where[~stale]), self._cache_table(fresh, experiment_names, stamps, ids)
+                    )
+            if listed is None:  # no cache yet, or most of it changed: every listed run
+                everything = self._read_rows(conn, (experiment_ids, None, shown), every_key)
+                listed = self._cache_table(everything, experiment_names, stamps, ids)
+        order = listed.column("id").to_numpy(zero_copy_only=False)
+        if not (len(order) == n and (order == ids).all()):
+            listed = listed.take(pd.Index(order).get_indexer(ids))
+        # the file: this listing's runs first, then the other runs it held (all runs listed: none, so the runs
+        # gone from the database leave it)
+        table = listed
+        if cached is not None and (experiment_ids is not None or shown is not None):
+            others = np.ones(cached.num_rows, dtype=bool)
+            others[where[where >= 0]] = False
+            if others.any():
+                table = lc.merge(listed, cached.filter(others))
+        lc.save(self.listing_cache, table)
+        return _listing_of_table(listed, keys, experiment_names)
+
+    def _cache_table(self, listing: RunListing, experiment_names: dict, stamps, ids):
+        """The cache's table of what :meth:`_read_listing` read, stamped as the (id, stamp) rows say."""
+        import pandas as pd
+
+        from . import listing_cache as lc
+
+        by_name = {name: eid for eid, name in experiment_names.items()}
+        read_ids = listing.columns[0]
+        stamp_of = pd.Series(stamps, index=ids).reindex(list(read_ids)).fillna(0).astype("int64").to_numpy()
+        experiment_ids = [by_name[name] for name in listing.columns[1]]
+        return lc.to_table(listing.columns, experiment_ids, stamp_of, listing.values, listing.present)
 
     @contextmanager
     def _snapshot(self):
@@ -823,7 +941,16 @@ class RunStore:
         size = np.array([len(ks) for ks in layout_keys], dtype=np.intp)
         if int(size[run_layout].sum()) != len(value_rows):  # values of unlisted runs (orphan rows): slow path
             long = conn.execute(self._long_query(lm, scope, keys)).cursor.fetchall()
-            return _scatter(long, {run_id: i for i, run_id in enumerate(run_ids)}, numeric=True)
+            names, grid = _scatter(long, {run_id: i for i, run_id in enumerate(run_ids)}, numeric=True)
+            present = np.zeros(grid.shape, dtype=bool)
+            position, code = (
+                {run_id: i for i, run_id in enumerate(run_ids)},
+                {k: j for j, k in enumerate(names)},
+            )
+            for run_id, key, _ in long:
+                if run_id in position:
+                    present[position[run_id], code[key]] = True
+            return names, grid, present
 
         # the values walk the runs in id order: value v belongs to run rows[v], key cols[v]
         by_id = np.argsort(np.array(run_ids, dtype=str), kind="stable")
@@ -834,7 +961,9 @@ class RunStore:
         cols = flat[np.repeat((np.cumsum(size) - size)[layout], counts) + offset]
         grid = np.full((len(run_ids), len(names)), np.nan)
         grid[rows, cols] = _floats(value_rows)
-        return names, grid
+        present = np.zeros(grid.shape, dtype=bool)  # a key logged as NaN is a column all the same
+        present[rows, cols] = True
+        return names, grid, present
 
     def _listing_from_long_rows(self, conn: Connection, scope: tuple, keys) -> RunListing:
         """:meth:`listing` from (run, key, value) rows, for SQLite builds without JSON functions."""
@@ -910,6 +1039,58 @@ class RunListing:
 
     columns: list[tuple]
     values: dict[str, tuple[list[str], np.ndarray]] = field(default_factory=dict)
+    present: np.ndarray | None = None  # where a run has the metric (NaN included), as the metrics grid
+
+    # From the cache, ``columns`` holds arrays and each kind's grid is a list of columns, one per key: float64
+    # arrays for metrics, object arrays for tags, and ``(codes, texts)`` for params (the distinct stored texts
+    # of the key and, per run, the index of its text in them, -1 where the run lacks the key).
+
+
+def _listing_of_table(table, keys: Mapping[str, Sequence[str] | None], experiment_names: dict) -> RunListing:
+    """A :class:`RunListing` (columnar) of the listed rows of the cache's table."""
+    import numpy as np
+    import pandas as pd
+
+    from . import listing_cache as lc
+
+    def texts(name: str):
+        return table.column(name).to_numpy(zero_copy_only=False)
+
+    n = table.num_rows
+    columns = [texts("id")]
+    codes, distinct = pd.factorize(texts("experiment_id"))
+    names = np.array([experiment_names[eid] for eid in distinct] + [None], dtype=object)
+    columns.append(names[codes])
+    for name in lc.RUN_FIELDS[2:]:
+        if name in ("start_time", "end_time"):
+            column = table.column(name)
+            columns.append(column.to_numpy() if column.null_count else column.to_numpy().astype(np.int64))
+        else:
+            columns.append(texts(name))
+    values = {}
+    for kind, wanted in keys.items():
+        found = lc.key_columns(table, kind, None if wanted is None else set(wanted))
+        out = []
+        for _, column in found:
+            if kind == "metrics":
+                out.append(column.to_numpy(zero_copy_only=False).astype(np.float64))
+                continue
+            if n and column.null_count:
+                index = column.indices.fill_null(-1).to_numpy()
+            else:
+                index = column.indices.to_numpy(zero_copy_only=False) if n else np.empty(0, np.int64)
+            used, index = np.unique(index, return_inverse=True)  # the texts the listed runs hold
+            dictionary = column.dictionary.to_numpy(zero_copy_only=False)
+            if len(used) and used[0] < 0:
+                index = index - 1
+                used = used[1:]
+            held = dictionary[used]
+            if kind == "params":
+                out.append((index.astype(np.intp), held))
+            else:
+                out.append(np.append(held, None).astype(object)[index])
+        values[kind] = [key for key, _ in found], out
+    return RunListing(columns, values)
 
 
 def _text_grid(objects_json: tuple) -> tuple:

@@ -24,7 +24,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Lifecycle of runs and experiments (schema version 3): "active", "archived" (kept, out of default listings) or
 # "deleted" (out of default listings, restorable until purged after a grace period).
@@ -76,6 +76,9 @@ runs = Table(
     Column("lifecycle", String(16), nullable=False, server_default=text("'active'")),
     Column("deleted_at", BigInteger),
     Column("note", Text),
+    # version 7: changes whenever anything a run listing shows of the run does (its row, params, tags, latest
+    # metrics), set by the triggers of listing_triggers(); a cached listing re-reads the runs whose stamp moved
+    Column("listing_stamp", BigInteger),
     # version 6: with the id, so a page of newest runs (and a count) is read from the index alone
     Index("ix_runs_experiment_start_id", "experiment_id", "start_time", "id"),
     Index("ix_runs_status", "status"),
@@ -158,6 +161,59 @@ for _table in (params, tags):
 def value_indexes(dialect: str) -> list[Index]:
     """The (key, value) indexes of schema version 6 that a database of this dialect holds."""
     return _VALUE_INDEXES.get(dialect, _VALUE_INDEXES["sqlite"])
+
+
+# Version 7: what a run listing shows of a run (LISTED_RUN_COLUMNS of its row, its params, tags and latest
+# metrics) moves the run's listing_stamp to a new random value, in the same transaction as the write, whichever
+# code path writes. Triggers rather than code: every writer (the tracking core, lifecycle, imports, another mlo
+# version's process) keeps the stamp honest.
+LISTED_RUN_COLUMNS = ("experiment_id", "name", "status", "start_time", "end_time", "git_commit", "parent_id",
+                      "user", "source", "lifecycle")  # fmt: skip
+_LISTED_TABLES = ("params", "tags", "latest_metrics")
+
+
+def listing_triggers(dialect: str) -> list[str]:
+    """The statements that create the listing-stamp triggers of schema version 7 (idempotent)."""
+    if dialect == "postgresql":
+        stamp = "(floor(random() * 9.2e18) - 4.6e18)::bigint"
+        listed = ", ".join(f'"{c}"' for c in LISTED_RUN_COLUMNS)
+        out = [
+            "CREATE OR REPLACE FUNCTION mlo_touch_listed_run() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF TG_OP = 'DELETE' THEN UPDATE runs SET listing_stamp = {stamp} WHERE id = OLD.run_id; "
+            f"ELSE UPDATE runs SET listing_stamp = {stamp} WHERE id = NEW.run_id; END IF; "
+            "RETURN NULL; END $$",
+            "CREATE OR REPLACE FUNCTION mlo_stamp_listed_run() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"NEW.listing_stamp := {stamp}; RETURN NEW; END $$",
+            "DROP TRIGGER IF EXISTS mlo_runs_listing ON runs",
+            f"CREATE TRIGGER mlo_runs_listing BEFORE INSERT OR UPDATE OF {listed} ON runs "
+            "FOR EACH ROW EXECUTE FUNCTION mlo_stamp_listed_run()",
+        ]
+        for table in _LISTED_TABLES:
+            out += [
+                f"DROP TRIGGER IF EXISTS mlo_{table}_listing ON {table}",
+                f"CREATE TRIGGER mlo_{table}_listing AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION mlo_touch_listed_run()",
+            ]
+        return out
+    listed = ", ".join(f'"{c}"' for c in LISTED_RUN_COLUMNS)
+    out = [
+        "CREATE TRIGGER IF NOT EXISTS mlo_runs_listing_insert AFTER INSERT ON runs BEGIN "
+        "UPDATE runs SET listing_stamp = random() WHERE id = NEW.id; END",
+        f"CREATE TRIGGER IF NOT EXISTS mlo_runs_listing_update AFTER UPDATE OF {listed} ON runs BEGIN "
+        "UPDATE runs SET listing_stamp = random() WHERE id = NEW.id; END",
+    ]
+    for table in _LISTED_TABLES:
+        for event, row in (("insert", "NEW"), ("update", "NEW"), ("delete", "OLD")):
+            out.append(
+                f"CREATE TRIGGER IF NOT EXISTS mlo_{table}_listing_{event} AFTER {event.upper()} ON {table} "
+                f"BEGIN UPDATE runs SET listing_stamp = random() WHERE id = {row}.run_id; END"
+            )
+    return out
+
+
+def create_listing_triggers(conn) -> None:
+    for statement in listing_triggers(conn.dialect.name):
+        conn.exec_driver_sql(statement)
 
 
 # Full metric histories, stored as chunks of packed little-endian arrays: one row per flush and key.

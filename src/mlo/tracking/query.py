@@ -92,15 +92,28 @@ def runs(
     shown = hidden_condition(store.db, included)
     read = _Reader(store, exp_ids, shown, columns, tree, order_cols)
 
+    # the whole listing this process read last, while the database is unchanged since (see _Memo)
+    memo = _Memo(store, exp_ids, included)
+    whole = memo.get()
     paged = limit is not None and limit <= PAGE_READ_LIMIT
     # a page: the database filters, orders, counts and slices when it can give what pandas would (see
     # mlo.store.run_filter); the page's runs alone are read in full
-    found = store.page_ids(exp_ids, orders, offset, limit, where=tree, shown=shown) if paged else None
+    found = None
+    if paged and whole is None:
+        found = store.page_ids(exp_ids, orders, offset, limit, where=tree, shown=shown)
     if found is not None:
         total, ids = found
     else:
         # a page: order and filter every run on the few keys that takes, then read the page's runs in full
-        df = read(None, _wanted_keys([] if paged else columns, tree, order_cols))
+        if whole is not None:
+            df = whole
+            if paged:  # the ids and the count are all a page takes from it: the columns that decide them
+                needed = ["run_id", *(where_mod.columns_of(tree) if tree is not None else ()), *order_cols]
+                df = df[[c for c in dict.fromkeys(needed) if c in df.columns]]
+        else:
+            df = read(None, _wanted_keys([] if paged else columns, tree, order_cols))
+            if columns is None and not paged:
+                memo.keep(df)
         if tree is not None:
             df = df[where_mod.evaluate(tree, df).to_numpy()]
         if orders:
@@ -139,6 +152,43 @@ def runs(
     return df
 
 
+class _Memo:
+    """The whole listing of one scope (experiments, lifecycles) kept in this process between calls, for as long
+    as the database is unchanged: SQLite tells that for free (``PRAGMA data_version`` on a connection of the
+    store's own, see :meth:`RunStore.change_token`), so pages and listings of a big workspace that a notebook or
+    the REST server asks for again and again filter, order and count the frame in memory instead of reading.
+    One scope per store is kept; the frame handed out is a copy (pandas copies on write), never the kept one."""
+
+    def __init__(self, store, exp_ids, included):
+        self.store = store
+        self.key = (None if exp_ids is None else tuple(exp_ids), tuple(sorted(included)))
+        self.token = store.change_token()  # before any read: a commit during the read voids what it read
+
+    def get(self) -> pd.DataFrame | None:
+        if self.token is None:
+            return None
+        kept = self.store.listing_memo.get(self.key)
+        if kept is None or kept[0] != self.token:
+            return None
+        return _fresh_durations(kept[1].copy(deep=False))
+
+    def keep(self, df: pd.DataFrame) -> None:
+        if self.token is not None and len(df) >= self.store.CACHE_MIN_RUNS:
+            self.store.listing_memo = {self.key: (self.token, df.copy(deep=False))}
+
+
+def _fresh_durations(df: pd.DataFrame) -> pd.DataFrame:
+    """``duration`` of the runs still running, as of now (as :func:`_frame` computes it)."""
+    end = df["end_time"]
+    running = end.isna().to_numpy()
+    if running.any():
+        start = df["start_time"].array.asi8.astype("float64")
+        duration = df["duration"].to_numpy(dtype="float64", copy=True)
+        duration[running] = (time.time() * 1e6 - start[running]) / 1e6
+        df["duration"] = duration
+    return df
+
+
 def _alias(name: str, value, alias: str, alias_value):
     if alias_value is None:
         return value
@@ -174,7 +224,7 @@ def _frame(store, exp_ids, run_ids, wanted: dict, columns, tree, order_cols, sho
     listing = store.listing(exp_ids, read, run_ids=run_ids, shown=shown)
     base = pd.DataFrame(
         dict(zip(_RUN_ROW_COLUMNS, listing.columns, strict=True))
-        if listing.columns[0]
+        if len(listing.columns[0])
         else {c: [] for c in _RUN_ROW_COLUMNS}
     )
     now_us = time.time() * 1e6
@@ -254,9 +304,22 @@ def _shown(columns, tree, order_cols):
     return lambda name: name in needed or any(fnmatch.fnmatchcase(name, p) for p in columns)
 
 
-def _wide(kind: str, names: list[str], grid: np.ndarray, shown) -> pd.DataFrame:
-    """One column per key of a :class:`~mlo.store.runs.RunListing` grid (a row per run)."""
+def _wide(kind: str, names: list[str], grid, shown) -> pd.DataFrame:
+    """One column per key of a :class:`~mlo.store.runs.RunListing` grid (a row per run), or of its list of
+    columns (a listing from the cache)."""
     labels = [f"{kind}.{k}" for k in names]
+    if isinstance(grid, list):
+        if shown is not None:
+            grid = [c for c, label in zip(grid, labels, strict=True) if shown(label)]
+            labels = [label for label in labels if shown(label)]
+        if kind == "params":
+            columns = {label: _decode_codes(*c) for c, label in zip(grid, labels, strict=True)}
+        else:
+            columns = dict(zip(labels, grid, strict=True))
+        n = len(grid[0][0] if kind == "params" else grid[0]) if grid else 0
+        if kind != "params" and columns:
+            return pd.DataFrame(np.column_stack(grid) if len(grid) > 1 else columns, columns=labels)
+        return pd.DataFrame(columns, index=pd.RangeIndex(n), columns=labels)
     if shown is not None:
         keep = [j for j, label in enumerate(labels) if shown(label)]
         if len(keep) < len(labels):
@@ -279,6 +342,13 @@ def _decode_texts(texts: np.ndarray) -> pd.Series:
     codes, distinct = pd.factorize(texts)  # None → -1
     if len(distinct) == 0:
         return pd.Series(texts, dtype=object)
+    return _decode_codes(codes, distinct)
+
+
+def _decode_codes(codes: np.ndarray, distinct) -> pd.Series:
+    """:func:`_decode_texts` of the column whose run ``i`` holds ``distinct[codes[i]]`` (None at -1)."""
+    if len(distinct) == 0:
+        return pd.Series(np.full(len(codes), None, dtype=object), dtype=object)
     missing = codes < 0
     numbers = distinct.tolist()
     # fast paths for columns of plain numbers, with the results _decode_param_column gives for them
