@@ -19,6 +19,7 @@ import pytest
 
 import mlo
 from mlo import workspace
+from mlo.store import addresses
 from mlo.store import gc as gc_module
 from mlo.store.doctor import examine
 from mlo.store.gc import collect
@@ -236,7 +237,7 @@ def test_a_blob_claimed_between_listing_and_removal_is_kept(sqlite_ws, monkeypat
     rename = os.rename
 
     def rename_after_a_claim(src, dst):
-        if os.path.basename(dst) == claimed:
+        if os.path.basename(dst) == addresses.flat(claimed):
             sqlite_ws.blobs.claim(claimed)  # the writer's put_bytes, just before gc moves the file
         return rename(src, dst)
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
-from . import faults
+from . import addresses, faults
 from .blobs import LocalBlobStore, _try_lock
 from .references import references
 
@@ -200,7 +200,7 @@ def _blobs(ws: Workspace, refs: set[str], started: float, grace: float, dry_run:
     trash.mkdir(parents=True, exist_ok=True)
     moved: list[tuple[Path, str, int]] = []
     for b in candidates:
-        target = trash / b.digest
+        target = trash / addresses.flat(b.digest)
         try:
             os.rename(b.path, target)
         except FileNotFoundError:  # removed meanwhile
@@ -213,7 +213,7 @@ def _blobs(ws: Workspace, refs: set[str], started: float, grace: float, dry_run:
         moved.append((target, b.path, st.st_size))
     again = _references(ws)  # records committed while the candidates were moved
     for target, final, size in moved:
-        if target.name in again:
+        if addresses.from_flat(target.name) in again:
             _restore(target, final)
             result.kept += 1
             continue
