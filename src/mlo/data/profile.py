@@ -179,22 +179,36 @@ def _numeric(
     """Moments (exact), histogram (exact up to :data:`SAMPLE_ROWS` rows, then scaled from the sample), distinct,
     quantiles and top values (from the sorted sample)."""
     ordered = np.sort(sample)
-    # distinct and value counts from the sorted sample (one pass, no hashing)
-    starts = (
-        np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1]))) if ordered.size else ordered
-    )
-    counts = np.diff(np.append(starts, ordered.size))
+    # distinct and value counts from the sorted sample (one pass, no hashing); a sample of all-different values
+    # (most float columns) needs no index of where each value starts
+    changes = ordered[1:] != ordered[:-1]
+    n_distinct = int(np.count_nonzero(changes)) + 1 if ordered.size else 0
     exact = ordered.size == n_valid
-    prof["distinct"] = int(len(starts)) if exact else _chao1(counts, ordered.size, n_valid)
+    starts = counts = None
+    if n_distinct < ordered.size:
+        starts = np.flatnonzero(np.concatenate(([True], changes)))
+        counts = np.diff(np.append(starts, ordered.size))
+    del changes
+    if exact:
+        prof["distinct"] = n_distinct
+    elif counts is None:  # every sampled value seen once
+        prof["distinct"] = int(min(n_valid, round(n_distinct * n_valid / max(ordered.size, 1))))
+    else:
+        prof["distinct"] = _chao1(counts, ordered.size, n_valid)
     prof["distinct_exact"] = exact
-    if prof["distinct"] <= TOP_K and len(starts):
+    if prof["distinct"] <= TOP_K and n_distinct:
+        if counts is None:
+            starts, counts = np.arange(ordered.size), np.ones(ordered.size, dtype=np.int64)
         order = np.argsort(-counts, kind="stable")
         keys = ordered[starts][order]
         if as_int:
             keys = keys.astype(np.int64)
         vc = pd.Series(counts[order], index=keys)
         prof["top"], prof["other"] = _top(vc, ordered.size, n_valid)
-    fs = ordered[np.isfinite(ordered)] if ordered.dtype.kind == "f" else ordered
+    if ordered.dtype.kind == "f":  # sorted: -inf first, then the finite values, +inf, NaN last
+        fs = ordered[np.searchsorted(ordered, -np.inf, "right") : np.searchsorted(ordered, np.inf, "left")]
+    else:
+        fs = ordered
     if sampled:
         n_finite, lo, hi, mean, std = _moments(values, n)
         finite = fs
