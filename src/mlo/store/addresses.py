@@ -24,7 +24,7 @@ from ..errors import InvalidInput
 
 SHA256 = "sha256"
 BLAKE3 = "blake3"
-DEFAULT = BLAKE3  # the algorithm of new blobs
+DEFAULT = BLAKE3  # the algorithm of new blobs (where a caller names none)
 BLAKE3_BYTES = 28  # 224 bits: "blake3:" + 56 hex = 63 characters
 BLAKE3_HEX = 2 * BLAKE3_BYTES
 _PREFIX = BLAKE3 + ":"
@@ -97,7 +97,8 @@ class Hasher:
 
     __slots__ = ("algo", "_h")
 
-    def __init__(self, algo: str = DEFAULT, threads: bool = False):
+    def __init__(self, algo: str | None = None, threads: bool = False):
+        algo = algo or DEFAULT
         if algo == BLAKE3:
             import blake3
 
@@ -117,15 +118,16 @@ class Hasher:
         return self._h.hexdigest()
 
 
-def hash_bytes(data, algo: str = DEFAULT) -> str:
+def hash_bytes(data, algo: str | None = None) -> str:
     """The address ``data`` gets with ``algo``."""
     h = Hasher(algo, threads=len(memoryview(data)) >= _THREADED_FROM)
     h.update(data)
     return h.address()
 
 
-def hash_file(path: str | os.PathLike, algo: str = DEFAULT) -> str:
+def hash_file(path: str | os.PathLike, algo: str | None = None) -> str:
     """The address of the file's bytes with ``algo`` (BLAKE3 of a large file: mapped and hashed on all cores)."""
+    algo = algo or DEFAULT
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         if algo == BLAKE3 and size >= _THREADED_FROM:

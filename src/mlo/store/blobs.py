@@ -203,7 +203,7 @@ class LocalBlobStore:
             fh.close()
 
     def put_bytes(
-        self, data: bytes, before_commit: Staged | None = None, algo: str = addresses.DEFAULT
+        self, data: bytes, before_commit: Staged | None = None, algo: str | None = None
     ) -> str:
         """Store ``data``; return its address. Storing the same bytes again writes nothing.
 
@@ -225,7 +225,7 @@ class LocalBlobStore:
         return digest
 
     def put_file(
-        self, path: str | os.PathLike, before_commit: Staged | None = None, algo: str = addresses.DEFAULT
+        self, path: str | os.PathLike, before_commit: Staged | None = None, algo: str | None = None
     ) -> str:
         """Copy the file at ``path`` into the store (hashing while copying); return its address."""
         src = Path(path)
@@ -254,7 +254,7 @@ class LocalBlobStore:
         also=None,
         background: bool = False,
         before_commit: Staged | None = None,
-        algo: str = addresses.DEFAULT,
+        algo: str | None = None,
     ) -> Iterator[BlobWriter]:
         """A file-like object to stream a new blob into (e.g. a Parquet writer). The bytes are hashed as they are
         written and the blob is committed when the block ends; ``writer.digest`` then names it.
@@ -460,7 +460,7 @@ class BlobWriter:
         also=None,
         background: bool = False,
         store: LocalBlobStore | None = None,
-        algo: str = addresses.DEFAULT,
+        algo: str | None = None,
     ):
         self._fh = fh
         self._store = store

@@ -260,7 +260,7 @@ class RemoteBlobStore:
                 f"blob {digest[:12]} reached {self.url} with {stored} bytes instead of {size}: retry the write"
             )
 
-    def put_bytes(self, data: bytes, algo: str = addresses.DEFAULT) -> str:
+    def put_bytes(self, data: bytes, algo: str | None = None) -> str:
         """Store ``data``; return its address. Storing the same bytes again uploads nothing.
 
         One HEAD (is it there?), then the bytes go up from memory — one PUT below :data:`PIPE_MAX` bytes — and
@@ -280,13 +280,13 @@ class RemoteBlobStore:
         self._added(len(data))
         return digest
 
-    def put_file(self, path: str | os.PathLike, algo: str = addresses.DEFAULT) -> str:
+    def put_file(self, path: str | os.PathLike, algo: str | None = None) -> str:
         """Copy the file at ``path`` into the store (staged in the cache, hashed as it is copied); return its
         address."""
         return self.cache.put_file(path, before_commit=self._upload, algo=algo)
 
     @contextmanager
-    def writer(self, *, also=None, background: bool = False, algo: str = addresses.DEFAULT):
+    def writer(self, *, also=None, background: bool = False, algo: str | None = None):
         """A file-like object to stream a new blob into; uploaded when the block ends, before it enters the
         cache (see :meth:`LocalBlobStore.writer`)."""
         with self.cache.writer(also=also, background=background, before_commit=self._upload, algo=algo) as w:
