@@ -8,13 +8,14 @@ on the shared machine hits both alike; the load average is printed before and af
 
 Per run: wall time of one first snapshot (after a warm-up snapshot of 1,000 rows), its CPU time, throughput over
 the frame's in-memory size, peak extra resident memory as a multiple of the frame, and the data digest (which must
-be the same on both sides: it is the data's identity), the blob digest (SHA-256 of the stored Parquet bytes) and a
-SHA-256 of the stored profile. The blob and the profile may differ between the sides when the way data is stored
+be the same on both sides: it is the data's identity), the blob's name (the hash of the stored Parquet bytes:
+SHA-256 before blobs were named by BLAKE3, ``blake3:…`` after) and a SHA-256 of the stored profile. The blob and the profile may differ between the sides when the way data is stored
 or profiled changed; each side must give the same ones on every run.
 
 Beside them, the machine's limits on the same frame, measured in one more process: BLAKE3 (one thread and all
 cores), SHA-256 and MD5 (DVC's ``add`` hashes every file with MD5, so MD5's rate bounds it), a memory copy, the
-Parquet encoding alone (to a sink that discards the bytes) with each codec, and writing 1 GB to disk with fsync.
+Parquet encoding alone (to a sink that discards the bytes) with each codec and with the layout mlo chooses per
+column, and writing 1 GB to disk with fsync.
 Targets: ≥ 1 GB/s numeric, ≥ 0.5 GB/s mixed, peak extra memory ≤ 0.5x the frame.
 
     .venv/bin/python benchmarks/first_snapshot.py               # full sizes, 2 runs each, 5-10 minutes
@@ -82,6 +83,7 @@ def limits(scenario: str, mode: str, out: str) -> None:
     import pyarrow.parquet as pq
 
     from mlo.data import codec
+    from mlo.data.snapshots import _parquet_options
 
     df = build_frame(scenario, SIZES[mode])
     size = frame_bytes(df)
@@ -132,6 +134,9 @@ def limits(scenario: str, mode: str, out: str) -> None:
         "parquet_lz4": rate(parquet("lz4")),
         "parquet_zstd1": rate(parquet("zstd", 1)),
         "parquet_snappy": rate(parquet("snappy")),
+        "parquet_mlo": rate(
+            lambda: pq.write_table(table, Sink(), row_group_size=256 * 1024, **_parquet_options(table))
+        ),
     }
     block = np.random.default_rng(0).integers(0, 255, 64 << 20, dtype=np.uint8).tobytes()
 
@@ -250,7 +255,13 @@ def main() -> None:
                     f"{lim['memcpy']:.2f}",
                     " / ".join(
                         f"{lim[k]:.2f}"
-                        for k in ("parquet_none", "parquet_lz4", "parquet_zstd1", "parquet_snappy")
+                        for k in (
+                            "parquet_none",
+                            "parquet_lz4",
+                            "parquet_zstd1",
+                            "parquet_snappy",
+                            "parquet_mlo",
+                        )
                     ),
                     f"{lim['disk']:.2f}",
                 ]
@@ -277,7 +288,7 @@ def main() -> None:
                 "SHA-256",
                 "MD5",
                 "memcpy",
-                "Parquet none / lz4 / zstd-1 / snappy",
+                "Parquet none / lz4 / zstd-1 / snappy / as mlo writes it",
                 "disk write+fsync",
             ],
             machine,
