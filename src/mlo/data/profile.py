@@ -205,7 +205,11 @@ def _numeric(
 ) -> None:
     """Moments (exact), histogram (exact up to :data:`SAMPLE_ROWS` rows, then scaled from the sample), distinct,
     quantiles and top values (from the sorted sample)."""
-    ordered = np.sort(sample)
+    if sampled:  # the sample is a copy of the sampled rows (fancy indexing): sorted in place, no second copy
+        sample.sort()
+        ordered = sample
+    else:  # may be a view of the caller's column
+        ordered = np.sort(sample)
     # distinct and value counts from the sorted sample (one pass, no hashing); a sample of all-different values
     # (most float columns) needs no index of where each value starts
     same = ordered[1:] == ordered[:-1]  # a value equal to the one before it
