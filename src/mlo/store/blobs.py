@@ -202,9 +202,7 @@ class LocalBlobStore:
         with self._faults("storing a blob"):
             fh.close()
 
-    def put_bytes(
-        self, data: bytes, before_commit: Staged | None = None, algo: str | None = None
-    ) -> str:
+    def put_bytes(self, data: bytes, before_commit: Staged | None = None, algo: str | None = None) -> str:
         """Store ``data``; return its address. Storing the same bytes again writes nothing.
 
         ``before_commit(temp path, digest)``, when given, is called with the complete temp file before it is

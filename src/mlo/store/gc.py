@@ -132,11 +132,12 @@ def _recover_trash(ws: Workspace, refs: set[str], cutoff: float, dry_run: bool) 
     folders = [p for p in tmp.glob(f"{TRASH_PREFIX}*") if p.is_dir()] if tmp.is_dir() else []
     for folder in folders:
         for f in folder.iterdir():
+            digest = addresses.from_flat(f.name)  # the trash holds blobs under their flat names
             result.found += 1
-            if f.name in refs or f.stat().st_mtime >= cutoff:
+            if digest is not None and (digest in refs or f.stat().st_mtime >= cutoff):
                 result.kept += 1
                 if not dry_run:
-                    _restore(f, ws.blobs.path(f.name))
+                    _restore(f, ws.blobs.path(digest))
                 continue
             result.bytes += f.stat().st_size
             result.removed += 1
