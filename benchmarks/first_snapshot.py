@@ -77,6 +77,10 @@ def child(scenario: str, mode: str, out: str) -> None:
         "mlo": mlo.__file__,
     }
     Path(out).write_text(json.dumps(result))
+    # a workspace left behind is a GB on disk and in the page cache, which the next run's writes must reclaim
+    import shutil
+
+    shutil.rmtree(os.environ["MLO_HOME"], ignore_errors=True)
 
 
 def limits(scenario: str, mode: str, out: str) -> None:
