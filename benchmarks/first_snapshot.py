@@ -16,11 +16,13 @@ Beside them, the machine's limits on the same frame, measured in one more proces
 cores), SHA-256 and MD5 (DVC's ``add`` hashes every file with MD5, so MD5's rate bounds it), a memory copy, the
 Parquet encoding alone (to a sink that discards the bytes) with each codec and with the layout mlo chooses per
 column, and writing 1 GB to disk with fsync.
-Targets: ≥ 1 GB/s numeric, ≥ 0.5 GB/s mixed, peak extra memory ≤ 0.5x the frame.
+With ``DVC_PYTHON`` set to the Python of a virtual environment that has DVC, ``dvc add`` of the same Parquet
+bytes is timed too (writing the file for it is not counted). Targets: ≥ 1 GB/s numeric, ≥ 0.5 GB/s mixed, peak extra memory ≤ 0.5x the frame.
 
     .venv/bin/python benchmarks/first_snapshot.py               # full sizes, 2 runs each, 5-10 minutes
     .venv/bin/python benchmarks/first_snapshot.py --quick       # ~20x smaller
     .venv/bin/python benchmarks/first_snapshot.py --repeats 3 --base main
+    DVC_PYTHON=/tmp/dvc/bin/python .venv/bin/python benchmarks/first_snapshot.py   # with DVC's add beside it
 """
 
 from __future__ import annotations
@@ -169,6 +171,31 @@ def limits(scenario: str, mode: str, out: str) -> None:
     Path(out).write_text(json.dumps(result))
 
 
+def dvc_add(scenario: str, mode: str) -> dict | None:
+    """``dvc add`` of the Parquet file mlo stores for the frame (the same bytes; writing the file is not counted),
+    with the DVC of the Python named by ``DVC_PYTHON`` (DVC is no dependency of mlo: give it a venv of its own)."""
+    python = os.environ.get("DVC_PYTHON")
+    if not python:
+        return None
+    import pyarrow.parquet as pq
+
+    from mlo.data import codec
+    from mlo.data.snapshots import ROW_GROUP_ROWS, _parquet_options
+
+    df = build_frame(scenario, SIZES[mode])
+    size = frame_bytes(df)
+    table = codec.encode_frame(df).table()
+    with tempfile.TemporaryDirectory(prefix="mlo-dvc-") as tmp:
+        path = Path(tmp) / "data.parquet"
+        pq.write_table(table, path, row_group_size=ROW_GROUP_ROWS, **_parquet_options(table))
+        del df, table
+        subprocess.run([python, "-m", "dvc", "init", "--no-scm", "-q"], cwd=tmp, check=True, timeout=TIMEOUT)
+        t = time.perf_counter()
+        subprocess.run([python, "-m", "dvc", "add", "-q", path.name], cwd=tmp, check=True, timeout=TIMEOUT)
+        seconds = time.perf_counter() - t
+    return {"seconds": seconds, "bytes": size}
+
+
 def measure_limits(scenario: str, mode: str) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(Path(__file__).parent)])}
@@ -269,6 +296,12 @@ def main() -> None:
                 ]
             )
             lim = measure_limits(scenario, mode)
+            dvc = dvc_add(scenario, mode)
+            if dvc is not None:
+                print(
+                    f"{scenario}: dvc add of the same Parquet bytes {dvc['seconds']:.2f} s, "
+                    f"{dvc['bytes'] / 1e9 / dvc['seconds']:.2f} GB/s over the frame (writing the file not counted)"
+                )
             machine.append(
                 [
                     scenario,
