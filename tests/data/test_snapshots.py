@@ -226,7 +226,7 @@ def test_concurrent_snapshots_of_the_same_data_give_one_blob_and_one_version(ws)
         6,
     ]  # distinct data: distinct versions
     shared_blob = lines.pop().split()[1]
-    assert sum(1 for p in blob_files(ws) if p.name == shared_blob[2:]) == 1
+    assert sum(1 for p in blob_files(ws) if p.name == ws.blobs.path(shared_blob).name) == 1
     assert not list((ws.blobs.root / "tmp").glob("*"))  # no leftovers
 
 

@@ -4,7 +4,8 @@ import threading
 import pytest
 
 from mlo.errors import CorruptBlob, InvalidInput, NotFound
-from mlo.store.blobs import LocalBlobStore, hash_bytes, open_blob_store
+from mlo.store.addresses import hash_bytes
+from mlo.store.blobs import LocalBlobStore, open_blob_store
 
 
 @pytest.fixture
@@ -14,8 +15,9 @@ def blobs(tmp_path):
 
 def test_put_get_round_trip_and_digest_naming(blobs):
     digest = blobs.put_bytes(b"hello")
-    assert digest == hash_bytes(b"hello")
-    assert blobs.path(digest).name == digest[2:] and blobs.path(digest).parent.name == digest[:2]
+    assert digest == hash_bytes(b"hello") and digest.startswith("blake3:") and len(digest) <= 64
+    h = digest.removeprefix("blake3:")
+    assert blobs.path(digest) == blobs.root / "blake3" / h[:2] / h[2:]
     assert blobs.get_bytes(digest) == b"hello"
 
 

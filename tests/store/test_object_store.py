@@ -21,8 +21,14 @@ import pytest
 import mlo
 from mlo.errors import CorruptBlob, InvalidInput, MissingBlob, StoreError
 from mlo.store import doctor, gc
-from mlo.store.blobs import hash_bytes, open_blob_store
+from mlo.store.addresses import hash_bytes, parts
+from mlo.store.blobs import open_blob_store
 from mlo.store.remote import RemoteBlobStore, parse_size
+
+
+def _key(digest: str) -> str:
+    """The object key of a blob below the store's prefix."""
+    return "/".join(parts(digest))
 
 
 def _objects(bucket: str) -> dict[str, int]:
@@ -40,7 +46,7 @@ def test_blobs_are_content_addressed_objects_verified_on_read(s3_bucket, tmp_pat
     blobs = _store(s3_bucket, tmp_path)
     digest = blobs.put_bytes(b"hello")
     assert digest == hash_bytes(b"hello")
-    assert _objects(s3_bucket) == {f"mlo/{digest[:2]}/{digest[2:]}": 5}
+    assert _objects(s3_bucket) == {f"mlo/{_key(digest)}": 5}
     (tmp_path / "f.bin").write_bytes(b"hello")
     assert blobs.put_file(tmp_path / "f.bin") == digest  # the same content is one object
     assert len([k for k in _objects(s3_bucket) if not k.startswith("mlo/claims/")]) == 1
@@ -53,7 +59,7 @@ def test_blobs_are_content_addressed_objects_verified_on_read(s3_bucket, tmp_pat
 
     import boto3
 
-    boto3.client("s3").put_object(Bucket=s3_bucket, Key=f"mlo/{digest[:2]}/{digest[2:]}", Body=b"jello")
+    boto3.client("s3").put_object(Bucket=s3_bucket, Key=f"mlo/{_key(digest)}", Body=b"jello")
     third = _store(s3_bucket, tmp_path / "third")
     with pytest.raises(CorruptBlob, match="does not match its digest"):
         third.get_bytes(digest)
@@ -83,7 +89,7 @@ def test_large_blobs_go_up_in_parts_and_concurrent_writers_agree(s3_bucket, tmp_
     assert w.digest == digest
     import boto3
 
-    head = boto3.client("s3").head_object(Bucket=s3_bucket, Key=f"mlo/{digest[:2]}/{digest[2:]}")
+    head = boto3.client("s3").head_object(Bucket=s3_bucket, Key=f"mlo/{_key(digest)}")
     assert head["ETag"].strip('"').endswith("-3")  # a multipart upload of three parts
     threads = [threading.Thread(target=write) for _ in range(3)]
     for t in threads:
@@ -121,8 +127,8 @@ def test_a_workspace_on_s3_keeps_snapshots_models_artifacts_and_notebooks(s3_ws,
     with mlo.start_run("baseline") as run:
         mlo.log_artifact(tmp_path / "roc.txt")
 
-    stored = {k.split("/", 1)[1].replace("/", "") for k in _objects(s3_bucket) if "/claims/" not in k}
-    assert snap.digest and {a.digest for a in mlo.get_run(run.id).artifacts} <= stored
+    stored = {k.split("/", 1)[1] for k in _objects(s3_bucket) if "/claims/" not in k}
+    assert snap.digest and {_key(a.digest) for a in mlo.get_run(run.id).artifacts} <= stored
     # a second machine: the same database, an empty cache, the blobs from S3 only (once this process's background
     # captures, which store blobs too, have finished)
     import shutil
@@ -156,7 +162,7 @@ def test_an_executed_notebook_is_stored_on_s3(s3_ws, s3_bucket, tmp_path):
     workspace.reset_cache()
     run = mlo.get_run(json.loads(out.stdout)["run_id"])
     notebook = next(a for a in run.artifacts if a.path.endswith(".ipynb"))
-    assert f"{notebook.digest[:2]}/{notebook.digest[2:]}" in "".join(_objects(s3_bucket))
+    assert f"mlo/{_key(notebook.digest)}" in _objects(s3_bucket)
     assert "42" in notebook.read_bytes().decode()
 
 
@@ -289,7 +295,7 @@ def test_a_writer_killed_mid_upload_leaves_nothing_visible(
     uploads = boto3.client("s3").list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])
     assert len(uploads) == 1
     digest = hash_bytes(payload)
-    assert not any(k.startswith(f"mlo/{digest[:2]}/") for k in _objects(s3_bucket))  # no partial object
+    assert f"mlo/{_key(digest)}" not in _objects(s3_bucket)  # no partial object
     with pytest.raises(MissingBlob):
         s3_ws.blobs.get_bytes(digest)
     report = doctor.examine()  # the upload, and the staged file in the local cache, are leftovers
@@ -358,6 +364,6 @@ def test_a_put_costs_one_lookup_and_one_upload(s3_bucket, tmp_path):
         calls.clear()
         assert blobs.put_bytes(payload) == digest
         assert calls == ["head_object", "put_object"]  # found: only the claim marker is written
-        assert _objects(s3_bucket)[f"mlo/{digest[:2]}/{digest[2:]}"] == 1 << 20
+        assert _objects(s3_bucket)[f"mlo/{_key(digest)}"] == 1 << 20
     finally:
         del blobs.fs._call_s3, blobs.fs.call_s3

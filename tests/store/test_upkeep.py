@@ -19,6 +19,7 @@ import pytest
 
 import mlo
 from mlo import workspace
+from mlo.store import addresses
 from mlo.store import gc as gc_module
 from mlo.store.doctor import examine
 from mlo.store.gc import collect
@@ -236,7 +237,7 @@ def test_a_blob_claimed_between_listing_and_removal_is_kept(sqlite_ws, monkeypat
     rename = os.rename
 
     def rename_after_a_claim(src, dst):
-        if os.path.basename(dst) == claimed:
+        if os.path.basename(dst) == addresses.flat(claimed):
             sqlite_ws.blobs.claim(claimed)  # the writer's put_bytes, just before gc moves the file
         return rename(src, dst)
 
@@ -269,7 +270,7 @@ def test_the_trash_of_a_killed_gc_is_restored_or_emptied(recorded, sqlite_ws):
     trash = sqlite_ws.blobs.root / "tmp" / "gc-99999-1"
     trash.mkdir(parents=True)
     for d in (needed, garbage):
-        os.rename(sqlite_ws.blobs.path(d), trash / d)
+        os.rename(sqlite_ws.blobs.path(d), trash / addresses.flat(d))  # as gc moves them
     assert examine().exit_code == 3  # a record's blob is in the trash: missing until restored
     step = collect(sqlite_ws).step("trash of an interrupted gc")
     assert (step.found, step.kept, step.removed) == (2, 1, 1)

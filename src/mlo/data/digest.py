@@ -9,6 +9,7 @@ place, without copies, on all cores.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import blake3
 import numpy as np
@@ -37,21 +38,37 @@ _CANONICAL_NAN = {
 }
 
 
+def _has_nan(part: np.ndarray) -> bool:
+    # a NaN propagates through min: one vectorised pass and no mask for the chunks without NaN
+    return bool(np.isnan(part.min()))
+
+
 def _feed_floats(h, values: np.ndarray) -> None:
     """Floats with every NaN written as the one canonical NaN (payload and sign bits vary between producers).
-    A chunk is copied only when one of its NaNs is not already the canonical one."""
+    A chunk is copied only when one of its NaNs is not already the canonical one. The NaN check of the next
+    chunk runs on a second thread while BLAKE3 hashes this one (both release the GIL), not in series with it."""
     step = max(1, _CHUNK // values.itemsize)
     bits_type = f"u{values.itemsize}"
     canonical = _CANONICAL_NAN[values.dtype.newbyteorder("=")]
-    for i in range(0, values.size, step):
-        part = values[i : i + step]
-        # a NaN propagates through min: one vectorised pass and no mask for the chunks without NaN
-        if np.isnan(part.min()):
-            nan = np.isnan(part)
-            if (part.view(bits_type)[nan] != canonical).any():
-                part = part.copy()
-                part[nan] = np.nan
-        h.update(part.view(np.uint8))
+    starts = range(0, values.size, step)
+    if len(starts) <= 1:
+        checks = iter([_has_nan(values)] if values.size else [])
+        pool = None
+    else:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlo-digest")
+        checks = pool.map(_has_nan, (values[i : i + step] for i in starts))  # runs ahead of the hashing
+    try:
+        for i, nan_inside in zip(starts, checks, strict=True):
+            part = values[i : i + step]
+            if nan_inside:
+                nan = np.isnan(part)
+                if (part.view(bits_type)[nan] != canonical).any():
+                    part = part.copy()
+                    part[nan] = np.nan
+            h.update(part.view(np.uint8))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _fixed_view(arr: pa.Array, width: int) -> np.ndarray:

@@ -1,7 +1,9 @@
 """Snapshots of files and folders: every file stored once in the blob store, a folder as a manifest.
 
 A file's digest is the SHA-256 of its bytes (the name of its blob); a folder's is the SHA-256 of its manifest
-(sorted relative paths, sizes and file digests). A file whose size, modification time and inode are unchanged
+(sorted relative paths, sizes and file digests). These blobs keep SHA-256 names although new blobs are named by
+BLAKE3 elsewhere: a file's digest is a pipeline's cache key and the remembered digest of an unchanged file, and
+renaming them would re-run every cached stage once. A file whose size, modification time and inode are unchanged
 since the last snapshot is not read again.
 """
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidInput, NotFound
+from ..store.addresses import SHA256
 from ..store.blobs import hash_bytes, hash_file
 from ..workspace import Workspace
 
@@ -73,7 +76,7 @@ def snapshot_path(ws: Workspace, path: str | os.PathLike, *, store: bool = True)
         if store and not ws.blobs.claim(
             digest
         ):  # claim: a concurrent `mlo gc` keeps a blob about to be named
-            stored = ws.blobs.put_file(f)
+            stored = ws.blobs.put_file(f, algo=SHA256)
             if stored != digest:
                 raise InvalidInput(f"{f} changed while it was being snapshotted; try again")
         total += st.st_size
@@ -82,7 +85,7 @@ def snapshot_path(ws: Workspace, path: str | os.PathLike, *, store: bool = True)
     if root.is_file():
         return PathSnapshot("file", entries[0][2], entries[0][2], total, 1, str(root))
     manifest = json.dumps({"files": entries}, separators=(",", ":")).encode()
-    blob = ws.blobs.put_bytes(manifest) if store else hash_bytes(manifest)
+    blob = ws.blobs.put_bytes(manifest, algo=SHA256) if store else hash_bytes(manifest)
     return PathSnapshot("folder", hash_bytes(manifest), blob, total, len(entries), str(root))
 
 

@@ -356,7 +356,7 @@ def register(
         if same is not None:
             return _load(ws, same)
         return Prompt(name, 0, doc, ws=ws)
-    ws.blobs.put_bytes(data)
+    ws.blobs.put_bytes(data, algo="sha256")  # named by the digest computed above
     from ..tracking import session
 
     active = session.active_run()

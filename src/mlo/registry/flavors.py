@@ -6,7 +6,7 @@
   notebook are stored by value, so they load in another process; importable ones by reference.
 * ``joblib`` — on request (``flavor="joblib"``), for files that other tools read with ``joblib.load``.
 
-Every flavor is written to the content-addressed blob store, and its SHA-256 is checked before loading: a pickle
+Every flavor is written to the content-addressed blob store, and its digest is checked before loading: a pickle
 whose bytes changed after registration is refused before a byte of it is unpickled.
 
 Trust. Loading a pickle (cloudpickle, joblib) runs whatever code it holds, so it needs an explicit opt-in:
@@ -178,7 +178,7 @@ def store(ws, model: Any, flavor: str | None = None, *, trust: bool = False) -> 
     else:
         details["pickle_reason"] = f"flavor={flavor!r} was asked for at registration"
     content = _blake3()
-    # pickle writes the objects' own memory, so the SHA-256 of the blob can be computed on a second thread
+    # pickle writes the objects' own memory, so the blob's hash can be computed on a second thread
     with ws.blobs.writer(also=content, background=True) as w:
         try:
             if flavor == "joblib":

@@ -252,7 +252,7 @@ def card_html(d: dict) -> str:
     parts.append(
         f"<div class='mlo-h'>Model card: {escape(d['name'])} v{d['version']} {alias_badges(d['aliases'])}</div>"
         f"<div class='mlo-m'>{escape(d['model_class'])} · {escape(d['flavor'])} · {size_text(d['size'])} · "
-        f"sha256 <code>{escape(d['digest'])}</code></div>"
+        f"blob <code>{escape(d['digest'])}</code></div>"
         f"<div class='mlo-m'>registered {escape(d['created_at'])} by {escape(d['created_by'] or '?')}</div>"
     )
     if d.get("description"):
@@ -477,7 +477,7 @@ def card_markdown(d: dict) -> str:
         f"# {_md(d['name'])} v{d['version']} {aliases}".rstrip(),
         "",
         f"- class: {_md_code(d['model_class'])}",
-        f"- stored as: {_md(d['flavor'])}, {size_text(d['size'])}, sha256 {_md_code(d['digest'])}",
+        f"- stored as: {_md(d['flavor'])}, {size_text(d['size'])}, blob {_md_code(d['digest'])}",
         f"- registered: {_md(d['created_at'])} by {_md(d['created_by'] or '?')}",
         f"- uri: {_md_code(d['uri'])}",
     ]

@@ -1,4 +1,7 @@
-"""Content-addressed blob store: every blob is named by the SHA-256 of its bytes.
+"""Content-addressed blob store: every blob is named by a hash of its bytes.
+
+New blobs are named by BLAKE3 (``blake3:<hex>``), blobs written before by SHA-256 (64 hex digits); both stay
+valid, and each is verified with its own algorithm (see :mod:`mlo.store.addresses`).
 
 Writes go to a temporary file in the store and are renamed into place, so a blob is either absent or whole;
 the same content is stored once; reads verify the digest unless told otherwise.
@@ -19,7 +22,6 @@ names and that is not there is a :class:`~mlo.errors.MissingBlob`.
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 import os
 import queue
@@ -32,7 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import CorruptBlob, InvalidInput, MissingBlob, NotFound
+from ..errors import CorruptBlob, MissingBlob, NotFound
+from . import addresses
+from .addresses import Hasher
 from .faults import blob_fault
 
 try:
@@ -53,22 +57,17 @@ def _fsync(fh) -> None:
         os.fsync(fh.fileno())
 
 
-def _check_digest(digest: str) -> str:
-    if not isinstance(digest, str) or len(digest) != 64 or any(c not in _HEX for c in digest):
-        raise InvalidInput(f"{digest!r} is not a SHA-256 hex digest")
-    return digest
+_check_digest = addresses.check
 
 
 def hash_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    """The SHA-256 of ``data`` (a content digest, and the name of a blob stored with ``algo="sha256"``)."""
+    return addresses.hash_bytes(data, addresses.SHA256)
 
 
 def hash_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+    """The SHA-256 of a file's bytes (see :func:`hash_bytes`)."""
+    return addresses.hash_file(path, addresses.SHA256)
 
 
 def _try_lock(fd: int) -> bool | None:
@@ -104,15 +103,15 @@ class BlobFile:
 
 
 class LocalBlobStore:
-    """Blobs as files ``<root>/<d[:2]>/<d[2:]>`` on the local file system."""
+    """Blobs as files on the local file system: ``<root>/blake3/<h[:2]>/<h[2:]>`` for ``blake3:<h>``, and
+    ``<root>/<d[:2]>/<d[2:]>`` for a SHA-256 ``d``."""
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).expanduser().resolve()
         self._tmp = self.root / "tmp"
 
     def path(self, digest: str) -> Path:
-        digest = _check_digest(digest)
-        return self.root / digest[:2] / digest[2:]
+        return self.root.joinpath(*addresses.parts(digest))
 
     def exists(self, digest: str) -> bool:
         return self.path(digest).is_file()
@@ -203,12 +202,13 @@ class LocalBlobStore:
         with self._faults("storing a blob"):
             fh.close()
 
-    def put_bytes(self, data: bytes, before_commit: Staged | None = None) -> str:
-        """Store ``data``; return its digest. Storing the same bytes again writes nothing.
+    def put_bytes(self, data: bytes, before_commit: Staged | None = None, algo: str | None = None) -> str:
+        """Store ``data``; return its address. Storing the same bytes again writes nothing.
 
         ``before_commit(temp path, digest)``, when given, is called with the complete temp file before it is
-        renamed into place (an object store uploads it from there), as in :meth:`put_file` and :meth:`writer`."""
-        digest = hash_bytes(data)
+        renamed into place (an object store uploads it from there), as in :meth:`put_file` and :meth:`writer`.
+        ``algo`` names new blobs (BLAKE3 unless a caller needs the SHA-256 name it computed itself)."""
+        digest = addresses.hash_bytes(data, algo)
         if before_commit is None and self.claim(digest):
             return digest
         with self._tempfile() as (fh, tmp):
@@ -222,18 +222,20 @@ class LocalBlobStore:
                 self._commit(tmp, digest)
         return digest
 
-    def put_file(self, path: str | os.PathLike, before_commit: Staged | None = None) -> str:
-        """Copy the file at ``path`` into the store (hashing while copying); return its digest."""
+    def put_file(
+        self, path: str | os.PathLike, before_commit: Staged | None = None, algo: str | None = None
+    ) -> str:
+        """Copy the file at ``path`` into the store (hashing while copying); return its address."""
         src = Path(path)
         if not src.is_file():
             raise NotFound(f"no file at {src}")
-        h = hashlib.sha256()
+        h = Hasher(algo)
         with self._tempfile() as (fh, tmp), src.open("rb") as inp:
             while chunk := inp.read(CHUNK):
                 h.update(chunk)
                 with self._faults("storing a blob"):
                     fh.write(chunk)
-            digest = h.hexdigest()
+            digest = h.address()
             with self._faults("storing a blob"):
                 fh.flush()
                 _fsync(fh)
@@ -245,7 +247,12 @@ class LocalBlobStore:
 
     @contextmanager
     def writer(
-        self, *, also=None, background: bool = False, before_commit: Staged | None = None
+        self,
+        *,
+        also=None,
+        background: bool = False,
+        before_commit: Staged | None = None,
+        algo: str | None = None,
     ) -> Iterator[BlobWriter]:
         """A file-like object to stream a new blob into (e.g. a Parquet writer). The bytes are hashed as they are
         written and the blob is committed when the block ends; ``writer.digest`` then names it.
@@ -255,7 +262,7 @@ class LocalBlobStore:
         never change a large buffer after handing it to ``write`` (pickle's, which write the objects' own memory,
         and pyarrow's, which write ``bytes``)."""
         with self._tempfile() as (fh, tmp):
-            w = BlobWriter(fh, also=also, background=background, store=self)
+            w = BlobWriter(fh, also=also, background=background, store=self, algo=algo)
             try:
                 yield w
             except BaseException:
@@ -266,7 +273,7 @@ class LocalBlobStore:
             w._finish()
             if w._fault is not None:  # the producer swallowed the write error: do not commit a partial blob
                 raise w._fault
-            w.digest = w._hash.hexdigest()
+            w.digest = w._hash.address()
             w.closed = True
             with self._faults("storing a blob"):
                 fh.flush()
@@ -282,10 +289,10 @@ class LocalBlobStore:
         p = self.path(digest)
         try:
             with self._faults("reading a blob"):
-                actual = hash_file(p)
+                same = addresses.matches(p, digest)
         except FileNotFoundError:
             raise self._missing(digest) from None
-        if actual != digest:
+        if not same:
             raise CorruptBlob(
                 f"blob {digest[:12]} in {self.root} does not match its digest; restore it from a backup"
             )
@@ -320,7 +327,7 @@ class LocalBlobStore:
                 data = p.read_bytes()
         except FileNotFoundError:
             raise self._missing(digest) from None
-        if verify and hash_bytes(data) != digest:
+        if verify and addresses.hash_bytes(data, addresses.algorithm(digest)) != digest:
             raise CorruptBlob(
                 f"blob {digest[:12]} in {self.root} does not match its digest; restore it from a backup"
             )
@@ -334,13 +341,13 @@ class LocalBlobStore:
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}-")
-        h = hashlib.sha256()
+        h = Hasher(addresses.algorithm(digest))
         try:
             with os.fdopen(fd, "wb") as out, src.open("rb") as inp:
                 while chunk := inp.read(CHUNK):
                     h.update(chunk)
                     out.write(chunk)
-            if verify and h.hexdigest() != digest:
+            if verify and h.address() != digest:
                 raise CorruptBlob(f"blob {digest[:12]} in {self.root} does not match its digest")
             os.replace(name, dest)
         except BaseException:
@@ -355,19 +362,39 @@ class LocalBlobStore:
     def iter_blobs(self) -> Iterator[BlobFile]:
         """Every blob file in the store (not the temp files), in no particular order."""
         try:
-            tops = [e for e in os.scandir(self.root) if len(e.name) == 2 and e.is_dir(follow_symlinks=False)]
+            tops = [e for e in os.scandir(self.root) if e.is_dir(follow_symlinks=False)]
         except FileNotFoundError:
             return
         for top in tops:
-            if not _HEX.issuperset(top.name):
+            if top.name == addresses.BLAKE3:
+                try:
+                    shards = [s for s in os.scandir(top.path) if s.is_dir(follow_symlinks=False)]
+                except FileNotFoundError:
+                    continue
+                for shard in shards:
+                    yield from self._shard(shard.path, top.name, shard.name)
+            elif len(top.name) == 2 and _HEX.issuperset(top.name):
+                yield from self._shard(top.path, top.name)
+
+    @staticmethod
+    def _shard(folder: str, top: str, shard: str | None = None) -> Iterator[BlobFile]:
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:  # removed meanwhile (gc drops empty shards)
+            return
+        for e in entries:
+            digest = (
+                addresses.from_parts(top, e.name)
+                if shard is None
+                else addresses.from_parts(top, shard, e.name)
+            )
+            if digest is None:
                 continue
-            for e in os.scandir(top.path):
-                if len(e.name) == 62 and _HEX.issuperset(e.name):
-                    try:
-                        st = e.stat(follow_symlinks=False)
-                    except FileNotFoundError:  # removed meanwhile
-                        continue
-                    yield BlobFile(top.name + e.name, e.path, st.st_size, st.st_mtime)
+            try:
+                st = e.stat(follow_symlinks=False)
+            except FileNotFoundError:  # removed meanwhile
+                continue
+            yield BlobFile(digest, e.path, st.st_size, st.st_mtime)
 
     def has_blobs(self) -> bool:
         """Whether the store holds at least one blob (stops at the first)."""
@@ -426,12 +453,17 @@ class BlobWriter:
     _BACKLOG = 16  # pieces waiting to be hashed before ``write`` blocks: bounds what a slow hash holds
 
     def __init__(
-        self, fh: BinaryIO, also=None, background: bool = False, store: LocalBlobStore | None = None
+        self,
+        fh: BinaryIO,
+        also=None,
+        background: bool = False,
+        store: LocalBlobStore | None = None,
+        algo: str | None = None,
     ):
         self._fh = fh
         self._store = store
         self._fault: Exception | None = None
-        self._hash = hashlib.sha256()
+        self._hash = Hasher(algo)
         self._also = also
         self._pos = 0
         self.closed = False

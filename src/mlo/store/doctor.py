@@ -21,8 +21,8 @@ from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.engine import Engine, make_url
 
 from ..errors import InvalidInput, MloError, StoreError
-from . import faults, schema
-from .blobs import LocalBlobStore, hash_file
+from . import addresses, faults, schema
+from .blobs import LocalBlobStore
 from .db import read_only_uri
 from .gc import DEFAULT_GRACE, TRASH_PREFIX
 from .references import references
@@ -218,7 +218,11 @@ def _check_blobs(
         bad = []
         for d, b in present.items():
             try:
-                actual = hash_file(b.path) if isinstance(blobs, LocalBlobStore) else blobs.rehash(d)
+                actual = (
+                    addresses.hash_file(b.path, addresses.algorithm(d))
+                    if isinstance(blobs, LocalBlobStore)
+                    else blobs.rehash(d)
+                )
                 if actual != d:
                     bad.append(f"{d[:12]}: {refs.get(d, 'no record refers to it')}")
             except OSError as exc:

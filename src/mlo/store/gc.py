@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
-from . import faults
+from . import addresses, faults
 from .blobs import LocalBlobStore, _try_lock
 from .references import references
 
@@ -132,11 +132,12 @@ def _recover_trash(ws: Workspace, refs: set[str], cutoff: float, dry_run: bool) 
     folders = [p for p in tmp.glob(f"{TRASH_PREFIX}*") if p.is_dir()] if tmp.is_dir() else []
     for folder in folders:
         for f in folder.iterdir():
+            digest = addresses.from_flat(f.name)  # the trash holds blobs under their flat names
             result.found += 1
-            if f.name in refs or f.stat().st_mtime >= cutoff:
+            if digest is not None and (digest in refs or f.stat().st_mtime >= cutoff):
                 result.kept += 1
                 if not dry_run:
-                    _restore(f, ws.blobs.path(f.name))
+                    _restore(f, ws.blobs.path(digest))
                 continue
             result.bytes += f.stat().st_size
             result.removed += 1
@@ -200,7 +201,7 @@ def _blobs(ws: Workspace, refs: set[str], started: float, grace: float, dry_run:
     trash.mkdir(parents=True, exist_ok=True)
     moved: list[tuple[Path, str, int]] = []
     for b in candidates:
-        target = trash / b.digest
+        target = trash / addresses.flat(b.digest)
         try:
             os.rename(b.path, target)
         except FileNotFoundError:  # removed meanwhile
@@ -213,7 +214,7 @@ def _blobs(ws: Workspace, refs: set[str], started: float, grace: float, dry_run:
         moved.append((target, b.path, st.st_size))
     again = _references(ws)  # records committed while the candidates were moved
     for target, final, size in moved:
-        if target.name in again:
+        if addresses.from_flat(target.name) in again:
             _restore(target, final)
             result.kept += 1
             continue

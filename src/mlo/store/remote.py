@@ -1,6 +1,7 @@
 """Blobs on object storage (``s3://``, ``gs://``, ``az://``, any fsspec URL), with a local read-through cache.
 
-The keys are the same as on disk: ``<prefix>/<d[:2]>/<d[2:]>`` for the SHA-256 ``d`` of the bytes. A streamed
+The keys are the same as on disk: ``<prefix>/blake3/<h[:2]>/<h[2:]>`` for a new blob ``blake3:<h>`` and
+``<prefix>/<d[:2]>/<d[2:]>`` for a SHA-256 ``d`` written before (see :mod:`mlo.store.addresses`). A streamed
 write or a file is staged in the local cache first (a temp file renamed into place, hashed while written:
 :class:`LocalBlobStore`), so the digest is known before anything leaves the machine; then the file is uploaded to
 its final key. Bytes already in memory (``put_bytes``) are hashed, looked up with one HEAD and sent from memory,
@@ -27,7 +28,6 @@ honours for its grace period, and the collector reads the references again just 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -36,8 +36,9 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import CorruptBlob, InvalidInput, MissingBlob, MloError
-from . import faults
-from .blobs import CHUNK, BlobFile, LocalBlobStore, TempFile, _check_digest
+from . import addresses, faults
+from .addresses import Hasher
+from .blobs import CHUNK, BlobFile, LocalBlobStore, TempFile
 
 MULTIPART_CHUNK = 16 << 20  # parts of a multipart upload (S3 allows 5 MiB to 5 GiB); smaller objects: one PUT
 PIPE_MAX = 128 << 20  # bytes already in memory go up in one PUT below this size (as s3fs's pipe does)
@@ -46,7 +47,6 @@ CACHE_KEEP_SECONDS = (
     60.0  # a cached blob used this recently is not evicted (a reader may be about to open it)
 )
 CLAIMS = "claims"
-_HEX = frozenset("0123456789abcdef")
 _PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs"}
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _UNITS.update({"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40})
@@ -139,7 +139,7 @@ def remote_fault(exc: BaseException, url: str, action: str) -> MloError | None:
 
 
 class RemoteBlobStore:
-    """Blobs as objects ``<url>/<d[:2]>/<d[2:]>`` of an fsspec file system, cached in a local folder."""
+    """Blobs as objects of an fsspec file system (keys as on disk below ``<url>``), cached in a local folder."""
 
     def __init__(self, url: str, cache: str | os.PathLike, cache_bytes: int = DEFAULT_CACHE_BYTES):
         protocol, sep, rest = url.partition("://")
@@ -174,11 +174,10 @@ class RemoteBlobStore:
         self._pipe_options = {"chunksize": PIPE_MAX // 2} if self._s3 else {}
 
     def key(self, digest: str) -> str:
-        digest = _check_digest(digest)
-        return f"{self.prefix}/{digest[:2]}/{digest[2:]}"
+        return "/".join((self.prefix, *addresses.parts(digest)))
 
     def _claim_key(self, digest: str) -> str:
-        return f"{self.prefix}/{CLAIMS}/{digest}"
+        return f"{self.prefix}/{CLAIMS}/{addresses.flat(digest)}"
 
     @contextmanager
     def _faults(self, action: str) -> Iterator[None]:
@@ -261,12 +260,12 @@ class RemoteBlobStore:
                 f"blob {digest[:12]} reached {self.url} with {stored} bytes instead of {size}: retry the write"
             )
 
-    def put_bytes(self, data: bytes) -> str:
-        """Store ``data``; return its digest. Storing the same bytes again uploads nothing.
+    def put_bytes(self, data: bytes, algo: str | None = None) -> str:
+        """Store ``data``; return its address. Storing the same bytes again uploads nothing.
 
         One HEAD (is it there?), then the bytes go up from memory — one PUT below :data:`PIPE_MAX` bytes — and
         into the cache."""
-        digest = hashlib.sha256(data).hexdigest()
+        digest = addresses.hash_bytes(data, algo)
         if self.claim(digest):
             return digest
         with self._faults("storing a blob"):
@@ -281,16 +280,16 @@ class RemoteBlobStore:
         self._added(len(data))
         return digest
 
-    def put_file(self, path: str | os.PathLike) -> str:
+    def put_file(self, path: str | os.PathLike, algo: str | None = None) -> str:
         """Copy the file at ``path`` into the store (staged in the cache, hashed as it is copied); return its
-        digest."""
-        return self.cache.put_file(path, before_commit=self._upload)
+        address."""
+        return self.cache.put_file(path, before_commit=self._upload, algo=algo)
 
     @contextmanager
-    def writer(self, *, also=None, background: bool = False):
+    def writer(self, *, also=None, background: bool = False, algo: str | None = None):
         """A file-like object to stream a new blob into; uploaded when the block ends, before it enters the
         cache (see :meth:`LocalBlobStore.writer`)."""
-        with self.cache.writer(also=also, background=background, before_commit=self._upload) as w:
+        with self.cache.writer(also=also, background=background, before_commit=self._upload, algo=algo) as w:
             yield w
 
     # -- reading ----------------------------------------------------------------------------------------------
@@ -300,7 +299,7 @@ class RemoteBlobStore:
         if self.cache.claim(digest):
             return self.cache.path(digest), False
         key = self.key(digest)
-        h = hashlib.sha256()
+        h = Hasher(addresses.algorithm(digest))
         with self.cache._tempfile() as (out, tmp):
             try:
                 with (
@@ -312,7 +311,7 @@ class RemoteBlobStore:
                         out.write(chunk)
             except FileNotFoundError:
                 raise self._missing(digest) from None
-            if h.hexdigest() != digest:
+            if h.address() != digest:
                 raise CorruptBlob(
                     f"blob {digest[:12]} in {self.url} does not match its digest; restore it from a backup"
                 )
@@ -344,15 +343,16 @@ class RemoteBlobStore:
         return self.cache.copy_to(digest, dest, verify=verify)
 
     def rehash(self, digest: str) -> str:
-        """The SHA-256 of the stored object's bytes, read from the store (not the cache): ``mlo doctor --verify``."""
-        h = hashlib.sha256()
+        """The address of the stored object's bytes by the algorithm ``digest`` names, read from the store (not
+        the cache): ``mlo doctor --verify``."""
+        h = Hasher(addresses.algorithm(digest))
         with (
             self._faults("reading a blob"),
             self.fs.open(self.key(digest), "rb", block_size=MULTIPART_CHUNK) as f,
         ):
             while chunk := f.read(CHUNK):
                 h.update(chunk)
-        return h.hexdigest()
+        return h.address()
 
     # -- files beside the blobs (the prediction log) -----------------------------------------------------------
     def put_file_at(self, local: str | os.PathLike, key: str) -> None:
@@ -428,11 +428,9 @@ class RemoteBlobStore:
                 return
         cut = len(self.prefix) + 1
         for key, info in found.items():
-            name = key[cut:]
-            if len(name) == 65 and name[2] == "/":
-                digest = name[:2] + name[3:]
-                if _HEX.issuperset(digest):
-                    yield BlobFile(digest, key, int(info.get("size") or 0), _timestamp(info))
+            digest = addresses.from_parts(*key[cut:].split("/", 2)) if key.count("/", cut) in (1, 2) else None
+            if digest is not None:
+                yield BlobFile(digest, key, int(info.get("size") or 0), _timestamp(info))
 
     def has_blobs(self) -> bool:
         return next(self.iter_blobs(), None) is not None
@@ -444,7 +442,12 @@ class RemoteBlobStore:
                 found = self.fs.find(f"{self.prefix}/{CLAIMS}", detail=True)
             except FileNotFoundError:
                 return {}
-        return {k.rsplit("/", 1)[-1]: _timestamp(info) for k, info in found.items()}
+        out = {}
+        for k, info in found.items():
+            digest = addresses.from_flat(k.rsplit("/", 1)[-1])
+            if digest is not None:
+                out[digest] = _timestamp(info)
+        return out
 
     def remove(self, digest: str) -> None:
         """Delete a blob and its claim marker from the store and the cache (``mlo gc``)."""
