@@ -181,7 +181,7 @@ export class RunPage {
             href: artifactUrl(run.id, a.path),
             target: '_blank',
             rel: 'noopener',
-            title: `${a.media_type ?? ''} ${a.digest.slice(0, 12)}`.trim()
+            title: `${a.media_type ?? ''} ${a.digest.replace(/^[a-z0-9]+:/, '').slice(0, 12)}`.trim()
           },
           a.path
         );

@@ -69,6 +69,18 @@ def test_an_address_says_which_hash_made_it_and_fits_the_metadata_columns(tmp_pa
             store.path(bad)
 
 
+def test_a_short_digest_shows_the_same_digits_for_either_hash(sqlite_ws):
+    new = "blake3:" + blake3.blake3(b"m").hexdigest()[:56]
+    old = hashlib.sha256(b"m").hexdigest()
+    assert addresses.short(new) == new[7:19] and addresses.short(old) == old[:12]
+    assert addresses.short(None) == "" and addresses.short(new, 8) == new[7:15]
+    from sklearn.linear_model import LinearRegression
+
+    mv = mlo.register_model(LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]), "short-digest")
+    assert mv.digest.startswith("blake3:")
+    assert f" {addresses.short(mv.digest)}" in repr(mv) and "blake3:" not in repr(mv)
+
+
 def test_a_workspace_written_with_sha256_names_reads_verifies_dedupes_and_collects(sqlite_ws, monkeypatch):
     from sklearn.linear_model import LogisticRegression
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..store.addresses import short
 from . import main
 from .output import echo, emit_frame, emit_json, format_option
 
@@ -28,7 +29,7 @@ def snapshot_cmd(path: str, name: str | None, fmt: str) -> None:
     if fmt == "json":
         emit_json(snap.to_dict())
     else:
-        echo(f"{snap.ref}  {snap.kind}  {snap.digest[:12]}  {snap.nbytes:,} bytes")
+        echo(f"{snap.ref}  {snap.kind}  {short(snap.digest)}  {snap.nbytes:,} bytes")
 
 
 @main.command("snapshots")
@@ -46,13 +47,13 @@ def snapshots_cmd(name: str | None, fmt: str) -> None:
         if df.empty:
             return "no snapshots yet: mlo.snapshot(df, 'name') in Python, or mlo snapshot PATH"
         show = df.assign(
-            digest=df["digest"].str[:12], created_at=df["created_at"].dt.strftime("%Y-%m-%d %H:%M")
+            digest=df["digest"].map(short), created_at=df["created_at"].dt.strftime("%Y-%m-%d %H:%M")
         )
         if "run_id" in show.columns:
             from ..tracking.short_ids import short_ids
 
-            short = short_ids(show["run_id"])
-            show["run_id"] = [short.get(r, "") if isinstance(r, str) else "" for r in show["run_id"]]
+            prefixes = short_ids(show["run_id"])
+            show["run_id"] = [prefixes.get(r, "") if isinstance(r, str) else "" for r in show["run_id"]]
         return frame_text(show, [c for c in show.columns if c != "id"])
 
     emit_frame(df, fmt, text)

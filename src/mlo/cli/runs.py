@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from ..store.addresses import short
 from . import main
 from .output import echo, emit_frame, emit_json, format_option
 
@@ -182,7 +183,7 @@ def show(run_id: str, fmt: str, cells: bool) -> None:
     if d["artifacts"]:
         echo("artifacts:")
         for a in d["artifacts"]:
-            echo(f"  {a['path']}  ({a['size']} bytes, {a['digest'][:12]})")
+            echo(f"  {a['path']}  ({a['size']} bytes, {short(a['digest'])})")
     if d["cells"]:
         failed = sum(not c["success"] for c in d["cells"])
         echo(f"cells: {len(d['cells'])} captured" + (f", {failed} failed" if failed else ""))

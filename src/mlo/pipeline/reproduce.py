@@ -30,6 +30,7 @@ from typing import Any
 
 from .. import workspace
 from ..errors import InvalidInput
+from ..store.addresses import short
 from ..tracking import access, session
 from ..tracking.fingerprint import difference
 from ..tracking.history import FileState, History
@@ -192,8 +193,8 @@ class _Job:
                 rep.causes.append(
                     Cause(
                         "input",
-                        f"input {name} is {swap.name}@{swap.version} (digest {swap.digest[:12]}) instead of "
-                        f"{before.name}@{before.version} (digest {before.digest[:12]}), as asked",
+                        f"input {name} is {swap.name}@{swap.version} (digest {short(swap.digest)}) instead of "
+                        f"{before.name}@{before.version} (digest {short(before.digest)}), as asked",
                     )
                 )
         base = self._base()
@@ -583,7 +584,7 @@ def _first_pin(inputs: list, name: str) -> str:
 
 def _state_text(state: FileState) -> str:
     if state.digest:
-        return f"digest {state.digest[:12]}"
+        return f"digest {short(state.digest)}"
     return f"{state.size:,} bytes"
 
 

@@ -33,6 +33,7 @@ from importlib import metadata
 from typing import Any
 
 from ..errors import CorruptBlob, InvalidInput, MissingBlob, MloError, NotFound
+from ..store.addresses import short
 from .errors import ModelIntegrityError, UntrustedModel
 
 FLAVORS = ("skops", "cloudpickle", "joblib")
@@ -242,7 +243,7 @@ def load(ws, flavor: str, digest: str, details: dict, label: str, *, trust: bool
             raise CorruptBlob(digest)
     except CorruptBlob:
         raise ModelIntegrityError(
-            f"model {label}: the stored file no longer matches the digest {digest[:12]} recorded at registration; "
+            f"model {label}: the stored file no longer matches the digest {short(digest)} recorded at registration; "
             "refusing to load it (restore the blob from a backup or register the model again)"
         ) from None
     except NotFound:
@@ -273,7 +274,7 @@ def load(ws, flavor: str, digest: str, details: dict, label: str, *, trust: bool
 
 def _missing(label: str, digest: str) -> MissingBlob:
     return MissingBlob(
-        f"model {label}: its file (blob {digest[:12]}) is missing from the blob store; restore it from a backup "
+        f"model {label}: its file (blob {short(digest)}) is missing from the blob store; restore it from a backup "
         "(`mlo doctor` lists every missing blob)"
     )
 

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, NotFound
+from ..store.addresses import short
 from .signature import Signature, example_from_json
 
 if TYPE_CHECKING:
@@ -222,7 +223,7 @@ class ModelVersion:
         aliases = self.aliases
         at = f" @{','.join(aliases)}" if aliases else ""
         run = f" run={self.run_id}" if self.run_id else ""
-        return f"<ModelVersion {self.ref}{at} {self.flavor} {self.digest[:12]}{run}>"
+        return f"<ModelVersion {self.ref}{at} {self.flavor} {short(self.digest)}{run}>"
 
     def _repr_html_(self) -> str:
         from ..report.models import version_html

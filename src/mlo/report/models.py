@@ -6,6 +6,7 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from ..store.addresses import short
 from ..tracking.short_ids import short_ids
 from .html import STYLE, badge, fmt, page, table
 
@@ -68,7 +69,7 @@ def version_html(mv: ModelVersion) -> str:
     head = (
         f"<div class='mlo-h'>{escape(mv.name)} v{mv.version} {alias_badges(mv.aliases)}</div>"
         f"<div class='mlo-m'>{escape(mv.model_class)} · {escape(mv.flavor)} · {size_text(mv.size)} · "
-        f"<code>{escape(mv.digest[:12])}</code> · {escape(fmt(mv.created_at))} by {escape(mv.created_by or '?')}"
+        f"<code>{escape(short(mv.digest))}</code> · {escape(fmt(mv.created_at))} by {escape(mv.created_by or '?')}"
     )
     if mv.run_id:
         head += f" · run <code title='{escape(mv.run_id)}'>{escape(short_ids([mv.run_id])[mv.run_id])}</code>"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
+from ..store.addresses import short
 from ..tracking.short_ids import short_ids
 from .html import STYLE, badge, fmt, fmt_duration, table
 
@@ -102,7 +103,7 @@ def run_html(run) -> str:
         parts.append(
             table(
                 ["artifact", "size", "digest"],
-                [[a["path"], a["size"], a["digest"][:12]] for a in d["artifacts"]],
+                [[a["path"], a["size"], short(a["digest"])] for a in d["artifacts"]],
                 numeric={1},
             )
         )

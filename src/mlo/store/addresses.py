@@ -49,6 +49,14 @@ def check(address: str) -> str:
     )
 
 
+def short(digest: str | None, length: int = 12) -> str:
+    """The first ``length`` hex digits of a digest or blob address, without its scheme, for display: a BLAKE3
+    address shows as many digits as a SHA-256 one (``blake3:`` is not part of what a reader compares)."""
+    if not digest:
+        return ""
+    return digest.split(":", 1)[-1][:length]
+
+
 def algorithm(address: str) -> str:
     return BLAKE3 if address.startswith(_PREFIX) else SHA256
 
