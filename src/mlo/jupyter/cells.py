@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..tracking import access, hazards, provenance, session
+from ..tracking import access, hazards, journal, provenance, session
 from ..tracking.fingerprint import fingerprint
 from ..tracking.history import CAPTURE_ARTIFACT, Execution, FileState, History, Pin
 
@@ -316,7 +316,8 @@ class CellRecorder:
             return
         for name, (path, data) in self._modules.items():
             if name not in h.modules:
-                h.modules[name] = {"path": path, "blob": ws.blobs.put_bytes(data), "size": len(data)}
+                blob = journal.put_bytes(ws, run.id, data)
+                h.modules[name] = {"path": path, "blob": blob, "size": len(data)}
         h.imported = sorted({n.split(".")[0] for n in sys.modules if not n.startswith("_")})
         session.store_bytes(ws, run.id, h.to_bytes(plan(h, targets).positions), CAPTURE_ARTIFACT)
 

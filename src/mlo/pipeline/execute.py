@@ -20,7 +20,7 @@ from typing import Any
 from .. import workspace
 from ..data import files
 from ..store.blobs import hash_file
-from ..tracking import session
+from ..tracking import journal, session
 from .plan import Task
 
 KERNEL_START_RETRIES = 3
@@ -165,6 +165,7 @@ def execute(
         task.name, experiment, params=task.params, tags=tags, parent=parent_id, activate=False
     )
     result = TaskResult(task.name, stage.name, "error", run_id=run.id, key=key)
+    records = None  # the kernel's journal of the run, stored when the kernel has ended
     try:
         for dep in task.deps:
             path = root / dep
@@ -178,7 +179,13 @@ def execute(
         out_dir.mkdir(parents=True, exist_ok=True)
         output = out_dir / (re.sub(r"[^A-Za-z0-9_.=,\-]", "_", task.name) + ".ipynb")
         result.notebook = str(output)
-        _run_papermill(ws, root, task, run.id, experiment, output, result, env or {})
+        records = output.with_suffix(".journal")
+        records.unlink(missing_ok=True)  # a journal another run of this task could not store
+        _run_papermill(
+            ws, root, task, run.id, experiment, output, result, {journal.ENV: str(records), **(env or {})}
+        )
+        journal.ingest(ws, run.id, records)
+        records = None
         if output.is_file():
             session.log_bytes(output.read_bytes(), "notebook.ipynb", run=run)
         if result.status == "ok":
@@ -212,6 +219,12 @@ def execute(
         result.message = f"{type(exc).__name__}: {exc}"
         return result
     finally:
+        if records is not None:  # the kernel's records, also when bookkeeping failed after it ended
+            try:
+                journal.ingest(ws, run.id, records)
+            except Exception as exc:
+                if not result.failed:
+                    result.status, result.message = "error", f"{type(exc).__name__}: {exc}"
         result.seconds = time.perf_counter() - t0
         if result.failed:
             session.set_tags({"mlo.failure": result.message[:1000]}, run=run)
