@@ -20,7 +20,7 @@ from typing import Any
 from .. import workspace
 from ..data import files
 from ..store.blobs import hash_file
-from ..tracking import journal, session
+from ..tracking import journal
 from .plan import Task
 
 KERNEL_START_RETRIES = 3
@@ -122,9 +122,23 @@ def restore(ws: workspace.Workspace, root: Path, outs: list[dict]) -> int:
     return written
 
 
+def _well_formed(outs: object) -> bool:
+    keys = ("path", "kind", "digest", "blob")
+    return isinstance(outs, list) and all(
+        isinstance(o, dict) and all(isinstance(o.get(k), str) for k in keys) for o in outs
+    )
+
+
 def cached(ws: workspace.Workspace, root: Path, task: Task, key: str) -> TaskResult | None:
-    entry = ws.stage_cache.get(key)
-    if entry is None or not all(ws.blobs.exists(o["blob"]) for o in entry.outs):
+    try:
+        entry = ws.stage_cache.get(key)
+    except ValueError:  # a damaged row (not JSON): a miss, and executing the task writes it again
+        return None
+    if (
+        entry is None
+        or not _well_formed(entry.outs)
+        or not all(ws.blobs.exists(o["blob"]) for o in entry.outs)
+    ):
         return None
     t0 = time.perf_counter()
     n = restore(ws, root, entry.outs)
@@ -150,6 +164,7 @@ def execute(
     """Execute the task's notebook as a run (child of ``parent_id``); snapshot deps and outs; fill the cache.
     ``env`` adds variables to the kernel's environment."""
     from ..data.snapshots import snapshot
+    from ..tracking import session
 
     t0 = time.perf_counter()
     stage = task.stage
