@@ -79,3 +79,26 @@ def test_import_mlo_and_the_cli_import_nothing_heavy(tmp_path):
     mlo.init(tmp_path)
     runs = "import sys\nfrom mlo.cli import main\ntry:\n    main(['runs'])\nexcept SystemExit:\n    pass"
     assert _loaded(runs, tmp_path) == {"sqlalchemy"}  # `mlo runs` on a new workspace: the store, no pandas
+
+
+def test_a_stage_kernel_given_a_journal_opens_no_store(tmp_path):
+    """In a pipeline (which names a journal) the hook and a first cell import no SQLAlchemy; the cell is kept."""
+    mlo.init(tmp_path)
+    code = "import mlo\nr = mlo.start_run('stage')\nprint(r.id)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    run_id = out.stdout.strip()
+    hook = (
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        "import mlo.jupyter.stage\n"
+        "assert shell.run_cell('x = 1', store_history=True).success\n"
+        "from mlo.tracking import session\n"
+        f"assert session.attached_run_id() == {run_id!r}\n"
+    )
+    journal = tmp_path / "stage.journal"
+    env = {"MLO_RUN_ID": run_id, "MLO_STAGE_JOURNAL": str(journal), "MLO_SYSTEM_METRICS": "1"}
+    assert _loaded(hook, tmp_path, env) == set()
+    kinds = [json.loads(line)["kind"] for line in journal.read_text().splitlines()]
+    assert kinds[:2] == ["cell", "artifacts"]
