@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 from array import array
 
+import pytest
 from notebooks_on_disk import write_notebook
 
 import mlo
@@ -56,13 +57,22 @@ def test_a_stage_records_cells_params_metrics_and_outs_on_its_run(sqlite_ws, tmp
     assert {"notebook.ipynb", "mlo/capture.json"} <= {a.path for a in stage.artifacts}
 
 
-def test_ingest_stores_every_kind_of_record_and_skips_a_torn_line(sqlite_ws, tmp_path, monkeypatch):
+@pytest.fixture
+def in_kernel(sqlite_ws, tmp_path, monkeypatch):
+    """A run as a stage's kernel sees it: attached through MLO_RUN_ID, a journal named, the store not opened."""
     target = mlo.start_run("stage", activate=False)
     path = tmp_path / "s.journal"
     monkeypatch.setenv(journal.ENV, str(path))
     monkeypatch.setenv("MLO_RUN_ID", target.id)
+    session.wait_for_capture(target.id)  # the run's environment capture writes from a thread of its own
     ws = target._ws
-    ws.__dict__.pop("db", None)  # as in a kernel that has not opened the store
+    ws.__dict__.pop("db", None)
+    yield target, ws, path
+    session.end_run(run=target)
+
+
+def test_ingest_stores_every_kind_of_record_and_skips_a_torn_line(in_kernel, monkeypatch):
+    target, ws, path = in_kernel
     journal.add_cell(ws, target.id, source="a = 1", execution_count=1, success=True, error=None,
                      started_at=1, duration=0.5)  # fmt: skip
     journal.set_tags(ws, target.id, {"system.cpu_limit": "2"})
@@ -85,19 +95,13 @@ def test_ingest_stores_every_kind_of_record_and_skips_a_torn_line(sqlite_ws, tmp
     assert list(target.history("system.rss_mb")["value"]) == [10.0, 12.5]
     assert ws.blobs.get_bytes(digest) == b"{}"
     assert journal.ingest(ws, target.id, path) == 0  # gone: nothing twice
-    session.end_run(run=target)
 
 
-def test_points_the_notebook_logs_are_not_held_back(sqlite_ws, tmp_path, monkeypatch):
+def test_points_the_notebook_logs_are_not_held_back(in_kernel):
     """Only the sampler's points wait in the journal; a metric the notebook logs goes to the store (live)."""
-    target = mlo.start_run("stage", activate=False)
-    path = tmp_path / "s.journal"
-    monkeypatch.setenv(journal.ENV, str(path))
-    monkeypatch.setenv("MLO_RUN_ID", target.id)
-    ws = target._ws
+    target, ws, path = in_kernel
     journal.write_metrics(ws, target.id, {"loss": (array("q", [0]), array("d", [0.5]), array("q", [1]))})
     assert target.metrics["loss"] == 0.5 and not path.exists()
-    session.end_run(run=target)
 
 
 def test_a_journal_for_another_run_or_none_leaves_the_store_path_alone(sqlite_ws, monkeypatch, tmp_path):
