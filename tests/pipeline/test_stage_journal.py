@@ -3,8 +3,10 @@ a line cut short is skipped, and every kind of record lands on the run as it wou
 
 from __future__ import annotations
 
+import json
 import textwrap
 from array import array
+from pathlib import Path
 
 import pytest
 from notebooks_on_disk import write_notebook
@@ -111,3 +113,25 @@ def test_a_journal_for_another_run_or_none_leaves_the_store_path_alone(sqlite_ws
     monkeypatch.setenv("MLO_RUN_ID", "someone-else")
     assert journal.for_run(target._ws, target.id) is None
     session.end_run(run=target)
+
+
+def test_a_stage_reading_its_deps_loads_no_store_and_warns_only_of_undeclared_reads(sqlite_ws, tmp_path):
+    """The deps the runner snapshotted are known to the kernel, so reading them needs no lookup in the store (no
+    SQLAlchemy, no pandas in the kernel); a file read that no snapshot keeps is still pointed out."""
+    (tmp_path / "dep.txt").write_text("1")
+    (tmp_path / "other.txt").write_text("2")
+    write_notebook(
+        tmp_path / "reads.ipynb",
+        "a = open('dep.txt').read()",
+        "import sys\nloaded = [m for m in ('sqlalchemy', 'pandas') if m in sys.modules]\nassert not loaded, loaded",
+        "b = open('other.txt').read()",
+    )
+    (tmp_path / "pipeline.yaml").write_text("stages:\n  reads: {notebook: reads.ipynb, deps: [dep.txt]}\n")
+    r = run(tmp_path / "pipeline.yaml", log=None)
+    assert r.exit_code == 0, r.tasks[0].message
+    outputs = [
+        "".join(o.get("text", "")) for c in json.loads(Path(r.tasks[0].notebook).read_text())["cells"]
+        for o in c.get("outputs", [])
+    ]  # fmt: skip
+    warned = [o for o in outputs if "no snapshot keeps" in o]
+    assert len(warned) == 1 and "other.txt" in warned[0] and "dep.txt" not in warned[0], outputs

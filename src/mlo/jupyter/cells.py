@@ -404,6 +404,9 @@ def _in_environment(path: str) -> bool:
 def _snapshot_sources(run) -> set[str]:
     """Paths of the files and folders the run has snapshots of (taken or loaded in it, or before it)."""
     try:
+        staged = journal.stage_inputs(run._ws, run.id)
+        if staged is not None:  # a pipeline stage: its deps, snapshotted by the runner (no store opened here)
+            return staged
         from ..data.snapshots import in_scope
 
         ws = run._ws

@@ -8,6 +8,7 @@ A kernel that fails to start (port races, slow machines) is retried on its own.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -196,9 +197,9 @@ def execute(
         result.notebook = str(output)
         records = output.with_suffix(".journal")
         records.unlink(missing_ok=True)  # a journal another run of this task could not store
-        _run_papermill(
-            ws, root, task, run.id, experiment, output, result, {journal.ENV: str(records), **(env or {})}
-        )
+        inputs = json.dumps([str((root / dep).resolve()) for dep in task.deps])
+        kernel_env = {journal.ENV: str(records), journal.INPUTS_ENV: inputs, **(env or {})}
+        _run_papermill(ws, root, task, run.id, experiment, output, result, kernel_env)
         journal.ingest(ws, run.id, records)
         records = None
         if output.is_file():

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 ENV = "MLO_STAGE_JOURNAL"
+INPUTS_ENV = "MLO_STAGE_INPUTS"  # JSON list of the paths the runner snapshotted as the stage's inputs
 SAMPLED = "system."  # metric keys of the system sampler (mlo.tracking.system_metrics)
 
 _lock = threading.Lock()
@@ -79,6 +80,25 @@ def deferred(ws, run_id: str) -> Journal | None:
     if "db" in ws.__dict__:  # ``Workspace.db`` is a cached property: present once opened
         return None
     return for_run(ws, run_id)
+
+
+def stage_inputs(ws, run_id: str) -> set[str] | None:
+    """The files the runner snapshotted as inputs of ``run_id`` before its kernel started (what a cell may read
+    without a reproducibility warning), while nothing here has opened the store or taken a snapshot of its own;
+    None otherwise (ask the store)."""
+    if deferred(ws, run_id) is None or "mlo.data.snapshots" in sys.modules:
+        return None
+    try:
+        paths = json.loads(os.environ.get(INPUTS_ENV) or "[]")
+    except ValueError:
+        return None
+    out: set[str] = set()
+    for p in paths if isinstance(paths, list) else []:
+        path = Path(str(p))
+        out.add(os.path.abspath(path))
+        if path.is_dir():
+            out.update(str(f) for f in path.rglob("*") if f.is_file())
+    return out
 
 
 # -- what the kernel records ------------------------------------------------------------------------------------
