@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import mlo
 
 HEAVY = ("pandas", "pyarrow", "sqlalchemy", "numpy", "scipy", "sklearn", "papermill", "duckdb")
@@ -54,7 +56,17 @@ def test_magics_load_what_they_use_when_used(tmp_path):
     assert "sqlalchemy" in _loaded(code, tmp_path)  # the store, once a run is written
 
 
-def test_stage_hook_attaches_with_the_store_alone(tmp_path):
+def test_import_mlo_and_the_cli_import_nothing_heavy(tmp_path):
+    assert _loaded("import mlo, mlo.cli", tmp_path) == set()
+    mlo.init(tmp_path)
+    runs = "import sys\nfrom mlo.cli import main\ntry:\n    main(['runs'])\nexcept SystemExit:\n    pass"
+    assert _loaded(runs, tmp_path) == {"sqlalchemy"}  # `mlo runs` on a new workspace: the store, no pandas
+
+
+@pytest.mark.parametrize("journal", [False, True], ids=["alone", "in-a-pipeline"])
+def test_a_stage_hook_opens_the_store_only_outside_a_pipeline(tmp_path, journal):
+    """Started for a run alone, the hook attaches through the store (SQLAlchemy); in a pipeline, which names a
+    journal, the hook and a first cell import nothing heavy and the cell waits in the journal."""
     mlo.init(tmp_path)
     code = "import mlo\nr = mlo.start_run('stage')\nprint(r.id)"
     out = subprocess.run(
@@ -65,17 +77,17 @@ def test_stage_hook_attaches_with_the_store_alone(tmp_path):
         "from IPython.core.interactiveshell import InteractiveShell\n"
         "shell = InteractiveShell.instance()\n"
         "import mlo.jupyter.stage\n"
+        "assert shell.run_cell('x = 1', store_history=True).success\n"
         "from mlo.tracking import session\n"
         f"assert session.attached_run_id() == {run_id!r}\n"
-        "assert shell.run_cell('x = 1').success\n"
     )
-    assert _loaded(hook, tmp_path, {"MLO_RUN_ID": run_id}) == {
-        "sqlalchemy"
-    }  # the store, to attach to the run
-
-
-def test_import_mlo_and_the_cli_import_nothing_heavy(tmp_path):
-    assert _loaded("import mlo, mlo.cli", tmp_path) == set()
-    mlo.init(tmp_path)
-    runs = "import sys\nfrom mlo.cli import main\ntry:\n    main(['runs'])\nexcept SystemExit:\n    pass"
-    assert _loaded(runs, tmp_path) == {"sqlalchemy"}  # `mlo runs` on a new workspace: the store, no pandas
+    path = tmp_path / "stage.journal"
+    env = {"MLO_RUN_ID": run_id, "MLO_SYSTEM_METRICS": "1"} | (
+        {"MLO_STAGE_JOURNAL": str(path)} if journal else {}
+    )
+    assert _loaded(hook, tmp_path, env) == (set() if journal else {"sqlalchemy"})
+    if journal:
+        kinds = [json.loads(line)["kind"] for line in path.read_text().splitlines()]
+        assert kinds[:2] == ["cell", "artifacts"]
+    else:
+        assert not path.exists() and [c.source for c in mlo.get_run(run_id).cells] == ["x = 1"]

@@ -45,11 +45,11 @@ def test_run_cache_and_what_invalidates_it(project):
     assert "data-train.parquet@1" in [n.label for n in lin.downstream()]
     assert train.experiment == "shop"
 
-    # nothing changed: everything restored from the cache, no kernel, no stage run
+    # nothing changed: everything from the cache, no kernel, no stage run, and no pipeline run for running nothing
     n_runs = len(mlo.runs())
     again = run(project / "pipeline.yaml", log=None)
-    assert set(statuses(again).values()) == {"cached"}
-    assert len(mlo.runs()) == n_runs + 1  # only the pipeline run itself
+    assert set(statuses(again).values()) == {"cached"} and again.run_id is None
+    assert len(mlo.runs()) == n_runs
     assert all("cached (run" in t.message for t in again.tasks)
 
     # a deleted out is restored from the cache, byte for byte

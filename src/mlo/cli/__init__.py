@@ -19,6 +19,21 @@ from .output import echo, emit_json, format_option
 
 
 class _Group(click.Group):
+    """The ``mlo`` group: a command's module is imported when the command is asked for (``mlo pipeline run``
+    imports the pipeline module, not all thirteen), every module when all are listed (``mlo --help``)."""
+
+    def get_command(self, ctx, cmd_name):
+        if cmd_name not in self.commands:
+            if cmd_name in COMMAND_MODULES:  # the usual case: the module is named after its group
+                _load(cmd_name)
+            if cmd_name not in self.commands:
+                _load_all()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx):
+        _load_all()
+        return super().list_commands(ctx)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -94,8 +109,16 @@ COMMAND_MODULES = (
     "data", "drift", "features", "governance", "interop", "llm", "models", "monitor", "pipeline", "runs", "serve",
     "store", "ui",
 )  # fmt: skip
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"{__name__}.{_name}")
+
+
+def _load(name: str) -> None:
+    importlib.import_module(f"{__name__}.{name}")
+
+
+def _load_all() -> None:
+    for name in COMMAND_MODULES:
+        _load(name)
+
 
 if __name__ == "__main__":  # python -m mlo.cli
     main()

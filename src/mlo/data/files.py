@@ -89,6 +89,31 @@ def snapshot_path(ws: Workspace, path: str | os.PathLike, *, store: bool = True)
     return PathSnapshot("folder", hash_bytes(manifest), blob, total, len(entries), str(root))
 
 
+def path_digest(
+    path: str | os.PathLike, known: dict[str, tuple[int, int, int, str]], hash_below: int | None = None
+) -> str | None:
+    """The digest :func:`snapshot_path` gives the file or folder at ``path``, from ``known`` (remembered
+    ``(size, mtime_ns, inode, digest)`` by resolved path) where a file is unchanged, hashing the others; None
+    when a file to hash is larger than ``hash_below`` bytes (the caller would rather hash it the full way, which
+    remembers it). Touches no store."""
+    root = Path(path).resolve()
+    files = [root] if root.is_file() else _files(root)
+    entries = []
+    for f in files:
+        st = f.stat()
+        cached = known.get(str(f))
+        if cached is not None and tuple(cached[:3]) == (st.st_size, st.st_mtime_ns, st.st_ino):
+            digest = cached[3]
+        elif hash_below is not None and st.st_size > hash_below:
+            return None
+        else:
+            digest = hash_file(f)
+        entries.append((f.relative_to(root).as_posix() if f != root else f.name, st.st_size, digest))
+    if root.is_file():
+        return entries[0][2]
+    return hash_bytes(json.dumps({"files": entries}, separators=(",", ":")).encode())
+
+
 def manifest(ws: Workspace, blob: str) -> list[tuple[str, int, str]]:
     return [tuple(e) for e in json.loads(ws.blobs.get_bytes(blob))["files"]]
 

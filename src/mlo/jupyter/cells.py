@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..tracking import access, hazards, provenance, session
+from ..tracking import access, hazards, journal, provenance, session
 from ..tracking.fingerprint import fingerprint
 from ..tracking.history import CAPTURE_ARTIFACT, Execution, FileState, History, Pin
 
@@ -316,7 +316,8 @@ class CellRecorder:
             return
         for name, (path, data) in self._modules.items():
             if name not in h.modules:
-                h.modules[name] = {"path": path, "blob": ws.blobs.put_bytes(data), "size": len(data)}
+                blob = journal.put_bytes(ws, run.id, data)
+                h.modules[name] = {"path": path, "blob": blob, "size": len(data)}
         h.imported = sorted({n.split(".")[0] for n in sys.modules if not n.startswith("_")})
         session.store_bytes(ws, run.id, h.to_bytes(plan(h, targets).positions), CAPTURE_ARTIFACT)
 
@@ -403,6 +404,9 @@ def _in_environment(path: str) -> bool:
 def _snapshot_sources(run) -> set[str]:
     """Paths of the files and folders the run has snapshots of (taken or loaded in it, or before it)."""
     try:
+        staged = journal.stage_inputs(run._ws, run.id)
+        if staged is not None:  # a pipeline stage: its deps, snapshotted by the runner (no store opened here)
+            return staged
         from ..data.snapshots import in_scope
 
         ws = run._ws

@@ -4,10 +4,11 @@ the notebook are written at the end of every cell, so a kernel that has to be st
 nothing. The kernel attaches to the stage's run from the start, so its system metrics (CPU, memory, I/O of the
 kernel process) are sampled for the whole stage.
 
-Installing the cell recorder and attaching (which opens the store, and so imports SQLAlchemy) happen on a
-thread of their own, while the kernel answers its client and the client sends the first cell, instead of
-before the kernel can answer at all. The first cell waits for that thread, so it is recorded on the run, and no
-import of the notebook's own runs beside it."""
+The kernel does not open the store for this: what it records on the stage's run goes to the journal its starter
+names (:mod:`mlo.tracking.journal`), which the starter, whose store is open already, stores when the kernel has
+ended. Installing the cell recorder happens on a thread of its own, while the kernel answers its client and the
+client sends the first cell; the first cell waits for that thread, so it is recorded on the run, and no import
+of the notebook's own runs beside it."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def _attach(shell) -> None:
     install(shell)
     try:
         session.attached_run_id()  # attach now (MLO_RUN_ID): sampling starts with the kernel
-    except Exception:  # a store fault shows in the first cell that logs
+    except Exception:  # a store fault (outside a pipeline) shows in the first cell that logs
         pass
 
 

@@ -8,6 +8,7 @@ A kernel that fails to start (port races, slow machines) is retried on its own.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -20,7 +21,7 @@ from typing import Any
 from .. import workspace
 from ..data import files
 from ..store.blobs import hash_file
-from ..tracking import session
+from ..tracking import journal
 from .plan import Task
 
 KERNEL_START_RETRIES = 3
@@ -122,9 +123,23 @@ def restore(ws: workspace.Workspace, root: Path, outs: list[dict]) -> int:
     return written
 
 
+def _well_formed(outs: object) -> bool:
+    keys = ("path", "kind", "digest", "blob")
+    return isinstance(outs, list) and all(
+        isinstance(o, dict) and all(isinstance(o.get(k), str) for k in keys) for o in outs
+    )
+
+
 def cached(ws: workspace.Workspace, root: Path, task: Task, key: str) -> TaskResult | None:
-    entry = ws.stage_cache.get(key)
-    if entry is None or not all(ws.blobs.exists(o["blob"]) for o in entry.outs):
+    try:
+        entry = ws.stage_cache.get(key)
+    except ValueError:  # a damaged row (not JSON): a miss, and executing the task writes it again
+        return None
+    if (
+        entry is None
+        or not _well_formed(entry.outs)
+        or not all(ws.blobs.exists(o["blob"]) for o in entry.outs)
+    ):
         return None
     t0 = time.perf_counter()
     n = restore(ws, root, entry.outs)
@@ -150,6 +165,7 @@ def execute(
     """Execute the task's notebook as a run (child of ``parent_id``); snapshot deps and outs; fill the cache.
     ``env`` adds variables to the kernel's environment."""
     from ..data.snapshots import snapshot
+    from ..tracking import session
 
     t0 = time.perf_counter()
     stage = task.stage
@@ -165,6 +181,7 @@ def execute(
         task.name, experiment, params=task.params, tags=tags, parent=parent_id, activate=False
     )
     result = TaskResult(task.name, stage.name, "error", run_id=run.id, key=key)
+    records = None  # the kernel's journal of the run, stored when the kernel has ended
     try:
         for dep in task.deps:
             path = root / dep
@@ -178,7 +195,13 @@ def execute(
         out_dir.mkdir(parents=True, exist_ok=True)
         output = out_dir / (re.sub(r"[^A-Za-z0-9_.=,\-]", "_", task.name) + ".ipynb")
         result.notebook = str(output)
-        _run_papermill(ws, root, task, run.id, experiment, output, result, env or {})
+        records = output.with_suffix(".journal")
+        records.unlink(missing_ok=True)  # a journal another run of this task could not store
+        inputs = json.dumps([str((root / dep).resolve()) for dep in task.deps])
+        kernel_env = {journal.ENV: str(records), journal.INPUTS_ENV: inputs, **(env or {})}
+        _run_papermill(ws, root, task, run.id, experiment, output, result, kernel_env)
+        journal.ingest(ws, run.id, records)
+        records = None
         if output.is_file():
             session.log_bytes(output.read_bytes(), "notebook.ipynb", run=run)
         if result.status == "ok":
@@ -212,6 +235,12 @@ def execute(
         result.message = f"{type(exc).__name__}: {exc}"
         return result
     finally:
+        if records is not None:  # the kernel's records, also when bookkeeping failed after it ended
+            try:
+                journal.ingest(ws, run.id, records)
+            except Exception as exc:
+                if not result.failed:
+                    result.status, result.message = "error", f"{type(exc).__name__}: {exc}"
         result.seconds = time.perf_counter() - t0
         if result.failed:
             session.set_tags({"mlo.failure": result.message[:1000]}, run=run)

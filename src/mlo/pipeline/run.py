@@ -18,10 +18,9 @@ from typing import Any
 from .. import workspace
 from ..data import files
 from ..errors import InvalidInput
-from ..tracking import session
 from ..tracking.short_ids import short_id
 from . import execute as ex
-from . import plan, spec
+from . import plan, spec, unchanged
 from .execute import TaskResult
 
 SYMBOLS = {"ok": "✓", "cached": "↺", "gate": "✗", "error": "✗", "skipped": "–"}
@@ -186,6 +185,8 @@ def _remote_task(payload: dict) -> dict:
     r = ex.execute(
         ws, pipeline.root, task, payload["key"], experiment=pipeline.experiment, parent_id=payload["parent"]
     )
+    from ..tracking import session
+
     session.flush()
     return r.to_dict()
 
@@ -245,6 +246,22 @@ def run(
     tasks = plan.expand(pipeline, selected, overrides)
     ws = workspace.current()
     result = PipelineResult(str(pipeline.path), None, dry_run=dry_run)
+    if not force and not dry_run and unchanged.enabled():
+        hits = unchanged.all_cached(ws, pipeline.root, tasks)
+        if hits is not None:  # every task unchanged and in place: nothing to run, restore or record
+            result.tasks = hits
+            if log:
+                log(f"pipeline {pipeline.path.name}: {len(tasks)} task{'s' * (len(tasks) != 1)}, all cached")
+                for r in hits:
+                    log(f"  {SYMBOLS[r.status]} {r.name:<30} {r.message}")
+            result.seconds = time.perf_counter() - t0
+            if junit:
+                from .junit import write_junit
+
+                write_junit(result, Path(junit))
+            if log:
+                log(result.summary())
+            return result
     keys: dict[str, str] = {}
     if dry_run:
         for task in tasks:
@@ -263,6 +280,8 @@ def run(
                 log(f"  {'↺' if hit else '▶'} {task.name:<30} {status}")
         result.seconds = time.perf_counter() - t0
         return result
+
+    from ..tracking import session  # here: a fully cached pipeline gets by without it
 
     active = session.active_run()
     prun = session.start_run(
@@ -411,6 +430,8 @@ def run_notebook(
         kernel or nb["metadata"].get("kernelspec", {}).get("name") or "python3",
         plan.notebook_source_digest(nb),
     )
+    from ..tracking import session
+
     ws = workspace.current()
     active = session.active_run()
     return ex.execute(

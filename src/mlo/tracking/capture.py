@@ -11,10 +11,7 @@ import platform
 import socket
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
-
-import psutil
 
 GIT_TIMEOUT = 10.0
 MAX_DIFF_BYTES = 20 * 1024 * 1024
@@ -27,6 +24,8 @@ def owner() -> str:
 
 
 def owner_of(pid: int) -> str:
+    import psutil  # here: a stage's kernel that samples nothing never needs it
+
     start = int(psutil.Process(pid).create_time() * 1000)
     return f"{socket.gethostname()}:{pid}:{start}"
 
@@ -40,6 +39,8 @@ def owner_alive(owner_id: str) -> bool | None:
         return None
     if host != socket.gethostname():
         return None
+    import psutil
+
     try:
         proc = psutil.Process(pid)
         return int(proc.create_time() * 1000) == start and proc.status() != psutil.STATUS_ZOMBIE
@@ -119,6 +120,8 @@ def _name_version(dist) -> tuple[str | None, str | None]:
 @functools.cache
 def environment() -> bytes:
     """The environment as canonical JSON bytes: python, platform, installed packages (cached per process)."""
+    from importlib import metadata
+
     packages = {}
     for dist in metadata.distributions():
         name, version = _name_version(dist)

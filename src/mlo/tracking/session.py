@@ -21,7 +21,7 @@ from ..errors import InvalidInput
 from ..names import check_label, check_text, control_character
 from ..store.ids import new_id, now_us
 from ..store.tags import REPRODUCES_TAG
-from . import capture
+from . import capture, journal
 from .metrics import MetricBuffer, _as_float, check_key, check_series, is_series
 from .run import Run, check_status
 
@@ -39,7 +39,7 @@ class RunWriter:
         self.run_id = run_id
         self.owned = owned  # this process started (or resumed) the run and must end it
         self.metrics = MetricBuffer(
-            lambda series: ws.runs.write_metrics(run_id, series),
+            lambda series: journal.write_metrics(ws, run_id, series),
             max_points=int(os.environ.get("MLO_FLUSH_POINTS", "200000")),
             max_seconds=float(os.environ.get("MLO_FLUSH_SECONDS", "5")),
         )
@@ -298,7 +298,10 @@ def _attach_from_env() -> None:
             if not run_id or _state.stack:
                 return
             ws = workspace.current()
-            run = Run(ws, ws.runs.resolve_run_id(run_id))
+            # a stage's kernel keeps its records in the journal its starter named: the id is exact, and the
+            # store is not opened for it
+            exact = journal.for_run(ws, run_id) is not None
+            run = Run(ws, run_id if exact else ws.runs.resolve_run_id(run_id))
             _state.writers[run.id] = RunWriter(ws, run.id, owned=False)
             _state.stack.append(run)
         finally:  # only now: a caller on another thread waits for the lock, then finds the run attached
@@ -498,9 +501,9 @@ def log_bytes(data: bytes, path: str, *, run: Run | None = None) -> str:
 def store_bytes(ws: workspace.Workspace, run_id: str, data: bytes, path: str) -> str:
     """Store ``data`` as the artifact ``path`` of ``run_id``, also of a run that has ended (no writer is kept)."""
     rel = artifact_path(path)
-    digest = ws.blobs.put_bytes(data)
-    ws.runs.add_artifacts(
-        run_id, [{"path": rel, "digest": digest, "size": len(data), "media_type": _media_type(rel)}]
+    digest = journal.put_bytes(ws, run_id, data)
+    journal.add_artifacts(
+        ws, run_id, [{"path": rel, "digest": digest, "size": len(data), "media_type": _media_type(rel)}]
     )
     return rel
 
@@ -559,7 +562,8 @@ def record_cell(
     if w is not None:
         w.metrics.flush()
     ws = w.ws if w is not None else target._ws
-    ws.runs.add_cell(
+    journal.add_cell(
+        ws,
         target.id,
         source=source,
         execution_count=execution_count,

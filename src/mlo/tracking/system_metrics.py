@@ -252,7 +252,9 @@ class Sampler:
                     }
                     if self.gpus is not None and self.gpus.names:
                         tags["system.gpus"] = ", ".join(self.gpus.names)
-                    s.writer.ws.runs.set_tags(s.run.id, tags)
+                    from . import journal
+
+                    journal.set_tags(s.writer.ws, s.run.id, tags)
             except Exception as exc:
                 log.debug("mlo system metrics of run %s: %s", s.run.id, exc)
 

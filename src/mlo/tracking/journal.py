@@ -1,0 +1,219 @@
+"""The stage journal: what a pipeline stage's kernel records on its run, kept in a file until its starter stores it.
+
+A stage's kernel is started for a run (``MLO_RUN_ID``) by a process that already has the store open: the
+pipeline runner. Opening the store in the kernel too (importing SQLAlchemy, connecting, checking the schema)
+would cost every stage a fifth of a second over plain papermill, for a few rows. So when the runner names a
+journal file (``MLO_STAGE_JOURNAL``), the kernel appends its records of that run there instead, one JSON line
+each with a single ``write`` (cells, metric points, tags, artifacts whose bytes are already in the blob store),
+and the runner stores them when the kernel has ended (:func:`ingest`), whatever way it ended: a line written
+before a ``SIGKILL`` is in the file, and a torn last line is skipped.
+
+Cells, tags and artifacts always go to the journal, so the last one written is the one stored (the capture of
+the run's cells is rewritten after every cell). Metric points the notebook logs go to the store at the end of
+the cell, as anywhere else, so a stage that trains shows its curves while it runs (the notebook that logs pays
+for opening the store, not every stage). The system sampler's points go to the journal until something in the
+kernel has opened the store anyway.
+
+Standard library only: this module is imported by every stage kernel.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import threading
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ENV = "MLO_STAGE_JOURNAL"
+INPUTS_ENV = "MLO_STAGE_INPUTS"  # JSON list of the paths the runner snapshotted as the stage's inputs
+SAMPLED = "system."  # metric keys of the system sampler (mlo.tracking.system_metrics)
+
+_lock = threading.Lock()
+_open: dict[str, Journal] = {}
+
+
+class Journal:
+    """An append-only file of records of one run, written by one process (any of its threads)."""
+
+    def __init__(self, path: str, run_id: str):
+        self.path = path
+        self.run_id = run_id
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+        self._blobs = None
+
+    def append(self, kind: str, **data: Any) -> None:
+        line = (json.dumps({"kind": kind, **data}, separators=(",", ":"), default=str) + "\n").encode()
+        with self._lock:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.write(
+                self._fd, line
+            )  # one write per line: a killed process leaves whole lines (or a torn last)
+
+    def blobs(self, ws):
+        """The blob store, without opening the metadata database (the starter checked it before the kernel)."""
+        if self._blobs is None:
+            self._blobs = ws.open_blobs()
+        return self._blobs
+
+
+def for_run(ws, run_id: str) -> Journal | None:
+    """The journal to record ``run_id`` in from this process, or None to write to the store directly."""
+    path = os.environ.get(ENV)
+    if not path or run_id != os.environ.get("MLO_RUN_ID"):
+        return None
+    with _lock:
+        j = _open.get(path)
+        if j is None:
+            j = _open[path] = Journal(path, run_id)
+    return j
+
+
+def deferred(ws, run_id: str) -> Journal | None:
+    """The journal for sampled points, which go straight to the store once it is open in this process anyway."""
+    if "db" in ws.__dict__:  # ``Workspace.db`` is a cached property: present once opened
+        return None
+    return for_run(ws, run_id)
+
+
+def stage_inputs(ws, run_id: str) -> set[str] | None:
+    """The files the runner snapshotted as inputs of ``run_id`` before its kernel started (what a cell may read
+    without a reproducibility warning), while nothing here has opened the store or taken a snapshot of its own;
+    None otherwise (ask the store)."""
+    if deferred(ws, run_id) is None or "mlo.data.snapshots" in sys.modules:
+        return None
+    try:
+        paths = json.loads(os.environ.get(INPUTS_ENV) or "[]")
+    except ValueError:
+        return None
+    out: set[str] = set()
+    for p in paths if isinstance(paths, list) else []:
+        path = Path(str(p))
+        out.add(os.path.abspath(path))
+        if path.is_dir():
+            out.update(str(f) for f in path.rglob("*") if f.is_file())
+    return out
+
+
+# -- what the kernel records ------------------------------------------------------------------------------------
+def add_cell(ws, run_id: str, **cell: Any) -> None:
+    j = for_run(ws, run_id)
+    if j is not None:
+        j.append("cell", **cell)
+    else:
+        ws.runs.add_cell(run_id, **cell)
+
+
+def write_metrics(ws, run_id: str, series: dict) -> None:
+    j = deferred(ws, run_id)
+    if j is None or not all(k.startswith(SAMPLED) for k in series):
+        ws.runs.write_metrics(run_id, series)
+        return
+    packed = {}
+    for key, (steps, values, stamps) in series.items():
+        if len(values):
+            parts = (_le(steps, "q"), _le(values, "d"), _le(stamps, "q"))
+            packed[key] = [base64.b64encode(b).decode() for b in parts]
+    if packed:
+        j.append("metrics", series=packed)
+
+
+def set_tags(ws, run_id: str, tags: dict[str, str]) -> None:
+    j = for_run(ws, run_id)
+    if j is None:
+        ws.runs.set_tags(run_id, tags)
+    else:
+        j.append("tags", tags=tags)
+
+
+def put_bytes(ws, run_id: str, data: bytes) -> str:
+    """Put ``data`` in the blob store; return its digest."""
+    j = for_run(ws, run_id)
+    return (ws.blobs if j is None else j.blobs(ws)).put_bytes(data)
+
+
+def add_artifacts(ws, run_id: str, items: list[dict]) -> None:
+    j = for_run(ws, run_id)
+    if j is None:
+        ws.runs.add_artifacts(run_id, items)
+    else:
+        j.append("artifacts", items=items)
+
+
+# -- what the starter stores --------------------------------------------------------------------------------------
+def read(path: str | os.PathLike) -> Iterator[dict]:
+    """The records of a journal; a line cut short by a killed writer (or otherwise unreadable) is skipped."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return
+    for raw in data.splitlines():
+        try:
+            rec = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and isinstance(rec.get("kind"), str):
+            yield rec
+
+
+def ingest(ws, run_id: str, path: str | os.PathLike) -> int:
+    """Store the records of the journal at ``path`` on run ``run_id`` and remove the file; return how many.
+
+    The file is removed only after everything in it is stored: a store fault leaves it for another try."""
+    cells, tags, artifacts, metrics = [], {}, {}, []
+    for rec in read(path):
+        kind = rec.pop("kind")
+        if kind == "cell":
+            cells.append(rec)
+        elif kind == "tags" and isinstance(rec.get("tags"), dict):
+            tags.update({str(k): str(v) for k, v in rec["tags"].items()})
+        elif kind == "artifacts":
+            for item in rec.get("items") or []:
+                artifacts[item["path"]] = item  # the last record of a path wins, as an upsert would
+        elif kind == "metrics" and isinstance(rec.get("series"), dict):
+            metrics.append(_decode_series(rec["series"]))
+    n = len(cells) + len(tags) + len(artifacts) + len(metrics)
+    if n:
+        runs = ws.runs
+        for cell in cells:
+            runs.add_cell(run_id, **cell)
+        for series in metrics:
+            runs.write_metrics(run_id, series)
+        if tags:
+            runs.set_tags(run_id, tags)
+        if artifacts:
+            runs.add_artifacts(run_id, list(artifacts.values()))
+    Path(path).unlink(missing_ok=True)
+    return n
+
+
+def _le(a, typecode: str) -> bytes:
+    """Little-endian bytes of a typed array or a numpy array (int64 for ``q``, float64 for ``d``)."""
+    if isinstance(a, array) and a.typecode == typecode and a.itemsize == 8:
+        if sys.byteorder == "little":
+            return a.tobytes()
+        b = array(typecode, a)
+        b.byteswap()
+        return b.tobytes()
+    import numpy as np  # only arrays logged as numpy arrays get here, so numpy is loaded already
+
+    return np.ascontiguousarray(a, dtype="<i8" if typecode == "q" else "<f8").tobytes()
+
+
+def _decode_series(packed: dict) -> dict:
+    out = {}
+    for key, (steps, values, stamps) in packed.items():
+        st, va, ts = array("q"), array("d"), array("q")
+        st.frombytes(base64.b64decode(steps))
+        va.frombytes(base64.b64decode(values))
+        ts.frombytes(base64.b64decode(stamps))
+        if sys.byteorder != "little":  # the journal holds little-endian bytes
+            st.byteswap(), va.byteswap(), ts.byteswap()
+        out[key] = (st, va, ts)
+    return out
