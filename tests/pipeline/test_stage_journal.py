@@ -33,6 +33,46 @@ def test_a_killed_stage_is_failed_and_keeps_the_cells_it_ran(sqlite_ws, tmp_path
     assert not list((sqlite_ws.home / "executions").glob("*.journal"))  # stored, then removed
 
 
+def test_a_journal_left_by_a_killed_runner_is_stored_on_its_run_by_the_next_run(
+    sqlite_ws, tmp_path, wait_until
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    write_notebook(
+        tmp_path / "holds.ipynb",
+        "step = 1",
+        "import os, time\nopen('started', 'w').close()\nwhile os.path.exists('hold'): time.sleep(0.05)",
+    )
+    (tmp_path / "pipeline.yaml").write_text("stages:\n  holds: {notebook: holds.ipynb}\n")
+    (tmp_path / "hold").touch()
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "mlo", "pipeline", "run", "pipeline.yaml"],
+        cwd=tmp_path,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until(lambda: (tmp_path / "started").exists(), timeout=120)
+    finally:
+        os.killpg(runner.pid, signal.SIGKILL)  # the runner and its kernel, at once
+        runner.wait()
+    left = list((sqlite_ws.home / "executions").glob("holds.*.journal"))
+    assert len(left) == 1
+    killed_id = left[0].name.split(".")[1]
+    (tmp_path / "hold").unlink()
+
+    r = run(tmp_path / "pipeline.yaml", log=None)
+    assert r.exit_code == 0, r.tasks
+    killed = mlo.get_run(killed_id)
+    assert killed.status == "killed"
+    assert [c.source for c in killed.cells][:1] == ["step = 1"]  # stored from the journal the runner left
+    assert not list((sqlite_ws.home / "executions").glob("*.journal"))
+
+
 def test_a_stage_records_cells_params_metrics_and_outs_on_its_run(sqlite_ws, tmp_path):
     write_notebook(
         tmp_path / "nb.ipynb",

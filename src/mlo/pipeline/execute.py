@@ -195,8 +195,9 @@ def execute(
         out_dir.mkdir(parents=True, exist_ok=True)
         output = out_dir / (re.sub(r"[^A-Za-z0-9_.=,\-]", "_", task.name) + ".ipynb")
         result.notebook = str(output)
-        records = output.with_suffix(".journal")
-        records.unlink(missing_ok=True)  # a journal another run of this task could not store
+        # a journal left by a runner killed during an earlier run of this task: its records belong to that run
+        journal.recover(ws, out_dir, output.stem)
+        records = output.with_suffix(f".{run.id}.journal")
         inputs = json.dumps([str((root / dep).resolve()) for dep in task.deps])
         kernel_env = {journal.ENV: str(records), journal.INPUTS_ENV: inputs, **(env or {})}
         _run_papermill(ws, root, task, run.id, experiment, output, result, kernel_env)

@@ -193,6 +193,32 @@ def ingest(ws, run_id: str, path: str | os.PathLike) -> int:
     return n
 
 
+def recover(ws, folder: str | os.PathLike, stem: str) -> int:
+    """Store the journals ``<stem>.<run id>.journal`` left in ``folder`` by a starter that was killed before it
+    could store them (its kernel's cells, tags and artifacts go to the run they were written for); return how
+    many records. A journal of a run the store no longer has is removed; one that cannot be stored now (a store
+    fault) is kept for the next try."""
+    from ..errors import NotFound
+    from . import session
+
+    n = 0
+    found = [p for p in Path(folder).glob(f"{stem}.*.journal") if "." not in p.name[len(stem) + 1 : -8]]
+    if found:
+        session.reap(ws)  # a run whose starter is gone is marked killed first
+    for path in found:  # (a task named "<stem>.x" has journals "<stem>.x.<run id>.journal": not these)
+        run_id = path.name[len(stem) + 1 : -len(".journal")]
+        try:
+            status = ws.runs.run_row(run_id)["status"]
+        except NotFound:
+            path.unlink(missing_ok=True)
+            continue
+        except Exception:  # a store fault: the file waits for the next try
+            continue
+        if status != "running":  # a running run's starter is alive and stores its journal itself
+            n += ingest(ws, run_id, path)
+    return n
+
+
 def _le(a, typecode: str) -> bytes:
     """Little-endian bytes of a typed array or a numpy array (int64 for ``q``, float64 for ``d``)."""
     if isinstance(a, array) and a.typecode == typecode and a.itemsize == 8:
