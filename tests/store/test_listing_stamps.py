@@ -31,7 +31,8 @@ def _shape(url: str) -> dict:
             else:
                 q = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
             triggers = sorted(r[0] for r in conn.exec_driver_sql(q))
-        return {"columns": columns, "triggers": triggers}
+            indexes = sorted(i["name"] for i in inspect(conn).get_indexes("runs"))
+        return {"columns": columns, "triggers": triggers, "indexes": indexes}
     finally:
         engine.dispose()
 
@@ -56,11 +57,13 @@ def _make_v6(url: str) -> None:
             table = {"latest": "latest_metrics"}.get(table, table)
             conn.exec_driver_sql(f"DROP TRIGGER {name} ON {table}" if pg else f"DROP TRIGGER {name}")
         conn.exec_driver_sql("ALTER TABLE runs DROP COLUMN listing_stamp")
+        conn.exec_driver_sql("DROP INDEX ix_runs_start_id")
         conn.execute(schema.meta.update().values(value="6"))
 
     db.write(make_v6)
     db.dispose()
     assert _shape(url)["triggers"] == [] and "listing_stamp" not in _shape(url)["columns"]
+    assert "ix_runs_start_id" not in _shape(url)["indexes"]
 
 
 def test_a_version_6_store_gains_listing_stamps_keeping_its_runs(urls):
@@ -71,6 +74,7 @@ def test_a_version_6_store_gains_listing_stamps_keeping_its_runs(urls):
     assert db.schema_version() == schema.SCHEMA_VERSION == 7
     assert _shape(old_url) == _shape(fresh_url)
     assert "listing_stamp" in _shape(old_url)["columns"] and len(_shape(old_url)["triggers"]) >= 4
+    assert "ix_runs_start_id" in _shape(old_url)["indexes"]
     store = RunStore(db)
     with db.read() as conn:
         assert conn.execute(select(schema.runs.c.name)).scalars().all() == ["kept"]

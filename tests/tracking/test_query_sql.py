@@ -79,6 +79,9 @@ SQL = [
     {"order_by": ["params.num_str", "metrics.acc desc"]},
     {"order_by": "metrics.acc", "where": "params.lr >= 0.1"},
     {"order_by": "params.opt", "columns": ["params.opt", "metrics.acc"]},
+    # an order by a param under a filter: the page's last value is looked for further until enough listed runs
+    {"order_by": "params.lr desc", "where": "tags.team = 'core'"},
+    {"order_by": "params.opt", "where": "params.lr > 0.05 or metrics.acc < 0.5"},
 ]
 PYTHON = [  # left to pandas (the translation would not give the same answer): still slices of the listing
     {"where": "params.num_str > 5"},  # numbers stored as strings, against a number
@@ -94,8 +97,13 @@ def _in_sql(store, kwargs) -> bool:
     return store.page_ids(exp, orders, 0, 5, where=tree) is not None
 
 
-def test_pages_the_database_filters_and_orders(many):
-    # one workspace for every case (a fixture per case would build it 60 times)
+@pytest.mark.parametrize("newest", ["by sets", "by probes"])
+def test_pages_the_database_filters_and_orders(many, newest, monkeypatch):
+    # one workspace for every case (a fixture per case would build it 60 times); a filtered page of the newest
+    # runs is found either way (RunStore._probe_newest picks by selectivity): both must give the same runs
+    from mlo.store.runs import RunStore
+
+    monkeypatch.setattr(RunStore, "_probe_newest", lambda *args: newest == "by probes")
     assert [k for k in SQL if not _in_sql(many.runs, k)] == []
     assert [k for k in PYTHON if _in_sql(many.runs, k)] == []
     for kwargs in SQL + PYTHON:

@@ -69,7 +69,8 @@ def _add_value_indexes(conn: Connection) -> None:
 def _add_listing_stamps(conn: Connection) -> None:
     """Version 7: runs get a listing stamp that triggers move on every change a run listing shows, so a listing
     cached on disk re-reads only the runs changed since (existing runs start unstamped: NULL, then a stamp at
-    their next change). One transaction with the version's record: a killed upgrade leaves version 6 intact."""
+    their next change), and an index of runs by (start time, id) across experiments. One transaction with the
+    version's record: a killed upgrade leaves version 6 intact."""
     from sqlalchemy import inspect
 
     from . import schema
@@ -77,6 +78,8 @@ def _add_listing_stamps(conn: Connection) -> None:
     if "listing_stamp" not in {c["name"] for c in inspect(conn).get_columns("runs")}:
         conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN listing_stamp BIGINT")
     schema.create_listing_triggers(conn)
+    # the runs of every experiment, newest first (pages across experiments walk it instead of sorting)
+    next(i for i in schema.runs.indexes if i.name == "ix_runs_start_id").create(conn, checkfirst=True)
 
 
 # version reached -> step from the version before it

@@ -286,16 +286,17 @@ class RunFilter:
         so a page walks the index up to its end instead of sorting every run. On PostgreSQL, for an order by a
         param of numbers or strings: (params, key, [its decoded value], False), so a page takes the key's
         first values (ties included) before looking their runs up, instead of decoding the key for each listed
-        run in a sort of them all. None for other columns (SQLite sorts params through the listing)."""
+        run in a sort of them all (SQLite too, taking the ties by the page's last value). None for other
+        columns."""
         kind, _, key = column.partition(".")
         if kind == "metrics":
             return s.latest_metrics, key, [s.latest_metrics.c.value], True
         if kind == "tags":
             prefix = s.indexed_value(s.tags, self.db.dialect)
             return s.tags, key, [prefix, self._text(s.tags.c.value)] if self.pg else [prefix], True
-        # FETCH … WITH TIES came with PostgreSQL 13
+        # FETCH … WITH TIES came with PostgreSQL 13; SQLite takes the ties by the page's last value
         with_ties = conn is not None and (conn.dialect.server_version_info or (0,)) >= (13,)
-        if kind == "params" and self.pg and with_ties:
+        if kind == "params" and (with_ties or not self.pg):
             found = self._value(conn, kind, key)
             if found is not None and found[2] in (NUMBER, STRING):
                 return s.params, key, [found[1]], False

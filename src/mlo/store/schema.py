@@ -81,6 +81,9 @@ runs = Table(
     Column("listing_stamp", BigInteger),
     # version 6: with the id, so a page of newest runs (and a count) is read from the index alone
     Index("ix_runs_experiment_start_id", "experiment_id", "start_time", "id"),
+    # version 7: the same order across experiments, so a page of every experiment's runs, filtered or not, walks
+    # the newest first without sorting them all
+    Index("ix_runs_start_id", "start_time", "id"),
     Index("ix_runs_status", "status"),
     Index("ix_runs_lifecycle", "lifecycle"),
 )
