@@ -8,8 +8,8 @@ baseline's ``src/`` put first on ``PYTHONPATH`` (``git archive`` of ``--baseline
 2. ``mlo runs`` on a new, empty workspace: wall time of ``python -m mlo runs`` (target ≤ 0.3 s).
 3. A pipeline stage over plain papermill (target ≤ 0.1 s): the 5 notebooks of the chain of
    ``benchmarks/pipeline.py`` through ``papermill.execute_notebook`` and through ``mlo.pipeline.run(force=True)``,
-   taking turns in one process (real kernels, system metrics on as by default); the figure is the difference of
-   the median totals over 5. Beside it, the kernel hook alone: ``import mlo.jupyter.stage`` in a shell attached
+   taking turns in one process (real kernels, system metrics on as by default); the figure is the median of the
+   differences of the back-to-back pairs, over 5. Beside it, the kernel hook alone: ``import mlo.jupyter.stage`` in a shell attached
    to a run (``MLO_RUN_ID``, with the journal a pipeline names), the time before the kernel can answer its
    client; and the hook plus a first cell kept in the history, straight after it with no client in between.
 4. A fully cached re-run of a 5-stage pipeline (the same chain): wall time of ``python -m mlo pipeline run -q``
@@ -90,7 +90,9 @@ for i in range(repeats):
             assert mlo.pipeline.run(folder / "pipeline.yaml", force=True, log=None).exit_code == 0
             tracked.append(time.perf_counter() - t)
 n = len(chain.STAGES)
-print(statistics.median(plain) / n, (statistics.median(tracked) - statistics.median(plain)) / n)
+# each repeat runs both sides back to back: the median of those pairs' differences, so one slow run of either
+# side (a busy moment of the machine) does not move the figure as a difference of two medians would
+print(statistics.median(plain) / n, statistics.median(m - p for m, p in zip(tracked, plain)) / n)
 """
 
 LOGGING = """
