@@ -201,12 +201,15 @@ def recover(ws, folder: str | os.PathLike, stem: str) -> int:
     from ..errors import NotFound
     from . import session
 
-    n = 0
-    found = [p for p in Path(folder).glob(f"{stem}.*.journal") if "." not in p.name[len(stem) + 1 : -8]]
+    found = {}
+    for path in Path(folder).glob(f"{stem}.*.journal"):
+        run_id = path.name[len(stem) + 1 : -len(".journal")]
+        if "." not in run_id:  # (a task named "<stem>.x" has journals "<stem>.x.<run id>.journal": not these)
+            found[path] = run_id
     if found:
         session.reap(ws)  # a run whose starter is gone is marked killed first
-    for path in found:  # (a task named "<stem>.x" has journals "<stem>.x.<run id>.journal": not these)
-        run_id = path.name[len(stem) + 1 : -len(".journal")]
+    n = 0
+    for path, run_id in found.items():
         try:
             status = ws.runs.run_row(run_id)["status"]
         except NotFound:
