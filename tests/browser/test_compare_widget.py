@@ -176,9 +176,23 @@ def test_charts_hover_group_brush_and_columns(page, notebooks, theme):
 
 def brush_the_top(page, chart, axis: str) -> None:
     """Drag along the top of a parallel-coordinates axis."""
+    from playwright.sync_api import Error
+
     target = chart.locator(f'.mlo-paxis[data-axis="{axis}"] .mlo-brush-hit')
-    target.scroll_into_view_if_needed()  # laid out and on screen: a box to drag in, not None
-    hit = target.bounding_box()
+    # the chart draws itself again as it settles into its width (the axis is replaced): drag only once the axis
+    # is on screen and stays where it is
+    hit = None
+    for _ in range(50):
+        try:
+            target.scroll_into_view_if_needed(timeout=2000)
+            before = target.bounding_box(timeout=2000)
+            page.wait_for_timeout(100)
+            hit = target.bounding_box(timeout=2000)
+        except Error:  # replaced while we looked: look again
+            continue
+        if hit is not None and hit == before:
+            break
+    assert hit is not None, f"the {axis} axis was never laid out"
     x = hit["x"] + hit["width"] / 2
     page.mouse.move(x, hit["y"] + 4)
     page.mouse.down()
