@@ -27,7 +27,9 @@ export interface IRunRow {
 }
 
 export interface IRunsPage {
+  /** How many runs match; a lower bound when `total_exact` is false (the API stops counting at a cap). */
   total: number;
+  total_exact?: boolean;
   offset: number;
   limit: number;
   runs: IRunRow[];

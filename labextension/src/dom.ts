@@ -77,6 +77,11 @@ export function formatValue(value: unknown): string {
 }
 
 /** A duration in seconds as "850 ms", "12.3 s", "4 min 05 s", "2 h 03 min". */
+/** A count of runs as the API gave it: "10,000+" when it stopped counting there (`exact` false). */
+export function formatCount(total: number, exact?: boolean): string {
+  return `${total.toLocaleString('en-US')}${exact === false ? '+' : ''}`;
+}
+
 export function formatDuration(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined || !isFinite(seconds)) {
     return '–';

@@ -12,6 +12,7 @@ import { caretDownIcon, caretRightIcon, refreshIcon } from '@jupyterlab/ui-compo
 import { api, ApiError, IExperiment, IModelVersion, IRunRow, ITraceRow } from './api';
 import {
   FILTER_HELP,
+  formatCount,
   formatDuration,
   formatTime,
   formatTokens,
@@ -43,6 +44,7 @@ interface IExperimentState {
   wanted: number; // how many runs the user paged in (PAGE_SIZE per "more"); a refresh reloads that many
   ticket: number; // the latest load of this experiment's runs; an answer to an older one is dropped
   total: number;
+  exact: boolean; // false: `total` is a lower bound (the API stopped counting there)
   loading: boolean;
   metric: string; // the metric column shown for each run; '' = the run's first metric
   error: string | null;
@@ -199,7 +201,7 @@ export class MloPanel extends Widget {
       for (let offset = 0; offset < MAX_SELECT; offset += MAX_LIMIT) {
         const page = await api.runIds(where, offset, Math.min(MAX_LIMIT, MAX_SELECT - offset));
         ids.push(...page.runs.map(r => r.run_id));
-        if (page.runs.length === 0 || ids.length >= page.total) {
+        if (page.runs.length < MAX_LIMIT || (page.total_exact !== false && ids.length >= page.total)) {
           break;
         }
       }
@@ -221,14 +223,17 @@ export class MloPanel extends Widget {
     this._search.value = where;
     if (where) {
       let total: number;
+      let exact: boolean;
       try {
-        total = (await api.runs(undefined, 0, 1, where)).total;
+        const first = await api.runs(undefined, 0, 1, where);
+        total = first.total;
+        exact = first.total_exact !== false;
       } catch (error) {
         this._filterError = messageOf(error);
         this.setStatus(this._filterError, 'error');
         return;
       }
-      const count = h('span', { class: 'mlo-filter-count' }, `${total} run${total === 1 ? '' : 's'} match`);
+      const count = h('span', { class: 'mlo-filter-count' }, `${formatCount(total, exact)} run${total === 1 && exact ? '' : 's'} match`);
       this._filterInfo.replaceChildren(count);
       if (total) {
         this._filterInfo.appendChild(
@@ -350,6 +355,7 @@ export class MloPanel extends Widget {
           wanted: PAGE_SIZE,
           ticket: 0,
           total: info.runs,
+          exact: true,
           loading: false,
           metric: '',
           error: null
@@ -371,12 +377,14 @@ export class MloPanel extends Widget {
     const wanted = Math.max(PAGE_SIZE, exp.wanted);
     const rows: IRunRow[] = [];
     let total = 0;
+    let exact = true;
     try {
       for (let offset = 0; offset < wanted; offset += MAX_LIMIT) {
         const page = await api.runs(exp.info.name, offset, Math.min(MAX_LIMIT, wanted - offset), this._where);
         rows.push(...page.runs);
         total = page.total;
-        if (page.runs.length === 0 || rows.length >= total) {
+        exact = page.total_exact !== false;
+        if (page.runs.length === 0 || (exact && rows.length >= total)) {
           break;
         }
       }
@@ -384,7 +392,8 @@ export class MloPanel extends Widget {
         return; // superseded by a newer load ("more", or a refresh started since)
       }
       exp.runs = dedupe(rows);
-      exp.total = total;
+      exp.total = exact || rows.length >= wanted ? total : rows.length;
+      exp.exact = exact || rows.length < wanted;
       exp.error = null;
     } catch (error) {
       if (ticket === exp.ticket) {
@@ -415,7 +424,10 @@ export class MloPanel extends Widget {
       const page = await api.runs(exp.info.name, loaded, PAGE_SIZE, this._where);
       if (ticket === exp.ticket) {
         exp.runs = dedupe([...(exp.runs ?? []), ...page.runs]);
-        exp.total = page.total;
+        // a short page is the last: what is loaded is then every match, however the API counted
+        const last = page.runs.length < PAGE_SIZE;
+        exp.total = last ? exp.runs.length : Math.max(page.total, exp.runs.length);
+        exp.exact = last || page.total_exact !== false;
         exp.error = null;
       }
     } catch (error) {
@@ -435,7 +447,7 @@ export class MloPanel extends Widget {
       this._modelsLoaded,
       this._order.map(name => {
         const exp = this._experiments.get(name)!;
-        return [exp.info, exp.runs, exp.total, exp.error];
+        return [exp.info, exp.runs, exp.total, exp.exact, exp.error];
       }),
       this._models,
       this._tracesLoaded,
@@ -491,7 +503,7 @@ export class MloPanel extends Widget {
       h(
         'span',
         { class: 'mlo-count', title: this._where && exp.expanded ? 'runs matching the filter' : 'runs' },
-        String(exp.expanded ? exp.total : exp.info.runs)
+        exp.expanded ? formatCount(exp.total, exp.exact) : String(exp.info.runs)
       )
     );
     const node = h(
@@ -536,7 +548,7 @@ export class MloPanel extends Widget {
     } else if (exp.runs !== null && !runs.length) {
       node.appendChild(h('p', { class: 'mlo-empty' }, this._where ? 'No run matches the filter.' : 'No runs.'));
     }
-    if (runs.length < exp.total && !exp.loading) {
+    if ((runs.length < exp.total || !exp.exact) && !exp.loading) {
       node.appendChild(
         h(
           'button',
@@ -545,7 +557,7 @@ export class MloPanel extends Widget {
             'data-focus-key': `more:${name}`,
             onclick: () => void this._more(exp)
           },
-          `more (${runs.length} of ${exp.total} shown)`
+          `more (${runs.length} of ${formatCount(exp.total, exp.exact)} shown)`
         )
       );
     }

@@ -27,7 +27,7 @@ import { chartControls, colorFor, DEFAULT_OPTIONS, IChartOptions, ILine, LineCha
 import { DiffPage } from '../diffpage';
 import { FILTER_HELP, formatDuration, formatTime, formatUsd, formatValue, h, runLabel, statusBadge } from '../dom';
 import { RunPage } from '../runpage';
-import { RunTable } from './runtable';
+import { RunTable, TOTAL_EVENT } from './runtable';
 import { TracePage } from '../tracepage';
 import { dotPlot } from '../compare/dots';
 import { IBrushSpec } from '../compare/parallel';
@@ -180,7 +180,11 @@ async function runsPage(host: HTMLElement, params: URLSearchParams): Promise<voi
     table.replaceChildren(empty(where ? 'No run matches this filter.' : 'No runs in this experiment.'));
     return;
   }
-  status.replaceChildren(h('span', { class: 'mlo-app-matching' }, `${total.toLocaleString('en-US')} runs`));
+  const matching = h('span', { class: 'mlo-app-matching' }, `${runs.count} runs`);
+  runs.node.addEventListener(TOTAL_EVENT, () => {
+    matching.textContent = `${runs.count} runs`;
+  });
+  status.replaceChildren(matching);
 }
 
 function pager(total: number, offset: number, to: (offset: number) => void): HTMLElement {

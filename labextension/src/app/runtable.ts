@@ -6,9 +6,11 @@
  */
 import { api, IRunRow } from '../api';
 import { colorFor } from '../charts';
-import { formatDuration, formatTime, formatValue, h, runLabel, statusBadge } from '../dom';
+import { formatCount, formatDuration, formatTime, formatValue, h, runLabel, statusBadge } from '../dom';
 
 export const ROW_HEIGHT = 30;
+/** Dispatched on the table's node when its total changes (a lower bound grew, or became exact). */
+export const TOTAL_EVENT = 'mlo-total';
 const PAGE = 200;
 const MARGIN = 40; // rows drawn above and below the view: a scroll within them redraws nothing
 const MAX_COLUMNS = 8; // params and metrics shown as columns (the rest are on the run's page)
@@ -34,7 +36,9 @@ export class RunTable {
     this.node.addEventListener('scroll', () => this._schedule(false), { passive: true });
   }
 
-  /** The first page: the total and the columns; resolves to the total. */
+  /** The first page: the total and the columns; resolves to the total. When the API stopped counting at a cap,
+   * the total is a lower bound (`exact` false, shown as "10,000+"): the table is as tall as it, grows as the
+   * pages beyond it come, and is exact once a page comes short. */
   async load(): Promise<number> {
     const first = await this._page(0);
     this._columns = [...columnsOf(first, 'params.'), ...columnsOf(first, 'metrics.')];
@@ -45,6 +49,16 @@ export class RunTable {
     this.node.dataset.total = String(this._total);
     this._render();
     return this._total;
+  }
+
+  /** Whether the total is every match (false: the API stopped counting at a cap). */
+  get exact(): boolean {
+    return this._exact;
+  }
+
+  /** The total as shown: "10,000+" when it is a lower bound. */
+  get count(): string {
+    return formatCount(this._total, this._exact);
   }
 
   /** Re-tick the checkboxes from the selection. */
@@ -60,8 +74,26 @@ export class RunTable {
       return known;
     }
     const answer = await api.runs(this._query.experiment, index * PAGE, PAGE, this._query.where);
-    this._total = answer.total;
+    const end = index * PAGE + answer.runs.length;
+    const before = this.count;
+    if (answer.total_exact !== false) {
+      this._total = answer.total;
+      this._exact = true;
+    } else if (answer.runs.length < PAGE && (answer.runs.length > 0 || index === 0)) {
+      this._total = end; // a short page is the last: the matches are counted now
+      this._exact = true;
+    } else if (!this._exact || index === 0) {
+      // a lower bound: at least the cap, and a page more than the rows seen when a full page came
+      this._total = Math.max(this._total, answer.total, answer.runs.length === PAGE ? end + 1 : end);
+      this._exact = false;
+    }
+    this.node.dataset.total = String(this._total);
+    this.node.dataset.exact = String(this._exact);
     this._pages.set(index, answer.runs);
+    if (this.count !== before) {
+      this._schedule(true); // the table's height follows the total
+      this.node.dispatchEvent(new Event(TOTAL_EVENT));
+    }
     return answer.runs;
   }
 
@@ -193,6 +225,7 @@ export class RunTable {
   private _pages = new Map<number, IRunRow[]>();
   private _loading = new Set<number>();
   private _total = 0;
+  private _exact = true;
   private _frame = 0;
   private _force = true;
   private _from = 0; // the rows drawn: [_from, _to)
