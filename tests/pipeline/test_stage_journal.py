@@ -3,6 +3,7 @@ a line cut short is skipped, and every kind of record lands on the run as it wou
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 from array import array
@@ -55,21 +56,31 @@ def test_a_journal_left_by_a_killed_runner_is_stored_on_its_run_by_the_next_run(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+    def stage_cells():
+        left = list((sqlite_ws.home / "executions").glob("holds.*.journal"))
+        return left and [c.source for c in mlo.get_run(left[0].name.split(".")[1]).cells]
+
     try:
         assert wait_until(lambda: (tmp_path / "started").exists(), timeout=120)
+        # the cells the stage ran show on its run while it runs (stored from the journal as it grows)
+        assert wait_until(lambda: "step = 1" in (stage_cells() or []), timeout=60)
     finally:
         os.killpg(runner.pid, signal.SIGKILL)  # the runner and its kernel, at once
         runner.wait()
     left = list((sqlite_ws.home / "executions").glob("holds.*.journal"))
     assert len(left) == 1
     killed_id = left[0].name.split(".")[1]
+    assert journal.STORED in mlo.get_run(killed_id).tags  # how much of it the runner stored before it died
     (tmp_path / "hold").unlink()
 
     r = run(tmp_path / "pipeline.yaml", log=None)
     assert r.exit_code == 0, r.tasks
     killed = mlo.get_run(killed_id)
     assert killed.status == "killed"
-    assert [c.source for c in killed.cells][:1] == ["step = 1"]  # stored from the journal the runner left
+    sources = [c.source for c in killed.cells]
+    assert sources[:1] == ["step = 1"] and sources.count("step = 1") == 1  # the rest of the journal, once
+    assert journal.STORED not in killed.tags
     assert not list((sqlite_ws.home / "executions").glob("*.journal"))
 
 
@@ -137,6 +148,39 @@ def test_ingest_stores_every_kind_of_record_and_skips_a_torn_line(in_kernel, mon
     assert list(target.history("system.rss_mb")["value"]) == [10.0, 12.5]
     assert ws.blobs.get_bytes(digest) == b"{}"
     assert journal.ingest(ws, target.id, path) == 0  # gone: nothing twice
+
+
+def test_a_follower_stores_whole_lines_as_they_come_and_nothing_twice(in_kernel):
+    target, ws, path = in_kernel
+
+    def cell(source):
+        journal.add_cell(ws, target.id, source=source, execution_count=1, success=True, error=None,
+                         started_at=1, duration=0.1)  # fmt: skip
+
+    cell("a = 1")
+    journal.set_tags(ws, target.id, {"phase": "one"})
+    follower = journal.Follower(dataclasses.replace(ws), target.id, path)  # the runner's own store
+    assert follower.step() == 2
+    assert [c.source for c in target.cells] == ["a = 1"] and target.tags["phase"] == "one"
+    assert target.tags[journal.STORED] == str(path.stat().st_size)
+    assert follower.step() == 0  # nothing new
+
+    cell("b = 2")
+    line = json.dumps({"kind": "cell", "source": "c = 3", "execution_count": 3, "success": True, "error": None,
+                       "started_at": 3, "duration": 0.1}).encode() + b"\n"  # fmt: skip
+    with open(path, "ab") as fh:
+        fh.write(line[:20])  # a line still being written: left for the next step
+    assert follower.step() == 1
+    assert [c.source for c in target.cells] == ["a = 1", "b = 2"]
+    with open(path, "ab") as fh:
+        fh.write(line[20:])
+    journal.set_tags(ws, target.id, {"phase": "two"})
+    with follower:  # the thread's steps, then the final ingest from where they stopped
+        pass
+    journal.ingest(ws, target.id, path)
+    assert [c.source for c in target.cells] == ["a = 1", "b = 2", "c = 3"]
+    assert target.tags["phase"] == "two" and journal.STORED not in target.tags
+    assert not path.exists()
 
 
 def test_points_the_notebook_logs_are_not_held_back(in_kernel):

@@ -200,7 +200,8 @@ def execute(
         records = output.with_suffix(f".{run.id}.journal")
         inputs = json.dumps([str((root / dep).resolve()) for dep in task.deps])
         kernel_env = {journal.ENV: str(records), journal.INPUTS_ENV: inputs, **(env or {})}
-        _run_papermill(ws, root, task, run.id, experiment, output, result, kernel_env)
+        with journal.Follower(ws, run.id, records):  # the kernel's cells and artifacts show as it runs
+            _run_papermill(ws, root, task, run.id, experiment, output, result, kernel_env)
         journal.ingest(ws, run.id, records)
         records = None
         if output.is_file():

@@ -498,13 +498,44 @@ class RunStore:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def add_cell(self, run_id: str, **cell) -> None:
-        def add(conn: Connection) -> None:
-            seq = conn.execute(
-                select(func.coalesce(func.max(s.cells.c.seq), -1)).where(s.cells.c.run_id == run_id)
-            ).scalar_one()
-            conn.execute(s.cells.insert().values(run_id=run_id, seq=seq + 1, **cell))
+        self.db.write(lambda conn: self._add_cells(conn, run_id, [cell]))
 
-        self.db.write(add)
+    def _add_cells(self, conn: Connection, run_id: str, cells: Sequence[dict]) -> None:
+        if not cells:
+            return
+        seq = conn.execute(
+            select(func.coalesce(func.max(s.cells.c.seq), -1)).where(s.cells.c.run_id == run_id)
+        ).scalar_one()
+        conn.execute(
+            s.cells.insert(), [{**cell, "run_id": run_id, "seq": seq + 1 + i} for i, cell in enumerate(cells)]
+        )
+
+    def store_records(
+        self,
+        run_id: str,
+        cells: Sequence[dict] = (),
+        metrics: Sequence[Mapping] = (),
+        tags: Mapping[str, str] | None = None,
+        artifacts: Sequence[dict] = (),
+        drop_tags: Sequence[str] = (),
+    ) -> None:
+        """Records of one run, in one transaction: its cells (appended in order), metric chunks, tags (set, then
+        ``drop_tags`` removed) and artifacts (see :mod:`mlo.tracking.journal`)."""
+
+        def store(conn: Connection) -> None:
+            self._add_cells(conn, run_id, cells)
+            for series in metrics:
+                self._write_metrics(conn, run_id, series)
+            self._upsert(conn, s.tags, run_id, tags or {})
+            if drop_tags:
+                conn.execute(
+                    delete(s.tags).where(s.tags.c.run_id == run_id, s.tags.c.key.in_(list(drop_tags)))
+                )
+            rows = [{"run_id": run_id, "created_at": now_us(), **item} for item in artifacts]
+            if rows:
+                conn.execute(self._upsert_stmt(s.artifacts, ["run_id", "path"]), rows)
+
+        self.db.write(store)
 
     def cells(self, run_id: str) -> list[dict]:
         q = select(s.cells).where(s.cells.c.run_id == run_id).order_by(s.cells.c.seq)

@@ -4,9 +4,10 @@ A stage's kernel is started for a run (``MLO_RUN_ID``) by a process that already
 pipeline runner. Opening the store in the kernel too (importing SQLAlchemy, connecting, checking the schema)
 would cost every stage a fifth of a second over plain papermill, for a few rows. So when the runner names a
 journal file (``MLO_STAGE_JOURNAL``), the kernel appends its records of that run there instead, one JSON line
-each with a single ``write`` (cells, metric points, tags, artifacts whose bytes are already in the blob store),
-and the runner stores them when the kernel has ended (:func:`ingest`), whatever way it ended: a line written
-before a ``SIGKILL`` is in the file, and a torn last line is skipped.
+each with a single ``write`` (cells, metric points, tags, artifacts whose bytes are already in the blob store).
+The runner stores them as the file grows (:class:`Follower`, about every second, so the stage's cells show while
+it runs) and the rest when the kernel has ended (:func:`ingest`), whatever way it ended: a line written before a
+``SIGKILL`` is in the file, and a torn last line is skipped.
 
 Cells, tags and artifacts always go to the journal, so the last one written is the one stored (the capture of
 the run's cells is rewritten after every cell). Metric points the notebook logs go to the store at the end of
@@ -25,13 +26,13 @@ import os
 import sys
 import threading
 from array import array
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 ENV = "MLO_STAGE_JOURNAL"
 INPUTS_ENV = "MLO_STAGE_INPUTS"  # JSON list of the paths the runner snapshotted as the stage's inputs
 SAMPLED = "system."  # metric keys of the system sampler (mlo.tracking.system_metrics)
+STORED = "mlo.journal_stored"  # tag: bytes of the run's journal stored while its kernel runs (see Follower)
 
 _lock = threading.Lock()
 _open: dict[str, Journal] = {}
@@ -147,27 +148,32 @@ def add_artifacts(ws, run_id: str, items: list[dict]) -> None:
 
 
 # -- what the starter stores --------------------------------------------------------------------------------------
-def read(path: str | os.PathLike) -> Iterator[dict]:
-    """The records of a journal; a line cut short by a killed writer (or otherwise unreadable) is skipped."""
+def _batch(path: str | os.PathLike, start: int) -> tuple[list[dict], int]:
+    """The whole records written at or after byte ``start``, and the offset just past the last of them (a line
+    still being written, or cut short by a killed writer, is left for later or skipped)."""
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as f:
+            f.seek(start)
+            data = f.read()
     except FileNotFoundError:
-        return
-    for raw in data.splitlines():
+        return [], start
+    end = data.rfind(b"\n") + 1
+    out = []
+    for raw in data[:end].splitlines():
         try:
             rec = json.loads(raw)
         except ValueError:
             continue
         if isinstance(rec, dict) and isinstance(rec.get("kind"), str):
-            yield rec
+            out.append(rec)
+    return out, start + end
 
 
-def ingest(ws, run_id: str, path: str | os.PathLike) -> int:
-    """Store the records of the journal at ``path`` on run ``run_id`` and remove the file; return how many.
-
-    The file is removed only after everything in it is stored: a store fault leaves it for another try."""
+def _store(ws, run_id: str, records: list[dict], mark: int | None) -> int:
+    """Store ``records`` on the run in one transaction, with the journal's offset stored so far as the run's
+    :data:`STORED` tag (``mark``), or that tag removed (None: the journal is stored whole); return how many."""
     cells, tags, artifacts, metrics = [], {}, {}, []
-    for rec in read(path):
+    for rec in records:
         kind = rec.pop("kind")
         if kind == "cell":
             cells.append(rec)
@@ -179,18 +185,77 @@ def ingest(ws, run_id: str, path: str | os.PathLike) -> int:
         elif kind == "metrics" and isinstance(rec.get("series"), dict):
             metrics.append(_decode_series(rec["series"]))
     n = len(cells) + len(tags) + len(artifacts) + len(metrics)
-    if n:
-        runs = ws.runs
-        for cell in cells:
-            runs.add_cell(run_id, **cell)
-        for series in metrics:
-            runs.write_metrics(run_id, series)
-        if tags:
-            runs.set_tags(run_id, tags)
-        if artifacts:
-            runs.add_artifacts(run_id, list(artifacts.values()))
+    if n or mark is None:
+        if mark is not None:
+            tags[STORED] = str(mark)
+        ws.runs.store_records(
+            run_id, cells, metrics, tags, list(artifacts.values()), drop_tags=[STORED] if mark is None else []
+        )
+    return n
+
+
+def stored_offset(ws, run_id: str) -> int:
+    """How much of the run's journal is stored already (by a starter killed while its kernel ran)."""
+    from ..store import schema
+
+    try:
+        return max(0, int(ws.runs.key_values(schema.tags, run_id).get(STORED, 0)))
+    except ValueError:
+        return 0
+
+
+def ingest(ws, run_id: str, path: str | os.PathLike, start: int | None = None) -> int:
+    """Store the records of the journal at ``path`` on run ``run_id`` from byte ``start`` on (by default where a
+    :class:`Follower` left it, as the run's :data:`STORED` tag says) and remove the file; return how many.
+
+    Everything goes in one transaction with the removal of that tag, and the file is removed only after it is
+    committed: a store fault leaves both for another try, and nothing is stored twice."""
+    if start is None:
+        start = stored_offset(ws, run_id)
+    records, _ = _batch(path, start)
+    n = _store(ws, run_id, records, None)
     Path(path).unlink(missing_ok=True)
     return n
+
+
+class Follower:
+    """Stores a running kernel's journal as it grows, every ``every`` seconds on a thread of the starter, so the
+    stage's cells, tags and artifacts show while it runs (the last records are stored by :func:`ingest` when the
+    kernel has ended). Each batch goes in one transaction with the offset it reaches (the run's :data:`STORED`
+    tag), so a starter killed between batches leaves a journal whose stored part is not stored again."""
+
+    def __init__(self, ws, run_id: str, path: str | os.PathLike, every: float = 1.0):
+        self.ws, self.run_id, self.path, self.every = ws, run_id, path, every
+        self.offset = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"mlo-journal-{run_id[:8]}", daemon=True)
+
+    def __enter__(self) -> Follower:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.step()
+
+    def step(self) -> int:
+        """Store what was written since the last step; return how many records (0 when a store fault stopped
+        it: the records wait for the next step or the final :func:`ingest`)."""
+        try:
+            if os.stat(self.path).st_size <= self.offset:
+                return 0
+            records, end = _batch(self.path, self.offset)
+            n = _store(self.ws, self.run_id, records, end) if end > self.offset else 0
+        except (
+            Exception
+        ):  # (a missing file, a busy or faulty store): the next step, or the final ingest, retries
+            return 0
+        self.offset = end
+        return n
 
 
 def recover(ws, folder: str | os.PathLike, stem: str) -> int:
