@@ -76,6 +76,11 @@ def test_plain_callable_round_trips_through_cloudpickle(ws):
     mv = mlo.register_model(model, "summer", input_example=np.ones((3, 4)))
     assert mv.flavor == "cloudpickle"
     assert "not a scikit-learn estimator" in mv.details["pickle_reason"]
+    # the whole BLAKE3 of the stored bytes, of which the blob's name is the first 224 bits (one hash, not two)
+    import blake3
+
+    whole = blake3.blake3(ws.blobs.get_bytes(mv.digest)).hexdigest()
+    assert mv.details["blake3"] == whole and mv.digest == "blake3:" + whole[:56]
     assert mv.signature.type == "array" and mv.signature.shape == (-1, 4)
     h = mlo.load_model("summer/1", trust=True)
     np.testing.assert_array_equal(h.predict(np.ones((2, 4))), [14.0, 14.0])

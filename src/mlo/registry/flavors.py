@@ -33,7 +33,7 @@ from importlib import metadata
 from typing import Any
 
 from ..errors import CorruptBlob, InvalidInput, MissingBlob, MloError, NotFound
-from ..store.addresses import short
+from ..store.addresses import BLAKE3, short
 from .errors import ModelIntegrityError, UntrustedModel
 
 FLAVORS = ("skops", "cloudpickle", "joblib")
@@ -178,9 +178,9 @@ def store(ws, model: Any, flavor: str | None = None, *, trust: bool = False) -> 
         flavor = "cloudpickle"
     else:
         details["pickle_reason"] = f"flavor={flavor!r} was asked for at registration"
-    content = _blake3()
-    # pickle writes the objects' own memory, so the blob's hash can be computed on a second thread
-    with ws.blobs.writer(also=content, background=True) as w:
+    # pickle writes the objects' own memory, so the blob's hash can be computed on a second thread; the blob is
+    # named by BLAKE3, whose whole digest is the one recorded to check the bytes before loading them
+    with ws.blobs.writer(background=True, algo=BLAKE3) as w:
         try:
             if flavor == "joblib":
                 import joblib
@@ -194,7 +194,7 @@ def store(ws, model: Any, flavor: str | None = None, *, trust: bool = False) -> 
             if isinstance(exc, MloError):
                 raise
             raise InvalidInput(f"cannot serialize {cls} with {flavor}: {type(exc).__name__}: {exc}") from None
-    details["blake3"] = content.hexdigest()
+    details["blake3"] = w.blake3
     return Stored(flavor, w.digest, w.size, details)
 
 

@@ -120,6 +120,10 @@ class Hasher:
     def update(self, data) -> None:
         self._h.update(data)
 
+    def blake3(self) -> str | None:
+        """The whole 256-bit BLAKE3 of the bytes (the address holds its first 224 bits); None for SHA-256."""
+        return self._h.hexdigest() if self.algo == BLAKE3 else None
+
     def address(self) -> str:
         if self.algo == BLAKE3:
             return _PREFIX + self._h.hexdigest(length=BLAKE3_BYTES)

@@ -530,6 +530,12 @@ class BlobWriter:
     def size(self) -> int:
         return self._pos
 
+    @property
+    def blake3(self) -> str | None:
+        """Once the blob is committed: the whole BLAKE3 of its bytes when it is named by BLAKE3 (no second hash
+        of them needed for a record of one's own), else None."""
+        return self._hash.blake3() if self.digest is not None else None
+
 
 def open_blob_store(url: str, cache: str | os.PathLike | None = None, cache_size=None):
     """The blob store at ``url``: a local folder (or ``file://`` URL), or an object store URL such as
