@@ -46,9 +46,9 @@ export class RunTable {
     this._table.tHead!.replaceChildren(
       h('tr', {}, head.map(c => h('th', { title: c }, c.replace(/^(params|metrics)\./, ''))))
     );
-    this.node.dataset.total = String(this._total);
+    this.node.dataset.total = String(this._count);
     this._render();
-    return this._total;
+    return this._count;
   }
 
   /** Whether the total is every match (false: the API stopped counting at a cap). */
@@ -58,7 +58,7 @@ export class RunTable {
 
   /** The total as shown: "10,000+" when it is a lower bound. */
   get count(): string {
-    return formatCount(this._total, this._exact);
+    return formatCount(this._count, this._exact);
   }
 
   /** Re-tick the checkboxes from the selection. */
@@ -77,17 +77,19 @@ export class RunTable {
     const end = index * PAGE + answer.runs.length;
     const before = this.count;
     if (answer.total_exact !== false) {
-      this._total = answer.total;
+      this._total = this._count = answer.total;
       this._exact = true;
-    } else if (answer.runs.length < PAGE && (answer.runs.length > 0 || index === 0)) {
-      this._total = end; // a short page is the last: the matches are counted now
+    } else if (answer.runs.length < PAGE) {
+      this._total = this._count = end; // a short page is the last: the matches are counted now
       this._exact = true;
     } else if (!this._exact || index === 0) {
-      // a lower bound: at least the cap, and a page more than the rows seen when a full page came
-      this._total = Math.max(this._total, answer.total, answer.runs.length === PAGE ? end + 1 : end);
+      // a lower bound, which grows as pages beyond it come; a row more than a full page's end, so that
+      // scrolling to it asks for the next page
+      this._count = Math.max(this._count, answer.total, end);
+      this._total = Math.max(this._total, this._count, end + 1);
       this._exact = false;
     }
-    this.node.dataset.total = String(this._total);
+    this.node.dataset.total = String(this._count);
     this.node.dataset.exact = String(this._exact);
     this._pages.set(index, answer.runs);
     if (this.count !== before) {
@@ -224,7 +226,8 @@ export class RunTable {
   private _columns: string[] = [];
   private _pages = new Map<number, IRunRow[]>();
   private _loading = new Set<number>();
-  private _total = 0;
+  private _total = 0; // rows the table is as tall as
+  private _count = 0; // matches as shown (with _exact false, a lower bound)
   private _exact = true;
   private _frame = 0;
   private _force = true;
