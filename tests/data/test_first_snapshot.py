@@ -173,8 +173,11 @@ def test_the_one_pass_moments_equal_numpy_and_step_aside_for_nan_and_infinity(mo
     n, lo, hi, mean, std = got
     assert (n, lo, hi) == (x.size, x.min(), x.max())
     assert mean == pytest.approx(x.mean(), rel=1e-14) and std == pytest.approx(x.std(ddof=1), rel=1e-10)
-    # the digest's sum gives the very same figures
-    assert profile_module._all_finite_moments(pd.Series(x), total=float_sum(x)) == got
+    # the digest's sum gives the very same figures, and the sampled rows come along in the same pass
+    rows = np.sort(rng.choice(x.size, size=x.size // 3, replace=False))
+    sample = np.full(rows.size, np.nan)
+    assert profile_module._all_finite_moments(pd.Series(x), float_sum(x), rows, sample) == got
+    assert np.array_equal(sample, x[rows])
 
 
 def test_the_profile_from_the_digests_sums_is_the_profile_without_them(monkeypatch):
