@@ -1,7 +1,8 @@
 """Data snapshots: content-hashed, versioned copies of the data a notebook holds, with profiles and lineage.
 
 ``mlo.snapshot(df, "train")`` hashes every value (see :mod:`mlo.data.digest`), stores the data once as Parquet
-(LZ4) in the blob store, and records a new version of ``train`` unless the latest already holds the same data.
+(a layout chosen per column) in the blob store, and records a new version of ``train`` unless the latest already
+holds the same data.
 A snapshot taken or loaded during a run is that run's input (or output). A run that takes or loads no input itself
 gets, when it ends, the snapshots taken or loaded before it in the same process outside any run of its own (the
 data held in memory; a newer version of a name replaces the older one).
