@@ -193,24 +193,6 @@ def test_the_profile_from_the_digests_sums_is_the_profile_without_them(monkeypat
     assert profile_frame(df, seed=2, sums=known) == profile_frame(df, seed=2)
 
 
-@pytest.mark.parametrize("sampled", [False, True])
-def test_arrow_text_columns_are_counted_by_arrow_with_the_same_profile(monkeypatch, sampled):
-    """The top values and distinct counts of an Arrow-backed text column, counted by Arrow, are pandas' own
-    (``object`` columns still go through pandas); ties keep the order in which the values first appear."""
-    if sampled:
-        monkeypatch.setattr(profile_module, "SAMPLE_ROWS", 2000)
-    values = [f"v{k}" for k in range(1, 81) for _ in range(k)] + [f"u{i}" for i in range(500)] + [None] * 40
-    values = [values[i] for i in np.random.default_rng(6).permutation(len(values))]
-    arrow, plain = pd.Series(values, dtype="str"), pd.Series(values, dtype=object)
-    a, b = profile_module.profile_column(arrow, seed=1), profile_module.profile_column(plain, seed=1)
-    for key in ("kind", "count", "nulls", "distinct", "distinct_exact", "other", "sampled"):
-        assert a.get(key) == b.get(key), key
-    if not sampled:  # every count differs in the first 50: one order only
-        assert a["top"] == b["top"] and a["top"][0] == ["v80", 80]
-    counts, top = profile_module._arrow_value_counts(pd.Series(["b", "a", "c", "a", "b", "d"], dtype="str"))
-    assert sorted(counts.tolist()) == [1, 1, 2, 2] and top.index.tolist() == ["b", "a", "c", "d"]
-
-
 def test_a_small_frame_is_profiled_exactly():
     df = pd.DataFrame({"x": np.random.default_rng(2).normal(size=5000)})
     (p,) = profile_frame(df)

@@ -311,34 +311,6 @@ def _numeric(
     prof["histogram"] = {"edges": [float(e) for e in edges], "counts": counts_out}
 
 
-def _arrow_text(dtype: Any) -> bool:
-    if isinstance(dtype, pd.StringDtype):
-        return dtype.storage == "pyarrow"
-    return isinstance(dtype, pd.ArrowDtype) and (
-        dtype.pyarrow_dtype in ("string", "large_string")  # type: ignore[comparison-overlap]
-    )
-
-
-def _arrow_value_counts(sample: pd.Series) -> tuple[np.ndarray, pd.Series]:
-    """The count of every distinct value of an Arrow-backed text column, and the :data:`TOP_K` most frequent
-    values with their counts (most frequent first, ties in order of first appearance): Arrow counts, numpy picks
-    the top, and only their texts become Python strings (pandas' ``value_counts`` makes an index of every
-    distinct text, most of the profile's time on a column of unique ids)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    counted = pc.value_counts(pc.drop_null(pa.array(sample.array)))
-    counts = counted.field("counts").to_numpy(zero_copy_only=False)
-    head = np.arange(len(counts))
-    if len(counts) > TOP_K:  # the counts above the TOP_K-th largest, then those equal to it, first seen first
-        kth = np.partition(counts, len(counts) - TOP_K)[len(counts) - TOP_K]
-        above = np.flatnonzero(counts > kth)
-        head = np.concatenate([above, np.flatnonzero(counts == kth)[: TOP_K - len(above)]])
-    head = head[np.lexsort((head, -counts[head]))]
-    keys = counted.field("values").take(pa.array(head)).to_pylist()
-    return counts, pd.Series(counts[head], index=pd.Index(keys, dtype=object), copy=False)
-
-
 def profile_column(
     series: pd.Series,
     seed: int = 0,
@@ -400,16 +372,12 @@ def profile_column(
 
     sample = series.iloc[keep] if rows is not None else (series[~isna] if nulls else series)
     try:
-        if _arrow_text(sample.dtype):
-            counts, vc = _arrow_value_counts(sample)
-        else:
-            vc = sample.value_counts(dropna=True, sort=True)
-            counts = vc.to_numpy()
+        vc = sample.value_counts(dropna=True, sort=True)
     except TypeError:  # unhashable values (lists, dicts)
         prof["distinct"], prof["distinct_exact"] = None, False
         return prof
     exact = len(sample) == n_valid
-    prof["distinct"] = len(counts) if exact else _chao1(counts, len(sample), n_valid)
+    prof["distinct"] = len(vc) if exact else _chao1(vc.to_numpy(), len(sample), n_valid)
     prof["distinct_exact"] = exact
     if kind == "text" and prof["distinct"] <= max(TOP_K, CATEGORICAL_MAX_SHARE * n_valid):
         prof["kind"] = kind = "categorical"
