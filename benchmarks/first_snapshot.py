@@ -167,20 +167,8 @@ def print_phases(versions: dict[str, Path], mode: str, repeats: int) -> None:
         loads = [load()]
         for _ in range(repeats):
             for name, src in versions.items():
-                with tempfile.NamedTemporaryFile(suffix=".json") as out:
-                    env = {
-                        **os.environ,
-                        "PYTHONPATH": os.pathsep.join([str(src), str(Path(__file__).parent)]),
-                    }
-                    env.pop("MLO_HOME", None)
-                    subprocess.run(
-                        [sys.executable, __file__, "--phases-child", scenario, mode, out.name],
-                        env=env,
-                        check=True,
-                        timeout=TIMEOUT,
-                    )
-                    for label, value in json.loads(Path(out.name).read_text()).items():
-                        got[name][label] = min(value, got[name].get(label, value))
+                for label, value in in_child(src, "--phases-child", scenario, mode).items():
+                    got[name][label] = min(value, got[name].get(label, value))
         loads.append(load())
         print(
             f"\n{scenario}: CPU seconds (user + system) per step, least of {repeats} runs a side, "
@@ -322,17 +310,19 @@ def measure_limits(scenario: str, mode: str) -> dict:
         return json.loads(Path(out.name).read_text())
 
 
-def run(src: Path, scenario: str, mode: str) -> dict:
+def in_child(src: Path, flag: str, scenario: str, mode: str) -> dict:
+    """What a fresh process with the mlo of ``src`` first on its path reports (as JSON) for ``flag``."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(Path(__file__).parent)])}
         env.pop("MLO_HOME", None)
         subprocess.run(
-            [sys.executable, __file__, "--child", scenario, mode, out.name],
-            env=env,
-            check=True,
-            timeout=TIMEOUT,
+            [sys.executable, __file__, flag, scenario, mode, out.name], env=env, check=True, timeout=TIMEOUT
         )
-        result = json.loads(Path(out.name).read_text())
+        return json.loads(Path(out.name).read_text())
+
+
+def run(src: Path, scenario: str, mode: str) -> dict:
+    result = in_child(src, "--child", scenario, mode)
     if not result["mlo"].startswith(str(src)):
         raise SystemExit(f"the child imported mlo from {result['mlo']}, not {src}")
     return result
