@@ -22,6 +22,7 @@ bytes is timed too (writing the file for it is not counted). Targets: ≥ 1 GB/s
     .venv/bin/python benchmarks/first_snapshot.py               # full sizes, 2 runs each, 5-10 minutes
     .venv/bin/python benchmarks/first_snapshot.py --quick       # ~20x smaller
     .venv/bin/python benchmarks/first_snapshot.py --repeats 3 --base main
+    .venv/bin/python benchmarks/first_snapshot.py --phases --base main   # where the CPU time goes, per thread
     DVC_PYTHON=/tmp/dvc/bin/python .venv/bin/python benchmarks/first_snapshot.py   # with DVC's add beside it
 """
 
@@ -85,6 +86,103 @@ def child(scenario: str, mode: str, out: str) -> None:
     shutil.rmtree(os.environ["MLO_HOME"], ignore_errors=True)
 
 
+# Where a first snapshot's CPU time goes, per thread: each function below is timed with the CPU clock of the thread
+# that runs it (user + system time), the digest with the process's (BLAKE3 hashes on threads of its own while it
+# runs, and nothing else runs then). Names missing from a version are left out.
+PHASES = [
+    ("digest (all its threads)", "mlo.data.snapshots", None, "digest_of", "process"),
+    ("  layout probe (main)", "mlo.data.snapshots", None, "_parquet_options", "thread"),
+    ("  Parquet encode + writes (main)", "mlo.data.snapshots", None, "_write_blob", "thread"),
+    ("    of which write calls (main)", "mlo.store.blobs", "BlobWriter", "write", "thread"),
+    (
+        "  file writes: the page cache (4th thread)",
+        "mlo.store.blobs",
+        "BlobWriter",
+        "_write_behind",
+        "thread",
+    ),
+    ("  blob BLAKE3 (2nd thread)", "mlo.store.blobs", "BlobWriter", "_drain", "thread"),
+    ("  profile (3rd thread)", "mlo.data.snapshots", None, "profile_frame", "thread"),
+    ("    moments (+ sample gather)", "mlo.data.profile", None, "_all_finite_moments", "thread"),
+    ("    sample gather (apart)", "mlo.data.profile", "_Floats", "take", "thread"),
+    ("    sample stats (+ moments with NaN)", "mlo.data.profile", None, "_numeric", "thread"),
+]
+
+
+def phases(scenario: str, mode: str, out: str) -> None:
+    import collections
+    import gc
+    import importlib
+    import resource
+    import threading
+
+    os.environ["MLO_HOME"] = tempfile.mkdtemp(prefix="mlo-first-snapshot-")
+    import mlo
+
+    spent: dict[str, float] = collections.defaultdict(float)
+    lock = threading.Lock()
+
+    def process_cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    def timed(label, fn, clock):
+        def wrapper(*args, **kwargs):
+            start = clock()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with lock:
+                    spent[label] += clock() - start
+
+        return wrapper
+
+    for label, module, owner, name, how in PHASES:
+        target = importlib.import_module(module)
+        target = getattr(target, owner, None) if owner else target
+        if target is not None and hasattr(target, name):
+            clock = process_cpu if how == "process" else time.thread_time
+            setattr(target, name, timed(label, getattr(target, name), clock))
+    sizes = SIZES[mode]
+    mlo.snapshot(build_frame(scenario, sizes, rows=1000), "warm")
+    df = build_frame(scenario, sizes)
+    gc.collect()
+    spent.clear()
+    cpu, wall = process_cpu(), time.perf_counter()
+    mlo.snapshot(df, "bench")
+    spent["whole snapshot (wall)"] = time.perf_counter() - wall
+    spent["whole snapshot (CPU, every thread)"] = process_cpu() - cpu
+    Path(out).write_text(json.dumps(spent))
+    import shutil
+
+    shutil.rmtree(os.environ["MLO_HOME"], ignore_errors=True)
+
+
+def print_phases(versions: dict[str, Path], mode: str, repeats: int) -> None:
+    """Each step's least CPU time over ``repeats`` runs a side (the sides alternate): on two cores shared with
+    other work, a thread's CPU time grows with what runs beside it on the same core, so the least is the cost."""
+    labels = ["whole snapshot (wall)", "whole snapshot (CPU, every thread)"] + [p[0] for p in PHASES]
+    for scenario in ("numeric", "mixed"):
+        got: dict[str, dict[str, float]] = {name: {} for name in versions}
+        loads = [load()]
+        for _ in range(repeats):
+            for name, src in versions.items():
+                for label, value in in_child(src, "--phases-child", scenario, mode).items():
+                    got[name][label] = min(value, got[name].get(label, value))
+        loads.append(load())
+        print(
+            f"\n{scenario}: CPU seconds (user + system) per step, least of {repeats} runs a side, "
+            f"load {loads[0]} -> {loads[1]}"
+        )
+        print_table(
+            ["step", *versions],
+            [
+                [label, *(f"{got[v][label]:.3f}" if label in got[v] else "—" for v in versions)]
+                for label in labels
+            ],
+        )
+
+
 def limits(scenario: str, mode: str, out: str) -> None:
     """The machine's limits on the benchmark frame (GB/s over the frame's size, or over 1 GB for the disk)."""
     import hashlib
@@ -95,11 +193,15 @@ def limits(scenario: str, mode: str, out: str) -> None:
     import pyarrow.parquet as pq
 
     from mlo.data import codec
+    from mlo.data import snapshots as mlo_snapshots
     from mlo.data.snapshots import _parquet_options
 
     df = build_frame(scenario, SIZES[mode])
     size = frame_bytes(df)
     table = codec.encode_frame(df).table()
+    written = getattr(mlo_snapshots, "_required", lambda t: t)(
+        table
+    )  # columns without nulls as mlo writes them
     buffers = [b for col in table.columns for chunk in col.chunks for b in chunk.buffers() if b is not None]
 
     def rate(fn, nbytes: int = size) -> float:
@@ -147,7 +249,7 @@ def limits(scenario: str, mode: str, out: str) -> None:
         "parquet_zstd1": rate(parquet("zstd", 1)),
         "parquet_snappy": rate(parquet("snappy")),
         "parquet_mlo": rate(
-            lambda: pq.write_table(table, Sink(), row_group_size=256 * 1024, **_parquet_options(table))
+            lambda: pq.write_table(written, Sink(), row_group_size=256 * 1024, **_parquet_options(written))
         ),
     }
     block = np.random.default_rng(0).integers(0, 255, 64 << 20, dtype=np.uint8).tobytes()
@@ -208,17 +310,19 @@ def measure_limits(scenario: str, mode: str) -> dict:
         return json.loads(Path(out.name).read_text())
 
 
-def run(src: Path, scenario: str, mode: str) -> dict:
+def in_child(src: Path, flag: str, scenario: str, mode: str) -> dict:
+    """What a fresh process with the mlo of ``src`` first on its path reports (as JSON) for ``flag``."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(Path(__file__).parent)])}
         env.pop("MLO_HOME", None)
         subprocess.run(
-            [sys.executable, __file__, "--child", scenario, mode, out.name],
-            env=env,
-            check=True,
-            timeout=TIMEOUT,
+            [sys.executable, __file__, flag, scenario, mode, out.name], env=env, check=True, timeout=TIMEOUT
         )
-        result = json.loads(Path(out.name).read_text())
+        return json.loads(Path(out.name).read_text())
+
+
+def run(src: Path, scenario: str, mode: str) -> dict:
+    result = in_child(src, "--child", scenario, mode)
     if not result["mlo"].startswith(str(src)):
         raise SystemExit(f"the child imported mlo from {result['mlo']}, not {src}")
     return result
@@ -251,7 +355,12 @@ def main() -> None:
     parser.add_argument("--base", default="main", help="git revision measured as 'before'")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--limits", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--phases", action="store_true", help="only where the CPU time goes, per thread")
+    parser.add_argument("--phases-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.phases_child:
+        phases(*args.phases_child)
+        return
     if args.child:
         child(*args.child)
         return
@@ -266,6 +375,10 @@ def main() -> None:
         with tarfile.open(archive) as tar:
             tar.extractall(base, filter="data")
         versions = {"before": Path(base) / "src", "after": ROOT / "src"}
+        if args.phases:
+            print(f"before = {args.base}, after = this checkout ({os.cpu_count()} cores)")
+            print_phases(versions, mode, args.repeats)
+            return
         print(
             f"load average before: {load()}  ({os.cpu_count()} cores; before = {args.base}, after = this checkout)"
         )

@@ -11,7 +11,7 @@ import pytest
 
 import mlo
 from mlo.data import codec
-from mlo.data.digest import digest
+from mlo.data.digest import digest, float_sum
 
 
 def d(obj) -> str:
@@ -141,7 +141,7 @@ def test_the_same_data_has_the_same_digest_in_another_process():
     code = textwrap.dedent("""
         import numpy as np, pandas as pd
         from mlo.data import codec
-        from mlo.data.digest import digest
+        from mlo.data.digest import digest, float_sum
         df = pd.DataFrame({"a": np.arange(1000) * 0.5, "b": [f"v{i % 13}" for i in range(1000)]})
         df["c"] = pd.Categorical(df["b"])
         print(digest(codec.encode_frame(df)))
@@ -152,6 +152,36 @@ def test_the_same_data_has_the_same_digest_in_another_process():
     df = pd.DataFrame({"a": np.arange(1000) * 0.5, "b": [f"v{i % 13}" for i in range(1000)]})
     df["c"] = pd.Categorical(df["b"])
     assert out == d(df)
+
+
+def test_digests_are_the_ones_every_earlier_version_gave():
+    """The digest is the data's identity and a pipeline cache key: these values were computed by the code before
+    the NaN check summed the stretches it looks at, and must never change."""
+    rng = np.random.default_rng(11)
+    n = 3_000_000  # several 16 MB stretches per float64 column, a NaN and an infinity in some
+    x, y = rng.random(n), rng.normal(size=n)
+    y[::1000] = np.nan
+    y[5] = -np.inf
+    y.view(np.uint64)[2000] = 0x7FF8000000000001  # a NaN with a payload
+    df = pd.DataFrame(
+        {
+            "x": x,
+            "y": y,
+            "f": rng.random(n).astype("float32"),
+            "i": rng.integers(0, 100, n),
+            "s": pd.array([f"k{i % 97}" for i in range(n)], dtype="str"),
+        }
+    )
+    sums: dict[str, float] = {}
+    assert digest(codec.encode_frame(df), sums) == (
+        "f18d31e7ed6da60b948621d95f48f1684022584d531d9b796479cf96397535a2"
+    )
+    assert d(np.ascontiguousarray(np.stack([x, y]).T)) == (
+        "1ff6d4b368d11e311dbfe5752e8429be6120828ebc7957270b09fa3f52836676"
+    )
+    # the NaN check's by-product: the sums of the float64 columns, not finite where a NaN or infinity is
+    assert set(sums) == {"x", "y"} and not np.isfinite(sums["y"])
+    assert sums["x"] == float_sum(x) and sums["x"] == pytest.approx(x.sum(), rel=1e-13)
 
 
 def test_arrays_digest_shape_dtype_and_values():

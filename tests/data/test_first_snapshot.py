@@ -14,8 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 
 import mlo
+from mlo.data import codec
 from mlo.data import profile as profile_module
 from mlo.data import snapshots as snapshots_module
+from mlo.data.digest import digest, float_sum
 from mlo.data.profile import profile_frame
 
 
@@ -25,34 +27,52 @@ def encodings(ws, snap) -> dict[str, set[str]]:
     return {rg.column(i).path_in_schema: set(rg.column(i).encodings) for i in range(rg.num_columns)}
 
 
-def test_dictionaries_only_where_values_repeat_and_lz4_where_it_pays(sqlite_ws):
+def test_dictionaries_where_values_repeat_deltas_for_small_integers_and_lz4_where_it_halves(sqlite_ws):
     n = 100_000
     rng = np.random.default_rng(1)
     df = pd.DataFrame(
         {
-            "id": pd.array([f"user-{i}" for i in range(n)], dtype="str"),
+            "id": pd.array([f"user-{i}" for i in range(n)], dtype="str"),  # LZ4 halves ids with a prefix
             "city": pd.array([f"city-{i % 40}" for i in range(n)], dtype="str"),
             "x": rng.random(n),  # random floats: LZ4 saves ~12%, not worth its time
-            "price": np.round(rng.random(n) * 100, 2),  # rounded amounts compress, without byte-stream split
+            "price": np.round(rng.random(n) * 100, 2),  # rounded amounts: LZ4 saves ~40%, not worth it either
             "level": np.cumsum(rng.integers(0, 3, n)) / 4.0,  # smooth floats compress best after the split
-            "qty": rng.integers(0, 10, n),  # small integers compress
-            "key": rng.integers(-(2**62), 2**62, n),  # random 64-bit keys do not
+            "qty": rng.integers(0, 10, n),  # small integers: deltas of a few bits, cheaper than LZ4
+            "key": rng.integers(-(2**62), 2**62, n),  # random 64-bit keys do not shrink
+            "seq": np.arange(n) * 3,  # sorted integers: deltas of nothing
         }
     )
+    df.loc[7, "price"] = np.nan  # a NaN is a value, not a null: the column stays required
+    df["opt"] = pd.array([None if i % 9 == 0 else i for i in range(n)], dtype="Int64")  # nulls: nullable
     snap = mlo.snapshot(df, "layout")
     enc = encodings(sqlite_ws, snap)
     assert "RLE_DICTIONARY" not in enc["id"] and "RLE_DICTIONARY" in enc["city"]
     assert "BYTE_STREAM_SPLIT" in enc["level"]
     assert "BYTE_STREAM_SPLIT" not in enc["x"] and "BYTE_STREAM_SPLIT" not in enc["price"]
-    meta = pq.ParquetFile(sqlite_ws.blobs.verify(snap.blob)).metadata
-    rg = meta.row_group(0)
+    assert "DELTA_BINARY_PACKED" in enc["qty"] and "DELTA_BINARY_PACKED" in enc["seq"]
+    assert "DELTA_BINARY_PACKED" not in enc["key"]
+    parquet = pq.ParquetFile(sqlite_ws.blobs.verify(snap.blob))
+    rg = parquet.metadata.row_group(0)
     codecs = {rg.column(i).path_in_schema: rg.column(i).compression for i in range(rg.num_columns)}
     # pyarrow names LZ4_RAW "LZ4"
     assert codecs == {
-        "id": "LZ4", "city": "LZ4", "x": "UNCOMPRESSED", "price": "LZ4", "level": "LZ4", "qty": "LZ4",
-        "key": "UNCOMPRESSED",
+        "id": "LZ4", "city": "LZ4", "x": "UNCOMPRESSED", "price": "UNCOMPRESSED", "level": "LZ4",
+        "qty": "UNCOMPRESSED", "key": "UNCOMPRESSED", "seq": "UNCOMPRESSED",
+        "opt": "UNCOMPRESSED",
     }  # fmt: skip
+    schema = parquet.schema_arrow
+    assert [f.name for f in schema if f.nullable] == ["opt"]
+    assert snap.size < 0.5 * snap.nbytes
     pd.testing.assert_frame_equal(snap.load(), df)
+
+
+def test_a_table_comes_back_with_nullable_fields_though_stored_required(sqlite_ws):
+    table = pa.table({"a": np.arange(5000), "b": pa.array([None, "x"] * 2500), "c": np.random.rand(5000)})
+    snap = mlo.snapshot(table, "required")
+    assert not pq.ParquetFile(sqlite_ws.blobs.verify(snap.blob)).schema_arrow.field("a").nullable
+    back = snap.load()
+    assert back.equals(table) and back.schema.equals(table.schema, check_metadata=True)
+    assert all(f.nullable for f in back.schema)
 
 
 def test_a_snapshot_written_the_earlier_way_loads_verifies_and_dedupes(sqlite_ws, monkeypatch):
@@ -131,6 +151,46 @@ def test_an_all_finite_float_column_gets_the_same_moments_the_fast_way(monkeypat
     p = prof["broken"]
     assert p["max"] == finite.max() and p["std"] == pytest.approx(finite.std(ddof=1), rel=1e-9)
     assert prof["ints"]["mean"] == pytest.approx(df.ints.mean(), rel=1e-14)
+
+
+@pytest.mark.parametrize("case", ["random", "far", "nan", "inf", "constant", "two", "empty"])
+def test_the_one_pass_moments_equal_numpy_and_step_aside_for_nan_and_infinity(monkeypatch, case):
+    monkeypatch.setattr(profile_module, "_MOMENT_ROWS", 1000)  # many stretches, the last one short
+    rng = np.random.default_rng(3)
+    x = {
+        "random": rng.normal(size=12_345),
+        "far": 1.7e15 + rng.normal(scale=1e6, size=12_345),  # cancellation would show in a sum of squares
+        "nan": np.where(np.arange(12_345) == 12_000, np.nan, rng.random(12_345)),
+        "inf": np.where(np.arange(12_345) == 7, np.inf, rng.random(12_345)),
+        "constant": np.full(5000, 2.5),
+        "two": np.array([1.0, 4.0]),
+        "empty": np.array([]),
+    }[case]
+    got = profile_module._all_finite_moments(pd.Series(x))
+    if case in ("nan", "inf", "empty"):
+        assert got is None  # the general way takes them (NaN as a null, infinity left out of the moments)
+        return
+    n, lo, hi, mean, std = got
+    assert (n, lo, hi) == (x.size, x.min(), x.max())
+    assert mean == pytest.approx(x.mean(), rel=1e-14) and std == pytest.approx(x.std(ddof=1), rel=1e-10)
+    # the digest's sum gives the very same figures, and the sampled rows come along in the same pass
+    rows = np.sort(rng.choice(x.size, size=x.size // 3, replace=False))
+    sample = np.full(rows.size, np.nan)
+    assert profile_module._all_finite_moments(pd.Series(x), float_sum(x), rows, sample) == got
+    assert np.array_equal(sample, x[rows])
+
+
+def test_the_profile_from_the_digests_sums_is_the_profile_without_them(monkeypatch):
+    monkeypatch.setattr(profile_module, "SAMPLE_ROWS", 20_000)
+    rng = np.random.default_rng(4)
+    n = 100_000
+    df = pd.DataFrame({"a": rng.random(n), "b": rng.normal(size=n), "i": rng.integers(0, 9, n)})
+    df.loc[3, "b"] = np.nan
+    sums: dict[str, float] = {}
+    digest(codec.encode_frame(df), sums)
+    assert set(sums) == {"a", "b"}
+    known = {0: sums["a"], 1: sums["b"]}
+    assert profile_frame(df, seed=2, sums=known) == profile_frame(df, seed=2)
 
 
 def test_a_small_frame_is_profiled_exactly():

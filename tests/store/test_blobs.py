@@ -1,7 +1,10 @@
 import os
+import subprocess
+import sys
 import threading
 
 import pytest
+from failing_disks import file_size_limit
 
 from mlo.errors import CorruptBlob, InvalidInput, NotFound
 from mlo.store.addresses import hash_bytes
@@ -80,3 +83,58 @@ def test_urls_choose_the_store(tmp_path):
     assert open_blob_store(f"file://{tmp_path}").root == tmp_path.resolve()
     with pytest.raises(InvalidInput, match="not a known storage"):
         open_blob_store("nosuchscheme://bucket/prefix", tmp_path / "cache")
+
+
+def test_a_background_writer_writes_and_hashes_the_same_bytes_in_the_same_order(blobs):
+    """Pieces are written and hashed on two threads of their own; small pieces in a buffer the producer reuses
+    are copied first, so the blob holds exactly what was handed over, in order."""
+    rng = __import__("random").Random(4)
+    pieces = [os.urandom(rng.choice([10, 4096, 70_000, 1 << 20, 3 << 20])) for _ in range(60)]
+    reused = bytearray(70_000)
+    with blobs.writer(background=True) as w:
+        for piece in pieces:
+            if len(piece) == 70_000:  # a producer's own buffer, overwritten right after the call
+                reused[:] = piece
+                assert w.write(reused) == len(piece)
+                reused[:] = b"\0" * len(reused)
+            else:
+                assert w.write(piece) == len(piece)
+        assert w.tell() == sum(map(len, pieces))
+    data = b"".join(pieces)
+    assert w.size == len(data) and blobs.get_bytes(w.digest) == data
+    assert w.digest == blobs.put_bytes(data)  # the same name as bytes stored at once
+
+
+WRITE_PAST_LIMIT = """
+import sys
+from mlo.errors import StoreError
+from mlo.store.blobs import LocalBlobStore
+
+store = LocalBlobStore(sys.argv[1])
+written = 0
+try:
+    with store.writer(background=True) as w:
+        for _ in range(64):  # 64 MB against a 4 MB file size limit
+            w.write(b"x" * (1 << 20))
+            written += 1
+except StoreError as exc:
+    print(written, exc.kind, "|", exc)
+"""
+
+
+def test_a_write_that_fails_behind_the_producer_is_raised_to_it_and_stores_nothing(tmp_path):
+    """A real failing write (a file size limit) on the writing thread reaches the producer as the store's
+    one-line error, at one of its next writes, and leaves no blob or temp file."""
+    out = subprocess.run(
+        [sys.executable, "-c", WRITE_PAST_LIMIT, str(tmp_path / "blobs")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=file_size_limit(4 << 20),
+        check=True,
+    )
+    written, rest = out.stdout.split(" ", 1)
+    assert rest.startswith("full |") and "file size limit" in rest, out.stdout + out.stderr
+    assert int(written) < 64  # the producer was stopped, not left to write everything first
+    store = LocalBlobStore(tmp_path / "blobs")
+    assert not list(store.iter_blobs()) and not list((store.root / "tmp").iterdir())

@@ -9,6 +9,7 @@ place, without copies, on all cores.
 from __future__ import annotations
 
 import json
+import math
 from concurrent.futures import ThreadPoolExecutor
 
 import blake3
@@ -38,27 +39,52 @@ _CANONICAL_NAN = {
 }
 
 
-def _has_nan(part: np.ndarray) -> bool:
-    # a NaN propagates through min: one vectorised pass and no mask for the chunks without NaN
-    return bool(np.isnan(part.min()))
+def _check(part: np.ndarray) -> tuple[bool, float]:
+    """(a NaN is inside, the stretch's sum). float64 is summed (numpy's pairwise sum, as fast as a min): a finite
+    sum means no NaN and no infinity, and the profile takes the column's mean from it (:func:`float_sum`); only
+    a stretch whose sum is not finite is searched for a NaN (a NaN propagates through min). Narrower floats,
+    whose sums overflow easily, take the min at once."""
+    if part.dtype == np.float64:
+        total = float(np.add.reduce(part))
+        if math.isfinite(total):
+            return False, total
+    else:
+        total = math.nan
+    return bool(np.isnan(part.min())), total
 
 
-def _feed_floats(h, values: np.ndarray) -> None:
+def _stretches(values: np.ndarray) -> range:
+    return range(0, values.size, max(1, _CHUNK // values.itemsize))
+
+
+def float_sum(values: np.ndarray) -> float:
+    """The sum of a float64 column as the digest computes it while checking for NaN: numpy's sum of each 16 MB
+    stretch, added in order (so a profile without a digest has the very same mean)."""
+    step, total = max(1, _CHUNK // values.itemsize), 0.0
+    for i in _stretches(values):  # added one by one as in _feed_floats (sum() of floats compensates)
+        total += float(np.add.reduce(values[i : i + step]))
+    return total
+
+
+def _feed_floats(h, values: np.ndarray) -> float:
     """Floats with every NaN written as the one canonical NaN (payload and sign bits vary between producers).
     A chunk is copied only when one of its NaNs is not already the canonical one. The NaN check of the next
-    chunk runs on a second thread while BLAKE3 hashes this one (both release the GIL), not in series with it."""
+    chunk runs on a second thread while BLAKE3 hashes this one (both release the GIL), not in series with it.
+    Returns the sum of the values (:func:`float_sum`) for float64 (not finite when a NaN or an infinity is in)."""
     step = max(1, _CHUNK // values.itemsize)
     bits_type = f"u{values.itemsize}"
     canonical = _CANONICAL_NAN[values.dtype.newbyteorder("=")]
-    starts = range(0, values.size, step)
+    starts = _stretches(values)
     if len(starts) <= 1:
-        checks = iter([_has_nan(values)] if values.size else [])
+        checks = iter([_check(values)] if values.size else [])
         pool = None
     else:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlo-digest")
-        checks = pool.map(_has_nan, (values[i : i + step] for i in starts))  # runs ahead of the hashing
+        checks = pool.map(_check, (values[i : i + step] for i in starts))  # runs ahead of the hashing
+    total = 0.0
     try:
-        for i, nan_inside in zip(starts, checks, strict=True):
+        for i, (nan_inside, part_sum) in zip(starts, checks, strict=True):
+            total += part_sum
             part = values[i : i + step]
             if nan_inside:
                 nan = np.isnan(part)
@@ -69,6 +95,7 @@ def _feed_floats(h, values: np.ndarray) -> None:
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+    return total
 
 
 def _fixed_view(arr: pa.Array, width: int) -> np.ndarray:
@@ -76,8 +103,9 @@ def _fixed_view(arr: pa.Array, width: int) -> np.ndarray:
     return np.frombuffer(buf, dtype=np.uint8, count=len(arr) * width, offset=arr.offset * width)
 
 
-def feed_array(h, arr: pa.Array) -> None:
-    """Feed one Arrow array to ``h`` canonically."""
+def feed_array(h, arr: pa.Array) -> float | None:
+    """Feed one Arrow array to ``h`` canonically. Returns, for a float64 array without nulls, the sum of its
+    values (:func:`float_sum`; not finite when a NaN or an infinity is in), else None."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     t = arr.type
@@ -85,10 +113,11 @@ def feed_array(h, arr: pa.Array) -> None:
     if pa.types.is_dictionary(t):
         feed_array(h, arr.indices)
         feed_array(h, arr.dictionary)
-        return
+        return None
     if pa.types.is_null(t):
-        return
-    if arr.null_count:
+        return None
+    nulls = arr.null_count
+    if nulls:
         mask = arr.is_null().to_numpy(zero_copy_only=False)
         h.update(np.packbits(mask).tobytes())
         arr = _fill_nulls(arr)
@@ -120,13 +149,15 @@ def feed_array(h, arr: pa.Array) -> None:
     elif pa.types.is_floating(t):
         width = t.bit_width // 8
         dtype = {2: np.float16, 4: np.float32, 8: np.float64}[width]
-        _feed_floats(h, _fixed_view(arr, width).view(dtype))
+        total = _feed_floats(h, _fixed_view(arr, width).view(dtype))
+        return total if width == 8 and not nulls else None
     elif t.bit_width and t.bit_width % 8 == 0 and not pa.types.is_nested(t):
         _feed_bytes(h, _fixed_view(arr, t.bit_width // 8))
     else:
         raise InvalidInput(
             f"data of Arrow type {t} cannot be snapshotted yet; convert the column to a simpler type"
         )
+    return None
 
 
 def _fill_nulls(arr: pa.Array) -> pa.Array:
@@ -147,8 +178,9 @@ def _fill_nulls(arr: pa.Array) -> pa.Array:
     return arr.fill_null(fill)
 
 
-def digest(enc: Encoded) -> str:
-    """The hex BLAKE3 digest of encoded data."""
+def digest(enc: Encoded, sums: dict[str, float] | None = None) -> str:
+    """The hex BLAKE3 digest of encoded data. ``sums``, when given, receives the sum of every float64 column
+    without nulls by its field name (a by-product of the NaN check, which the profile takes its mean from)."""
     h = _hasher()
     h.update(DOMAIN)
     header = {"meta": enc.meta, "names": enc.names, "rows": enc.rows}
@@ -164,5 +196,7 @@ def digest(enc: Encoded) -> str:
         return h.hexdigest()
     for name, arr in zip(enc.names, enc.arrays, strict=True):
         h.update(b"\0col\0" + name.encode())
-        feed_array(h, arr)
+        total = feed_array(h, arr)
+        if sums is not None and total is not None:
+            sums[name] = total
     return h.hexdigest()

@@ -1,7 +1,8 @@
 """Data snapshots: content-hashed, versioned copies of the data a notebook holds, with profiles and lineage.
 
 ``mlo.snapshot(df, "train")`` hashes every value (see :mod:`mlo.data.digest`), stores the data once as Parquet
-(LZ4) in the blob store, and records a new version of ``train`` unless the latest already holds the same data.
+(a layout chosen per column) in the blob store, and records a new version of ``train`` unless the latest already
+holds the same data.
 A snapshot taken or loaded during a run is that run's input (or output). A run that takes or loads no input itself
 gets, when it ends, the snapshots taken or loaded before it in the same process outside any run of its own (the
 data held in memory; a newer version of a name replaces the older one).
@@ -172,11 +173,14 @@ def _schema(enc: codec.Encoded, frame: pd.DataFrame | None, obj: Any) -> list[di
 
 COMPRESSION = "lz4"  # pyarrow writes it as LZ4_RAW (no Hadoop framing); see _parquet_options
 _REPEATS_PROBE = 65_536  # leading values of a string column looked at to decide on a dictionary
-_SHRINK_PROBE = 3 * 16_384  # values of a numeric column (three stretches) compressed to decide on compression
-# A numeric column is compressed when LZ4 makes its probe at most this share of its size. Compressing costs
-# ~0.25 CPU s per GB more than writing plainly, and a byte not written saves ~0.4 CPU s (the page cache and
-# the blob's hash): below ~15% saved, compression costs more time than it saves and little disk.
-SHRINK_AT_MOST = 0.85
+_SHRINK_PROBE = 3 * 16_384  # values of a column (three stretches) encoded to decide on its layout
+# A column is compressed (or delta-encoded) only when that makes its probe at most this share of its plain size.
+# LZ4 costs 1-2 CPU s per GB it reads on data it can shrink (rounded prices, small integers, ids: 0.4-0.6x),
+# and a byte not written saves ~0.45 CPU s per GB (the page cache and the blob's hash): so compression never
+# pays for its time here, and is kept for the disk (and an object store's upload) where it halves the bytes
+# at least. Delta encoding of integers (~0.7 s per GB) is cheaper than LZ4 and, on small or sorted values,
+# smaller: it is tried first.
+SHRINK_AT_MOST = 0.5
 
 
 def _repeats(arr: pa.Array) -> bool:
@@ -188,50 +192,66 @@ def _repeats(arr: pa.Array) -> bool:
 
 
 def _probe(arr: pa.Array) -> pa.Array:
-    """Three stretches of a column (start, middle, end): what a compression probe looks at."""
+    """Three stretches of a column (start, middle, end): what a layout probe looks at."""
     n, k = len(arr), _SHRINK_PROBE // 3
     if n <= _SHRINK_PROBE:
         return arr
     return pa.concat_arrays([arr.slice(0, k), arr.slice(n // 2 - k // 2, k), arr.slice(n - k, k)])
 
 
-def _compressed_size(field: pa.Field, probe: pa.Array, split: bool) -> int:
+def _encoded_size(field: pa.Field, probe: pa.Array, compression: str, encoding: str | None = None) -> int:
     sink = pa.BufferOutputStream()
     pq.write_table(
         pa.table({field.name: probe}),
         sink,
-        compression=COMPRESSION,
+        compression=compression,
         use_dictionary=False,
-        use_byte_stream_split=[field.name] if split else False,
+        column_encoding={field.name: encoding} if encoding else None,
         write_statistics=False,
     )
     return sink.getvalue().size
 
 
-def _numeric_layout(field: pa.Field, arr: pa.Array) -> tuple[bool, bool]:
-    """(compress, byte-stream split) for a numeric column, judged on a probe of it: LZ4 when it makes the probe
-    at most :data:`SHRINK_AT_MOST` of its size, with byte-stream split for floats when that is smaller (smooth
-    or low-precision floats), else plainly (random floats and 64-bit keys: LZ4 saves ~12% at most)."""
+def _layout(field: pa.Field, arr: pa.Array) -> tuple[str, str | None]:
+    """(compression, encoding) of a column written without a dictionary, judged on a probe of it: for
+    integers, delta encoding when it makes the probe at most :data:`SHRINK_AT_MOST` of its plain size; else LZ4
+    when that does (with byte-stream split for floats when it is smaller: smooth or low-precision floats);
+    else plainly (random floats, 64-bit keys, unique ids: compression would cost more time than the bytes it
+    saves)."""
     probe = _probe(arr)
     if len(probe) == 0:
-        return True, False
-    budget = SHRINK_AT_MOST * len(probe) * (field.type.bit_width // 8)
-    plain = _compressed_size(field, probe, split=False)
+        return "none", None
+    plain = _encoded_size(field, probe, "none")
+    budget = SHRINK_AT_MOST * plain
+    if (
+        pa.types.is_integer(field.type)
+        and _encoded_size(field, probe, "none", "DELTA_BINARY_PACKED") <= budget
+    ):
+        return "none", "DELTA_BINARY_PACKED"
+    size, encoding = _encoded_size(field, probe, COMPRESSION), None
     if pa.types.is_floating(field.type):
-        split = _compressed_size(field, probe, split=True)
-        if split < plain:
-            return split <= budget, split <= budget
-    return plain <= budget, False
+        split = _encoded_size(field, probe, COMPRESSION, "BYTE_STREAM_SPLIT")
+        if split < size:
+            size, encoding = split, "BYTE_STREAM_SPLIT"
+    return (COMPRESSION, encoding) if size <= budget else ("none", None)
+
+
+def _text(t: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+    )
 
 
 def _parquet_options(table: pa.Table) -> dict[str, Any]:
-    """How each column is written, chosen by measurement (docs/performance.md): LZ4 (zstd level 1 costs twice
-    the CPU time for 2% fewer bytes on float data, 1.5x for a third fewer on strings), except numeric columns
-    that LZ4 would shrink by less than 15% (random floats), written plainly; floats with byte-stream split where
-    a probe shows it helps LZ4 (it finds the repeated exponent bytes of smooth data); a dictionary only for columns that repeat values
-    (categoricals, booleans, strings whose first values do): over unique strings or high-cardinality numbers a
-    dictionary is built and thrown away for every row group; no page statistics (the profile has them, and the
-    data is read whole)."""
+    """How each column is written, chosen by measurement (docs/performance.md): a dictionary for columns that
+    repeat values (categoricals, booleans, strings whose first values do; over unique strings or high-cardinality
+    numbers a dictionary is built and thrown away for every row group), with LZ4 (cheap on dictionary pages);
+    numbers and strings without one by :func:`_layout` (delta-encoded integers, LZ4 only where it halves the
+    bytes, else plainly); LZ4 for the other types (zstd level 1 costs twice the CPU time for 2% fewer bytes on
+    floats); no page statistics (the profile has them, and the data is read whole)."""
     options: dict[str, Any] = {"compression": COMPRESSION, "write_statistics": False}
     names = table.schema.names
     if len(set(names)) != len(names):
@@ -240,29 +260,37 @@ def _parquet_options(table: pa.Table) -> dict[str, Any]:
         col.chunk(0) if col.num_chunks else pa.array([], f.type)
         for f, col in zip(table.schema, table.columns, strict=True)
     ]
-    layouts = {
-        f.name: _numeric_layout(f, arr)
-        for f, arr in zip(table.schema, chunks, strict=True)
-        if pa.types.is_floating(f.type) or pa.types.is_integer(f.type)
-    }
-    plain = {n for n, (compress, _) in layouts.items() if not compress}
-    if plain:
-        options["compression"] = {n: "none" if n in plain else COMPRESSION for n in names}
-    options["use_dictionary"] = [
+    dictionary = [
         f.name
-        for f, col in zip(table.schema, table.columns, strict=True)
-        if (
-            pa.types.is_string(f.type)
-            or pa.types.is_large_string(f.type)
-            or pa.types.is_binary(f.type)
-            or pa.types.is_large_binary(f.type)
-            or pa.types.is_dictionary(f.type)
-            or pa.types.is_boolean(f.type)
-        )
-        and _repeats(col.chunk(0) if col.num_chunks else pa.array([], f.type))
+        for f, arr in zip(table.schema, chunks, strict=True)
+        if (_text(f.type) or pa.types.is_dictionary(f.type) or pa.types.is_boolean(f.type)) and _repeats(arr)
     ]
-    options["use_byte_stream_split"] = [n for n, (_, split) in layouts.items() if split] or False
+    layouts = {
+        f.name: _layout(f, arr)
+        for f, arr in zip(table.schema, chunks, strict=True)
+        if f.name not in dictionary
+        and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type) or _text(f.type))
+    }
+    if any(compression != COMPRESSION for compression, _ in layouts.values()):
+        options["compression"] = {n: layouts.get(n, (COMPRESSION, None))[0] for n in names}
+    options["use_dictionary"] = dictionary
+    encodings = {n: encoding for n, (_, encoding) in layouts.items() if encoding}
+    if encodings:
+        options["column_encoding"] = encodings
     return options
+
+
+def _required(table: pa.Table) -> pa.Table:
+    """The same table with every column that holds no null declared required (``not null``): Parquet then
+    writes no definition levels for it, a third of the time of encoding a float column. Reading gives the fields
+    back as nullable (:func:`_load`), as they were."""
+    fields = [
+        f.with_nullable(False)
+        if col.null_count == 0 and not pa.types.is_nested(f.type) and not pa.types.is_dictionary(f.type)
+        else f
+        for f, col in zip(table.schema, table.columns, strict=True)
+    ]
+    return pa.Table.from_arrays(table.columns, schema=pa.schema(fields, metadata=table.schema.metadata))
 
 
 def _write_blob(ws: workspace.Workspace, enc: codec.Encoded) -> tuple[str, str, int]:
@@ -274,7 +302,7 @@ def _write_blob(ws: workspace.Workspace, enc: codec.Encoded) -> tuple[str, str, 
             np.save(w, enc.array, allow_pickle=False)
             fmt = "npy"
         else:
-            table = enc.table()
+            table = _required(enc.table())
             pq.write_table(table, w, row_group_size=ROW_GROUP_ROWS, **_parquet_options(table))
             fmt = "parquet"
     return fmt, w.digest, w.size
@@ -329,7 +357,8 @@ def snapshot(
         }
     else:
         enc, frame = _encode(obj)
-        digest = digest_of(enc)
+        sums: dict[str, float] = {}  # float64 columns' sums, a by-product of the digest, for the profile
+        digest = digest_of(enc, sums)
         fields = {
             "digest": digest,
             "kind": enc.kind,
@@ -348,9 +377,13 @@ def snapshot(
             def profiled():
                 seed = int(digest[:8], 16)
                 if frame is not None:
-                    return profile_frame(frame, seed=seed)
+                    fields = (m["fields"][0] for m in enc.meta["columns"]) if enc.kind != "array" else ()
+                    known = {i: sums[f] for i, f in enumerate(fields) if f in sums}
+                    return profile_frame(frame, seed=seed, sums=known)
                 if enc.kind == "table":  # a column at a time: no pandas copy of the whole table
-                    return profile_table(pa.Table.from_arrays(enc.arrays, names=enc.names), seed=seed)
+                    known = {i: sums[f] for i, f in enumerate(enc.names) if f in sums}
+                    table = pa.Table.from_arrays(enc.arrays, names=enc.names)
+                    return profile_table(table, seed=seed, sums=known)
                 return None
 
             # the profile is computed while the Parquet file is written (both spend most time outside the GIL)
@@ -447,8 +480,9 @@ def _load(ws: workspace.Workspace, row: SnapshotRow, to: str | os.PathLike | Non
         return np.load(path, allow_pickle=False)
     table = pq.read_table(path)
     meta = json.loads(table.schema.metadata[b"mlo"])
-    if meta["kind"] == "table":
-        return codec.decode_table(table, meta)
+    if meta["kind"] == "table":  # required columns (see _required) come back nullable, as they were
+        nullable = pa.schema([f.with_nullable(True) for f in table.schema], metadata=table.schema.metadata)
+        return codec.decode_table(pa.Table.from_arrays(table.columns, schema=nullable), meta)
     df = codec.decode_frame(table, meta)
     if meta["kind"] == "series":
         s = df.iloc[:, 0]

@@ -258,9 +258,11 @@ class LocalBlobStore:
         written and the blob is committed when the block ends; ``writer.digest`` then names it.
 
         ``also`` is a second hash object fed the same bytes (e.g. BLAKE3 for a record of one's own).
-        ``background=True`` hashes on a second thread while the producer goes on writing; only for producers that
-        never change a large buffer after handing it to ``write`` (pickle's, which write the objects' own memory,
-        and pyarrow's, which write ``bytes``)."""
+        ``background=True`` writes the bytes to the file and hashes them on two threads of their own while the
+        producer goes on encoding (the kernel's copy into the page cache costs about as much CPU as Parquet's
+        encoding of plain floats); only for producers that never change a large buffer after handing it to
+        ``write`` (pickle's, which write the objects' own memory, and pyarrow's, which write ``bytes``). A write
+        that fails there is raised by the producer's next ``write``, or when the block ends."""
         with self._tempfile() as (fh, tmp):
             w = BlobWriter(fh, also=also, background=background, store=self, algo=algo)
             try:
@@ -450,7 +452,7 @@ class BlobWriter:
     """Write-only, hashing file wrapper handed out by :meth:`LocalBlobStore.writer`."""
 
     _BIG = 1 << 20  # in background mode, smaller pieces that are not bytes are copied (they may be reused)
-    _BACKLOG = 16  # pieces waiting to be hashed before ``write`` blocks: bounds what a slow hash holds
+    _BACKLOG = 16  # pieces waiting to be written or hashed before ``write`` blocks: bounds what they hold
 
     def __init__(
         self,
@@ -468,12 +470,18 @@ class BlobWriter:
         self._pos = 0
         self.closed = False
         self.digest: str | None = None
-        self._queue: queue.Queue | None = None
-        self._thread: threading.Thread | None = None
+        self._queue: queue.Queue | None = None  # pieces to hash
+        self._writes: queue.Queue | None = None  # pieces to write
+        self._threads: list[threading.Thread] = []
         if background:
             self._queue = queue.Queue(maxsize=self._BACKLOG)
-            self._thread = threading.Thread(target=self._drain, name="mlo-blob-hash", daemon=True)
-            self._thread.start()
+            self._writes = queue.Queue(maxsize=self._BACKLOG)
+            self._threads = [
+                threading.Thread(target=self._drain, name="mlo-blob-hash", daemon=True),
+                threading.Thread(target=self._write_behind, name="mlo-blob-write", daemon=True),
+            ]
+            for t in self._threads:
+                t.start()
 
     def _update(self, data) -> None:
         self._hash.update(data)
@@ -484,35 +492,56 @@ class BlobWriter:
         while (piece := self._queue.get()) is not None:
             self._update(piece)
 
-    def _finish(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
-
-    def write(self, data) -> int:
+    def _write_file(self, data) -> int:
         try:
-            n = self._fh.write(data)
+            return self._fh.write(data)
         except OSError as exc:
             root = self._store.root if self._store is not None else "the blob store"
             self._fault = blob_fault(exc, root, "storing a blob")
             if self._fault is None:
+                self._fault = exc
                 raise
             raise self._fault from None
-        view = memoryview(data).cast("B")
-        self._pos += len(view)
-        if self._queue is None:
+
+    def _write_behind(self) -> None:
+        while (piece := self._writes.get()) is not None:
+            if self._fault is None:  # after a failed write the rest is dropped: the blob is not committed
+                try:
+                    self._write_file(piece)
+                except Exception:  # kept in self._fault, raised in the producer's thread
+                    pass
+
+    def _finish(self) -> None:
+        if self._threads:
+            self._queue.put(None)
+            self._writes.put(None)
+            for t in self._threads:
+                t.join()
+            self._threads = []
+
+    def write(self, data) -> int:
+        if self._writes is None:
+            n = self._write_file(data)
+            view = memoryview(data).cast("B")
+            self._pos += len(view)
             self._update(view)
-        else:
-            keep = isinstance(data, bytes) or len(view) >= self._BIG
-            self._queue.put(view if keep else bytes(view))
-        return n
+            return n
+        if self._fault is not None:
+            raise self._fault
+        view = memoryview(data).cast("B")
+        keep = isinstance(data, bytes) or len(view) >= self._BIG
+        piece = view if keep else bytes(view)
+        self._pos += len(view)
+        self._writes.put(piece)
+        self._queue.put(piece)
+        return len(view)
 
     def tell(self) -> int:
         return self._pos
 
     def flush(self) -> None:
-        self._fh.flush()
+        if self._writes is None:  # in background mode the store flushes once every piece is written
+            self._fh.flush()
 
     def close(self) -> None:  # the store closes the file itself when the block ends
         pass
