@@ -71,6 +71,23 @@ SQL = [
     {"where": "not (metrics.acc >= 0.5 or tags.team = 'core')"},
     {"where": "name like 'r1%' and status = 'FINISHED'"},
     {"where": "params.opt = 'x''); DROP TABLE runs; --'"},
+    # a not pushed inward: De Morgan, and (where every run has the key) into the comparison
+    {"where": "not params.opt != 'adam'"},
+    {"where": "not not params.opt = 'adam'"},
+    {"where": "not params.opt in ('z', 'a', 'adam')"},
+    {"where": "not (params.opt > 'a' and tags.team = 'core')"},
+    {"where": "not (params.opt < 'b' or metrics.acc > 0.5)"},
+    {"where": "not params.lr in (1, 0.1)"},  # a run lacks lr: kept whole
+    {"where": "not params.lr >= 1"},
+    {"where": "not params.num_str < '5'"},
+    {"where": "not params.nope = 1"},
+    {"where": "not tags.team != 'core'"},  # runs without the tag
+    # like with a literal prefix also bounds the index
+    {"where": "params.opt like 'ä%'"},
+    {"where": "params.opt like 'back\\%' or params.opt like 'new\n%'"},
+    {"where": "params.opt like 'quo\"%'"},
+    {"where": "tags.team like 'É%' or tags.team like 'c_'"},
+    {"where": "params.opt like '日本'"},
     {"where": 'tags.team = "\\"; DROP TABLE runs; --"'},
     {"order_by": "params.lr desc"},
     {"order_by": "params.lr"},
