@@ -73,7 +73,10 @@ class RunFilter:
         self.json = json_functions
         self._kinds: dict[str, str] = {}
         self._every_run: set[str] = set()  # keys whose kind holds over every run of the store
-        self._in_every_run: dict[tuple, bool] = {}  # (table, key): whether every run of the store has it
+        self._in_every_run: dict[tuple, bool] = {}
+        self._indexed_numbers: dict[
+            str, bool
+        ] = {}  # param keys whose values are all in the number index  # (table, key): whether every run of the store has it
 
     # -- kinds of param keys ------------------------------------------------------------------------------------
     def param_kind(self, conn, key: str) -> str:
@@ -111,6 +114,19 @@ class RunFilter:
         if lo[:1] in "-0123456789" and hi[:1] in "-0123456789" and not inf:
             return NUMBER  # ('-', '.', '/' and the digits are adjacent; only numbers start with them)
         return MIXED
+
+    def _number_indexed(self, conn, key: str) -> bool:
+        """Whether every value of param ``key`` is in the number index of schema version 8 (see
+        :func:`mlo.store.schema.param_number`): then filters and orders on the key read ranges of it. An index
+        probe for the key's values outside it."""
+        if key not in self._indexed_numbers:
+            p = s.params
+            number = s.param_number(p.c.value)
+            # in the index's order, so the database probes it (unordered, it may scan the table: half of all
+            # params are strings, so it expects one soon)
+            outside = select(p.c.key).where(p.c.key == key, number.is_(None)).order_by(p.c.key, number).limit(1)
+            self._indexed_numbers[key] = conn.execute(outside).first() is None
+        return self._indexed_numbers[key]
 
     def has_tag(self, conn, key: str) -> bool:
         return _has_key(conn, s.tags, key, s.indexed_value(s.tags, self.db.dialect))
@@ -155,6 +171,8 @@ class RunFilter:
         if kind == "tags":
             return s.tags, self._text(s.tags.c.value), STRING
         param = self.param_kind(conn, key)
+        if param == NUMBER and self.pg and self._number_indexed(conn, key):
+            return s.params, s.param_number(s.params.c.value), NUMBER
         if param == NUMBER:
             every = key if key in self._every_run else None
             return s.params, self._param_number(s.params.c.value, every), NUMBER

@@ -639,7 +639,8 @@ class RunStore:
                     return counted - among, cap is None or counted < cap + among
                 if probing:  # each listed run probed, newest first, until the cap: no set of every match
                     probed = select(literal(1)).select_from(joined).where(*listed, _probing(condition))
-                    n = _count(conn, probed, cap)
+                    with self._probes_only(conn):
+                        n = _count(conn, probed, cap)
                 else:
                     n = _count(conn, rows, cap)
                 return n, cap is None or n < cap
@@ -654,7 +655,7 @@ class RunStore:
                 return [row[0] for row in conn.execute(q)]
 
             walk = sql.walk(orders[0][0], conn) if len(orders) == 1 else None
-            probe = not orders and condition is not None and self.db.dialect == "sqlite"
+            probe = not orders and condition is not None
             total = exact = ids = None
             probed = False
             window = max(self.PROBE_FIRST_RUNS, 20 * (offset + limit))
@@ -681,10 +682,14 @@ class RunStore:
                 if len(ids) < limit and (ids or offset == 0):
                     total, exact = offset + len(ids), True  # the page ends short: the matches end there
                 else:
-                    # probing counts a single condition faster than building its set; several conditions,
-                    # each probed per run, cost more than their sets (measured at 100,000 runs)
-                    single = probed and cap is not None and _keyed_ids(condition, negated=None) is not None
-                    total, exact = count(probing=single and matches is None)
+                    # a capped count of a filter the newest runs often pass probes them too, rather than build
+                    # the set of every match: on SQLite for one condition (several, each probed per run, cost
+                    # more than their sets at 100,000 runs); on PostgreSQL for any, unless the key's rows alone
+                    # count (whole: a range of its index)
+                    single = _keyed_ids(condition, negated=None) is not None and matches is None
+                    pg = self.db.dialect == "postgresql"
+                    probing = probed and cap is not None and (not whole if pg else single)
+                    total, exact = count(probing=probing)
         return total, ids, exact
 
     # a filtered page of the newest runs on SQLite probes at least this many newest listed runs first (twenty
@@ -709,8 +714,24 @@ class RunStore:
             return page([*listed, _probing(condition)])
         t, rid = bound
         newest = or_(r.c.start_time > t, and_(r.c.start_time == t, r.c.id >= rid))
-        ids = page([*listed, newest, _probing(condition)])
+        with self._probes_only(conn):
+            ids = page([*listed, newest, _probing(condition)])
         return ids if len(ids) == limit else None
+
+    @contextmanager
+    def _probes_only(self, conn: Connection):
+        """On PostgreSQL, a statement that probes each run's rows by key plans without hash tables: the planner
+        may otherwise hash every match of a condition under ``or`` (300,000 rows at 1,000,000 runs, 200 ms) to
+        check a few thousand runs against it. A hash table needs memory; with 1 MB of work memory it has none,
+        and the probes, an index lookup each, are the plan."""
+        if self.db.dialect != "postgresql":
+            yield
+            return
+        conn.exec_driver_sql("SET LOCAL work_mem = '1MB'")
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql("SET LOCAL work_mem TO DEFAULT")
 
     def _probe_newest(self, conn: Connection, listed: list, runs: Any, matches: int, wanted: int) -> bool:
         """Whether a filtered page of the newest runs is cheaper walking the listed runs newest first and probing
