@@ -124,7 +124,9 @@ class RunFilter:
             number = s.param_number(p.c.value)
             # in the index's order, so the database probes it (unordered, it may scan the table: half of all
             # params are strings, so it expects one soon)
-            outside = select(p.c.key).where(p.c.key == key, number.is_(None)).order_by(p.c.key, number).limit(1)
+            outside = (
+                select(p.c.key).where(p.c.key == key, number.is_(None)).order_by(p.c.key, number).limit(1)
+            )
             self._indexed_numbers[key] = conn.execute(outside).first() is None
         return self._indexed_numbers[key]
 
