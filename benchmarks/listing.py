@@ -362,7 +362,7 @@ def sqlite_mode(a, tmp: Path, base: Path) -> tuple[dict, dict, list[str]]:
     insert, scan = raw_sqlite(tmp, rows)
     notes = [
         f"{a.runs:,} runs written in {built:.1f} s (baseline's schema); this checkout's copy brought forward "
-        f"to its schema (version 7: indexes, listing stamps) in {migrated:.1f} s",
+        f"to its schema (version 8) in {migrated:.1f} s",
         f"machine's limits: SQLite raw insert {insert:,.0f} rows/s, raw scan {scan:,.0f} rows/s "
         f"({len(rows):,} params rows: a listing of everything reads 20 values per run)",
     ]
