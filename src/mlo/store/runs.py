@@ -660,8 +660,9 @@ class RunStore:
             probed = False
             window = max(self.PROBE_FIRST_RUNS, 20 * (offset + limit))
             if probe and window <= 10 * self.PROBE_FIRST_RUNS:
-                # SQLite builds the set of every match whatever the selectivity: a page of the newest runs
-                # probes the newest listed runs first, and finds the page there when a twentieth of them match
+                # SQLite builds the set of every match whatever the selectivity (PostgreSQL often hashes it): a
+                # page of the newest runs probes the newest listed runs first, and finds the page there when a
+                # twentieth of them match
                 ids = self._newest_probed(conn, joined, listed, page, condition, window, limit)
                 probed = ids is not None
             elif probe:
@@ -692,8 +693,8 @@ class RunStore:
                     total, exact = count(probing=probing)
         return total, ids, exact
 
-    # a filtered page of the newest runs on SQLite probes at least this many newest listed runs first (twenty
-    # times the page's end; see page_ids)
+    # a filtered page of the newest runs probes at least this many newest listed runs first (twenty times the
+    # page's end; see page_ids)
     PROBE_FIRST_RUNS = 2000
 
     def _newest_probed(
