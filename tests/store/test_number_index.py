@@ -74,3 +74,16 @@ def test_an_upgrade_killed_halfway_leaves_version_7(urls, tmp_path):
     db = Database(old_url)  # the next open completes it
     assert db.schema_version() == 8
     db.dispose()
+
+
+def test_postgresql_plans_each_statement_for_its_values(urls):
+    """The driver prepares a statement run five times; the server must still plan it for its values (a plan
+    for any value turned a probe of a rare lifecycle into a scan of every run)."""
+    dialect, fresh_url, _ = urls
+    if dialect != "postgresql":
+        return
+    db = Database(fresh_url)
+    for _ in range(3):  # every pooled connection, also after the first
+        with db.read() as conn:
+            assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
+    db.dispose()
