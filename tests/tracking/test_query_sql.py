@@ -9,6 +9,7 @@ from run_pages import assert_pages_are_slices
 
 import mlo
 from mlo.errors import InvalidInput
+from mlo.store.run_filter import RunFilter
 from mlo.tracking import where as where_mod
 
 OPTS = [
@@ -71,6 +72,23 @@ SQL = [
     {"where": "not (metrics.acc >= 0.5 or tags.team = 'core')"},
     {"where": "name like 'r1%' and status = 'FINISHED'"},
     {"where": "params.opt = 'x''); DROP TABLE runs; --'"},
+    # a not pushed inward: De Morgan, and (where every run has the key) into the comparison
+    {"where": "not params.opt != 'adam'"},
+    {"where": "not not params.opt = 'adam'"},
+    {"where": "not params.opt in ('z', 'a', 'adam')"},
+    {"where": "not (params.opt > 'a' and tags.team = 'core')"},
+    {"where": "not (params.opt < 'b' or metrics.acc > 0.5)"},
+    {"where": "not params.lr in (1, 0.1)"},  # a run lacks lr: kept whole
+    {"where": "not params.lr >= 1"},
+    {"where": "not params.num_str < '5'"},
+    {"where": "not params.nope = 1"},
+    {"where": "not tags.team != 'core'"},  # runs without the tag
+    # like with a literal prefix also bounds the index
+    {"where": "params.opt like 'ä%'"},
+    {"where": "params.opt like 'back\\%' or params.opt like 'new\n%'"},
+    {"where": "params.opt like 'quo\"%'"},
+    {"where": "tags.team like 'É%' or tags.team like 'c_'"},
+    {"where": "params.opt like '日本'"},
     {"where": 'tags.team = "\\"; DROP TABLE runs; --"'},
     {"order_by": "params.lr desc"},
     {"order_by": "params.lr"},
@@ -287,3 +305,39 @@ def test_pages_when_the_listing_is_every_run(ws):
     mlo.delete_run(mlo.runs(experiment="only", where="name = 'r0'").run_id[0])  # hidden from listings
     check()
     assert mlo.runs(where="params.opt = 'adam'", limit=1).attrs["total"] == 2
+
+
+NUMBERS = [0.5, 3, -2, 10**20, 1e300, 5e-324, 1e-120, 10**320, -0.0, 1e16, 2.5e-5, 7]
+
+
+def test_numbers_outside_the_index_are_filtered_as_pandas_does(ws):
+    """Keys of plain numbers read the index; a key holding a number beyond it (``1e+300``, ``5e-324``, an integer
+    of 321 digits) is cast value by value, as before: pages are slices of the listing either way."""
+    for i, x in enumerate(NUMBERS):
+        plain = [0.25, 1, 3, 8][i % 4]
+        with mlo.start_run(f"r{i}", experiment="n", params={"x": x, "plain": plain, "i": i}):
+            mlo.log_metric("acc", i / 10)
+    if ws.runs.db.dialect == "postgresql":  # (SQLite casts each value: it has no such index)
+        sql = RunFilter(ws.runs.db, scope=[])
+        with ws.runs._snapshot() as conn:
+            assert sql._number_indexed(conn, "plain") and sql._number_indexed(conn, "i")
+            assert not sql._number_indexed(conn, "x")  # cast value by value
+    cases = [
+        {"where": "params.plain > 0.5"},
+        {"where": "params.plain in (1, 0.25)"},
+        {"where": "not params.plain != 3"},
+        {"where": "params.i >= 4 and params.plain < 8"},
+        {"where": "params.x > 1"},
+        {"where": "params.x <= 0"},
+        {"where": "params.x = 7 or params.plain = 1"},
+        {"order_by": "params.plain desc"},
+        {"order_by": "params.x"},
+        {"order_by": "params.x desc", "where": "params.i < 9"},
+        {"order_by": "params.i", "where": "params.plain >= 1"},
+    ]
+    for kwargs in cases:
+        try:
+            assert_pages_are_slices(kwargs, ((0, 3), (2, 4), (9, 5)), experiment="n")
+        except AssertionError as exc:
+            raise AssertionError(f"{kwargs}: {exc}") from exc
+    assert mlo.runs(experiment="n", limit=2, order_by="params.x desc").name.tolist() == ["r7", "r4"]

@@ -28,7 +28,7 @@ from . import plan
 from .execute import _HASH_BELOW, TaskResult
 
 # the metadata schema the queries below were written for (mlo.store.schema.SCHEMA_VERSION; a test ties them)
-KNOWN_SCHEMA = 7
+KNOWN_SCHEMA = 8
 SHORT_ID = 8  # mlo.tracking.short_ids.MIN_LENGTH
 
 

@@ -82,6 +82,17 @@ def _add_listing_stamps(conn: Connection) -> None:
     next(i for i in schema.runs.indexes if i.name == "ix_runs_start_id").create(conn, checkfirst=True)
 
 
+def _add_number_index(conn: Connection) -> None:
+    """Version 8: on PostgreSQL, params indexed by (key, value as a number, run), so pages filtered or ordered
+    on a numeric param read a range of it; then the table's statistics, so the planner knows the expression's
+    values. Nothing on SQLite."""
+    from . import schema
+
+    for index in schema.NUMBER_INDEXES.get(conn.dialect.name, []):
+        index.create(conn, checkfirst=True)
+        conn.exec_driver_sql("ANALYZE params")
+
+
 # version reached -> step from the version before it
 STEPS: dict[int, Callable[[Connection], None]] = {
     2: _add_missing_tables,  # snapshots, lineage, reports, file_digests
@@ -90,6 +101,7 @@ STEPS: dict[int, Callable[[Connection], None]] = {
     5: _add_feature_tables,  # feature_views, online_features, feature_materializations
     6: _add_value_indexes,  # params, tags, latest_metrics: (key, value)
     7: _add_listing_stamps,  # runs: listing_stamp, moved by triggers on runs, params, tags, latest_metrics
+    8: _add_number_index,  # params: (key, value as a number, run) on PostgreSQL
 }
 
 

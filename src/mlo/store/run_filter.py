@@ -9,7 +9,13 @@ DataFrame, or nothing (None) where it cannot promise that, and the caller evalua
   as strings when every value is a string, and as Python objects otherwise. The kind of a key is read from the
   (key, value) index (the least and greatest value, a few index probes); a key of mixed kind is left to Python;
 - a run without the key (or whose metric is NaN) satisfies no comparison, ``!=`` included, and ``is null``
-  finds it; every condition here is TRUE or FALSE, never NULL, so ``not`` negates it as pandas does;
+  finds it; every condition here is TRUE or FALSE, never NULL, so ``not`` negates it as pandas does. A ``not``
+  is pushed inward (De Morgan's laws over ``and``/``or``) and, on a param or tag key that every run of the
+  store has, into the comparison (``not x != v`` is ``x = v``): the database then looks the few runs that
+  satisfy ``x = v`` up in the index instead of excluding the many that satisfy ``x != v``. Where some run may
+  lack the key, ``not x != v`` is ``x = v or x is null``, whose second set costs as much as the first: the
+  negation is then left whole;
+- ``like`` with a literal prefix (``'g%'``) also bounds the (key, value) index to the values that begin with it;
 - strings compare and sort by code point (SQLite's binary collation, PostgreSQL's ``"C"``); ``like`` is case
   sensitive and ``%``/``_`` match any characters, newlines included;
 - literals of another type than the column (a number against strings, ``true``), ``ilike`` and run times are
@@ -36,6 +42,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    true,
 )
 from sqlalchemy.dialects import postgresql
 
@@ -66,6 +73,10 @@ class RunFilter:
         self.json = json_functions
         self._kinds: dict[str, str] = {}
         self._every_run: set[str] = set()  # keys whose kind holds over every run of the store
+        self._in_every_run: dict[tuple, bool] = {}
+        self._indexed_numbers: dict[
+            str, bool
+        ] = {}  # param keys whose values are all in the number index  # (table, key): whether every run of the store has it
 
     # -- kinds of param keys ------------------------------------------------------------------------------------
     def param_kind(self, conn, key: str) -> str:
@@ -103,6 +114,21 @@ class RunFilter:
         if lo[:1] in "-0123456789" and hi[:1] in "-0123456789" and not inf:
             return NUMBER  # ('-', '.', '/' and the digits are adjacent; only numbers start with them)
         return MIXED
+
+    def _number_indexed(self, conn, key: str) -> bool:
+        """Whether every value of param ``key`` is in the number index of schema version 8 (see
+        :func:`mlo.store.schema.param_number`): then filters and orders on the key read ranges of it. An index
+        probe for the key's values outside it."""
+        if key not in self._indexed_numbers:
+            p = s.params
+            number = s.param_number(p.c.value)
+            # in the index's order, so the database probes it (unordered, it may scan the table: half of all
+            # params are strings, so it expects one soon)
+            outside = (
+                select(p.c.key).where(p.c.key == key, number.is_(None)).order_by(p.c.key, number).limit(1)
+            )
+            self._indexed_numbers[key] = conn.execute(outside).first() is None
+        return self._indexed_numbers[key]
 
     def has_tag(self, conn, key: str) -> bool:
         return _has_key(conn, s.tags, key, s.indexed_value(s.tags, self.db.dialect))
@@ -147,6 +173,8 @@ class RunFilter:
         if kind == "tags":
             return s.tags, self._text(s.tags.c.value), STRING
         param = self.param_kind(conn, key)
+        if param == NUMBER and self.pg and self._number_indexed(conn, key):
+            return s.params, s.param_number(s.params.c.value), NUMBER
         if param == NUMBER:
             every = key if key in self._every_run else None
             return s.params, self._param_number(s.params.c.value, every), NUMBER
@@ -165,17 +193,61 @@ class RunFilter:
             return None
         return self._where(conn, tree)
 
-    def _where(self, conn, tree: Any):
+    def _where(self, conn, tree: Any, negate: bool = False):
         node = type(tree).__name__
         if node == "BoolOp":
-            parts = [self._where(conn, item) for item in tree.items]
+            parts = [self._where(conn, item, negate) for item in tree.items]
             if any(p is None for p in parts):
                 return None
-            return and_(*parts) if tree.op == "and" else or_(*parts)
+            return and_(*parts) if (tree.op == "and") != negate else or_(*parts)
         if node == "Not":
-            inner = self._where(conn, tree.item)
+            return self._where(conn, tree.item, not negate)
+        if negate:
+            pushed = self._negated(conn, tree)
+            if pushed is not NotImplemented:
+                return pushed
+            inner = self._compare(conn, tree)
             return None if inner is None else not_(inner)
         return self._compare(conn, tree)
+
+    _NEGATED_OPS = {"=": "!=", "!=": "=", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
+
+    def _negated(self, conn, leaf):
+        """``not leaf`` for a comparison on a param, metric or tag key: the runs whose value satisfies the
+        opposite comparison, or that lack the key; NotImplemented where it is negated as a whole."""
+        column, op, value = leaf.column, leaf.op, leaf.value
+        kind, _, key = column.partition(".")
+        if kind not in ("params", "tags") or op not in (*self._NEGATED_OPS, "in"):
+            return NotImplemented
+        found = self._value(conn, kind, key)
+        if found is None:
+            return None
+        table, expr, vkind = found
+        if vkind == ABSENT:
+            return true()  # no run has the key: no comparison holds, so its negation always does
+        if not self._in_every_run_of_store(conn, table, key):
+            return NotImplemented
+        if op == "in":
+            condition = self._condition(expr, vkind, op, value, table, key)
+            condition = None if condition is None else not_(condition)
+        else:
+            condition = self._condition(expr, vkind, self._NEGATED_OPS[op], value, table, key)
+        if condition is None:
+            return None
+        of_key = select(table.c.run_id).where(table.c.key == key)
+        return s.runs.c.id.in_(of_key.where(condition))
+
+    def _in_every_run_of_store(self, conn, table, key: str) -> bool:
+        """Whether every run of the store has ``key`` (then none lacks it, wherever the listing): on PostgreSQL,
+        which enforces the foreign key, the key's rows (one per run at most) are as many as the runs (two
+        counts of indexes). SQLite keeps rows whose run is gone: there, no."""
+        if not self.pg:
+            return False
+        if (table.name, key) not in self._in_every_run:
+            rows = select(func.count()).select_from(table).where(table.c.key == key).scalar_subquery()
+            every = select(func.count()).select_from(s.runs).scalar_subquery()
+            self._in_every_run[(table.name, key)] = bool(conn.execute(select(rows == every)).scalar())
+        return self._in_every_run[(table.name, key)]
 
     def _compare(self, conn, leaf):
         column, op, value = leaf.column, leaf.op, leaf.value
@@ -203,7 +275,9 @@ class RunFilter:
         literals = value if op == "in" else (value,)
         lkind = _literal_kind(op, value)
         if op == "like":
-            return expr.is_not(None) & self._like(expr, value) if vkind == STRING else None
+            if vkind != STRING:
+                return None
+            return and_(expr.is_not(None), self._like(expr, value), *self._prefix_range(table, value))
         if vkind == NUMBER:
             if lkind != NUMBER:  # a number column against '10': compared as numbers when each reads as one
                 if any(isinstance(v, bool) for v in literals):
@@ -214,6 +288,12 @@ class RunFilter:
                     return None
             if any(math.isnan(v) for v in literals):
                 return None
+            if op == "in" and len({type(v) for v in literals}) > 1:
+                # one type for the list's bound values (the first one's would make 0.1 an integer, 0)
+                try:
+                    literals = tuple(float(v) for v in literals)
+                except OverflowError:
+                    return None
         elif lkind != STRING or vkind != STRING:
             return None
         on_index = table is s.params and op in ("=", "!=") or self.pg and table in (s.params, s.tags)
@@ -240,6 +320,31 @@ class RunFilter:
             # answers alone (a check of the whole value would also make the planner expect a few matches)
             return indexed
         return and_(indexed, table.c.value.in_(texts))
+
+    def _prefix_range(self, table, pattern: str) -> list:
+        """Bounds on the stored value (as the (key, value) index holds it) of the values that a ``like``
+        pattern with a literal prefix can match: ``'g%'`` reads the index from ``"g`` to ``"h`` instead of
+        decoding every value of the key."""
+        import json
+
+        prefix = ""
+        for c in pattern:
+            if c in "%_":
+                break
+            prefix += c
+        if not prefix or table not in (s.params, s.tags):
+            return []
+        # a param is stored as json.dumps of the string, which encodes character by character: the stored text
+        # of a string that begins with the prefix begins with the prefix's encoding (without its closing quote)
+        low = json.dumps(prefix)[:-1] if table is s.params else prefix
+        if self.pg and len(low) >= s.VALUE_PREFIX:
+            return []
+        last = ord(low[-1])
+        if last >= 0x10FFFF or 0xD7FF <= last < 0xE000:
+            return []  # no next character to bound it by
+        high = low[:-1] + chr(last + 1)  # every text beginning with ``low`` sorts before this (code points)
+        stored = s.indexed_value(table, self.db.dialect)
+        return [stored >= low, stored < high]
 
     def _attribute(self, column: str, op: str, value):
         if column not in TEXT_ATTRIBUTES:

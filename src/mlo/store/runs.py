@@ -17,7 +17,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Text, and_, bindparam, case, cast, delete, func, select, update
+from sqlalchemy import Text, and_, bindparam, case, cast, delete, func, literal, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -589,15 +589,24 @@ class RunStore:
         limit: int,
         where: Any = None,
         shown: Any = None,
-    ) -> tuple[int, list[str]] | None:
-        """How many runs match, and the ids of one page of them, in one snapshot: filtered by ``where`` (a parsed
-        filter, see :mod:`mlo.tracking.where`), ordered by ``orders``, each ``(column, ascending)`` (then newest
-        first), as :func:`mlo.runs` would filter and order the whole listing. None when some part of the filter
-        or the order has to be evaluated on the listing in Python (see :mod:`mlo.store.run_filter`). ``shown``
-        keeps the runs to list (see :func:`mlo.store.lifecycle.hidden_condition`)."""
+        count_up_to: int | None = None,
+    ) -> tuple[int, list[str], bool] | None:
+        """How many runs match, the ids of one page of them, and whether that count is exact, in one snapshot:
+        filtered by ``where`` (a parsed filter, see :mod:`mlo.tracking.where`), ordered by ``orders``, each
+        ``(column, ascending)`` (then newest first), as :func:`mlo.runs` would filter and order the whole
+        listing. None when some part of the filter or the order has to be evaluated on the listing in Python
+        (see :mod:`mlo.store.run_filter`). ``shown`` keeps the runs to list (see
+        :func:`mlo.store.lifecycle.hidden_condition`).
+
+        ``count_up_to``: the count stops there (or at the page's end, if further), and is then a lower bound
+        (not exact); None counts every match. A page that ends short of ``limit`` tells the count itself, so
+        the filter is then evaluated once."""
         from .run_filter import RunFilter
 
         r, e = s.runs, s.experiments
+        while orders and tuple(orders[-1]) == ("start_time", False):
+            orders = orders[:-1]  # newest first is what breaks every order's ties already
+        cap = None if count_up_to is None else max(int(count_up_to), offset + limit, 1)
         scope = [c for c in (shown,) if c is not None]
         if experiment_ids is not None:
             scope.append(r.c.experiment_id.in_(list(experiment_ids)))
@@ -632,42 +641,129 @@ class RunStore:
                 and self.db.dialect == "postgresql"
                 and self._lists_every_run(conn, experiment_ids)
             )
+            negated = False
             if whole:
                 # every run is listed, and a run has at most one row per key, whose run exists (PostgreSQL
                 # enforces the foreign key): the rows satisfying the condition are the count, read from the
                 # (key, value) index without looking each run up (a join: 0.6-2.6 s at 1,000,000 runs)
                 ids_of, negated = keyed if keyed is not None else (None, False)
-                count = select(func.count()).select_from(r if ids_of is None else ids_of.subquery())
-                if negated:  # not among them: every run less those (an anti-join would hash them all)
-                    every = select(func.count()).select_from(r).scalar_subquery()
-                    count = select(every - count.scalar_subquery())
+                rows = select(literal(1)).select_from(r if ids_of is None else ids_of.subquery())
             elif matches is not None:
                 # one condition on a key: a join of its matches (one per run, from the (key, value) index) with
                 # the listing, so the database may start from the matches rather than probe every listed run
                 m = matches.subquery()
-                count = select(func.count()).select_from(m.join(joined, r.c.id == m.c.run_id)).where(*scope)
+                rows = select(literal(1)).select_from(m.join(joined, r.c.id == m.c.run_id)).where(*scope)
             listed = list(scope)  # the listing's own bounds, before the filter
             if condition is not None:
                 scope.append(condition)
             if matches is None and not whole:
-                count = select(func.count()).select_from(joined).where(*scope)
-            total = conn.execute(count).scalar_one()
-            walk = sql.walk(orders[0][0], conn) if len(orders) == 1 else None
-            if offset >= total:
-                ids = []
-            elif walk is not None:
-                ids = self._walk(conn, walk, orders[0][1], scope, offset, limit, whole and condition is None)
-            else:
-                # the experiments' names only when a condition or the order reads them
-                by_name = reads_experiments or any(o == "experiment" for o, _ in orders)
-                if not orders and condition is not None and self._probe_newest(conn, listed, joined, total,
-                                                                             offset + limit):  # fmt: skip
-                    scope[-1] = _probing(condition)
+                rows = select(literal(1)).select_from(joined).where(*scope)
+
+            def count(probing: bool = False) -> tuple[int, bool]:
+                """(how many match, up to the cap; whether that is all of them)."""
+                if negated:
+                    # not among the key's matches: every run less those (an anti-join would hash them all);
+                    # capped, every run counted up to the cap plus the matches
+                    among = conn.execute(select(func.count()).select_from(rows.subquery())).scalar_one()
+                    every = select(literal(1)).select_from(r)
+                    counted = _count(conn, every, None if cap is None else cap + among)
+                    return counted - among, cap is None or counted < cap + among
+                if probing:  # each listed run probed, newest first, until the cap: no set of every match
+                    probed = select(literal(1)).select_from(joined).where(*listed, _probing(condition))
+                    with self._probes_only(conn):
+                        n = _count(conn, probed, cap)
+                else:
+                    n = _count(conn, rows, cap)
+                return n, cap is None or n < cap
+
+            # the experiments' names only when a condition or the order reads them
+            by_name = reads_experiments or any(o == "experiment" for o, _ in orders)
+
+            def page(where: list) -> list[str]:
                 q = select(r.c.id).select_from(r.join(e, r.c.experiment_id == e.c.id) if by_name else r)
-                q = q.where(*scope)
+                q = q.where(*where)
                 q = q.order_by(*keys, r.c.start_time.desc(), r.c.id.desc()).offset(offset).limit(limit)
-                ids = [row[0] for row in conn.execute(q)]
-        return total, ids
+                return [row[0] for row in conn.execute(q)]
+
+            walk = sql.walk(orders[0][0], conn) if len(orders) == 1 else None
+            probe = not orders and condition is not None
+            total = exact = ids = None
+            probed = False
+            window = max(self.PROBE_FIRST_RUNS, 20 * (offset + limit))
+            if probe and window <= 10 * self.PROBE_FIRST_RUNS:
+                # SQLite builds the set of every match whatever the selectivity (PostgreSQL often hashes it): a
+                # page of the newest runs probes the newest listed runs first, and finds the page there when a
+                # twentieth of them match
+                ids = self._newest_probed(conn, joined, listed, page, condition, window, limit)
+                probed = ids is not None
+            elif probe:
+                total, exact = count()
+                if self._probe_newest(conn, listed, joined, total, offset + limit):
+                    ids = page([*listed, _probing(condition)])
+                    probed = True
+            if ids is None:
+                if total is not None and offset >= total:
+                    ids = []
+                elif walk is not None:
+                    ids = self._walk(
+                        conn, walk, orders[0][1], scope, offset, limit, whole and condition is None
+                    )
+                else:
+                    ids = page(scope)
+            if total is None:
+                if len(ids) < limit and (ids or offset == 0):
+                    total, exact = offset + len(ids), True  # the page ends short: the matches end there
+                else:
+                    # a capped count of a filter the newest runs often pass probes them too, rather than build
+                    # the set of every match: on SQLite for one condition (several, each probed per run, cost
+                    # more than their sets at 100,000 runs); on PostgreSQL for any, unless the key's rows alone
+                    # count (whole: a range of its index)
+                    single = _keyed_ids(condition, negated=None) is not None and matches is None
+                    pg = self.db.dialect == "postgresql"
+                    probing = probed and cap is not None and (not whole if pg else single)
+                    total, exact = count(probing=probing)
+        return total, ids, exact
+
+    # a filtered page of the newest runs probes at least this many newest listed runs first (twenty times the
+    # page's end; see page_ids)
+    PROBE_FIRST_RUNS = 2000
+
+    def _newest_probed(
+        self, conn: Connection, runs: Any, listed: list, page, condition, window: int, limit: int
+    ) -> list[str] | None:
+        """The page of the newest runs matching ``condition``, probing only the ``window`` newest listed runs;
+        None when the page is not all among them (a selective filter: its set costs less than probing)."""
+        r = s.runs
+        bound = conn.execute(
+            select(r.c.start_time, r.c.id)
+            .select_from(runs)
+            .where(*listed)
+            .order_by(r.c.start_time.desc(), r.c.id.desc())
+            .offset(window - 1)
+            .limit(1)
+        ).first()
+        if bound is None:  # fewer listed runs than that: probing them all is the page
+            return page([*listed, _probing(condition)])
+        t, rid = bound
+        newest = or_(r.c.start_time > t, and_(r.c.start_time == t, r.c.id >= rid))
+        with self._probes_only(conn):
+            ids = page([*listed, newest, _probing(condition)])
+        return ids if len(ids) == limit else None
+
+    @contextmanager
+    def _probes_only(self, conn: Connection):
+        """On PostgreSQL, a statement that probes each run's rows by key plans without hash tables: the planner
+        may otherwise hash every match of a condition under ``or`` (300,000 rows at 1,000,000 runs, 200 ms) to
+        check a few thousand runs against it. A hash table needs memory; with 1 MB of work memory it has none,
+        and the probes, an index lookup each, are the plan."""
+        if self.db.dialect != "postgresql":
+            yield
+            return
+        conn.exec_driver_sql("SET LOCAL work_mem = '1MB'")
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql("SET LOCAL work_mem TO DEFAULT")
 
     def _probe_newest(self, conn: Connection, listed: list, runs: Any, matches: int, wanted: int) -> bool:
         """Whether a filtered page of the newest runs is cheaper walking the listed runs newest first and probing
@@ -1047,6 +1143,13 @@ class RunStore:
             long = conn.execute(self._long_query(_LISTING_TABLES[kind], scope, wanted)).cursor.fetchall()
             values[kind] = _scatter(long, position, numeric=kind == "metrics")
         return RunListing(columns, values)
+
+
+def _count(conn: Connection, rows: Any, cap: int | None) -> int:
+    """How many rows ``rows`` (a SELECT) gives, counting no further than ``cap`` (None: all)."""
+    if cap is not None:
+        rows = rows.limit(cap)
+    return conn.execute(select(func.count()).select_from(rows.subquery())).scalar_one()
 
 
 def _keyed_ids(condition: Any, negated: bool | None = False):

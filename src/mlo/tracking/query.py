@@ -34,6 +34,7 @@ def runs(
     offset: int = 0,
     *,
     include: str | Sequence[str] | None = None,
+    count_up_to: int | None = None,
     experiment_names: Sequence[str] | None = None,
     filter_string: str | None = None,
     max_results: int | None = None,
@@ -60,6 +61,11 @@ def runs(
     include : str or list of str, optional
         Runs that listings leave out unless asked: ``"archived"``, ``"deleted"`` or ``"all"``. With it the
         frame gains a ``lifecycle`` column (``active``, ``archived`` or ``deleted``).
+    count_up_to : int, optional
+        Count the matching runs only up to this many (or to the page's end, if further), as a search engine
+        does: counting a million matches exactly costs more than the page. ``df.attrs["total_exact"]`` is
+        False when the count stopped there; ``df.attrs["total"]`` is then a lower bound. By default every
+        match is counted (``total_exact`` is True).
     experiment_names, filter_string, max_results
         MLflow's ``search_runs`` spellings of ``experiment``, ``where`` and ``limit``.
     """
@@ -83,6 +89,12 @@ def runs(
             isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0
         ):
             raise InvalidInput(f"{name} must be a non-negative integer, got {value!r}")
+    if count_up_to is not None and (
+        isinstance(count_up_to, bool) or not isinstance(count_up_to, (int, np.integer)) or count_up_to < 1
+    ):
+        raise InvalidInput(
+            f"count_up_to must be a positive integer (or None to count every match), got {count_up_to!r}"
+        )
 
     if experiment is None:
         exp_ids = None
@@ -100,9 +112,12 @@ def runs(
     # mlo.store.run_filter); the page's runs alone are read in full
     found = None
     if paged and whole is None:
-        found = store.page_ids(exp_ids, orders, offset, limit, where=tree, shown=shown)
+        found = store.page_ids(
+            exp_ids, orders, offset, limit, where=tree, shown=shown, count_up_to=count_up_to
+        )
+    exact = True
     if found is not None:
-        total, ids = found
+        total, ids, exact = found
     else:
         # a page: order and filter every run on the few keys that takes, then read the page's runs in full
         if whole is not None:
@@ -149,6 +164,7 @@ def runs(
         df = df.drop(columns=empty)
     df = df.reset_index(drop=True)
     df.attrs["total"] = total
+    df.attrs["total_exact"] = exact
     return df
 
 

@@ -4,8 +4,9 @@ standalone ``mlo ui`` server (:mod:`mlo.ui.server`) are thin adapters over :func
 (:mod:`mlo.ui.export`) calls it too, so the three cannot drift apart.
 
     GET experiments
-    GET runs?experiment=&where=&columns=a,b&order_by=&include=&offset=0&limit=100
-        (experiment, order_by and include may repeat)
+    GET runs?experiment=&where=&columns=a,b&order_by=&include=&offset=0&limit=100&total=
+        (experiment, order_by and include may repeat); the count of matches stops at COUNT_UP_TO
+        ("total_exact": false) unless total=exact
     GET runs/<id>                         params, metrics, tags, artifacts, captured cells
     GET runs/<id>/artifacts/<path>        one artifact's bytes (only paths the run recorded);
         ?preview=table: the first rows of a CSV, TSV or Parquet artifact as JSON
@@ -47,6 +48,7 @@ from .. import workspace
 from ..errors import MloError, NotFound
 
 MAX_LIMIT = 1000
+COUNT_UP_TO = 10_000  # a runs page counts its matches this far unless asked for the exact count (total=exact)
 MAX_QUERY = 8 * 1024  # characters of one query value: a `where` longer than this is a mistake or an attack
 MAX_VALUES = 64  # values of one repeated query key
 # artifacts are user content: no script, no origin; inline styles and images so an HTML report still reads
@@ -141,6 +143,9 @@ def _runs(args: Args) -> Any:
 
     offset, limit = args.paging(100)
     columns = [c.strip() for c in (args.get("columns") or "").split(",") if c.strip()] or None
+    counting = (args.text("total") or "capped").lower()
+    if counting not in ("capped", "exact"):
+        raise ApiError(400, f"total takes 'exact' or 'capped', got {counting[:40]!r}")
     df = runs(
         experiment=args.all("experiment") or None,
         where=args.text("where"),
@@ -149,8 +154,15 @@ def _runs(args: Args) -> Any:
         include=args.all("include") or None,
         limit=limit,
         offset=offset,
+        count_up_to=None if counting == "exact" else COUNT_UP_TO,
     )
-    return {"total": df.attrs["total"], "offset": offset, "limit": limit, "runs": frame_records(df)}
+    return {
+        "total": df.attrs["total"],
+        "total_exact": df.attrs["total_exact"],
+        "offset": offset,
+        "limit": limit,
+        "runs": frame_records(df),
+    }
 
 
 def _run(args: Args, run_id: str) -> Any:

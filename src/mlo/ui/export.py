@@ -147,6 +147,9 @@ def export_site(dest: str | Path, experiment: str | None = None, home: Path | No
             continue  # e.g. a report kind with no page: the app says "not in this export"
         if key == "runs":
             runs = reply.data["total"]
+            if not reply.data.get("total_exact", True):  # the page counted up to its cap: the export says all
+                exact = {**query, "total": ["exact"], "limit": ["1"], "columns": ["run_id"]}
+                runs = answer(home, path, exact).data["total"]
         if "/artifacts/" in key and not query:
             # the bytes as a file where the page's <img>/<iframe> looks (inside the export, whatever the path)
             target = (staging / "mlo" / "api" / path).resolve()
