@@ -91,6 +91,11 @@ def _count(value: Any, where: str) -> None:
         raise InvalidInput(f"{where} must be a whole number of at least 0, e.g. 20")
 
 
+def _positive(value: Any, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput(f"{where} must be a whole number of at least 1, e.g. 10000, got {value!r}")
+
+
 def _problem(value: Any, where: str) -> None:
     from .governance.problem import parse
 
@@ -123,6 +128,7 @@ SCHEMA: dict[str, Any] = {
     "system_metrics": {"enabled": _bool, "interval": _seconds},
     "problem": _problem,
     "otel": {"endpoint": _text, "service_name": _text, "live": _bool},
+    "ui": {"count_up_to": _positive},
 }
 
 

@@ -129,7 +129,8 @@ class Lab:
 @pytest.fixture(scope="module")
 def lab(request):
     """``jupyter lab`` on a workspace seeded by the test module's ``LAB_SEED`` (default: ``SEED``), a script
-    run in the workspace folder that prints a JSON object (kept as ``lab.runs``)."""
+    run in the workspace folder that prints a JSON object (kept as ``lab.runs``), with the module's
+    ``LAB_CONFIG`` (if any) as the workspace's ``mlo.toml``."""
     need(
         CHROMIUM.exists(),
         f"{CHROMIUM} is missing (apt-get install chromium; make system-deps does it as root)",
@@ -172,6 +173,8 @@ def lab(request):
     port, token = _free_port(), secrets.token_hex(16)
     lab = Lab(root=root, url=f"http://127.0.0.1:{port}", token=token, env=env)
     lab.runs = json.loads(lab.python(getattr(request.module, "LAB_SEED", SEED)))
+    if hasattr(request.module, "LAB_CONFIG"):  # the workspace's mlo.toml, read when the server opens it
+        (root / ".mlo" / "mlo.toml").write_text(request.module.LAB_CONFIG)
 
     cmd = [
         sys.executable,

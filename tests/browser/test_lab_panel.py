@@ -63,6 +63,10 @@ def expand(panel, experiment: str):
     return node
 
 
+# runs pages count only up to 100 matches here (10,000 by default), below the sweep's 105 runs
+LAB_CONFIG = "[ui]\ncount_up_to = 100\n"
+
+
 def test_panel_lists_experiments_and_their_runs_newest_first(page, lab):
     panel = open_panel(page, lab, "list")
     churn = expand(panel, "churn")
@@ -90,11 +94,14 @@ def test_long_experiments_page_100_runs_at_a_time(page, lab):
     sweep = expand(panel, "sweep")
     expect(sweep.locator(".mlo-run")).to_have_count(100)
     expect(sweep.locator(".mlo-run-name").first).to_have_text("sweep-104")
+    # the API counts up to its cap (LAB_CONFIG: 100) and says so: the count is a lower bound until the end
+    expect(sweep.locator(".mlo-count")).to_have_text("100+")
     more = sweep.locator(".mlo-more")
-    expect(more).to_have_text("more (100 of 105 shown)")
+    expect(more).to_have_text("more (100 of 100+ shown)")
     more.click()
     expect(sweep.locator(".mlo-run")).to_have_count(105)
     expect(sweep.locator(".mlo-run-name").last).to_have_text("sweep-000")
+    expect(sweep.locator(".mlo-count")).to_have_text("105")  # a short page: every match is counted now
     expect(more).to_have_count(0)
 
 
@@ -253,6 +260,9 @@ def test_the_filter_shows_matching_runs_in_every_experiment_and_reports_a_bad_on
     panel = open_panel(page, lab, "filter")
     search = panel.locator(".mlo-search")
     assert "metrics.auc > 0.8" in search.get_attribute("title")  # the syntax help on hover
+    search.fill("params.i >= 0")
+    search.press("Enter")
+    expect(panel.locator(".mlo-filter-count")).to_have_text("100+ runs match")  # past the API's cap
     search.fill("params.i >= 100")
     search.press("Enter")
     expect(panel.locator(".mlo-filter-count")).to_have_text("5 runs match")

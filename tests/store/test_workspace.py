@@ -40,6 +40,7 @@ def test_config_typos_are_one_line_with_the_closest_name(tmp_path, monkeypatch):
         ("[registry]\ntrusted_types = 'mypkg.T'\n", "registry.trusted_types must be a list of strings"),
         ("[registry]\ntrusted_flavors = ['pickle']\n", "unknown flavor 'pickle'"),
         ("registry = 3\n", "registry must be a table"),
+        ("[ui]\ncount_up_to = 0\n", "ui.count_up_to must be a whole number of at least 1"),
         ("[monitor\n", "is not valid TOML"),
     ]
     for text, message in cases:

@@ -5,8 +5,8 @@ standalone ``mlo ui`` server (:mod:`mlo.ui.server`) are thin adapters over :func
 
     GET experiments
     GET runs?experiment=&where=&columns=a,b&order_by=&include=&offset=0&limit=100&total=
-        (experiment, order_by and include may repeat); the count of matches stops at COUNT_UP_TO
-        ("total_exact": false) unless total=exact
+        (experiment, order_by and include may repeat); the count of matches stops at COUNT_UP_TO, or at
+        mlo.toml's [ui] count_up_to ("total_exact": false) unless total=exact
     GET runs/<id>                         params, metrics, tags, artifacts, captured cells
     GET runs/<id>/artifacts/<path>        one artifact's bytes (only paths the run recorded);
         ?preview=table: the first rows of a CSV, TSV or Parquet artifact as JSON
@@ -154,7 +154,7 @@ def _runs(args: Args) -> Any:
         include=args.all("include") or None,
         limit=limit,
         offset=offset,
-        count_up_to=None if counting == "exact" else COUNT_UP_TO,
+        count_up_to=None if counting == "exact" else _count_up_to(),
     )
     return {
         "total": df.attrs["total"],
@@ -163,6 +163,11 @@ def _runs(args: Args) -> Any:
         "limit": limit,
         "runs": frame_records(df),
     }
+
+
+def _count_up_to() -> int:
+    """Where a runs page stops counting: ``[ui] count_up_to`` in mlo.toml, else :data:`COUNT_UP_TO`."""
+    return int((workspace.current(create=False).config.get("ui") or {}).get("count_up_to", COUNT_UP_TO))
 
 
 def _run(args: Args, run_id: str) -> Any:
