@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import update
 
 import mlo
-from mlo.store import listing_cache
+from mlo.store import listing_cache, listing_table
 from mlo.store import schema as s
 
 LISTINGS = [
@@ -75,14 +75,14 @@ def _check(store, listings=LISTINGS) -> None:
 def _reads(store, monkeypatch) -> list:
     """The run ids each database read of a listing asked for (None: every run)."""
     seen = []
-    read = store._read_rows
+    read = listing_table.read_table
 
-    def spy(conn, scope, keys):
+    def spy(store_, conn, scope):
         if store.listing_cache is not None:  # (not the uncached read each check compares with)
             seen.append(None if scope[1] is None else sorted(scope[1]))
-        return read(conn, scope, keys)
+        return read(store_, conn, scope)
 
-    monkeypatch.setattr(store, "_read_rows", spy)
+    monkeypatch.setattr(listing_table, "read_table", spy)
     return seen
 
 

@@ -820,6 +820,7 @@ class RunStore:
         import pandas as pd
 
         from . import listing_cache as lc
+        from .listing_table import read_table
 
         experiment_ids, _, shown = scope
         r, e = s.runs, s.experiments
@@ -833,8 +834,15 @@ class RunStore:
             .where(*picks)
             .order_by(r.c.start_time.desc(), r.c.id.desc())
         )
-        every_key = dict.fromkeys(lc.KINDS)
         with self._snapshot() as conn:
+            if not self.listing_cache.exists():  # (a stat: no need to read the stamps of every run)
+                count = select(func.count()).select_from(r.join(e, r.c.experiment_id == e.c.id)).where(*picks)
+                if conn.execute(count).scalar_one() < self.CACHE_MIN_RUNS:
+                    return self._read_rows(conn, scope, keys)
+                experiment_names = dict(conn.execute(select(e.c.id, e.c.name)).all())
+                listed = read_table(self, conn, scope)  # in listing order
+                lc.save(self.listing_cache, listed)
+                return _listing_of_table(listed, keys, experiment_names)
             rows = conn.execute(q).cursor.fetchall()
             if len(rows) < self.CACHE_MIN_RUNS:
                 return self._read_rows(conn, scope, keys)
@@ -857,13 +865,10 @@ class RunStore:
                     if same:
                         return _listing_of_table(listed, keys, experiment_names)
                 elif stale.sum() <= self.STALE_READ_LIMIT:
-                    fresh = self._read_rows(conn, (None, ids[stale].tolist(), None), every_key)
-                    listed = lc.merge(
-                        cached.take(where[~stale]), self._cache_table(fresh, experiment_names, stamps, ids)
-                    )
-            if listed is None:  # no cache yet, or most of it changed: every listed run
-                everything = self._read_rows(conn, (experiment_ids, None, shown), every_key)
-                listed = self._cache_table(everything, experiment_names, stamps, ids)
+                    fresh = read_table(self, conn, (None, ids[stale].tolist(), None))
+                    listed = lc.merge(cached.take(where[~stale]), fresh)
+            if listed is None:  # the file unreadable, or most of it changed: every listed run
+                listed = read_table(self, conn, (experiment_ids, None, shown))
         order = listed.column("id").to_numpy(zero_copy_only=False)
         if not (len(order) == n and (order == ids).all()):
             listed = listed.take(pd.Index(order).get_indexer(ids))
@@ -877,18 +882,6 @@ class RunStore:
                 table = lc.merge(listed, cached.filter(others))
         lc.save(self.listing_cache, table)
         return _listing_of_table(listed, keys, experiment_names)
-
-    def _cache_table(self, listing: RunListing, experiment_names: dict, stamps, ids):
-        """The cache's table of what :meth:`_read_listing` read, stamped as the (id, stamp) rows say."""
-        import pandas as pd
-
-        from . import listing_cache as lc
-
-        by_name = {name: eid for eid, name in experiment_names.items()}
-        read_ids = listing.columns[0]
-        stamp_of = pd.Series(stamps, index=ids).reindex(list(read_ids)).fillna(0).astype("int64").to_numpy()
-        experiment_ids = [by_name[name] for name in listing.columns[1]]
-        return lc.to_table(listing.columns, experiment_ids, stamp_of, listing.values, listing.present)
 
     @contextmanager
     def _snapshot(self):
