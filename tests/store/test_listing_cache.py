@@ -52,6 +52,7 @@ def runs_ws(ws, monkeypatch):
 
 
 def _uncached(store, **kwargs) -> pd.DataFrame:
+    store.listing_memo.clear()  # (not the whole listing kept in memory either)
     path, store.listing_cache = store.listing_cache, None
     try:
         return mlo.runs(**kwargs)
@@ -69,6 +70,7 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 def _check(store, listings=LISTINGS) -> None:
     for kwargs in listings:
+        store.listing_memo.clear()
         _same(mlo.runs(**kwargs), _uncached(store, **kwargs))
 
 

@@ -12,6 +12,7 @@ from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
@@ -844,7 +845,7 @@ class RunStore:
                 lc.save(self.listing_cache, listed)
                 return _listing_of_table(listed, keys, experiment_names)
             rows = conn.execute(q).cursor.fetchall()
-            if len(rows) < self.CACHE_MIN_RUNS:
+            if len(rows) < self.CACHE_MIN_RUNS or not rows:
                 return self._read_rows(conn, scope, keys)
             experiment_names = dict(conn.execute(select(e.c.id, e.c.name)).all())
             ids_column, stamps_column = zip(*rows, strict=True)
@@ -1115,20 +1116,17 @@ def _listing_of_table(table, keys: Mapping[str, Sequence[str] | None], experimen
 
     from . import listing_cache as lc
 
-    def texts(name: str):
-        return table.column(name).to_numpy(zero_copy_only=False)
-
     n = table.num_rows
-    columns = [texts("id")]
-    codes, distinct = pd.factorize(texts("experiment_id"))
+    columns = [_texts(table.column("id"))]
+    codes, distinct = pd.factorize(table.column("experiment_id").to_numpy(zero_copy_only=False))
     names = np.array([experiment_names[eid] for eid in distinct] + [None], dtype=object)
     columns.append(names[codes])
     for name in lc.RUN_FIELDS[2:]:
+        column = table.column(name)
         if name in ("start_time", "end_time"):
-            column = table.column(name)
             columns.append(column.to_numpy() if column.null_count else column.to_numpy().astype(np.int64))
         else:
-            columns.append(texts(name))
+            columns.append(_texts(column))
     values = {}
     for kind, wanted in keys.items():
         found = lc.key_columns(table, kind, None if wanted is None else set(wanted))
@@ -1141,18 +1139,42 @@ def _listing_of_table(table, keys: Mapping[str, Sequence[str] | None], experimen
                 index = column.indices.fill_null(-1).to_numpy()
             else:
                 index = column.indices.to_numpy(zero_copy_only=False) if n else np.empty(0, np.int64)
-            used, index = np.unique(index, return_inverse=True)  # the texts the listed runs hold
-            dictionary = column.dictionary.to_numpy(zero_copy_only=False)
-            if len(used) and used[0] < 0:
-                index = index - 1
-                used = used[1:]
-            held = dictionary[used]
+            # the texts the listed runs hold (a slice or a selection of the file's runs may hold fewer), in
+            # dictionary order, and each run's position in them (-1: none)
+            held = np.bincount(index + 1, minlength=len(column.dictionary) + 1)[1:] > 0
+            used = column.dictionary
+            if not held.all():
+                position = np.cumsum(held) - 1
+                index = np.where(index >= 0, position[np.maximum(index, 0)], -1)
+                used = used.filter(held)
             if kind == "params":
-                out.append((index.astype(np.intp), held))
+                out.append((index.astype(np.intp), used))
             else:
-                out.append(np.append(held, None).astype(object)[index])
+                out.append(np.append(used.to_numpy(zero_copy_only=False), None).astype(object)[index])
         values[kind] = [key for key, _ in found], out
     return RunListing(columns, values)
+
+
+def _texts(column):
+    """An Arrow column of strings as pandas holds the same Python strings (and None where null) in a frame:
+    pandas' string dtype when it infers one (pandas 3), taken from Arrow without a Python object per value;
+    else (or when every value is null) an object array."""
+    import pandas as pd
+
+    inferred = _inferred_string_dtype()
+    if inferred is None or column.null_count == len(column):
+        return column.to_numpy(zero_copy_only=False)
+    return pd.array(column, dtype=inferred)
+
+
+@lru_cache(maxsize=1)
+def _inferred_string_dtype():
+    """The dtype pandas gives a column of Python strings with a None among them, when it is Arrow-backed."""
+    import numpy as np
+    import pandas as pd
+
+    dtype = pd.Series(np.array(["a", None], dtype=object)).dtype
+    return dtype if getattr(dtype, "storage", None) == "pyarrow" else None
 
 
 def _text_grid(objects_json: tuple) -> tuple:
