@@ -176,3 +176,35 @@ def test_a_failing_second_connection_costs_only_speed(read_ws, monkeypatch):
     pd.testing.assert_frame_equal(
         got.drop(columns="duration", errors="ignore"), expected.drop(columns="duration", errors="ignore")
     )
+
+
+def test_chunks_and_a_chunk_longer_than_sqlite_holds(sqlite_ws, monkeypatch):
+    """SQLite joins the runs' lines a chunk of runs at a time; a chunk whose text would pass SQLite's longest
+    (here lowered to 6,000 bytes on every connection, where three runs take some 8,000) is read a line a row, and
+    the listing is the same."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    store = sqlite_ws.runs
+    monkeypatch.setattr(store, "CACHE_MIN_RUNS", 0)
+    monkeypatch.setattr(listing_table, "CHUNK_RUNS", 3)
+    for i in range(10):
+        with mlo.start_run(f"r{i}", experiment="e", params={"blob": "x" * 2500 + str(i)}, tags={"i": str(i)}):
+            mlo.log_metric("m", i / 3)
+    expected = _all_same(_reads(store, experiment="e"))  # 4 chunks of at most 3 runs
+    if not hasattr(sqlite3.Connection, "setlimit"):
+        pytest.skip("sqlite3.Connection.setlimit needs Python 3.11")
+    engine = store.db.engine
+    engine.dispose()
+    event.listen(engine, "connect", lambda dbapi, _: dbapi.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 6000))
+    try:
+        with pytest.raises(Exception, match="too big"):  # (the limit holds: three runs' lines pass it)
+            with store.db.read() as conn:
+                conn.exec_driver_sql("SELECT group_concat(value) FROM params").all()
+        got = _reads(store, experiment="e")[0]
+    finally:
+        engine.dispose()
+    pd.testing.assert_frame_equal(
+        got.drop(columns="duration", errors="ignore"), expected.drop(columns="duration", errors="ignore")
+    )

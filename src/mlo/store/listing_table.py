@@ -4,10 +4,10 @@ from (the first listing after an upgrade, a fresh copy of a team's database, the
 changed since the file was written.
 
 The database builds one JSON object per run (the listed fields of its row, its listing stamp, an object of its
-params and one of its tags) and a JSON list of its metric keys; Arrow's JSON reader parses the objects in C++
-into a column per field and a struct column of params and of tags with a child per key, so no Python object is
-made per value. The metric values come as bare floats (JSON text in SQLite holds 15 significant digits, too few
-to give a float back) on the same connection, in the same snapshot, while another thread parses the objects.
+params and one of its tags); Arrow's JSON reader parses them in C++ into a column per field and a struct column
+of params and of tags with a child per key, so no Python object is made per value. Meanwhile a second
+connection reads each run's metric keys and the metric values as bare floats (JSON text in SQLite holds 15
+significant digits, too few to give a float back), in a snapshot checked against the first one's.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import JSON, LargeBinary, Text, cast, func, literal_column, select, type_coerce
+from sqlalchemy.exc import DataError
 
 from ..errors import StoreError
 from . import listing_cache as lc
@@ -48,8 +49,7 @@ def read_table(store: RunStore, conn: Connection, scope: tuple) -> pa.Table:
     metrics are read again on ``conn``."""
     metrics = _InThread(_metrics_apart, store, scope) if _second_connection(store) else None
     try:
-        lines, longest = conn.execute(_objects_query(store, scope)).one()
-        parsed = _parse(lines, longest)
+        parsed = _parse(*_lines(store, conn, scope))
     finally:
         if metrics is not None:
             metrics.join()
@@ -111,19 +111,51 @@ def _metrics(store: RunStore, conn: Connection, scope: tuple):
     return ids, np.array(stamps, dtype=np.int64), names, grid, present
 
 
-def _objects_query(store: RunStore, scope: tuple):
-    """One row: the listed runs' JSON objects, a line each, and the length of the longest in bytes."""
-    dialect = store.db.dialect
-    runs = store._run_rows_query(*scope).with_only_columns(_run_object(dialect).label("o")).subquery()
-    if dialect == "postgresql":
-        return select(
-            func.string_agg(runs.c.o, literal_column("E'\\n'")), func.max(func.octet_length(runs.c.o))
+# the runs whose JSON lines SQLite joins into one text per statement: a few statements for a big listing, and a
+# text far below SQLite's longest (a billion bytes by default) unless the runs hold huge params or tags
+CHUNK_RUNS = 20_000
+
+
+def _lines(store: RunStore, conn: Connection, scope: tuple) -> tuple[bytes | None, int]:
+    """The listed runs' JSON objects, a line each (None: no run), and the length of the longest line in bytes."""
+    query = store._run_rows_query(*scope).order_by(None)
+    if store.db.dialect == "postgresql":
+        # the server builds them, and hands each over as a row (one text of every run could pass the longest
+        # value PostgreSQL holds, a gigabyte)
+        lines = [row[0].encode() for row in conn.execute(query.with_only_columns(_run_object("postgresql")))]
+        return (b"\n".join(lines), max(map(len, lines))) if lines else (None, 0)
+    # SQLite: the runs in chunks by rowid, each chunk's lines joined by SQLite into one text, built in one step
+    # of the driver (which lets go of the interpreter's lock meanwhile); a chunk past SQLite's longest text is
+    # read a line a row
+    rowid = literal_column("runs.rowid")
+    line = cast(_run_object("sqlite"), LargeBinary)  # bytes: the driver hands them over without decoding them
+    parts: list[bytes] = []
+    longest, last = 0, None
+    while True:
+        chunk = query.with_only_columns(line.label("o"), rowid.label("i")).order_by(rowid).limit(CHUNK_RUNS)
+        if last is not None:
+            chunk = chunk.where(rowid > last)
+        sub = chunk.subquery()
+        joined = select(
+            cast(func.group_concat(sub.c.o, literal_column("char(10)")), LargeBinary),
+            func.max(func.length(sub.c.o)),
+            func.max(sub.c.i),
+            func.count(),
         )
-    as_bytes = cast(runs.c.o, LargeBinary)  # bytes, which the driver hands over without decoding them
-    return select(
-        cast(func.group_concat(as_bytes, literal_column("char(10)")), LargeBinary),
-        func.max(func.length(as_bytes)),
-    )
+        try:
+            text, size, last_id, count = conn.execute(joined).one()
+            if text is not None:
+                parts.append(text)
+        except DataError:  # longer than SQLite's longest text: the same chunk, a row a line
+            rows = conn.execute(chunk).all()
+            parts.extend(o for o, _ in rows)
+            size = max((len(o) for o, _ in rows), default=0)
+            last_id, count = (rows[-1][1] if rows else None), len(rows)
+        longest = max(longest, size or 0)
+        if count < CHUNK_RUNS:
+            break
+        last = last_id
+    return (b"\n".join(parts), longest) if parts else (None, 0)
 
 
 def _run_object(dialect: str):
@@ -181,16 +213,15 @@ class _InThread(threading.Thread):
         return self.value
 
 
-def _parse(lines: bytes | str | None, longest: int | None) -> pa.Table | None:
+def _parse(data: bytes | None, longest: int) -> pa.Table | None:
     """Arrow's JSON reader over the runs' objects, one a line (in C++, without the interpreter's lock)."""
     import pyarrow as pa
     import pyarrow.json as pj
 
-    if lines is None:
+    if data is None:
         return None
-    data = lines.encode() if isinstance(lines, str) else lines  # PostgreSQL hands text over
     # a block of the reader must hold a whole line (a run with huge params)
-    block = max(1 << 20, 2 * (longest or 0) + 2)
+    block = max(1 << 20, 2 * longest + 2)
     known = pa.schema([(_NAME[name], pa.int64() if name in _INTEGERS else pa.string()) for name in _FIELDS])
     try:
         return pj.read_json(
