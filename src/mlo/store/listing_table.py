@@ -13,12 +13,13 @@ significant digits, too few to give a float back), in a snapshot checked against
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import JSON, LargeBinary, Text, cast, func, literal_column, select, type_coerce
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 
 from ..errors import StoreError
 from . import listing_cache as lc
@@ -117,44 +118,47 @@ CHUNK_RUNS = 20_000
 
 
 def _lines(store: RunStore, conn: Connection, scope: tuple) -> tuple[bytes | None, int]:
-    """The listed runs' JSON objects, a line each (None: no run), and the length of the longest line in bytes."""
-    query = store._run_rows_query(*scope).order_by(None)
-    if store.db.dialect == "postgresql":
-        # the server builds them, and hands each over as a row (one text of every run could pass the longest
-        # value PostgreSQL holds, a gigabyte)
-        lines = [row[0].encode() for row in conn.execute(query.with_only_columns(_run_object("postgresql")))]
-        return (b"\n".join(lines), max(map(len, lines))) if lines else (None, 0)
-    # SQLite: the runs in chunks by rowid, each chunk's lines joined by SQLite into one text, built in one step
-    # of the driver (which lets go of the interpreter's lock meanwhile); a chunk past SQLite's longest text is
-    # read a line a row
-    rowid = literal_column("runs.rowid")
-    line = cast(_run_object("sqlite"), LargeBinary)  # bytes: the driver hands them over without decoding them
+    """The listed runs' JSON objects, a line each (None: no run), and the length of the longest line in bytes.
+
+    The runs go in chunks (by rowid on SQLite, by id on PostgreSQL), each chunk's lines joined by the database
+    into one text: on SQLite a statement then runs in one step of the driver, which lets go of the interpreter's
+    lock meanwhile; on PostgreSQL one value crosses the wire instead of a row per run. A chunk whose text would
+    pass the database's longest value (a gigabyte) is read a line a row."""
+    postgres = store.db.dialect == "postgresql"
+    key = s.runs.c.id.collate("C") if postgres else literal_column("runs.rowid")
+    line = _run_object(store.db.dialect)
+    if not postgres:
+        line = cast(line, LargeBinary)  # bytes: the driver hands them over without decoding them
+    query = store._run_rows_query(*scope).with_only_columns(line.label("o"), key.label("k"))
     parts: list[bytes] = []
     longest, last = 0, None
     while True:
-        chunk = query.with_only_columns(line.label("o"), rowid.label("i")).order_by(rowid).limit(CHUNK_RUNS)
+        chunk = query.order_by(None).order_by(key).limit(CHUNK_RUNS)
         if last is not None:
-            chunk = chunk.where(rowid > last)
+            chunk = chunk.where(key > last)
         sub = chunk.subquery()
-        joined = select(
-            cast(func.group_concat(sub.c.o, literal_column("char(10)")), LargeBinary),
-            func.max(func.length(sub.c.o)),
-            func.max(sub.c.i),
-            func.count(),
-        )
+        if postgres:
+            text, size = func.string_agg(sub.c.o, literal_column("E'\\n'")), func.octet_length(sub.c.o)
+        else:
+            text = cast(func.group_concat(sub.c.o, literal_column("char(10)")), LargeBinary)
+            size = func.length(sub.c.o)
+        joined = select(text, func.max(size), func.max(sub.c.k), func.count())
         try:
-            text, size, last_id, count = conn.execute(joined).one()
-            if text is not None:
-                parts.append(text)
-        except DataError:  # longer than SQLite's longest text: the same chunk, a row a line
-            rows = conn.execute(chunk).all()
+            with conn.begin_nested() if postgres else nullcontext():  # (an error there ends the transaction)
+                got, size, last_key, count = conn.execute(joined).one()
+            if got is not None:
+                parts.append(got.encode() if isinstance(got, str) else got)
+        except (DataError, OperationalError) as exc:  # longer than the database's longest value
+            if "too big" not in str(exc) and getattr(exc.orig, "sqlstate", None) != "54000":
+                raise  # (54000: a PostgreSQL program limit, such as a text of a gigabyte)
+            rows = [(o.encode() if isinstance(o, str) else o, k) for o, k in conn.execute(chunk)]
             parts.extend(o for o, _ in rows)
             size = max((len(o) for o, _ in rows), default=0)
-            last_id, count = (rows[-1][1] if rows else None), len(rows)
+            last_key, count = (rows[-1][1] if rows else None), len(rows)
         longest = max(longest, size or 0)
         if count < CHUNK_RUNS:
             break
-        last = last_id
+        last = last_key
     return (b"\n".join(parts), longest) if parts else (None, 0)
 
 
