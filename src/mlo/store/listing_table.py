@@ -92,7 +92,7 @@ def _second_connection(store: RunStore) -> bool:
 
 
 def _metrics_apart(store: RunStore, scope: tuple):
-    with store.db.snapshot() as conn:
+    with store._snapshot() as conn:  # (a snapshot of its own, set up as the first connection's)
         return _metrics(store, conn, scope)
 
 

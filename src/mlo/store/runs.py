@@ -1106,7 +1106,8 @@ class RunListing:
 
     # From the cache, ``columns`` holds arrays and each kind's grid is a list of columns, one per key: float64
     # arrays for metrics, object arrays for tags, and ``(codes, texts)`` for params (the distinct stored texts
-    # of the key and, per run, the index of its text in them, -1 where the run lacks the key).
+    # of the key, as Arrow strings, and per run the index of its text in them, -1 where the run lacks the key);
+    # the run fields' strings are in pandas' Arrow-backed string arrays where pandas infers that dtype.
 
 
 def _listing_of_table(table, keys: Mapping[str, Sequence[str] | None], experiment_names: dict) -> RunListing:
