@@ -42,8 +42,8 @@ def read_table(store: RunStore, conn: Connection, scope: tuple) -> pa.Table:
     """Every listed run of ``scope`` (as :meth:`RunStore.listing` takes it), in listing order, with every param,
     metric and tag, as a table in the cache's layout, read in the snapshot of ``conn``.
 
-    The runs' objects come as one text, a line each, so the database builds them all in one step of the driver,
-    which lets go of the interpreter's lock meanwhile. The metrics are read at the same time on a second
+    The runs' objects come as a few texts, a line each (see :func:`_lines`), each built in one step of the
+    driver, which lets go of the interpreter's lock meanwhile. The metrics are read at the same time on a second
     connection of the store, in a snapshot of its own that must show the listed runs as ``conn`` does: every
     write a listing shows moves the run's listing stamp in its transaction (schema version 7), so the same runs
     with the same stamps in both is the same data. When a commit came between the two snapshots' starts, the
@@ -193,7 +193,7 @@ def _object_agg(dialect: str, table):
 
 
 class _InThread(threading.Thread):
-    """``fn(*args)`` on a thread of its own; :meth:`result` waits for it and returns it (or raises its error)."""
+    """``fn(*args)`` on a thread of its own; once joined, ``value`` is what it returned, or ``error`` what it raised."""
 
     def __init__(self, fn, *args):
         super().__init__(name="mlo-listing-read", daemon=True)
@@ -209,12 +209,6 @@ class _InThread(threading.Thread):
             self.error = exc
         finally:
             self.args = ()
-
-    def result(self):
-        self.join()
-        if self.error is not None:
-            raise self.error
-        return self.value
 
 
 def _parse(data: bytes | None, longest: int) -> pa.Table | None:
