@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import update
 
 import mlo
-from mlo.store import listing_cache
+from mlo.store import listing_cache, listing_table
 from mlo.store import schema as s
 
 LISTINGS = [
@@ -52,6 +52,7 @@ def runs_ws(ws, monkeypatch):
 
 
 def _uncached(store, **kwargs) -> pd.DataFrame:
+    store.listing_memo.clear()  # (not the whole listing kept in memory either)
     path, store.listing_cache = store.listing_cache, None
     try:
         return mlo.runs(**kwargs)
@@ -69,20 +70,21 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 def _check(store, listings=LISTINGS) -> None:
     for kwargs in listings:
+        store.listing_memo.clear()
         _same(mlo.runs(**kwargs), _uncached(store, **kwargs))
 
 
 def _reads(store, monkeypatch) -> list:
     """The run ids each database read of a listing asked for (None: every run)."""
     seen = []
-    read = store._read_rows
+    read = listing_table.read_table
 
-    def spy(conn, scope, keys):
+    def spy(store_, conn, scope):
         if store.listing_cache is not None:  # (not the uncached read each check compares with)
             seen.append(None if scope[1] is None else sorted(scope[1]))
-        return read(conn, scope, keys)
+        return read(store_, conn, scope)
 
-    monkeypatch.setattr(store, "_read_rows", spy)
+    monkeypatch.setattr(listing_table, "read_table", spy)
     return seen
 
 

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import numpy as np
     import pyarrow as pa
 
 log = logging.getLogger("mlo")
@@ -79,30 +78,6 @@ def save(path: Path, table: pa.Table) -> None:
             tmp.unlink()
         except OSError:
             pass
-
-
-def to_table(run_columns: list, experiment_ids: list, stamps, values: dict, present: np.ndarray | None):
-    """A table in the file's layout from what :meth:`RunStore.listing` read (``run_columns`` as
-    :class:`RunListing` holds them, with the experiment's id in place of its name)."""
-    import numpy as np
-    import pyarrow as pa
-
-    n = len(run_columns[0])
-    arrays = [pa.array(run_columns[0], pa.string()), pa.array(experiment_ids, pa.string())]
-    for name, column in zip(RUN_FIELDS[2:], run_columns[2:], strict=True):
-        kind = pa.int64() if name in ("start_time", "end_time") else pa.string()
-        arrays.append(pa.array(column, kind) if n else pa.array([], kind))
-    arrays.append(pa.array(np.asarray(stamps, dtype=np.int64)))
-    names = [*RUN_FIELDS, "stamp"]
-    for kind in KINDS:
-        keys, grid = values[kind]
-        for j, key in enumerate(keys):
-            names.append(f"{kind}.{key}")
-            if kind == "metrics":
-                arrays.append(pa.array(grid[:, j], pa.float64(), mask=~present[:, j]))
-            else:
-                arrays.append(pa.array(grid[:, j], pa.string()).dictionary_encode())
-    return pa.Table.from_arrays(arrays, names=names)
 
 
 def merge(kept: pa.Table, fresh: pa.Table) -> pa.Table:

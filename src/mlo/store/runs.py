@@ -12,6 +12,7 @@ from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
@@ -947,6 +948,7 @@ class RunStore:
         import pandas as pd
 
         from . import listing_cache as lc
+        from .listing_table import read_table
 
         experiment_ids, _, shown = scope
         r, e = s.runs, s.experiments
@@ -960,10 +962,17 @@ class RunStore:
             .where(*picks)
             .order_by(r.c.start_time.desc(), r.c.id.desc())
         )
-        every_key = dict.fromkeys(lc.KINDS)
         with self._snapshot() as conn:
+            if not self.listing_cache.exists():  # (a stat: no need to read the stamps of every run)
+                count = select(func.count()).select_from(r.join(e, r.c.experiment_id == e.c.id)).where(*picks)
+                if conn.execute(count).scalar_one() < self.CACHE_MIN_RUNS:
+                    return self._read_rows(conn, scope, keys)
+                experiment_names = dict(conn.execute(select(e.c.id, e.c.name)).all())
+                listed = read_table(self, conn, scope)  # in listing order
+                lc.save(self.listing_cache, listed)
+                return _listing_of_table(listed, keys, experiment_names)
             rows = conn.execute(q).cursor.fetchall()
-            if len(rows) < self.CACHE_MIN_RUNS:
+            if len(rows) < self.CACHE_MIN_RUNS or not rows:
                 return self._read_rows(conn, scope, keys)
             experiment_names = dict(conn.execute(select(e.c.id, e.c.name)).all())
             ids_column, stamps_column = zip(*rows, strict=True)
@@ -984,13 +993,10 @@ class RunStore:
                     if same:
                         return _listing_of_table(listed, keys, experiment_names)
                 elif stale.sum() <= self.STALE_READ_LIMIT:
-                    fresh = self._read_rows(conn, (None, ids[stale].tolist(), None), every_key)
-                    listed = lc.merge(
-                        cached.take(where[~stale]), self._cache_table(fresh, experiment_names, stamps, ids)
-                    )
-            if listed is None:  # no cache yet, or most of it changed: every listed run
-                everything = self._read_rows(conn, (experiment_ids, None, shown), every_key)
-                listed = self._cache_table(everything, experiment_names, stamps, ids)
+                    fresh = read_table(self, conn, (None, ids[stale].tolist(), None))
+                    listed = lc.merge(cached.take(where[~stale]), fresh)
+            if listed is None:  # the file unreadable, or most of it changed: every listed run
+                listed = read_table(self, conn, (experiment_ids, None, shown))
         order = listed.column("id").to_numpy(zero_copy_only=False)
         if not (len(order) == n and (order == ids).all()):
             listed = listed.take(pd.Index(order).get_indexer(ids))
@@ -1004,18 +1010,6 @@ class RunStore:
                 table = lc.merge(listed, cached.filter(others))
         lc.save(self.listing_cache, table)
         return _listing_of_table(listed, keys, experiment_names)
-
-    def _cache_table(self, listing: RunListing, experiment_names: dict, stamps, ids):
-        """The cache's table of what :meth:`_read_listing` read, stamped as the (id, stamp) rows say."""
-        import pandas as pd
-
-        from . import listing_cache as lc
-
-        by_name = {name: eid for eid, name in experiment_names.items()}
-        read_ids = listing.columns[0]
-        stamp_of = pd.Series(stamps, index=ids).reindex(list(read_ids)).fillna(0).astype("int64").to_numpy()
-        experiment_ids = [by_name[name] for name in listing.columns[1]]
-        return lc.to_table(listing.columns, experiment_ids, stamp_of, listing.values, listing.present)
 
     @contextmanager
     def _snapshot(self):
@@ -1246,7 +1240,8 @@ class RunListing:
 
     # From the cache, ``columns`` holds arrays and each kind's grid is a list of columns, one per key: float64
     # arrays for metrics, object arrays for tags, and ``(codes, texts)`` for params (the distinct stored texts
-    # of the key and, per run, the index of its text in them, -1 where the run lacks the key).
+    # of the key, as Arrow strings, and per run the index of its text in them, -1 where the run lacks the key);
+    # the run fields' strings are in pandas' Arrow-backed string arrays where pandas infers that dtype.
 
 
 def _listing_of_table(table, keys: Mapping[str, Sequence[str] | None], experiment_names: dict) -> RunListing:
@@ -1256,20 +1251,17 @@ def _listing_of_table(table, keys: Mapping[str, Sequence[str] | None], experimen
 
     from . import listing_cache as lc
 
-    def texts(name: str):
-        return table.column(name).to_numpy(zero_copy_only=False)
-
     n = table.num_rows
-    columns = [texts("id")]
-    codes, distinct = pd.factorize(texts("experiment_id"))
+    columns = [_texts(table.column("id"))]
+    codes, distinct = pd.factorize(table.column("experiment_id").to_numpy(zero_copy_only=False))
     names = np.array([experiment_names[eid] for eid in distinct] + [None], dtype=object)
     columns.append(names[codes])
     for name in lc.RUN_FIELDS[2:]:
+        column = table.column(name)
         if name in ("start_time", "end_time"):
-            column = table.column(name)
             columns.append(column.to_numpy() if column.null_count else column.to_numpy().astype(np.int64))
         else:
-            columns.append(texts(name))
+            columns.append(_texts(column))
     values = {}
     for kind, wanted in keys.items():
         found = lc.key_columns(table, kind, None if wanted is None else set(wanted))
@@ -1282,18 +1274,42 @@ def _listing_of_table(table, keys: Mapping[str, Sequence[str] | None], experimen
                 index = column.indices.fill_null(-1).to_numpy()
             else:
                 index = column.indices.to_numpy(zero_copy_only=False) if n else np.empty(0, np.int64)
-            used, index = np.unique(index, return_inverse=True)  # the texts the listed runs hold
-            dictionary = column.dictionary.to_numpy(zero_copy_only=False)
-            if len(used) and used[0] < 0:
-                index = index - 1
-                used = used[1:]
-            held = dictionary[used]
+            # the texts the listed runs hold (a slice or a selection of the file's runs may hold fewer), in
+            # dictionary order, and each run's position in them (-1: none)
+            held = np.bincount(index + 1, minlength=len(column.dictionary) + 1)[1:] > 0
+            used = column.dictionary
+            if not held.all():
+                position = np.cumsum(held) - 1
+                index = np.where(index >= 0, position[np.maximum(index, 0)], -1)
+                used = used.filter(held)
             if kind == "params":
-                out.append((index.astype(np.intp), held))
+                out.append((index.astype(np.intp), used))
             else:
-                out.append(np.append(held, None).astype(object)[index])
+                out.append(np.append(used.to_numpy(zero_copy_only=False), None).astype(object)[index])
         values[kind] = [key for key, _ in found], out
     return RunListing(columns, values)
+
+
+def _texts(column):
+    """An Arrow column of strings as pandas holds the same Python strings (and None where null) in a frame:
+    pandas' string dtype when it infers one (pandas 3), taken from Arrow without a Python object per value;
+    else (or when every value is null) an object array."""
+    import pandas as pd
+
+    inferred = _inferred_string_dtype()
+    if inferred is None or column.null_count == len(column):
+        return column.to_numpy(zero_copy_only=False)
+    return pd.array(column, dtype=inferred)
+
+
+@lru_cache(maxsize=1)
+def _inferred_string_dtype():
+    """The dtype pandas gives a column of Python strings with a None among them, when it is Arrow-backed."""
+    import numpy as np
+    import pandas as pd
+
+    dtype = pd.Series(np.array(["a", None], dtype=object)).dtype
+    return dtype if getattr(dtype, "storage", None) == "pyarrow" else None
 
 
 def _text_grid(objects_json: tuple) -> tuple:

@@ -362,16 +362,33 @@ def _decode_texts(texts: np.ndarray) -> pd.Series:
 
 
 def _decode_codes(codes: np.ndarray, distinct) -> pd.Series:
-    """:func:`_decode_texts` of the column whose run ``i`` holds ``distinct[codes[i]]`` (None at -1)."""
+    """:func:`_decode_texts` of the column whose run ``i`` holds ``distinct[codes[i]]`` (None at -1); ``distinct``
+    an array of texts, or Arrow strings (a listing from the cache), classified in C++ then."""
     if len(distinct) == 0:
         return pd.Series(np.full(len(codes), None, dtype=object), dtype=object)
     missing = codes < 0
-    numbers = distinct.tolist()
     # fast paths for columns of plain numbers, with the results _decode_param_column gives for them
-    if all(_JSON_INT.fullmatch(t) for t in numbers):
-        values = np.array([int(t) for t in numbers] + [0], dtype=np.int64)[codes]
-        return pd.Series(pd.arrays.IntegerArray(values, missing))
-    if all(_JSON_NUMBER.fullmatch(t) for t in numbers) and any(c in t for t in numbers for c in ".eE"):
+    if isinstance(distinct, (np.ndarray, pd.Index)):
+        numbers = distinct.tolist()
+        if all(_JSON_INT.fullmatch(t) for t in numbers):
+            values = np.array([int(t) for t in numbers] + [0], dtype=np.int64)[codes]
+            return pd.Series(pd.arrays.IntegerArray(values, missing))
+        decimal = all(_JSON_NUMBER.fullmatch(t) for t in numbers) and any(
+            c in t for t in numbers for c in ".eE"
+        )
+    else:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        def every(pattern: str) -> bool:
+            return pc.all(pc.match_substring_regex(distinct, f"^(?:{pattern})$")).as_py()
+
+        if every(_JSON_INT.pattern):
+            values = np.append(pc.cast(distinct, pa.int64()).to_numpy(), 0)[codes]
+            return pd.Series(pd.arrays.IntegerArray(values, missing))
+        decimal = every(_JSON_NUMBER.pattern) and pc.any(pc.match_substring_regex(distinct, "[.eE]")).as_py()
+        distinct = distinct.to_numpy(zero_copy_only=False)
+    if decimal:
         parsed = pd.to_numeric(distinct, errors="coerce")  # the parser _decode_param_column uses
         if parsed.dtype == np.float64 and not np.isnan(parsed).any():
             values = np.append(parsed.astype("float64"), np.nan)[codes]
