@@ -220,9 +220,12 @@ class LifecycleStore:
 
         def write(conn: Connection) -> PurgeResult:
             if self.db.dialect == "postgresql":
-                # writers that could start referring to a run wait until the purge commits
+                # writers that could start referring to a run wait until the purge commits; and so does another
+                # purge (SHARE ROW EXCLUSIVE conflicts with itself; two purges holding SHARE each waited for the
+                # other to let go before deleting, a deadlock that came back at every retry)
                 conn.exec_driver_sql(
-                    "LOCK TABLE model_versions, snapshots, lineage, reports, audit_events, runs IN SHARE MODE"
+                    "LOCK TABLE model_versions, snapshots, lineage, reports, audit_events, runs "
+                    "IN SHARE ROW EXCLUSIVE MODE"
                 )
             return self._purge(conn, cutoff_us, dry_run)
 
