@@ -250,9 +250,7 @@ class Follower:
                 return 0
             records, end = _batch(self.path, self.offset)
             n = _store(self.ws, self.run_id, records, end) if end > self.offset else 0
-        except (
-            Exception
-        ):  # (a missing file, a busy or faulty store): the next step, or the final ingest, retries
+        except Exception:  # a missing file, a busy or faulty store: the next step or the final ingest retries
             return 0
         self.offset = end
         return n
