@@ -4,11 +4,6 @@ its runs; an upgrade killed halfway leaves version 6 whole, and the next open co
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import textwrap
-
 import test_value_indexes
 from sqlalchemy import create_engine, inspect, select
 
@@ -99,9 +94,10 @@ def test_an_upgrade_killed_halfway_leaves_version_6_and_completes_later(urls, tm
     _, _, old_url = urls
     Database(old_url).dispose()
     _make_v6(old_url)
-    code = textwrap.dedent(
+    test_value_indexes.killed_while_upgrading(
+        old_url,
+        tmp_path,
         """
-        import os, signal, sys
         from mlo.store import schema
 
         real = schema.listing_triggers
@@ -112,12 +108,8 @@ def test_an_upgrade_killed_halfway_leaves_version_6_and_completes_later(urls, tm
             os.kill(os.getpid(), signal.SIGKILL)
 
         schema.create_listing_triggers = create
-        from mlo.store.db import Database
-        Database(sys.argv[1])
-        """
+        """,
     )
-    out = subprocess.run([sys.executable, "-c", code, old_url], cwd=tmp_path, timeout=120)
-    assert out.returncode == -signal.SIGKILL
     assert _shape(old_url)["triggers"] == [] and "listing_stamp" not in _shape(old_url)["columns"]
     db = Database(old_url)
     assert db.schema_version() == schema.SCHEMA_VERSION

@@ -4,11 +4,7 @@ version 7 whole (pages on numeric params, in and out of the index: tests/trackin
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import textwrap
-
+import pytest
 import test_value_indexes
 from sqlalchemy import select
 
@@ -55,9 +51,10 @@ def test_an_upgrade_killed_halfway_leaves_version_7(urls, tmp_path):
     _, _, old_url = urls
     Database(old_url).dispose()
     _make_v7(old_url)
-    code = textwrap.dedent(
+    test_value_indexes.killed_while_upgrading(
+        old_url,
+        tmp_path,
         """
-        import os, signal, sys
         from mlo.store import migrations
 
         def killed(conn):  # the process dies in the step, before its version is recorded
@@ -65,25 +62,23 @@ def test_an_upgrade_killed_halfway_leaves_version_7(urls, tmp_path):
             os.kill(os.getpid(), signal.SIGKILL)
 
         migrations.STEPS[8] = killed
-        from mlo.store.db import Database
-        Database(sys.argv[1])
-        """
+        """,
     )
-    out = subprocess.run([sys.executable, "-c", code, old_url], cwd=tmp_path, timeout=120)
-    assert out.returncode == -signal.SIGKILL
+    assert test_value_indexes.stored_version(old_url) == "7"
+    assert schema.NUMBER_INDEX not in {name for name, _ in _indexes(old_url)["params"]}
     db = Database(old_url)  # the next open completes it
     assert db.schema_version() == 8
     db.dispose()
 
 
-def test_postgresql_plans_each_statement_for_its_values(urls):
+@pytest.mark.postgres
+def test_postgresql_plans_each_statement_for_its_values(postgres):
     """The driver prepares a statement run five times; the server must still plan it for its values (a plan
     for any value turned a probe of a rare lifecycle into a scan of every run)."""
-    dialect, fresh_url, _ = urls
-    if dialect != "postgresql":
-        return
-    db = Database(fresh_url)
+    name = postgres.new_database()
+    db = Database(postgres.url(name))
     for _ in range(3):  # every pooled connection, also after the first
         with db.read() as conn:
             assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
     db.dispose()
+    postgres.drop_database(name)

@@ -3,6 +3,11 @@ id). A version 5 store gains them in the shape of a fresh one, on SQLite and Pos
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import textwrap
+
 import pytest
 from sqlalchemy import create_engine, inspect, select
 
@@ -38,6 +43,30 @@ def urls(request, tmp_path):
     yield "postgresql", cluster.url(names[0]), cluster.url(names[1])
     for n in names:
         cluster.drop_database(n)
+
+
+def killed_while_upgrading(url: str, cwd, patch: str) -> None:
+    """Open the store at ``url`` in a process that ``patch`` (code run first, with ``os``, ``signal`` and ``sys``
+    imported) makes kill itself in the middle of an upgrade step."""
+    code = (
+        "import os, signal, sys\n"
+        + textwrap.dedent(patch)
+        + "\nfrom mlo.store.db import Database\nDatabase(sys.argv[1])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, url], cwd=cwd, timeout=120)
+    assert out.returncode == -signal.SIGKILL
+
+
+def stored_version(url: str) -> str:
+    """The schema version a store records, read without opening (and so upgrading) it."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
+            ).scalar()
+    finally:
+        engine.dispose()
 
 
 def _make_run(store: RunStore, params: dict) -> str:
